@@ -1,0 +1,334 @@
+//! The typed results of requests.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// The daemon's state machine (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// No account on this device.
+    SignedOut,
+    /// Signed in, key not in memory.
+    Locked,
+    /// Signed in, key in memory.
+    Unlocked,
+    /// The account was reset elsewhere or here: log in again.
+    Reset,
+}
+
+impl State {
+    /// The name as shown to users and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::SignedOut => "signed-out",
+            State::Locked => "locked",
+            State::Unlocked => "unlocked",
+            State::Reset => "reset",
+        }
+    }
+}
+
+/// Where the unlocked key is cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCacheInfo {
+    /// `secret-service`, `keyutils`, `keychain` or `memory`.
+    pub backend: String,
+    /// False when the key only lives in the daemon's memory (lost on restart).
+    pub persistent: bool,
+    /// Why the cache fell back to memory, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One problem file in a sync folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it, and that it is left in place.
+    pub reason: String,
+    /// When it was first seen bad (ms since the epoch).
+    pub since_ms: u64,
+}
+
+/// A sync folder and its health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFolderInfo {
+    /// The folder (the account lives in `<path>/<account_id>/`).
+    pub path: PathBuf,
+    /// `ok`, `problems` or `unreachable`.
+    pub health: String,
+    /// When the last merge from this folder finished (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_merge_ms: Option<u64>,
+    /// Device files seen in the folder at the last round.
+    pub device_files: usize,
+    /// Files that could not be merged.
+    #[serde(default)]
+    pub problems: Vec<FileProblem>,
+    /// How the folder is watched: `notify` or `poll`.
+    pub watch: String,
+}
+
+/// What a reset changed, shown in state `reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetDetails {
+    /// When the reset happened (ms since the epoch).
+    pub at_ms: u64,
+    /// The device that reset the account.
+    pub by_device_id: String,
+    /// That device's friendly name.
+    pub by_device_name: String,
+    /// The epoch this device was on.
+    pub previous_epoch: u64,
+    /// The new epoch.
+    pub new_epoch: u64,
+    /// Where this device's old container went (in the trash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_container: Option<PathBuf>,
+    /// The exact command to run next.
+    pub next_command: String,
+    /// Set when this device's own reset lost to a concurrent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_to_concurrent_reset: Option<String>,
+}
+
+/// A conflict the merge resolved, reported to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictInfo {
+    /// The item.
+    pub item_id: String,
+    /// Its title when known.
+    pub title: String,
+    /// `delete-vs-edit` or `same-field`.
+    pub kind: String,
+    /// Plain description of how it was resolved.
+    pub message: String,
+    /// When it was resolved (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// The state.
+    pub state: State,
+    /// The account, when signed in (or reset).
+    pub account_id: Option<String>,
+    /// The account email.
+    pub email: Option<String>,
+    /// The epoch this device is on.
+    pub epoch: Option<u64>,
+    /// This device's id.
+    pub device_id: Option<String>,
+    /// This device's friendly name.
+    pub device_name: Option<String>,
+    /// Live items (known only when unlocked; records when locked).
+    pub items: Option<usize>,
+    /// The daemon's pid.
+    pub pid: u32,
+    /// The local container.
+    pub container: Option<PathBuf>,
+    /// The sync folders.
+    pub sync_folders: Vec<SyncFolderInfo>,
+    /// The key cache.
+    pub key_cache: KeyCacheInfo,
+    /// Seconds of no use before the daemon locks itself.
+    pub lock_timeout_secs: u64,
+    /// Reset details, in state `reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetDetails>,
+    /// Recent conflicts the merge resolved.
+    #[serde(default)]
+    pub conflicts: Vec<ConflictInfo>,
+    /// The daemon's version.
+    pub version: String,
+}
+
+/// `signup` and `reset`: the new secrets to show once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAccountReply {
+    /// The account id.
+    pub account_id: String,
+    /// The account email.
+    pub email: String,
+    /// The new Account Key text.
+    pub account_key: Secret,
+    /// The epoch (1 at signup).
+    pub epoch: u64,
+    /// This device's id.
+    pub device_id: String,
+    /// When the account was created (ms since the epoch).
+    pub created_ms: u64,
+}
+
+/// `add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddReply {
+    /// The new item's id.
+    pub id: String,
+}
+
+/// One field of an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldView {
+    /// The field's name.
+    pub name: String,
+    /// Its value.
+    pub value: Secret,
+}
+
+/// A whole item, as `get --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemView {
+    /// The id.
+    pub id: String,
+    /// The title.
+    pub title: String,
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: Secret,
+    /// The URL.
+    pub url: String,
+    /// The notes.
+    pub notes: Secret,
+    /// Custom fields.
+    pub fields: Vec<FieldView>,
+    /// When created (ms since the epoch).
+    pub created_ms: u64,
+    /// When last modified (ms since the epoch).
+    pub modified_ms: u64,
+}
+
+/// One entry of `list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    /// The id.
+    pub id: String,
+    /// The title.
+    pub title: String,
+    /// The username.
+    pub username: String,
+    /// The URL.
+    pub url: String,
+    /// When last modified (ms since the epoch).
+    pub modified_ms: u64,
+}
+
+/// One overwritten value of a field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntryView {
+    /// The field.
+    pub field: String,
+    /// The value it had.
+    pub value: Secret,
+    /// When that value was set (ms since the epoch).
+    pub set_ms: u64,
+    /// The device that set it.
+    pub device_id: String,
+}
+
+/// `history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryReply {
+    /// The item's id.
+    pub id: String,
+    /// The item's title.
+    pub title: String,
+    /// Overwritten values, newest first.
+    pub entries: Vec<HistoryEntryView>,
+}
+
+/// `hint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HintReply {
+    /// The hint.
+    pub hint: String,
+    /// Where it was read from.
+    pub source: String,
+}
+
+/// `kit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KitReply {
+    /// The account id.
+    pub account_id: String,
+    /// The account email.
+    pub email: String,
+    /// The Account Key text.
+    pub account_key: Secret,
+    /// The epoch.
+    pub epoch: u64,
+    /// When the account was created (ms since the epoch).
+    pub created_ms: u64,
+}
+
+/// `sync_now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Device files merged this round.
+    pub merged_files: usize,
+    /// Conflict copies merged and removed.
+    pub conflict_copies_removed: usize,
+    /// Record versions new to this device.
+    pub new_versions: usize,
+    /// Folders and their health after the round.
+    pub folders: Vec<SyncFolderInfo>,
+}
+
+/// `import`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReply {
+    /// Items read from the file.
+    pub read: usize,
+    /// Items added (or that would be, with a dry run).
+    pub imported: usize,
+    /// Items skipped, each with why.
+    pub skipped: Vec<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// `export` and `backup`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobReply {
+    /// The bytes, standard base64 (secret: plaintext for exports).
+    pub content_base64: Secret,
+    /// Items in it.
+    pub items: usize,
+}
+
+/// A plain acknowledgement with a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// What was done.
+    pub message: String,
+}
+
+/// An event on a subscribed connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The state changed.
+    State {
+        /// The new state.
+        state: State,
+    },
+    /// A sync round finished.
+    Synced {
+        /// Record versions new to this device.
+        new_versions: usize,
+        /// Files that could not be merged.
+        problems: usize,
+    },
+    /// The merge resolved a conflict.
+    Conflict(ConflictInfo),
+    /// The account was reset.
+    Reset(ResetDetails),
+}
