@@ -14,6 +14,7 @@
 //!
 //! # Layout
 //!
+//! - [`dirs`]: every path, resolved from the environment.
 //! - [`envelope`]: hello, request, response and event envelopes.
 //! - [`request`]: the typed requests and their parameters.
 //! - [`reply`]: the typed results.
@@ -22,6 +23,7 @@
 //! - [`secret`]: a zeroizing string for passwords in transit.
 #![warn(missing_docs)]
 
+pub mod dirs;
 pub mod envelope;
 pub mod error;
 pub mod frame;
