@@ -1,1 +1,41 @@
-fn main() {}
+//! `coffer`: the command-line client of the coffer password vault. It
+//! controls `cofferd` over a local socket and starts it on demand.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap).
+//! - [`commands`]: one module per command group.
+//! - [`client`]: the blocking socket client (hello, requests with ids).
+//! - [`launch`]: starting the daemon on demand.
+//! - [`secrets`]: where passwords and the Account Key come from.
+//! - [`output`]: human output (status, emergency kit, tables).
+//! - [`files`]: private atomic writes and absolute paths.
+//! - [`error`]: errors and exit codes.
+#![warn(missing_docs)]
+
+mod cli;
+mod client;
+mod commands;
+mod error;
+mod files;
+mod launch;
+mod output;
+mod secrets;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coffer: {e}");
+            for l in e.detail_lines() {
+                eprintln!("{l}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

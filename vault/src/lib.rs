@@ -10,7 +10,34 @@
 //!
 //! - [`secret`]: zeroizing key and string types.
 //! - [`aead`]: XChaCha20-Poly1305 sealing and subkeys.
+//! - [`account_key`]: the Account Key, its typable text form and QR code.
+//! - [`kdf`]: Argon2id parameters and the key-encryption key from both secrets.
+//! - [`account`]: the account header (`account.json`): create, unlock,
+//!   change password, reset, precedence.
+//! - [`error`]: [`FormatError`](error::FormatError), shared by every file format.
+//! - [`ids`]: device and item identifiers.
+//! - [`hlc`]: hybrid logical clocks that stamp field edits.
+//! - [`vv`]: dots and version vectors.
+//! - [`item`]: the plaintext item and field-by-field resolution of siblings.
+//! - [`record`]: record versions, sealed one by one and bound to their
+//!   account, epoch, id, dot, context and deleted flag.
+//! - [`state`]: a vault state and its key-free merge (union, then compaction).
+//! - [`replica`]: one device's vault: add, edit, delete, locked and unlocked
+//!   merges, conflict resolution and reports.
+//! - [`format`]: the local container and per-device sync file formats.
 #![warn(missing_docs)]
 
+pub mod account;
+pub mod account_key;
 pub mod aead;
+pub mod error;
+pub mod format;
+pub mod hlc;
+pub mod ids;
+pub mod item;
+pub mod kdf;
+pub mod record;
+pub mod replica;
 pub mod secret;
+pub mod state;
+pub mod vv;

@@ -1,0 +1,293 @@
+//! Account commands: signup, login, unlock, lock, logout, status, reset,
+//! hint, passwd, kit, stop.
+
+use std::time::{Duration, Instant};
+
+use coffer_proto::reply::{HintReply, KitReply, NewAccountReply, StatusInfo};
+use coffer_proto::request::{
+    HintParams, LoginParams, NoParams, PasswdParams, ResetParams, SignupParams, UnlockParams,
+};
+use coffer_proto::{Request, Secret};
+use coffer_vault::account_key::AccountKey;
+
+use super::{emit, emit_json, line, message_or, Ctx};
+use crate::cli::{HintArgs, LoginArgs, ResetArgs, SignupArgs};
+use crate::client::{decode, Autostart, Client};
+use crate::error::CliError;
+use crate::files::absolute;
+use crate::output;
+use crate::secrets;
+
+/// How long `stop` waits for the daemon's process to end.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+pub fn signup(ctx: &mut Ctx, a: SignupArgs) -> Result<(), CliError> {
+    let sync_folders = a
+        .sync_folders
+        .iter()
+        .map(|p| absolute(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let password = ctx.secrets().get(secrets::SIGNUP_PASSWORD)?;
+    let mut client = ctx.client()?;
+    let reply: NewAccountReply = client.call_as(Request::Signup(SignupParams {
+        email: a.email,
+        hint: a.hint,
+        password,
+        sync_folders,
+    }))?;
+    if a.json {
+        return emit_json(&reply);
+    }
+    line(&format!(
+        "Account created for {}. This device is signed in and unlocked.\n",
+        reply.email
+    ))?;
+    emit(&kit_text(&reply))
+}
+
+fn kit_text(r: &NewAccountReply) -> String {
+    output::kit(&output::Kit {
+        email: &r.email,
+        account_id: &r.account_id,
+        account_key: r.account_key.expose(),
+        epoch: r.epoch,
+        created_ms: r.created_ms,
+    })
+}
+
+/// Reads the Account Key and checks it locally, so a typo is reported
+/// (naming the group) before anything slow runs.
+fn account_key(ctx: &mut Ctx) -> Result<Secret, CliError> {
+    let text = ctx.secrets().get(secrets::ACCOUNT_KEY)?;
+    let key = AccountKey::parse(text.expose()).map_err(CliError::BadAccountKey)?;
+    Ok(Secret::new(key.to_text().expose()))
+}
+
+pub fn login(ctx: &mut Ctx, a: LoginArgs) -> Result<(), CliError> {
+    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
+    let account_key = account_key(ctx)?;
+    let password = ctx.secrets().get(secrets::PASSWORD)?;
+    let mut client = ctx.client()?;
+    let result = client.call(Request::Login(LoginParams {
+        email: a.email.clone(),
+        password,
+        account_key,
+        sync_folder,
+    }))?;
+    if a.json {
+        return emit_json(&result);
+    }
+    line(&message_or(
+        &result,
+        &format!("Signed in as {}. This device is unlocked.", a.email),
+    ))
+}
+
+pub fn unlock(ctx: &mut Ctx) -> Result<(), CliError> {
+    let password = ctx.secrets().get(secrets::PASSWORD)?;
+    let mut client = ctx.client()?;
+    let result = client.call(Request::Unlock(UnlockParams { password }))?;
+    line(&message_or(&result, "Unlocked."))
+}
+
+pub fn lock(ctx: &mut Ctx) -> Result<(), CliError> {
+    let result = ctx.client()?.call(Request::Lock(NoParams {}))?;
+    line(&message_or(
+        &result,
+        "Locked. The key was purged from memory and from the keyring.",
+    ))
+}
+
+pub fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
+    let result = ctx.client()?.call(Request::Logout(NoParams {}))?;
+    line(&message_or(
+        &result,
+        "Signed out. This device's vault file was moved to the trash.",
+    ))
+}
+
+pub fn status(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
+    let value = ctx.client()?.call(Request::Status(NoParams {}))?;
+    if json {
+        return emit_json(&value);
+    }
+    let info: StatusInfo = decode("status", value)?;
+    emit(&output::status(&info))
+}
+
+/// What a reset wipes and keeps, shown before asking to confirm.
+fn reset_warning(email: &str) -> String {
+    format!(
+        "Resetting the account {email}:\n\
+         \n\
+         WIPED, on every device: all saved items and their history, the Account Key and the\n\
+         Account Password. The old Account Key and password will no longer open anything.\n\
+         KEPT: the account id, the email, the created date and the plan.\n\
+         \n\
+         You will get a new Account Key and emergency kit; every device must log in again.\n\
+         Old vault files are moved to the trash, not deleted.\n"
+    )
+}
+
+pub fn reset(ctx: &mut Ctx, a: ResetArgs) -> Result<(), CliError> {
+    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
+    let mut hint = a.hint;
+    if !a.yes {
+        if !ctx.terminal.is_terminal() {
+            return Err(CliError::Usage(
+                "a reset wipes every item on every device and must be confirmed: \
+                 run it on a terminal, or pass --yes"
+                    .into(),
+            ));
+        }
+        eprint!("{}", reset_warning(&a.email));
+        eprintln!();
+        ctx.secrets()
+            .confirm_typed("Type the account email to confirm: ", &a.email)?;
+    }
+    let new_password = ctx.secrets().get(secrets::RESET_PASSWORD)?;
+    if hint.is_none() && !a.yes && ctx.terminal.is_terminal() {
+        let typed = ctx
+            .terminal
+            .ask_line("New password hint (Enter keeps the old one): ")
+            .map_err(|e| CliError::io("cannot read from the terminal", e))?;
+        if !typed.trim().is_empty() {
+            hint = Some(typed);
+        }
+    }
+    let mut client = ctx.client()?;
+    let reply: NewAccountReply = client.call_as(Request::Reset(ResetParams {
+        email: a.email,
+        new_password,
+        hint,
+        sync_folder,
+    }))?;
+    if a.json {
+        return emit_json(&reply);
+    }
+    line(&format!(
+        "The account {} was reset (epoch {}). Every item was wiped; other devices will ask to log in again.\n",
+        reply.email, reply.epoch
+    ))?;
+    emit(&kit_text(&reply))
+}
+
+pub fn hint(ctx: &mut Ctx, a: HintArgs) -> Result<(), CliError> {
+    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
+    let value = ctx.client()?.call(Request::Hint(HintParams {
+        email: a.email,
+        sync_folder,
+    }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    let reply: HintReply = decode("hint", value)?;
+    if reply.hint.is_empty() {
+        line("No password hint was set.")
+    } else {
+        line(&format!("Hint: {}", reply.hint))
+    }
+}
+
+pub fn passwd(ctx: &mut Ctx) -> Result<(), CliError> {
+    let old_password = ctx.secrets().get(secrets::PASSWORD)?;
+    let new_password = ctx.secrets().get(secrets::PASSWD_NEW_PASSWORD)?;
+    let result = ctx.client()?.call(Request::Passwd(PasswdParams {
+        old_password,
+        new_password,
+    }))?;
+    line(&message_or(
+        &result,
+        "Account Password changed. The Account Key stays the same.",
+    ))
+}
+
+pub fn kit(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
+    let value = ctx.client()?.call(Request::Kit(NoParams {}))?;
+    if json {
+        return emit_json(&value);
+    }
+    let k: KitReply = decode("kit", value)?;
+    emit(&output::kit(&output::Kit {
+        email: &k.email,
+        account_id: &k.account_id,
+        account_key: k.account_key.expose(),
+        epoch: k.epoch,
+        created_ms: k.created_ms,
+    }))
+}
+
+pub fn stop(ctx: &mut Ctx) -> Result<(), CliError> {
+    let dirs = ctx.dirs()?.clone();
+    let Some(mut client) = Client::connect(&dirs, Autostart::Never)? else {
+        return line("cofferd is not running.");
+    };
+    let pid = client.daemon().pid;
+    client.call(Request::Stop(NoParams {}))?;
+    drop(client);
+    let deadline = Instant::now() + STOP_WAIT;
+    while process_alive(pid) {
+        if Instant::now() >= deadline {
+            eprintln!(
+                "coffer: cofferd (pid {pid}) is still finishing its work; it will exit on its own"
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    line("cofferd stopped.")
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid_t) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid_t <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !exists {
+        return false;
+    }
+    // A zombie waiting for a parent that does not reap it has exited.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not yet reaped: a zombie counts as gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while process_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!process_alive(pid));
+        child.wait().unwrap();
+        assert!(!process_alive(0));
+    }
+
+    #[test]
+    fn reset_warning_says_what_is_wiped_and_kept() {
+        let w = reset_warning("a@example.org");
+        assert!(w.contains("WIPED, on every device: all saved items"), "{w}");
+        assert!(
+            w.contains("KEPT: the account id, the email, the created date and the plan"),
+            "{w}"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! Item commands: add, get, list, edit, rm, history.
+
+use coffer_proto::reply::{AddReply, HistoryReply, ItemSummary, ItemView};
+use coffer_proto::request::{AddParams, EditParams, FieldInput, NoParams, QueryParams};
+use coffer_proto::{Request, Secret};
+
+use super::{emit, emit_json, line, message_or, Ctx};
+use crate::cli::{AddArgs, EditArgs, FieldArgs, GetArgs, QueryArgs};
+use crate::client::decode;
+use crate::error::CliError;
+use crate::output;
+
+/// The fields every item has.
+const BUILT_IN: &[&str] = &["title", "username", "password", "url", "notes"];
+
+/// The inputs for `add`/`edit`, in a stable order: title, username,
+/// password, url, notes, then custom fields, then removals.
+fn field_inputs(
+    title: Option<String>,
+    f: FieldArgs,
+    remove: Vec<String>,
+) -> Result<Vec<FieldInput>, CliError> {
+    let mut out = Vec::new();
+    let set = |out: &mut Vec<FieldInput>, name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            out.push(FieldInput {
+                name: name.to_string(),
+                value: Some(Secret::new(v)),
+            });
+        }
+    };
+    set(&mut out, "title", title);
+    set(&mut out, "username", f.username);
+    set(&mut out, "password", f.password);
+    set(&mut out, "url", f.url);
+    set(&mut out, "notes", f.notes);
+    for spec in f.fields {
+        let (name, value) = spec.split_once('=').ok_or_else(|| {
+            CliError::Usage("--field takes NAME=VALUE, for example --field pin=1234".into())
+        })?;
+        if name.trim().is_empty() {
+            return Err(CliError::Usage(
+                "--field needs a name before the =, for example --field pin=1234".into(),
+            ));
+        }
+        out.push(FieldInput {
+            name: name.to_string(),
+            value: Some(Secret::new(value)),
+        });
+    }
+    for name in remove {
+        if BUILT_IN.iter().any(|b| b.eq_ignore_ascii_case(&name)) {
+            return Err(CliError::Usage(format!(
+                "--remove-field removes custom fields; {name} is built in: clear it with --{} ''",
+                name.to_ascii_lowercase()
+            )));
+        }
+        out.push(FieldInput { name, value: None });
+    }
+    Ok(out)
+}
+
+pub fn add(ctx: &mut Ctx, a: AddArgs) -> Result<(), CliError> {
+    if a.title.trim().is_empty() {
+        return Err(CliError::Usage("the title cannot be empty".into()));
+    }
+    let fields = field_inputs(Some(a.title), a.fields, Vec::new())?;
+    let value = ctx.client()?.call(Request::Add(AddParams { fields }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    let reply: AddReply = decode("add", value)?;
+    line(&reply.id)
+}
+
+/// The value of field `name` of `item`: a built-in name (any case), else a
+/// custom field (exact name first, then any case).
+pub fn pick_field<'a>(item: &'a ItemView, name: &str) -> Option<&'a str> {
+    match name.to_ascii_lowercase().as_str() {
+        "title" => return Some(&item.title),
+        "username" => return Some(&item.username),
+        "password" => return Some(item.password.expose()),
+        "url" => return Some(&item.url),
+        "notes" => return Some(item.notes.expose()),
+        "id" => return Some(&item.id),
+        _ => {}
+    }
+    item.fields
+        .iter()
+        .find(|f| f.name == name)
+        .or_else(|| {
+            item.fields
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name))
+        })
+        .map(|f| f.value.expose())
+}
+
+pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
+    let value = ctx.client()?.call(Request::Get(QueryParams {
+        query: a.query.clone(),
+    }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    let item: ItemView = decode("get", value)?;
+    let field = a.field.as_deref().unwrap_or("password");
+    match pick_field(&item, field) {
+        Some(v) => {
+            let mut text = zeroize::Zeroizing::new(String::with_capacity(v.len() + 1));
+            text.push_str(v);
+            text.push('\n');
+            emit(&text)
+        }
+        None => {
+            let mut names: Vec<&str> = BUILT_IN.to_vec();
+            names.extend(item.fields.iter().map(|f| f.name.as_str()));
+            Err(CliError::Failed(format!(
+                "\"{}\" has no field named {field:?}; its fields are: {}",
+                item.title,
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The items of a `list` result: an array, or an object with `items`.
+fn list_items(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut o) if o.contains_key("items") => {
+            o.remove("items").unwrap_or_default()
+        }
+        other => other,
+    }
+}
+
+pub fn list(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
+    let value = list_items(ctx.client()?.call(Request::List(NoParams {}))?);
+    if json {
+        return emit_json(&value);
+    }
+    let items: Vec<ItemSummary> = decode("list", value)?;
+    emit(&output::item_table(&items))
+}
+
+pub fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<(), CliError> {
+    let fields = field_inputs(a.title, a.fields, a.remove_fields)?;
+    if fields.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to change: give --title, --username, --password, --url, --notes, \
+             --field NAME=VALUE or --remove-field NAME"
+                .into(),
+        ));
+    }
+    let value = ctx.client()?.call(Request::Edit(EditParams {
+        query: a.query.clone(),
+        fields,
+    }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    line(&message_or(&value, &format!("Updated \"{}\".", a.query)))
+}
+
+pub fn rm(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
+    let value = ctx.client()?.call(Request::Remove(QueryParams {
+        query: a.query.clone(),
+    }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    line(&message_or(&value, &format!("Removed \"{}\".", a.query)))
+}
+
+pub fn history(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
+    let value = ctx
+        .client()?
+        .call(Request::History(QueryParams { query: a.query }))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    let h: HistoryReply = decode("history", value)?;
+    emit(&output::history(&h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_proto::reply::FieldView;
+
+    fn names(v: &[FieldInput]) -> Vec<(String, Option<String>)> {
+        v.iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    f.value.as_ref().map(|s| s.expose().to_string()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fields_in_order_with_removals() {
+        let f = FieldArgs {
+            username: Some("me".into()),
+            password: Some("pw".into()),
+            url: None,
+            notes: Some("".into()),
+            fields: vec!["pin=1=2".into()],
+        };
+        let v = field_inputs(Some("T".into()), f, vec!["old".into()]).unwrap();
+        assert_eq!(
+            names(&v),
+            vec![
+                ("title".into(), Some("T".into())),
+                ("username".into(), Some("me".into())),
+                ("password".into(), Some("pw".into())),
+                ("notes".into(), Some("".into())),
+                ("pin".into(), Some("1=2".into())),
+                ("old".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_usage_errors() {
+        let bad = |spec: &str| {
+            let f = FieldArgs {
+                fields: vec![spec.into()],
+                ..FieldArgs::default()
+            };
+            field_inputs(None, f, vec![]).unwrap_err()
+        };
+        assert_eq!(bad("novalue").exit_code(), 2);
+        assert_eq!(bad("=v").exit_code(), 2);
+        let e = field_inputs(None, FieldArgs::default(), vec!["Password".into()]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--password ''"), "{e}");
+    }
+
+    #[test]
+    fn picking_fields() {
+        let item = ItemView {
+            id: "i".into(),
+            title: "Mail".into(),
+            username: "me".into(),
+            password: Secret::new("pw"),
+            url: "https://x".into(),
+            notes: Secret::new("n"),
+            fields: vec![
+                FieldView {
+                    name: "PIN".into(),
+                    value: Secret::new("1"),
+                },
+                FieldView {
+                    name: "pin".into(),
+                    value: Secret::new("2"),
+                },
+            ],
+            created_ms: 0,
+            modified_ms: 0,
+        };
+        assert_eq!(pick_field(&item, "password"), Some("pw"));
+        assert_eq!(pick_field(&item, "URL"), Some("https://x"));
+        assert_eq!(pick_field(&item, "pin"), Some("2"));
+        assert_eq!(pick_field(&item, "Pin"), Some("1"));
+        assert_eq!(pick_field(&item, "nope"), None);
+    }
+
+    #[test]
+    fn list_results_in_both_shapes() {
+        let a = serde_json::json!([{"id": "1"}]);
+        assert_eq!(list_items(a.clone()), a);
+        assert_eq!(list_items(serde_json::json!({"items": a.clone()})), a);
+    }
+}

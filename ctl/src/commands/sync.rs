@@ -1,0 +1,74 @@
+//! `sync now`, `sync add DIR`, `sync remove DIR`, `sync list`.
+
+use coffer_proto::reply::{SyncFolderInfo, SyncReport};
+use coffer_proto::request::{NoParams, PathParams};
+use coffer_proto::Request;
+
+use super::{emit, emit_json, line, message_or, Ctx};
+use crate::cli::SyncCommand;
+use crate::client::decode;
+use crate::error::CliError;
+use crate::files::absolute;
+use crate::output;
+
+pub fn run(ctx: &mut Ctx, cmd: SyncCommand) -> Result<(), CliError> {
+    match cmd {
+        SyncCommand::Now(a) => {
+            let value = ctx.client()?.call(Request::SyncNow(NoParams {}))?;
+            if a.json {
+                return emit_json(&value);
+            }
+            let r: SyncReport = decode("sync_now", value)?;
+            line(&format!(
+                "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed.",
+                r.merged_files,
+                r.new_versions,
+                r.conflict_copies_removed,
+                if r.conflict_copies_removed == 1 { "y" } else { "ies" }
+            ))?;
+            emit(&output::sync_folders(&r.folders))
+        }
+        SyncCommand::Add(d) => {
+            let path = absolute(&d.dir)?;
+            let value = ctx
+                .client()?
+                .call(Request::SyncAdd(PathParams { path: path.clone() }))?;
+            line(&message_or(
+                &value,
+                &format!("Syncing through {} from now on.", path.display()),
+            ))
+        }
+        SyncCommand::Remove(d) => {
+            let path = absolute(&d.dir)?;
+            let value = ctx
+                .client()?
+                .call(Request::SyncRemove(PathParams { path: path.clone() }))?;
+            line(&message_or(
+                &value,
+                &format!("No longer syncing through {}.", path.display()),
+            ))
+        }
+        SyncCommand::List(a) => {
+            let value = folders_of(ctx.client()?.call(Request::SyncList(NoParams {}))?);
+            if a.json {
+                return emit_json(&value);
+            }
+            let folders: Vec<SyncFolderInfo> = decode("sync_list", value)?;
+            if folders.is_empty() {
+                return line("No sync folders. Add one with `coffer sync add DIR`.");
+            }
+            emit(&output::sync_folders(&folders))
+        }
+    }
+}
+
+/// The folders of a `sync_list` result: an array, or an object with
+/// `folders`.
+fn folders_of(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut o) if o.contains_key("folders") => {
+            o.remove("folders").unwrap_or_default()
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,494 @@
+//! Human output: the status report, the emergency kit, tables and dates.
+//! Every function returns text, so tests can read it; the commands print.
+
+use std::fmt::Write as _;
+
+use coffer_proto::reply::{
+    HistoryReply, ItemSummary, ResetDetails, State, StatusInfo, SyncFolderInfo,
+};
+use coffer_vault::account_key::AccountKey;
+
+/// The emergency kit's fields.
+pub struct Kit<'a> {
+    /// The account email.
+    pub email: &'a str,
+    /// The account id.
+    pub account_id: &'a str,
+    /// The Account Key text (a secret: only ever printed to the user).
+    pub account_key: &'a str,
+    /// The epoch.
+    pub epoch: u64,
+    /// When the account was created (ms since the epoch).
+    pub created_ms: u64,
+}
+
+/// The emergency kit: account, Account Key as text and as a QR code, and
+/// what to do with it.
+pub fn kit(k: &Kit<'_>) -> String {
+    let mut out = String::new();
+    let rule = "=".repeat(60);
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, "  coffer EMERGENCY KIT");
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, "  Account email:  {}", k.email);
+    let _ = writeln!(out, "  Account id:     {}", k.account_id);
+    let _ = writeln!(out, "  Created:        {}", date(k.created_ms));
+    let _ = writeln!(out, "  Epoch:          {}", k.epoch);
+    let _ = writeln!(out, "  Account Key:    {}", k.account_key);
+    let _ = writeln!(
+        out,
+        "  Account Password: (not here: write it down yourself, by hand)"
+    );
+    let _ = writeln!(out);
+    match AccountKey::parse(k.account_key) {
+        Ok(key) => {
+            let _ = writeln!(out, "  The Account Key as a QR code:");
+            out.push_str(&key.qr_unicode());
+            out.push('\n');
+        }
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "  (no QR code: the daemon sent an Account Key this coffer cannot read: {e})"
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Print this kit or write it down, and store it somewhere safe and offline."
+    );
+    let _ = writeln!(
+        out,
+        "  To sign in on a new device you need the Account Key above AND your Account Password."
+    );
+    let _ = writeln!(
+        out,
+        "  Nobody can recover them for you: not coffer, not its authors. If you lose either,"
+    );
+    let _ = writeln!(
+        out,
+        "  the only way back is `coffer reset`, which wipes every item on every device."
+    );
+    let _ = writeln!(out, "{rule}");
+    out
+}
+
+/// `coffer status` for people.
+pub fn status(s: &StatusInfo) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, label: &str, value: &str| {
+        let _ = writeln!(out, "{:<14}{}", format!("{label}:"), value);
+    };
+    line(&mut out, "State", s.state.as_str());
+    if let Some(email) = &s.email {
+        line(&mut out, "Email", email);
+    }
+    if let Some(id) = &s.account_id {
+        line(&mut out, "Account", id);
+    }
+    if let Some(epoch) = s.epoch {
+        line(&mut out, "Epoch", &epoch.to_string());
+    }
+    if let Some(id) = &s.device_id {
+        let name = s.device_name.as_deref().unwrap_or("");
+        let text = if name.is_empty() {
+            id.clone()
+        } else {
+            format!("{name} ({id})")
+        };
+        line(&mut out, "Device", &text);
+    }
+    if let Some(items) = s.items {
+        let what = if s.state == State::Unlocked {
+            format!("{items}")
+        } else {
+            format!("{items} records (unlock to see the items)")
+        };
+        line(&mut out, "Items", &what);
+    }
+    let cache = if s.key_cache.persistent {
+        format!("{} (survives a daemon restart)", s.key_cache.backend)
+    } else {
+        format!("{} only (lost when the daemon stops)", s.key_cache.backend)
+    };
+    line(&mut out, "Key cache", &cache);
+    if let Some(w) = &s.key_cache.warning {
+        line(&mut out, "  warning", w);
+    }
+    if s.state == State::Unlocked || s.state == State::Locked {
+        line(
+            &mut out,
+            "Lock timeout",
+            &duration_words(s.lock_timeout_secs),
+        );
+    }
+    if s.sync_folders.is_empty() {
+        line(
+            &mut out,
+            "Sync folders",
+            "none (add one with `coffer sync add DIR`)",
+        );
+    } else {
+        line(&mut out, "Sync folders", "");
+        out.push_str(&sync_folders(&s.sync_folders));
+    }
+    if let Some(c) = &s.container {
+        line(&mut out, "Container", &c.display().to_string());
+    }
+    line(
+        &mut out,
+        "Daemon",
+        &format!("pid {}, version {}", s.pid, s.version),
+    );
+    for c in &s.conflicts {
+        let _ = writeln!(
+            out,
+            "Conflict:     {} \"{}\" ({}, {}): {}",
+            c.item_id,
+            c.title,
+            c.kind,
+            date(c.at_ms),
+            c.message
+        );
+    }
+    let _ = writeln!(out);
+    match s.state {
+        State::SignedOut => {
+            let _ = writeln!(
+                out,
+                "No account on this device. Create one with `coffer signup --email EMAIL`, \
+                 or sign in to yours with `coffer login --email EMAIL --sync-folder DIR`."
+            );
+        }
+        State::Locked => {
+            let _ = writeln!(out, "The vault is locked. Unlock it with `coffer unlock`.");
+        }
+        State::Unlocked => {}
+        State::Reset => match &s.reset {
+            Some(r) => out.push_str(&reset_details(r)),
+            None => {
+                let _ = writeln!(
+                    out,
+                    "The account was reset. Log in again with the new Account Password and \
+                     the new Account Key: `coffer login --email EMAIL --sync-folder DIR`."
+                );
+            }
+        },
+    }
+    out
+}
+
+/// What a reset did and what to do next, in plain words.
+pub fn reset_details(r: &ResetDetails) -> String {
+    let mut out = String::new();
+    let by = if r.by_device_name.is_empty() {
+        format!("device {}", r.by_device_id)
+    } else {
+        format!("device \"{}\" ({})", r.by_device_name, r.by_device_id)
+    };
+    let _ = writeln!(
+        out,
+        "The account was reset on {} from {by} (epoch {} -> {}).",
+        date(r.at_ms),
+        r.previous_epoch,
+        r.new_epoch
+    );
+    let _ = writeln!(
+        out,
+        "Every item saved before the reset was wiped, on every device; the old Account Password \
+         and Account Key no longer work."
+    );
+    if let Some(t) = &r.trashed_container {
+        let _ = writeln!(
+            out,
+            "This device's old vault file was moved to the trash: {}",
+            t.display()
+        );
+    }
+    if let Some(lost) = &r.lost_to_concurrent_reset {
+        let _ = writeln!(out, "Note: {lost}");
+    }
+    let _ = writeln!(
+        out,
+        "Next: run `{}` and give the NEW Account Password and the NEW Account Key \
+         (from the emergency kit printed by the reset).",
+        r.next_command
+    );
+    out
+}
+
+/// The sync folders, one block each, indented.
+pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
+    let mut out = String::new();
+    for f in folders {
+        let merged = match f.last_merge_ms {
+            Some(ms) => format!("last merge {}", date(ms)),
+            None => "never merged yet".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  [{}]  {} device file(s), {merged}, watched by {}",
+            f.path.display(),
+            f.health,
+            f.device_files,
+            f.watch
+        );
+        for p in &f.problems {
+            let _ = writeln!(
+                out,
+                "    problem: {}: {} (since {})",
+                p.path.display(),
+                p.reason,
+                date(p.since_ms)
+            );
+        }
+    }
+    out
+}
+
+/// The item list as a table: id, title, username.
+pub fn item_table(items: &[ItemSummary]) -> String {
+    if items.is_empty() {
+        return "No items yet. Add one with `coffer add TITLE`.\n".to_string();
+    }
+    let rows: Vec<[&str; 3]> = items
+        .iter()
+        .map(|i| [i.id.as_str(), i.title.as_str(), i.username.as_str()])
+        .collect();
+    table(&["ID", "TITLE", "USERNAME"], &rows)
+}
+
+/// An item's history, newest first.
+pub fn history(h: &HistoryReply) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "History of \"{}\" ({}):", h.title, h.id);
+    if h.entries.is_empty() {
+        let _ = writeln!(out, "  no earlier values");
+        return out;
+    }
+    let rows: Vec<[String; 4]> = h
+        .entries
+        .iter()
+        .map(|e| {
+            [
+                date(e.set_ms),
+                e.field.clone(),
+                e.value.expose().to_string(),
+                e.device_id.clone(),
+            ]
+        })
+        .collect();
+    let refs: Vec<[&str; 4]> = rows
+        .iter()
+        .map(|r| [r[0].as_str(), r[1].as_str(), r[2].as_str(), r[3].as_str()])
+        .collect();
+    out.push_str(&table(&["SET", "FIELD", "OLD VALUE", "DEVICE"], &refs));
+    out
+}
+
+/// A left-aligned table with two spaces between columns; the last column
+/// is not padded.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[&str; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in std::iter::once(header).chain(rows.iter()) {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let cell = cell.replace(['\n', '\r', '\t'], " ");
+            if i + 1 < N {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                line.push_str(&cell);
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            } else {
+                line.push_str(&cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `2024-05-01 12:34 UTC` from milliseconds since the Unix epoch.
+pub fn date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `15 minutes`, `1 hour`, `90 seconds`, `never`.
+pub fn duration_words(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match secs {
+        0 => "never".to_string(),
+        s if s % 3600 == 0 => plural(s / 3600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_proto::reply::KeyCacheInfo;
+    use std::path::PathBuf;
+
+    #[test]
+    fn dates() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(date(1_700_000_000_000), "2023-11-14 22:13 UTC");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_words(900), "15 minutes");
+        assert_eq!(duration_words(3600), "1 hour");
+        assert_eq!(duration_words(61), "61 seconds");
+        assert_eq!(duration_words(0), "never");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["ID", "TITLE"], &[["a", "Mail"], ["bbbb", "Bank\nx"]]);
+        assert_eq!(t, "ID    TITLE\na     Mail\nbbbb  Bank x\n");
+    }
+
+    #[test]
+    fn kit_has_key_qr_and_warning() {
+        let text = AccountKey::generate().to_text();
+        let k = kit(&Kit {
+            email: "a@example.org",
+            account_id: "acc-1",
+            account_key: text.expose(),
+            epoch: 1,
+            created_ms: 0,
+        });
+        assert!(k.contains(text.expose()), "{k}");
+        assert!(k.contains("a@example.org") && k.contains("acc-1"));
+        assert!(k.contains("QR code:"), "{k}");
+        assert!(k.contains('█') || k.contains('▀') || k.contains('▄'), "{k}");
+        assert!(k.contains("Nobody can recover"), "{k}");
+        let bad = kit(&Kit {
+            email: "e",
+            account_id: "i",
+            account_key: "nonsense",
+            epoch: 1,
+            created_ms: 0,
+        });
+        assert!(bad.contains("no QR code"), "{bad}");
+    }
+
+    fn status_info(state: State) -> StatusInfo {
+        StatusInfo {
+            state,
+            account_id: Some("acc".into()),
+            email: Some("a@example.org".into()),
+            epoch: Some(2),
+            device_id: Some("dev".into()),
+            device_name: Some("laptop".into()),
+            items: Some(3),
+            pid: 42,
+            container: Some(PathBuf::from("/c")),
+            sync_folders: vec![SyncFolderInfo {
+                path: PathBuf::from("/sync"),
+                health: "problems".into(),
+                last_merge_ms: None,
+                device_files: 2,
+                problems: vec![coffer_proto::reply::FileProblem {
+                    path: PathBuf::from("/sync/acc/x.dev"),
+                    reason: "truncated; left in place".into(),
+                    since_ms: 0,
+                }],
+                watch: "notify".into(),
+            }],
+            key_cache: KeyCacheInfo {
+                backend: "memory".into(),
+                persistent: false,
+                warning: Some("no keyring answered".into()),
+            },
+            lock_timeout_secs: 900,
+            reset: None,
+            conflicts: vec![],
+            version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn status_shows_everything() {
+        let s = status(&status_info(State::Unlocked));
+        for needle in [
+            "unlocked",
+            "a@example.org",
+            "acc",
+            "laptop (dev)",
+            "Items:        3",
+            "memory only",
+            "no keyring answered",
+            "/sync  [problems]",
+            "truncated; left in place",
+            "/c",
+            "pid 42",
+        ] {
+            assert!(s.contains(needle), "{needle:?} not in\n{s}");
+        }
+    }
+
+    #[test]
+    fn reset_status_says_what_to_do() {
+        let mut info = status_info(State::Reset);
+        info.reset = Some(ResetDetails {
+            at_ms: 0,
+            by_device_id: "d2".into(),
+            by_device_name: "desktop".into(),
+            previous_epoch: 1,
+            new_epoch: 2,
+            trashed_container: Some(PathBuf::from("/trash/x")),
+            next_command: "coffer login --email a@example.org --sync-folder /sync".into(),
+            lost_to_concurrent_reset: None,
+        });
+        let s = status(&info);
+        assert!(s.contains("State:        reset"), "{s}");
+        assert!(s.contains("\"desktop\""), "{s}");
+        assert!(s.contains("/trash/x"), "{s}");
+        assert!(
+            s.contains("Next: run `coffer login --email a@example.org --sync-folder /sync`"),
+            "{s}"
+        );
+        let s = status(&status_info(State::Locked));
+        assert!(s.contains("coffer unlock"), "{s}");
+    }
+}

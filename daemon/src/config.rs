@@ -1,0 +1,191 @@
+//! The daemon's configuration file, `config.toml` in the config directory.
+//!
+//! Every key is optional; the defaults are:
+//!
+//! ```toml
+//! # Lock and purge the key after this long without use ("status" does not
+//! # count as use). A number of seconds or a duration such as "15m", "1h".
+//! # "0" never locks.
+//! lock_timeout = "15m"
+//! # This device's friendly name, shown to other devices (default: hostname).
+//! # device_name = "laptop"
+//! # How long to wait for a burst of file events to settle before a sync round.
+//! debounce_ms = 75
+//! # Folders the OS cannot watch (network mounts) are polled this often.
+//! poll_interval_secs = 30
+//! ```
+//!
+//! A bad file is an error naming the file, the line and the key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The parsed configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Idle time before locking (`None` = never).
+    pub lock_timeout: Option<Duration>,
+    /// Friendly device name.
+    pub device_name: Option<String>,
+    /// Debounce for file events.
+    pub debounce: Duration,
+    /// Polling interval for unwatchable folders.
+    pub poll_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lock_timeout: Some(Duration::from_secs(15 * 60)),
+            device_name: None,
+            debounce: Duration::from_millis(75),
+            poll_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    lock_timeout: Option<DurationValue>,
+    device_name: Option<String>,
+    debounce_ms: Option<u64>,
+    poll_interval_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Secs(u64),
+    Text(String),
+}
+
+/// The configuration file is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl Config {
+    /// Loads `path`; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError {
+                path: path.display().to_string(),
+                line: 0,
+                message: format!("cannot read the config file: {e}"),
+            }),
+        }
+    }
+
+    /// Parses the text of a config file.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let err = |line: usize, message: String| ConfigError {
+            path: path.display().to_string(),
+            line,
+            message,
+        };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            err(line, e.message().to_string())
+        })?;
+        let line_of = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map(|i| i + 1)
+                .unwrap_or(0)
+        };
+        let mut c = Config::default();
+        if let Some(v) = raw.lock_timeout {
+            let d = match v {
+                DurationValue::Secs(s) => Duration::from_secs(s),
+                DurationValue::Text(t) => parse_duration(&t).ok_or_else(|| {
+                    err(
+                        line_of("lock_timeout"),
+                        format!("lock_timeout: {t:?} is not a duration; write e.g. \"15m\", \"90s\" or 900"),
+                    )
+                })?,
+            };
+            c.lock_timeout = (!d.is_zero()).then_some(d);
+        }
+        if let Some(n) = raw.device_name {
+            if n.trim().is_empty() || n.len() > 64 {
+                return Err(err(line_of("device_name"), "device_name: must be 1 to 64 characters".into()));
+            }
+            c.device_name = Some(n);
+        }
+        if let Some(ms) = raw.debounce_ms {
+            if ms > 10_000 {
+                return Err(err(line_of("debounce_ms"), "debounce_ms: at most 10000".into()));
+            }
+            c.debounce = Duration::from_millis(ms);
+        }
+        if let Some(s) = raw.poll_interval_secs {
+            if s == 0 {
+                return Err(err(line_of("poll_interval_secs"), "poll_interval_secs: must be at least 1".into()));
+            }
+            c.poll_interval = Duration::from_secs(s);
+        }
+        Ok(c)
+    }
+}
+
+/// `"90s"`, `"15m"`, `"1h"`, `"2d"`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    n.checked_mul(mult).map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("/c/config.toml"))
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        let c = parse("lock_timeout = \"1h\"\ndevice_name = \"pc\"\n").unwrap();
+        assert_eq!(c.lock_timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(c.device_name.as_deref(), Some("pc"));
+        assert_eq!(parse("lock_timeout = 0").unwrap().lock_timeout, None);
+        assert_eq!(parse("lock_timeout = 5").unwrap().lock_timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("debounce_ms = 5\nlock_timout = 3\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("/c/config.toml:2:"), "{s}");
+        assert!(s.contains("lock_timout"), "{s}");
+        let e = parse("\n\nlock_timeout = \"soon\"\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("lock_timeout"));
+        let e = parse("debounce_ms = \"x\"").unwrap_err();
+        assert_eq!(e.line, 1);
+    }
+}

@@ -1,0 +1,143 @@
+//! `device.json`: what this device knows about its sign-in, kept beside the
+//! container in the data directory.
+//!
+//! ```json
+//! {"format":"coffer-device","version":1,"account_id":"…","email":"…","epoch":1,
+//!  "device_id":"…","device_name":"…","sync_folders":["/home/a/Dropbox"],
+//!  "account_key_pw":"<b64>","account_key_vk":"<b64>","reset":null}
+//! ```
+//! The Account Key is kept twice, never in the clear: `account_key_pw` is
+//! sealed under a subkey of the stretched Account Password (so `unlock`
+//! needs only the password), `account_key_vk` under a subkey of the vault
+//! key (so `kit` works after the daemon resumed from the keyring cache).
+//! Both are bound to account, epoch and device by their associated data.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use coffer_proto::reply::ResetDetails;
+use coffer_vault::aead;
+use coffer_vault::account_key::AccountKey;
+use coffer_vault::secret::SecretKey;
+use serde::{Deserialize, Serialize};
+
+/// The file's format name.
+pub const FORMAT: &str = "coffer-device";
+
+/// The persisted sign-in of this device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always 1.
+    pub version: u32,
+    /// The account.
+    pub account_id: uuid::Uuid,
+    /// The account email.
+    pub email: String,
+    /// The epoch this device is signed in to (or was, in state reset).
+    pub epoch: u64,
+    /// This device's id for this sign-in.
+    pub device_id: String,
+    /// This device's friendly name.
+    pub device_name: String,
+    /// The sync folders.
+    #[serde(default)]
+    pub sync_folders: Vec<PathBuf>,
+    /// Account Key sealed under the stretched password.
+    #[serde(with = "b64")]
+    pub account_key_pw: Vec<u8>,
+    /// Account Key sealed under the vault key.
+    #[serde(with = "b64")]
+    pub account_key_vk: Vec<u8>,
+    /// Set once the account was reset: this device waits for a new login.
+    #[serde(default)]
+    pub reset: Option<ResetDetails>,
+}
+
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl DeviceRecord {
+    fn ad(&self, purpose: &str) -> Vec<u8> {
+        format!(
+            "coffer device account key v1|{purpose}|{}|{}|{}",
+            self.account_id, self.epoch, self.device_id
+        )
+        .into_bytes()
+    }
+
+    /// Seals the Account Key under both keys.
+    pub fn seal_account_key(&mut self, ak: &AccountKey, stretched: &SecretKey, vault_key: &SecretKey) {
+        let text = ak.to_text();
+        let pw_key = aead::subkey(stretched, b"coffer device account key pw v1");
+        let vk_key = aead::subkey(vault_key, b"coffer device account key vk v1");
+        self.account_key_pw = aead::seal(&pw_key, &self.ad("pw"), text.expose().as_bytes());
+        self.account_key_vk = aead::seal(&vk_key, &self.ad("vk"), text.expose().as_bytes());
+    }
+
+    /// The Account Key, with the stretched password. `None` = wrong password.
+    pub fn open_account_key_pw(&self, stretched: &SecretKey) -> Option<AccountKey> {
+        let k = aead::subkey(stretched, b"coffer device account key pw v1");
+        let plain = aead::open(&k, &self.ad("pw"), &self.account_key_pw).ok()?;
+        AccountKey::parse(std::str::from_utf8(&plain).ok()?).ok()
+    }
+
+    /// The Account Key, with the vault key.
+    pub fn open_account_key_vk(&self, vault_key: &SecretKey) -> Option<AccountKey> {
+        let k = aead::subkey(vault_key, b"coffer device account key vk v1");
+        let plain = aead::open(&k, &self.ad("vk"), &self.account_key_vk).ok()?;
+        AccountKey::parse(std::str::from_utf8(&plain).ok()?).ok()
+    }
+
+    /// Reads `path`; `Ok(None)` when there is none.
+    pub fn load(path: &Path) -> anyhow::Result<Option<DeviceRecord>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); move it away to sign in again", path.display()))?;
+        if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            anyhow::bail!("{} is not a coffer device file", path.display());
+        }
+        let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
+        if version != 1 {
+            anyhow::bail!(
+                "{} is device-file version {version}, which this cofferd does not know; update coffer",
+                path.display()
+            );
+        }
+        let rec: DeviceRecord = serde_json::from_value(v)
+            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); move it away to sign in again", path.display()))?;
+        Ok(Some(rec))
+    }
+
+    /// Writes atomically.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(path, &bytes, 0o600)
+    }
+}
+
+/// Base64 helper for protocol blobs.
+pub fn b64_encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Base64 helper for protocol blobs.
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
+}

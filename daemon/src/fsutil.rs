@@ -1,0 +1,226 @@
+//! Durable file writes and safe reads.
+//!
+//! [`write_atomic`] is the only way the daemon writes a file that matters:
+//! a temp file in the same directory (named `.NAME.<unique>.tmp`, which
+//! every sync engine and coffer itself skip), `fsync`, `rename` over the
+//! target, then `fsync` of the directory. A crash at any point leaves
+//! either the old file or the new one, never a mix; leftover temp files are
+//! removed by [`clean_temp_files`] at start-up.
+//!
+//! The [`FaultInjector`] seam lets tests make a write fail (disk full, I/O
+//! error, a refused rename) without filling a disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Where a write may be made to fail, for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Writing the temp file fails with "no space left on device".
+    DiskFull,
+    /// `fsync` of the temp file fails with an I/O error.
+    IoError,
+    /// The rename is refused (as when a sync client holds the file).
+    RenameRefused,
+}
+
+/// A process-wide fault set by tests through the `COFFER_FAULT` environment
+/// variable (`disk-full`, `io-error`, `rename-refused`, optionally followed by
+/// `:SUBSTRING` to hit only paths containing it) or at run time through
+/// [`FaultInjector::set`].
+pub struct FaultInjector;
+
+static FAULT: Mutex<Option<(Fault, String)>> = Mutex::new(None);
+
+impl FaultInjector {
+    /// Reads `COFFER_FAULT` once at start-up.
+    pub fn init_from_env() {
+        if let Ok(v) = std::env::var("COFFER_FAULT") {
+            let (kind, filter) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            let fault = match kind {
+                "disk-full" => Fault::DiskFull,
+                "io-error" => Fault::IoError,
+                "rename-refused" => Fault::RenameRefused,
+                _ => return,
+            };
+            Self::set(Some((fault, filter.to_owned())));
+        }
+    }
+
+    /// Sets or clears the fault.
+    pub fn set(fault: Option<(Fault, String)>) {
+        *FAULT.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+    }
+
+    fn check(stage: Fault, path: &Path) -> io::Result<()> {
+        let guard = FAULT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((fault, filter)) = guard.as_ref() {
+            if *fault == stage && path.to_string_lossy().contains(filter.as_str()) {
+                return Err(match stage {
+                    Fault::DiskFull => io::Error::from_raw_os_error(libc::ENOSPC),
+                    Fault::IoError => io::Error::from_raw_os_error(libc::EIO),
+                    Fault::RenameRefused => io::Error::from_raw_os_error(libc::EBUSY),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The temp name used for `target`: `.NAME.<pid>-<n>.tmp` in the same folder.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `target` atomically and durably, with `mode` (e.g.
+/// 0o600). On error the target is untouched and the temp file is removed.
+pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = temp_path(target);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        FaultInjector::check(Fault::DiskFull, target)?;
+        f.write_all(bytes)?;
+        FaultInjector::check(Fault::IoError, target)?;
+        f.sync_all()?;
+        drop(f);
+        FaultInjector::check(Fault::RenameRefused, target)?;
+        fs::rename(&tmp, target)?;
+        sync_dir(target.parent().unwrap_or(Path::new(".")))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `fsync` on a directory, so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Is this one of coffer's own temp files (`.….tmp`)?
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Removes coffer's leftover temp files in `dir` written by a process that
+/// is gone (a crash mid-write). Returns how many were removed. Temp files
+/// hold only copies of data whose target is intact, so removing them loses
+/// nothing.
+pub fn clean_temp_files(dir: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let me = std::process::id();
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !is_temp_name(&name) || name.starts_with(".syncthing.") {
+            continue;
+        }
+        // Our temp names end in ".<pid>-<n>.tmp": leave a live writer's alone.
+        let pid = name
+            .trim_end_matches(".tmp")
+            .rsplit('.')
+            .next()
+            .and_then(|s| s.split('-').next())
+            .and_then(|s| s.parse::<u32>().ok());
+        match pid {
+            Some(p) if p == me || !process_alive(p) => {
+                if fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Reads a file of at most `max` bytes; a larger file is an error (so a
+/// hostile file cannot exhaust memory).
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is {len} bytes, over the {max}-byte limit", path.display()),
+        ));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(max + 1).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn faults_keep_the_old_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("faulty-target");
+        write_atomic(&p, b"old", 0o600).unwrap();
+        for fault in [Fault::DiskFull, Fault::IoError, Fault::RenameRefused] {
+            FaultInjector::set(Some((fault, "faulty-target".into())));
+            assert!(write_atomic(&p, b"new", 0o600).is_err());
+            FaultInjector::set(None);
+            assert_eq!(fs::read(&p).unwrap(), b"old");
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "{fault:?} left a temp file");
+        }
+        write_atomic(&p, b"new", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn cleans_only_dead_writers_temp_files() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join(".c.999999999-1.tmp"), b"x").unwrap();
+        fs::write(d.path().join(".syncthing.c.tmp"), b"x").unwrap();
+        fs::write(d.path().join("keep"), b"x").unwrap();
+        assert_eq!(clean_temp_files(d.path()), 1);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn bounded_reads() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, vec![0u8; 100]).unwrap();
+        assert_eq!(read_bounded(&p, 100).unwrap().len(), 100);
+        assert!(read_bounded(&p, 99).is_err());
+    }
+}

@@ -1,0 +1,724 @@
+//! The key cache: keeps the unlocked vault key of a device in the OS keyring so that a restarted
+//! daemon comes back unlocked (DESIGN §5).
+//!
+//! Backends, probed in this order when none is forced:
+//! - Secret Service (Linux/BSD; only when `DBUS_SESSION_BUS_ADDRESS` is set), or the Keychain on
+//!   macOS;
+//! - the kernel key retention service (keyutils, Linux), through the process's session keyring
+//!   (the `keyring` crate also links the entry into the user's persistent keyring);
+//! - memory, with a warning that says why every OS store was passed over.
+//!
+//! A backend is used only after a probe wrote, read back and deleted an entry holding a random value
+//! within [`PROBE_TIMEOUT`]; the probe runs on its own thread so that a hung D-Bus cannot hang the
+//! daemon. `COFFER_KEYRING=secret-service|keyutils|keychain|memory` forces a backend; a forced
+//! backend that does not work is an error ([`KeyCache::try_open`]). The `keyring` crate's default
+//! store is never used: every entry is built from an explicit credential, so its mock store cannot
+//! be picked by accident.
+//!
+//! Entries: service `coffer`, user `<account_id>/<epoch>/<device_id>` (several devices of one user
+//! can share one keyring), value the 32-byte key as 64 lowercase hex digits. Every intermediate copy
+//! of a key is zeroized; keys never appear in logs, errors or `Debug` output.
+//!
+//! All calls block (at most [`OP_TIMEOUT`] for the stores that talk over D-Bus or to the Keychain):
+//! call them from a blocking context (`tokio::task::spawn_blocking`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use zeroize::{Zeroize, Zeroizing};
+
+/// The environment variable that forces a backend.
+pub const FORCE_ENV: &str = "COFFER_KEYRING";
+
+/// The service name of every entry.
+pub const SERVICE: &str = "coffer";
+
+/// How long a backend probe may take before the backend is declared unusable.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one store, load or purge may take on a backend that can hang (Secret Service,
+/// Keychain) before it is reported as [`KeyCacheError::Timeout`].
+pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Hex digits used for the stored value.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Numbers the probe entries of this process, so that concurrent probes never share an entry.
+static PROBE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Errors of the key cache. None of them carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyCacheError {
+    /// `COFFER_KEYRING` names no backend.
+    #[error(
+        "{FORCE_ENV}={value:?} names no key cache backend \
+         (expected secret-service, keyutils, keychain or memory)"
+    )]
+    UnknownBackend {
+        /// The value found in the environment.
+        value: String,
+    },
+    /// The backend forced by `COFFER_KEYRING` does not work here.
+    #[error("the {backend} key cache forced by {FORCE_ENV} does not work here: {reason}")]
+    Unavailable {
+        /// The forced backend.
+        backend: &'static str,
+        /// Why its probe failed.
+        reason: String,
+    },
+    /// The backend refused or failed an operation.
+    #[error("the {backend} key cache could not {op} the entry {entry}: {reason}")]
+    Backend {
+        /// The backend in use.
+        backend: &'static str,
+        /// `store`, `load` or `purge`.
+        op: &'static str,
+        /// The entry's user name (`<account_id>/<epoch>/<device_id>`).
+        entry: String,
+        /// The backend's own description of the failure.
+        reason: String,
+    },
+    /// The backend did not answer within [`OP_TIMEOUT`].
+    #[error("the {backend} key cache did not answer within {secs} s when asked to {op} the entry {entry}")]
+    Timeout {
+        /// The backend in use.
+        backend: &'static str,
+        /// `store`, `load` or `purge`.
+        op: &'static str,
+        /// The entry's user name.
+        entry: String,
+        /// The limit that passed.
+        secs: u64,
+    },
+    /// The entry exists but does not hold a 256-bit key in hex.
+    #[error("the {backend} key cache holds a malformed entry {entry} (not a 256-bit key)")]
+    Corrupt {
+        /// The backend in use.
+        backend: &'static str,
+        /// The entry's user name.
+        entry: String,
+    },
+    /// A namespace part is empty or would make entry names ambiguous.
+    #[error("invalid key cache namespace: {reason}")]
+    InvalidNamespace {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Which account, epoch and device a cached key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheNamespace {
+    /// The account's UUID.
+    pub account_id: String,
+    /// The account epoch the key belongs to.
+    pub epoch: u64,
+    /// The device holding the key.
+    pub device_id: String,
+}
+
+impl CacheNamespace {
+    /// A namespace for `account_id` at `epoch` on `device_id`.
+    pub fn new(account_id: impl Into<String>, epoch: u64, device_id: impl Into<String>) -> Self {
+        CacheNamespace {
+            account_id: account_id.into(),
+            epoch,
+            device_id: device_id.into(),
+        }
+    }
+
+    /// The entry's user (account) name in the OS store: `<account_id>/<epoch>/<device_id>`.
+    pub fn entry_user(&self) -> String {
+        format!("{}/{}/{}", self.account_id, self.epoch, self.device_id)
+    }
+
+    fn validate(&self) -> Result<(), KeyCacheError> {
+        for part in [&self.account_id, &self.device_id] {
+            if part.is_empty() {
+                return Err(KeyCacheError::InvalidNamespace {
+                    reason: "the account id and the device id must not be empty",
+                });
+            }
+            if part.contains('/') || part.contains('@') || part.chars().any(char::is_control) {
+                return Err(KeyCacheError::InvalidNamespace {
+                    reason: "the account id and the device id must not contain '/', '@' or control characters",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CacheNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.entry_user())
+    }
+}
+
+/// A key store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    SecretService,
+    Keyutils,
+    Keychain,
+    Memory,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::SecretService => "secret-service",
+            Backend::Keyutils => "keyutils",
+            Backend::Keychain => "keychain",
+            Backend::Memory => "memory",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Backend> {
+        match name {
+            "secret-service" => Some(Backend::SecretService),
+            "keyutils" => Some(Backend::Keyutils),
+            "keychain" => Some(Backend::Keychain),
+            "memory" => Some(Backend::Memory),
+            _ => None,
+        }
+    }
+
+    /// The OS stores worth probing on this platform, best first.
+    fn candidates() -> &'static [Backend] {
+        if cfg!(target_os = "macos") {
+            &[Backend::Keychain]
+        } else if cfg!(target_os = "linux") {
+            &[Backend::SecretService, Backend::Keyutils]
+        } else if cfg!(any(target_os = "freebsd", target_os = "openbsd")) {
+            &[Backend::SecretService]
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether calls may block for long (D-Bus, Keychain prompts), so they run under a deadline.
+    fn may_hang(self) -> bool {
+        matches!(self, Backend::SecretService | Backend::Keychain)
+    }
+
+    /// Checks the preconditions of the backend, then probes it.
+    fn check(self) -> Result<(), String> {
+        match self {
+            Backend::Memory => Ok(()),
+            Backend::SecretService => {
+                if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|v| v.is_empty()) {
+                    return Err("DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session)".into());
+                }
+                probe(self)
+            }
+            Backend::Keyutils | Backend::Keychain => probe(self),
+        }
+    }
+}
+
+/// The key cache of one daemon. Cheap to share (`Send + Sync`); all calls block.
+pub struct KeyCache {
+    backend: Backend,
+    warning: Option<String>,
+    /// The keys themselves, for the memory backend only.
+    memory: Mutex<HashMap<CacheNamespace, Zeroizing<[u8; 32]>>>,
+    /// Namespaces this cache stored or loaded, so `purge_account` can find them again.
+    known: Mutex<BTreeSet<CacheNamespace>>,
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("backend", &self.backend.name())
+            .field("warning", &self.warning)
+            .field("known_namespaces", &lock(&self.known).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// Opens the key cache as [`KeyCache::try_open`] does, but never fails: a forced backend that
+    /// does not work (or a bad `COFFER_KEYRING`) gives the memory cache, with the error as its
+    /// warning.
+    pub fn open() -> KeyCache {
+        match KeyCache::try_open() {
+            Ok(cache) => cache,
+            Err(err) => {
+                let warning = format!(
+                    "{err}; the unlocked key is kept in memory only, so a restarted daemon must be unlocked again"
+                );
+                tracing::error!("{warning}");
+                KeyCache::with_backend(Backend::Memory, Some(warning))
+            }
+        }
+    }
+
+    /// Opens the key cache, honouring `COFFER_KEYRING` (an empty value counts as unset).
+    ///
+    /// Errors when `COFFER_KEYRING` names no backend, or names one that does not work here.
+    pub fn try_open() -> Result<KeyCache, KeyCacheError> {
+        let forced = std::env::var_os(FORCE_ENV).filter(|v| !v.is_empty());
+        match forced {
+            None => KeyCache::try_open_with(None),
+            Some(value) => match value.to_str() {
+                Some(name) => KeyCache::try_open_with(Some(name)),
+                None => Err(KeyCacheError::UnknownBackend {
+                    value: value.to_string_lossy().into_owned(),
+                }),
+            },
+        }
+    }
+
+    /// Opens the key cache with `forced` as the backend (`None`: probe them in order), ignoring
+    /// `COFFER_KEYRING`.
+    pub fn try_open_with(forced: Option<&str>) -> Result<KeyCache, KeyCacheError> {
+        let Some(name) = forced else {
+            return Ok(KeyCache::probe_all());
+        };
+        let backend = Backend::parse(name).ok_or_else(|| KeyCacheError::UnknownBackend {
+            value: name.to_string(),
+        })?;
+        if backend != Backend::Memory && !Backend::candidates().contains(&backend) {
+            return Err(KeyCacheError::Unavailable {
+                backend: backend.name(),
+                reason: format!("not available on {}", std::env::consts::OS),
+            });
+        }
+        backend
+            .check()
+            .map_err(|reason| KeyCacheError::Unavailable {
+                backend: backend.name(),
+                reason,
+            })?;
+        tracing::info!(backend = backend.name(), "key cache forced by {FORCE_ENV}");
+        Ok(KeyCache::with_backend(backend, None))
+    }
+
+    /// A memory-only cache (nothing survives the process), without a warning.
+    pub fn memory() -> KeyCache {
+        KeyCache::with_backend(Backend::Memory, None)
+    }
+
+    fn probe_all() -> KeyCache {
+        let mut reasons = Vec::new();
+        for &backend in Backend::candidates() {
+            match backend.check() {
+                Ok(()) => {
+                    tracing::info!(backend = backend.name(), "key cache in the OS keyring");
+                    return KeyCache::with_backend(backend, None);
+                }
+                Err(reason) => {
+                    tracing::debug!(backend = backend.name(), %reason, "key cache backend unusable");
+                    reasons.push(format!("{}: {reason}", backend.name()));
+                }
+            }
+        }
+        let why = if reasons.is_empty() {
+            format!("no OS keyring is supported on {}", std::env::consts::OS)
+        } else {
+            reasons.join("; ")
+        };
+        let warning = format!(
+            "no OS keyring works, so the unlocked key is cached in memory only and a restarted \
+             daemon must be unlocked again ({why})"
+        );
+        tracing::warn!("{warning}");
+        KeyCache::with_backend(Backend::Memory, Some(warning))
+    }
+
+    fn with_backend(backend: Backend, warning: Option<String>) -> KeyCache {
+        KeyCache {
+            backend,
+            warning,
+            memory: Mutex::new(HashMap::new()),
+            known: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The backend in use: `"secret-service"`, `"keyutils"`, `"keychain"` or `"memory"`.
+    pub fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Whether a cached key outlives the daemon (false for memory).
+    pub fn persistent(&self) -> bool {
+        self.backend != Backend::Memory
+    }
+
+    /// Why the cache fell back to memory, if it did.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
+
+    /// Caches `key` for `ns`, replacing any key cached there.
+    pub fn store(&self, ns: &CacheNamespace, key: &[u8; 32]) -> Result<(), KeyCacheError> {
+        ns.validate()?;
+        // Known before the attempt: a store that timed out may still land later.
+        lock(&self.known).insert(ns.clone());
+        if self.backend == Backend::Memory {
+            lock(&self.memory).insert(ns.clone(), Zeroizing::new(*key));
+            return Ok(());
+        }
+        let value = hex_encode(key);
+        self.os_call("store", ns, move |backend, user| {
+            os_set(backend, &user, &value)
+        })?;
+        tracing::debug!(backend = self.backend(), entry = %ns, "key cached");
+        Ok(())
+    }
+
+    /// The key cached for `ns`; `Ok(None)` when there is none.
+    pub fn load(&self, ns: &CacheNamespace) -> Result<Option<Zeroizing<[u8; 32]>>, KeyCacheError> {
+        ns.validate()?;
+        if self.backend == Backend::Memory {
+            return Ok(lock(&self.memory).get(ns).cloned());
+        }
+        let Some(value) = self.os_call("load", ns, |backend, user| os_get(backend, &user))? else {
+            return Ok(None);
+        };
+        let key = hex_decode(&value).ok_or_else(|| KeyCacheError::Corrupt {
+            backend: self.backend(),
+            entry: ns.entry_user(),
+        })?;
+        lock(&self.known).insert(ns.clone());
+        Ok(Some(key))
+    }
+
+    /// Removes the key cached for `ns`; no entry is fine.
+    pub fn purge(&self, ns: &CacheNamespace) -> Result<(), KeyCacheError> {
+        ns.validate()?;
+        if self.backend == Backend::Memory {
+            lock(&self.memory).remove(ns);
+        } else {
+            let existed = self.os_call("purge", ns, |backend, user| os_delete(backend, &user))?;
+            tracing::debug!(backend = self.backend(), entry = %ns, existed, "key purged");
+        }
+        lock(&self.known).remove(ns);
+        Ok(())
+    }
+
+    /// Removes every key of `account_id` this cache holds: in memory all of them; in an OS store
+    /// every namespace this cache stored or loaded since it was opened (an OS store cannot be
+    /// listed through the `keyring` crate, so pass older namespaces to
+    /// [`KeyCache::purge_namespaces`]). Tries them all; the first failure is returned.
+    pub fn purge_account(&self, account_id: &str) -> Result<(), KeyCacheError> {
+        let mut targets: BTreeSet<CacheNamespace> = lock(&self.known)
+            .iter()
+            .filter(|ns| ns.account_id == account_id)
+            .cloned()
+            .collect();
+        if self.backend == Backend::Memory {
+            targets.extend(
+                lock(&self.memory)
+                    .keys()
+                    .filter(|ns| ns.account_id == account_id)
+                    .cloned(),
+            );
+        }
+        let targets: Vec<CacheNamespace> = targets.into_iter().collect();
+        self.purge_namespaces(&targets)
+    }
+
+    /// Purges each of `namespaces` (no entry is fine). Tries them all; the first failure is
+    /// returned.
+    pub fn purge_namespaces(&self, namespaces: &[CacheNamespace]) -> Result<(), KeyCacheError> {
+        let mut first_error = None;
+        for ns in namespaces {
+            if let Err(err) = self.purge(ns) {
+                tracing::warn!(entry = %ns, "key cache purge failed: {err}");
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Runs `f` against the OS store, under [`OP_TIMEOUT`] when the store may hang, and maps its
+    /// errors.
+    fn os_call<T, F>(&self, op: &'static str, ns: &CacheNamespace, f: F) -> Result<T, KeyCacheError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Backend, String) -> Result<T, keyring::Error> + Send + 'static,
+    {
+        let backend = self.backend;
+        let user = ns.entry_user();
+        let result = if backend.may_hang() {
+            let worker_user = user.clone();
+            match bounded(OP_TIMEOUT, move || f(backend, worker_user)) {
+                Ok(result) => result,
+                Err(Bounded::TimedOut) => {
+                    return Err(KeyCacheError::Timeout {
+                        backend: backend.name(),
+                        op,
+                        entry: user,
+                        secs: OP_TIMEOUT.as_secs(),
+                    })
+                }
+                Err(Bounded::NoThread(reason)) => {
+                    return Err(KeyCacheError::Backend {
+                        backend: backend.name(),
+                        op,
+                        entry: user,
+                        reason,
+                    })
+                }
+            }
+        } else {
+            f(backend, user.clone())
+        };
+        result.map_err(|err| KeyCacheError::Backend {
+            backend: backend.name(),
+            op,
+            entry: user,
+            reason: describe(&err),
+        })
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning: the guarded maps stay consistent whatever panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why a bounded call produced no result.
+enum Bounded {
+    TimedOut,
+    NoThread(String),
+}
+
+/// Runs `f` on its own thread and waits at most `limit` for it. A call that overruns is left
+/// behind (its thread ends whenever the call does; its result is dropped, zeroizing any secret).
+fn bounded<T, F>(limit: Duration, f: F) -> Result<T, Bounded>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("coffer-keycache".into())
+        .spawn(move || {
+            // The receiver is gone only after a timeout; the result is then just dropped.
+            let _ = tx.send(f());
+        })
+        .map_err(|err| Bounded::NoThread(format!("cannot start a worker thread: {err}")))?;
+    rx.recv_timeout(limit).map_err(|err| match err {
+        mpsc::RecvTimeoutError::Timeout => Bounded::TimedOut,
+        mpsc::RecvTimeoutError::Disconnected => {
+            Bounded::NoThread("the worker thread panicked".into())
+        }
+    })
+}
+
+/// Writes, reads back and deletes a probe entry with a random value; checks the deletion too.
+fn probe(backend: Backend) -> Result<(), String> {
+    let user = format!(
+        ".probe/{}/{}",
+        std::process::id(),
+        PROBE_SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let token = random_token();
+    match bounded(PROBE_TIMEOUT, move || probe_now(backend, &user, &token)) {
+        Ok(result) => result,
+        Err(Bounded::TimedOut) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        Err(Bounded::NoThread(reason)) => Err(reason),
+    }
+}
+
+fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result<(), String> {
+    // keyutils maps the kernel's EACCES (no usable session keyring) to "no entry".
+    let no_entry = |step: &str| {
+        if backend == Backend::Keyutils {
+            format!(
+                "{step} failed with 'no entry': this process has no usable session keyring (the \
+                 keyring crate reports the kernel's EACCES that way); run the daemon in a login \
+                 session or under `keyctl session -`"
+            )
+        } else {
+            format!("{step} failed: no such entry")
+        }
+    };
+    let failed = |step: &str, err: &keyring::Error| match err {
+        keyring::Error::NoEntry => no_entry(step),
+        other => format!("{step} failed: {}", describe(other)),
+    };
+    os_set(backend, user, token).map_err(|e| failed("writing a probe entry", &e))?;
+    let read_back = match os_get(backend, user) {
+        Ok(Some(value)) if value.as_slice() == token.as_slice() => Ok(()),
+        Ok(Some(_)) => Err("the probe entry read back with another value".to_string()),
+        Ok(None) => Err(no_entry("reading the probe entry back")),
+        Err(e) => Err(failed("reading the probe entry back", &e)),
+    };
+    let deleted = os_delete(backend, user);
+    read_back?;
+    match deleted {
+        Ok(true) => {}
+        Ok(false) => return Err(no_entry("deleting the probe entry")),
+        Err(e) => return Err(failed("deleting the probe entry", &e)),
+    }
+    match os_get(backend, user) {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err("the probe entry is still there after deleting it".into()),
+        Err(e) => Err(failed("reading the deleted probe entry", &e)),
+    }
+}
+
+/// A random, non-secret probe value (16 random bytes in hex).
+fn random_token() -> Zeroizing<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !filled {
+        // Good enough for a probe value: it only has to differ between probes.
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            let word = hasher.finish().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+    hex_encode(&bytes)
+}
+
+/// Lowercase hex of `bytes`, in zeroized memory.
+fn hex_encode(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() * 2));
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
+    }
+    out
+}
+
+/// Parses exactly 64 hex digits (either case) into a key; `None` for anything else.
+fn hex_decode(text: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if text.len() != 64 {
+        return None;
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    for (slot, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
+        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(key)
+}
+
+/// A readable description of a `keyring` error that never includes a stored value.
+fn describe(err: &keyring::Error) -> String {
+    use keyring::Error as E;
+    match err {
+        E::PlatformFailure(inner) => format!("platform failure: {inner}"),
+        E::NoStorageAccess(inner) => format!("no access to the store (is it locked?): {inner}"),
+        E::NoEntry => "no such entry".into(),
+        E::BadEncoding(_) => "the stored value is not text".into(),
+        E::TooLong(name, limit) => format!("{name} is longer than the store's limit of {limit}"),
+        E::Invalid(name, reason) => format!("{name} is invalid: {reason}"),
+        E::Ambiguous(found) => format!("{} entries match", found.len()),
+        _ => "unknown keyring error".into(),
+    }
+}
+
+/// The `keyring` entry for `user` in `backend`, built from an explicit credential.
+fn os_entry(backend: Backend, user: &str) -> Result<keyring::Entry, keyring::Error> {
+    match backend {
+        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+        Backend::SecretService => {
+            let credential =
+                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)?;
+            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+        }
+        #[cfg(target_os = "linux")]
+        Backend::Keyutils => {
+            let credential =
+                keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, user)?;
+            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+        }
+        #[cfg(target_os = "macos")]
+        Backend::Keychain => {
+            let credential = keyring::macos::MacCredential::new_with_target(None, SERVICE, user)?;
+            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+        }
+        other => Err(keyring::Error::PlatformFailure(
+            format!(
+                "the {} store is not available on this platform",
+                other.name()
+            )
+            .into(),
+        )),
+    }
+}
+
+/// Stores `value` for `user`; several matching Secret Service items are replaced by one.
+fn os_set(backend: Backend, user: &str, value: &[u8]) -> Result<(), keyring::Error> {
+    let entry = os_entry(backend, user)?;
+    match entry.set_secret(value) {
+        Err(keyring::Error::Ambiguous(_)) => {
+            os_delete(backend, user)?;
+            entry.set_secret(value)
+        }
+        other => other,
+    }
+}
+
+/// The value stored for `user`, `None` when there is none.
+fn os_get(backend: Backend, user: &str) -> Result<Option<Zeroizing<Vec<u8>>>, keyring::Error> {
+    let entry = os_entry(backend, user)?;
+    match entry.get_secret() {
+        Ok(value) => Ok(Some(Zeroizing::new(value))),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(keyring::Error::BadEncoding(mut value)) => {
+            value.zeroize();
+            Err(keyring::Error::BadEncoding(Vec::new()))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Deletes every entry for `user`; `Ok(false)` when there was none.
+fn os_delete(backend: Backend, user: &str) -> Result<bool, keyring::Error> {
+    let entry = os_entry(backend, user)?;
+    match entry.delete_credential() {
+        Ok(()) => Ok(true),
+        Err(keyring::Error::NoEntry) => Ok(false),
+        Err(keyring::Error::Ambiguous(_)) => delete_all(backend, user).map(|()| true),
+        Err(err) => Err(err),
+    }
+}
+
+/// Deletes every Secret Service item matching `user` (only the Secret Service can hold several).
+fn delete_all(backend: Backend, user: &str) -> Result<(), keyring::Error> {
+    match backend {
+        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+        Backend::SecretService => {
+            keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)?
+                .delete_all_passwords()
+        }
+        other => Err(keyring::Error::PlatformFailure(
+            format!(
+                "the {} store returned several entries for {user}",
+                other.name()
+            )
+            .into(),
+        )),
+    }
+}

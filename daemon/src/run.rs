@@ -1,0 +1,152 @@
+//! Start-up and shutdown.
+//!
+//! Order: private umask and no core dumps; paths and config; logging; the
+//! single-instance lock (a second daemon exits with
+//! [`EXIT_ALREADY_RUNNING`]); the socket (handed over by systemd/launchd, or
+//! bound safely); the key cache; the state; then "ready" (sd_notify). On
+//! SIGTERM, SIGINT or `coffer stop`: stop accepting, let requests in flight
+//! and their writes finish, then exit 0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use coffer_proto::dirs::Dirs;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::daemon::Daemon;
+use crate::keycache::KeyCache;
+use crate::lockfile::{InstanceLock, LockError};
+
+/// Exit code when another cofferd already runs for this user.
+pub const EXIT_ALREADY_RUNNING: i32 = 17;
+
+/// Command-line options.
+#[derive(Debug, Default, clap::Parser)]
+#[command(name = "cofferd", version, about = "coffer's per-user daemon (runs in the foreground)")]
+pub struct Args {
+    /// Also log to this file (the CLI passes it when it starts the daemon).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+}
+
+/// Keeps secrets out of core dumps and debuggers.
+fn harden_process() {
+    // SAFETY: plain libc calls with valid arguments.
+    unsafe {
+        libc::umask(0o077);
+        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+/// Runs the daemon; returns the process exit code.
+pub fn main(args: Args) -> i32 {
+    harden_process();
+    let dirs = match Dirs::from_env().and_then(|d| d.create().map(|_| d)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cofferd: {e}");
+            return 1;
+        }
+    };
+    let config = match Config::load(&dirs.config_file()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cofferd: bad config: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::logging::init(args.log_file.as_deref(), crate::activation::under_systemd_journal()) {
+        eprintln!("cofferd: {e}");
+        return 1;
+    }
+    crate::fsutil::FaultInjector::init_from_env();
+    let _lock = match InstanceLock::acquire(&dirs.lock_file()) {
+        Ok(l) => l,
+        Err(e @ LockError::AlreadyRunning { .. }) => {
+            eprintln!("cofferd: {e}");
+            return EXIT_ALREADY_RUNNING;
+        }
+        Err(e) => {
+            eprintln!("cofferd: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cofferd: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(dirs, config))
+}
+
+async fn serve(dirs: Dirs, config: Config) -> i32 {
+    let listener = match crate::activation::take_listen_fd() {
+        Ok(Some(std_listener)) => match crate::socket::from_activation(std_listener) {
+            Ok(l) => {
+                tracing::info!("using the socket handed over by the service manager");
+                l
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the socket handed over is unusable");
+                return 1;
+            }
+        },
+        Ok(None) => match crate::socket::bind(&dirs.socket()) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("cofferd: {e}");
+                return 1;
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "socket activation failed");
+            return 1;
+        }
+    };
+    let keycache = tokio::task::spawn_blocking(KeyCache::open).await.unwrap_or_else(|_| KeyCache::memory());
+    if let Some(w) = keycache.warning() {
+        tracing::warn!("key cache: {w}");
+    }
+    tracing::info!(backend = keycache.backend(), "key cache ready");
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let daemon = Daemon::load(dirs.clone(), config, keycache, shutdown_tx.clone());
+    let sync_task = tokio::spawn(crate::watch::run(daemon.clone(), shutdown_rx.clone()));
+    let timer = tokio::spawn(daemon.clone().lock_timer());
+    let signals = tokio::spawn(wait_for_signals(shutdown_tx.clone()));
+    tracing::info!(socket = %dirs.socket().display(), pid = std::process::id(), "cofferd ready");
+    let _ = crate::activation::notify_ready();
+    crate::server::run(listener, Arc::clone(&daemon), shutdown_rx).await;
+    let _ = crate::activation::notify_stopping();
+    // Requests in flight have finished (and with them their writes); the
+    // sync task stops at its next await point.
+    let _ = sync_task.await;
+    timer.abort();
+    signals.abort();
+    tracing::info!("cofferd stopped");
+    0
+}
+
+async fn wait_for_signals(shutdown: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    let _ = shutdown.send(true);
+}

@@ -1,0 +1,439 @@
+//! Sync rounds: read every device file (and every engine's conflict copy)
+//! in every sync folder, merge them into the local replica, publish this
+//! device's own file, and notice account resets.
+//!
+//! A sync folder `F` holds the account in `F/<account_id>/`:
+//! `account.json` and one `device-<id>.cofsync` per device, each written
+//! only by its own device. Nothing is ever concluded from a missing file
+//! (the merge is a union), and a file that cannot be read or parsed is
+//! reported (in `status` and `sync list`) and retried, never written over.
+//! Conflict copies of device files are removed once merged; other files
+//! coffer retires go to the trash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use coffer_proto::reply::{Event, FileProblem, ResetDetails, State, SyncFolderInfo, SyncReport};
+use coffer_vault::account::AccountHeader;
+use coffer_vault::format::SyncFile;
+
+use crate::daemon::{blake_hash, container_path, now_ms, Daemon, Inner};
+use crate::sync_names::{classify, device_file_name, Entry, ACCOUNT_FILE};
+
+/// The largest sync file or header coffer reads (a hostile file cannot
+/// exhaust memory).
+const MAX_FILE: u64 = 512 * 1024 * 1024;
+
+/// Health of one sync folder.
+#[derive(Debug, Clone, Default)]
+pub struct FolderHealth {
+    pub(crate) last_merge_ms: Option<u64>,
+    pub(crate) device_files: usize,
+    pub(crate) problems: BTreeMap<PathBuf, (String, u64)>,
+    pub(crate) unreachable: Option<String>,
+    pub(crate) polled: bool,
+}
+
+/// The folders as `status` and `sync list` show them.
+pub fn folder_infos(inner: &Inner) -> Vec<SyncFolderInfo> {
+    inner
+        .folders
+        .iter()
+        .map(|(path, h)| {
+            let mut problems: Vec<FileProblem> = h
+                .problems
+                .iter()
+                .map(|(p, (reason, since))| FileProblem { path: p.clone(), reason: reason.clone(), since_ms: *since })
+                .collect();
+            if let Some(u) = &h.unreachable {
+                problems.insert(0, FileProblem { path: path.clone(), reason: u.clone(), since_ms: 0 });
+            }
+            SyncFolderInfo {
+                path: path.clone(),
+                health: if h.unreachable.is_some() {
+                    "unreachable".into()
+                } else if h.problems.is_empty() {
+                    "ok".into()
+                } else {
+                    "problems".into()
+                },
+                last_merge_ms: h.last_merge_ms,
+                device_files: h.device_files,
+                problems,
+                watch: if h.polled { "poll".into() } else { "notify".into() },
+            }
+        })
+        .collect()
+}
+
+/// What identifies one version of a file: inode, size, mtime.
+pub(crate) type FileStamp = (u64, u64, i64, i64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+fn read_header(path: &Path) -> Result<AccountHeader, String> {
+    let bytes = crate::fsutil::read_bounded(path, 1024 * 1024).map_err(|e| e.to_string())?;
+    AccountHeader::from_json(&bytes).map_err(|e| e.to_string())
+}
+
+/// Every readable header of the account in `dir` with its path.
+fn headers_in(dir: &Path) -> Vec<(PathBuf, AccountHeader)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if matches!(classify(&name), Entry::AccountHeader | Entry::AccountHeaderConflict { .. }) {
+            if let Ok(h) = read_header(&e.path()) {
+                out.push((e.path(), h));
+            }
+        }
+    }
+    out
+}
+
+/// The newest header of the account with `email` in any of `folders`.
+pub fn find_account(folders: &[PathBuf], email: &str) -> Option<AccountHeader> {
+    let mut best: Option<AccountHeader> = None;
+    for f in folders {
+        let Ok(rd) = std::fs::read_dir(f) else { continue };
+        for e in rd.flatten() {
+            if !e.path().is_dir() {
+                continue;
+            }
+            for (_, h) in headers_in(&e.path()) {
+                if h.email.eq_ignore_ascii_case(email)
+                    && e.file_name().to_string_lossy() == h.account_id.to_string()
+                    && best.as_ref().is_none_or(|b| h.precedence() > b.precedence())
+                {
+                    best = Some(h);
+                }
+            }
+        }
+    }
+    best
+}
+
+/// The best header of `account_id` across `folders`.
+fn best_header(folders: &[PathBuf], account_id: &uuid::Uuid) -> Option<AccountHeader> {
+    folders
+        .iter()
+        .flat_map(|f| headers_in(&f.join(account_id.to_string())))
+        .map(|(_, h)| h)
+        .filter(|h| h.account_id == *account_id)
+        .max_by(|a, b| a.precedence().cmp(&b.precedence()))
+}
+
+/// Runs one round. With `publish`, this device's file is (re)written even
+/// when nothing new arrived.
+pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
+    let mut inner = daemon.inner.lock().await;
+    let report = round_locked(daemon, &mut inner, publish);
+    let problems: usize = inner.folders.values().map(|h| h.problems.len()).sum();
+    drop(inner);
+    daemon.emit(Event::Synced { new_versions: report.new_versions, problems });
+    report
+}
+
+pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) -> SyncReport {
+    let mut report = SyncReport { merged_files: 0, conflict_copies_removed: 0, new_versions: 0, folders: vec![] };
+    let Some(dev) = inner.device.clone() else { return report };
+    let folders = dev.sync_folders.clone();
+    if dev.reset.is_some() {
+        watch_reset_state(daemon, inner);
+        report.folders = folder_infos(inner);
+        return report;
+    }
+    let Some(our_header) = inner.header.clone() else { return report };
+    // 1. The account header: resets and concurrent resets.
+    if let Some(best) = best_header(&folders, &dev.account_id) {
+        let newer_epoch = best.epoch > our_header.epoch;
+        let lost_same_epoch = best.epoch == our_header.epoch
+            && best.reset != our_header.reset
+            && best.precedence() > our_header.precedence();
+        if newer_epoch || lost_same_epoch {
+            enter_reset(daemon, inner, &best, lost_same_epoch.then(|| {
+                "this device was signed in to a reset that lost to a concurrent one".to_owned()
+            }));
+            report.folders = folder_infos(inner);
+            return report;
+        }
+    }
+    let key = inner.key.clone();
+    let mut changed = 0usize;
+    for folder in &folders {
+        let dir = folder.join(dev.account_id.to_string());
+        let health = inner.folders.entry(folder.clone()).or_default();
+        if !folder.is_dir() {
+            health.unreachable = Some(format!("{} is missing or not a folder", folder.display()));
+            continue;
+        }
+        health.unreachable = None;
+        if let Err(e) = coffer_proto::dirs::create_private_dir(&dir) {
+            health.unreachable = Some(format!("cannot create {}: {e}", dir.display()));
+            continue;
+        }
+        // Our header goes where it is missing or older; a newer-lineage
+        // header of the same epoch that lost is replaced too.
+        let header_path = dir.join(ACCOUNT_FILE);
+        let rewrite = match read_header(&header_path) {
+            Ok(h) => h.epoch < our_header.epoch || (h.epoch == our_header.epoch && h.reset != our_header.reset),
+            Err(_) => !header_path.exists() || std::fs::metadata(&header_path).map(|m| m.len() == 0).unwrap_or(true),
+        };
+        if rewrite {
+            if let Err(e) = crate::fsutil::write_atomic(&header_path, &our_header.to_json(), 0o644) {
+                tracing::warn!(path = %header_path.display(), error = %e, "could not write the account header");
+            }
+        }
+        let mut seen_problems = BTreeMap::new();
+        let mut device_files = 0;
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<(PathBuf, Entry)> =
+            rd.flatten().map(|e| (e.path(), classify(&e.file_name().to_string_lossy()))).collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, entry) in entries {
+            let is_copy = match &entry {
+                Entry::DeviceFile { device_id } => {
+                    device_files += 1;
+                    if *device_id == dev.device_id {
+                        continue; // ours: published below
+                    }
+                    false
+                }
+                Entry::DeviceConflict { .. } => true,
+                Entry::AccountHeaderConflict { .. } => {
+                    // Headers were weighed above; the copy is retired to the trash.
+                    if let Err(e) = crate::trash::move_to_trash(&path) {
+                        tracing::debug!(path = %path.display(), error = %e, "could not trash a header conflict copy");
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            // Unchanged since it was merged (same inode, size and mtime): skip.
+            let stamp = file_stamp(&path);
+            if stamp.is_some() && inner.file_stamps.get(&path) == stamp.as_ref() {
+                continue;
+            }
+            let parsed = crate::fsutil::read_bounded(&path, MAX_FILE)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|b| SyncFile::from_bytes(&b).map_err(|e| format!("cannot parse ({e}); will retry")));
+            let file = match parsed {
+                Ok(f) => f,
+                Err(reason) => {
+                    seen_problems.insert(path, reason);
+                    continue;
+                }
+            };
+            if file.account_id != dev.account_id {
+                seen_problems.insert(path, format!("belongs to account {}, not this one; ignored", file.account_id));
+                continue;
+            }
+            if file.epoch != dev.epoch {
+                seen_problems.insert(
+                    path,
+                    format!("is from epoch {} but this device is on epoch {}; not merged", file.epoch, dev.epoch),
+                );
+                continue;
+            }
+            let Some(replica) = inner.replica.as_mut() else { break };
+            match replica.merge_sync_file(&file, key.as_ref()) {
+                Ok(outcome) => {
+                    if let Some(st) = stamp {
+                        inner.file_stamps.insert(path.clone(), st);
+                    }
+                    report.merged_files += 1;
+                    changed += outcome.changed_items;
+                    if !outcome.rejected.is_empty() {
+                        seen_problems.insert(
+                            path,
+                            format!(
+                                "{} record(s) do not open (tampered, or moved from elsewhere); they were not merged",
+                                outcome.rejected.len()
+                            ),
+                        );
+                    } else if is_copy {
+                        // Its content is merged: the copy can go.
+                        if std::fs::remove_file(&path).is_ok() {
+                            report.conflict_copies_removed += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    seen_problems.insert(path, format!("not merged: {e}"));
+                }
+            }
+        }
+        let health = inner.folders.entry(folder.clone()).or_default();
+        let now = now_ms();
+        let old = std::mem::take(&mut health.problems);
+        for (p, reason) in seen_problems {
+            let since = old.get(&p).map_or(now, |(_, s)| *s);
+            tracing::warn!(path = %p.display(), %reason, "sync file problem");
+            health.problems.insert(p, (reason, since));
+        }
+        health.device_files = device_files;
+        health.last_merge_ms = Some(now);
+    }
+    report.new_versions = changed;
+    if changed > 0 {
+        let saved = if inner.key.is_some() {
+            daemon.resolve_and_save(inner)
+        } else {
+            daemon.save_container(inner)
+        };
+        if let Err(e) = saved {
+            tracing::error!(error = %e.message, "could not save the merged container");
+        }
+    }
+    // 2. Publish this device's file where it differs from what we have.
+    if let Some(replica) = inner.replica.as_ref() {
+        let bytes = replica.sync_file_bytes();
+        let hash = blake_hash::of(&bytes);
+        for folder in &folders {
+            let dir = folder.join(dev.account_id.to_string());
+            if !dir.is_dir() {
+                continue;
+            }
+            let path = dir.join(device_file_name(&dev.device_id));
+            let current = if publish || changed > 0 || inner.published.get(folder) != Some(&hash) {
+                None
+            } else {
+                // Rewrite if the engine replaced or dropped our file.
+                std::fs::read(&path).ok().map(|b| blake_hash::of(&b))
+            };
+            if current == Some(hash) {
+                continue;
+            }
+            match crate::fsutil::write_atomic(&path, &bytes, 0o644) {
+                Ok(()) => {
+                    inner.published.insert(folder.clone(), hash);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not publish this device's sync file");
+                    inner
+                        .folders
+                        .entry(folder.clone())
+                        .or_default()
+                        .problems
+                        .insert(path, (format!("cannot write this device's file: {e}"), now_ms()));
+                }
+            }
+        }
+    }
+    report.folders = folder_infos(inner);
+    report
+}
+
+/// In state `reset`: keep the details current, and learn whether our own
+/// reset lost to a concurrent one.
+fn watch_reset_state(daemon: &Daemon, inner: &mut Inner) {
+    let Some(mut dev) = inner.device.clone() else { return };
+    let Some(mut details) = dev.reset.clone() else { return };
+    let Some(best) = best_header(&dev.sync_folders, &dev.account_id) else { return };
+    if best.epoch < details.new_epoch {
+        return;
+    }
+    let mut changed = false;
+    if let Some(info) = &best.reset {
+        let we_reset = details.by_device_id == dev.device_id;
+        if we_reset && info.by_device_id != dev.device_id && details.lost_to_concurrent_reset.is_none() {
+            details.lost_to_concurrent_reset = Some(format!(
+                "a reset from device {} ({}) at the same time won; the Account Key this device printed is void: use the one shown on {}",
+                info.by_device_name, info.by_device_id, info.by_device_name
+            ));
+            changed = true;
+        }
+        if best.epoch > details.new_epoch || info.by_device_id != details.by_device_id {
+            if !we_reset || best.epoch > details.new_epoch {
+                details.by_device_id = info.by_device_id.clone();
+                details.by_device_name = info.by_device_name.clone();
+                details.at_ms = info.at_ms;
+            }
+            details.new_epoch = best.epoch;
+            changed = true;
+        }
+    }
+    if changed {
+        dev.reset = Some(details.clone());
+        if let Err(e) = dev.save(&daemon.dirs.data.join("device.json")) {
+            tracing::warn!(error = %e, "could not save the reset details");
+        }
+        inner.device = Some(dev);
+        daemon.emit(Event::Reset(details));
+    }
+}
+
+/// The account was reset (elsewhere, or a concurrent reset won): purge the
+/// key, put the container and our old sync files in the trash, and wait
+/// for a login. Nothing of the old epoch is merged into the new one.
+pub(crate) fn enter_reset(daemon: &Daemon, inner: &mut Inner, best: &AccountHeader, lost: Option<String>) {
+    let Some(mut dev) = inner.device.clone() else { return };
+    tracing::warn!(from_epoch = dev.epoch, to_epoch = best.epoch, "the account was reset; waiting for a new login");
+    if let Some(ns) = inner.namespace() {
+        if let Err(e) = daemon.keycache.purge(&ns) {
+            tracing::warn!(error = %e, "could not purge the key from the keyring");
+        }
+    }
+    inner.key = None;
+    let cpath = container_path(&daemon.dirs, &dev);
+    let trashed = if cpath.exists() {
+        match crate::trash::move_to_trash(&cpath) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "could not move the stale container to the trash; it stays in place");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    retire_own_files(&dev.sync_folders, &dev.account_id, &dev.device_id);
+    let info = best.reset.clone();
+    let folder = dev.sync_folders.first().map(|f| f.display().to_string()).unwrap_or_else(|| "DIR".into());
+    let details = ResetDetails {
+        at_ms: info.as_ref().map_or(0, |i| i.at_ms),
+        by_device_id: info.as_ref().map_or_else(|| "unknown".into(), |i| i.by_device_id.clone()),
+        by_device_name: info.as_ref().map_or_else(|| "unknown".into(), |i| i.by_device_name.clone()),
+        previous_epoch: dev.epoch,
+        new_epoch: best.epoch,
+        trashed_container: trashed,
+        next_command: format!("coffer login --email {} --sync-folder {folder}", dev.email),
+        lost_to_concurrent_reset: lost,
+    };
+    dev.reset = Some(details.clone());
+    if let Err(e) = dev.save(&daemon.dirs.data.join("device.json")) {
+        tracing::error!(error = %e, "could not record the reset in device.json");
+    }
+    inner.device = Some(dev);
+    inner.header = None;
+    inner.replica = None;
+    inner.published.clear();
+    inner.file_stamps.clear();
+    daemon.emit(Event::Reset(details));
+    daemon.emit(Event::State { state: State::Reset });
+}
+
+/// Moves this device's sync files of a retired epoch (and their conflict
+/// copies) out of every sync folder, into the trash.
+pub(crate) fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
+    for f in folders {
+        let dir = f.join(account_id.to_string());
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let ours = match classify(&e.file_name().to_string_lossy()) {
+                Entry::DeviceFile { device_id: d } | Entry::DeviceConflict { device_id: d } => d == device_id,
+                _ => false,
+            };
+            if ours {
+                if let Err(err) = crate::trash::move_to_trash(&e.path()) {
+                    tracing::warn!(path = %e.path().display(), error = %err, "could not move a stale sync file to the trash");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Names of the files in `<sync folder>/<account_id>/`, and what each one is.
+//!
+//! coffer keeps two kinds of files in an account's directory of a sync folder (DESIGN §3): the
+//! account header [`ACCOUNT_FILE`] and one device file per device, `device-<uuid>.cofsync`, each
+//! written only by its own device. Everything else found there is one of:
+//!
+//! - a *conflict copy* that a sync engine made of one of those files. Each engine has its own
+//!   naming (Syncthing, Dropbox in any language, Nextcloud/ownCloud, iCloud/Google Drive/macOS
+//!   duplicates, OneDrive host suffixes, Seafile, Resilio); they are merged and then removed;
+//! - a temporary, placeholder or metadata file of an engine or of the operating system, or one of
+//!   coffer's own temporary files (start with `.` and end in `.tmp`); these are ignored;
+//! - anything else, which is ignored too (and left in place).
+//!
+//! Device files are recognised by parsing the device id (a canonical, lower-case hyphenated UUID)
+//! exactly; anything an engine appends after the UUID, before or after `.cofsync`, makes the name a
+//! conflict copy of that device's file. This matters for OneDrive, whose `name-HOSTNAME.ext` copies
+//! would otherwise look like a device id with more hyphens.
+//!
+//! Everything here is pure: names in, values out.
+
+/// The account header's file name.
+pub const ACCOUNT_FILE: &str = "account.json";
+
+/// Every device file's name starts with this.
+const DEVICE_PREFIX: &str = "device-";
+/// Every device file's name ends with this.
+const DEVICE_EXT: &str = ".cofsync";
+/// The account header's name without its extension.
+const ACCOUNT_STEM: &str = "account";
+/// The account header's extension.
+const ACCOUNT_EXT: &str = ".json";
+
+/// What a file name found in an account's directory of a sync folder is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Entry {
+    /// `account.json`, the account header.
+    AccountHeader,
+    /// A sync engine's conflict copy of the account header, in any engine's naming.
+    AccountHeaderConflict {
+        /// The name of the file this is a copy of (always [`ACCOUNT_FILE`]).
+        original: String,
+    },
+    /// `device-<uuid>.cofsync`, the sync file written by the device `device_id`.
+    DeviceFile {
+        /// The device's id, a canonical lower-case hyphenated UUID.
+        device_id: String,
+    },
+    /// A sync engine's conflict copy of the device file of `device_id`.
+    DeviceConflict {
+        /// The id of the device whose file this is a copy of.
+        device_id: String,
+    },
+    /// Not coffer's data: skip it, and leave it where it is.
+    Ignored(IgnoreReason),
+}
+
+impl Entry {
+    /// True for a conflict copy of the header or of a device file.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Entry::AccountHeaderConflict { .. } | Entry::DeviceConflict { .. }
+        )
+    }
+
+    /// The device id of a device file or of its conflict copy.
+    pub fn device_id(&self) -> Option<&str> {
+        match self {
+            Entry::DeviceFile { device_id } | Entry::DeviceConflict { device_id } => {
+                Some(device_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a name is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IgnoreReason {
+    /// One of coffer's own temporary files (`.<final>.<unique>.tmp`, any name that starts with `.`
+    /// and ends in `.tmp`).
+    CofferTemp,
+    /// A sync engine's or an editor's temporary or lock file (`.syncthing.*.tmp`,
+    /// `~syncthing~*.tmp`, `.~*`, `~$*`, `*.tmp`).
+    EngineTemp,
+    /// A placeholder for a file that is not downloaded yet (iCloud's `.<name>.icloud`).
+    Placeholder,
+    /// A download that is not finished (`*.part`, `*.partial`, `*.crdownload`, `*.!sync`, …).
+    PartialDownload,
+    /// A sync engine's own bookkeeping (`.dropbox`, `.dropbox.cache`, `.stfolder`, `.sync`, …).
+    EngineMetadata,
+    /// A file the operating system puts in folders (`.DS_Store`, `desktop.ini`, `Icon\r`, …).
+    SystemFile,
+    /// Any other name that starts with a dot.
+    Hidden,
+    /// A name that is none of coffer's (or is empty, or not a bare file name).
+    Unknown,
+}
+
+/// Which engine's naming a conflict copy has, as far as its name tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictStyle {
+    /// `name.sync-conflict-YYYYMMDD-HHMMSS-DEVICE.ext`.
+    Syncthing,
+    /// `name (host's conflicted copy YYYY-MM-DD).ext` and its variants, in any language, and
+    /// Dropbox's `(Case Conflict)` and `(Selective Sync Conflict)`.
+    Dropbox,
+    /// `name (conflicted copy YYYY-MM-DD HHMMSS).ext`, `name (case clash from …).ext`.
+    Nextcloud,
+    /// `name_conflict-YYYYMMDD-HHMMSS.ext` (ownCloud and older Nextcloud clients).
+    OwnCloud,
+    /// `name 2.ext`, `name (1).ext` (iCloud Drive, Google Drive, macOS).
+    Duplicate,
+    /// `name-HOSTNAME.ext`.
+    OneDrive,
+    /// `name (SFConflict email date).ext`.
+    Seafile,
+    /// `name.Conflict.ext`.
+    Resilio,
+    /// A name that says "conflict" in some other way, or (for device files) any text appended
+    /// after the device id.
+    Other,
+}
+
+/// The file name of the device file of `device_id`: `device-<id>.cofsync`.
+pub fn device_file_name(device_id: &str) -> String {
+    format!("{DEVICE_PREFIX}{device_id}{DEVICE_EXT}")
+}
+
+/// A name for a temporary file that will be renamed to `final_name`: `.<final>.<unique>.tmp`, in
+/// the same directory. Sync engines skip it and [`classify`] says [`IgnoreReason::CofferTemp`].
+pub fn temp_file_name(final_name: &str, unique: u64) -> String {
+    format!(".{final_name}.{unique:016x}.tmp")
+}
+
+/// Says what the file called `file_name` (a bare name, no directory) in an account's directory of
+/// a sync folder is.
+pub fn classify(file_name: &str) -> Entry {
+    if let Some(reason) = ignore_reason(file_name) {
+        return Entry::Ignored(reason);
+    }
+    if file_name == ACCOUNT_FILE {
+        return Entry::AccountHeader;
+    }
+    if let Some((device_id, conflict)) = parse_device(file_name) {
+        return if conflict.is_none() {
+            Entry::DeviceFile { device_id }
+        } else {
+            Entry::DeviceConflict { device_id }
+        };
+    }
+    if parse_account_conflict(file_name).is_some() {
+        return Entry::AccountHeaderConflict {
+            original: ACCOUNT_FILE.to_owned(),
+        };
+    }
+    Entry::Ignored(IgnoreReason::Unknown)
+}
+
+/// The engine naming of a conflict copy of the header or of a device file; `None` for any other
+/// name (including the header and device files themselves).
+pub fn conflict_style(file_name: &str) -> Option<ConflictStyle> {
+    if ignore_reason(file_name).is_some() {
+        return None;
+    }
+    if let Some((_, conflict)) = parse_device(file_name) {
+        return conflict;
+    }
+    parse_account_conflict(file_name)
+}
+
+/// `Some(reason)` when the name is an engine's, the system's or coffer's own temporary name.
+fn ignore_reason(name: &str) -> Option<IgnoreReason> {
+    if name.is_empty() || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
+        return Some(IgnoreReason::Unknown);
+    }
+    let lower = name.to_lowercase();
+    if let Some(rest) = name.strip_prefix('.') {
+        if lower.starts_with(".syncthing.") && lower.ends_with(".tmp") {
+            return Some(IgnoreReason::EngineTemp);
+        }
+        if is_coffer_temp(rest) {
+            return Some(IgnoreReason::CofferTemp);
+        }
+        if rest.starts_with('~') {
+            // `.~lock.NAME#` (LibreOffice), `.~NAME` and Nextcloud's `.NAME.~1234` downloads.
+            return Some(IgnoreReason::EngineTemp);
+        }
+        if lower.ends_with(".icloud") {
+            return Some(IgnoreReason::Placeholder);
+        }
+        if is_engine_metadata(&lower) {
+            return Some(IgnoreReason::EngineMetadata);
+        }
+        if is_system_dot_file(&lower) {
+            return Some(IgnoreReason::SystemFile);
+        }
+        if lower.ends_with(".tmp") {
+            return Some(IgnoreReason::CofferTemp);
+        }
+        if lower.contains(".~") {
+            return Some(IgnoreReason::EngineTemp);
+        }
+        return Some(IgnoreReason::Hidden);
+    }
+    if (lower.starts_with("~syncthing~") && lower.ends_with(".tmp")) || name.starts_with("~$") {
+        return Some(IgnoreReason::EngineTemp);
+    }
+    if matches!(
+        lower.as_str(),
+        "desktop.ini" | "thumbs.db" | "ehthumbs.db" | "icon\r" | "$recycle.bin"
+    ) {
+        return Some(IgnoreReason::SystemFile);
+    }
+    const PARTIAL: [&str; 7] = [
+        ".part",
+        ".partial",
+        ".crdownload",
+        ".download",
+        ".!sync",
+        ".!bt",
+        ".opdownload",
+    ];
+    if PARTIAL.iter().any(|suffix| lower.ends_with(suffix)) {
+        return Some(IgnoreReason::PartialDownload);
+    }
+    if lower.ends_with(".tmp") || lower.ends_with(".temp") {
+        return Some(IgnoreReason::EngineTemp);
+    }
+    None
+}
+
+/// `<final>.<16 hex digits>.tmp`, the rest of a name [`temp_file_name`] made.
+fn is_coffer_temp(rest: &str) -> bool {
+    let Some(body) = rest.strip_suffix(".tmp") else {
+        return false;
+    };
+    match body.rsplit_once('.') {
+        Some((final_name, unique)) => {
+            !final_name.is_empty()
+                && unique.len() == 16
+                && unique.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        None => false,
+    }
+}
+
+/// Engines' bookkeeping files and folders (`lower` starts with a dot).
+fn is_engine_metadata(lower: &str) -> bool {
+    const EXACT: [&str; 14] = [
+        ".dropbox",
+        ".dropbox.cache",
+        ".dropbox.attr",
+        ".dropbox.device",
+        ".stfolder",
+        ".stignore",
+        ".stversions",
+        ".sync",
+        ".syncthing",
+        ".owncloudsync.log",
+        ".nextcloudsync.log",
+        ".sync-exclude.lst",
+        ".seafile-data",
+        ".tmp.drivedownload",
+    ];
+    EXACT.contains(&lower)
+        || lower.starts_with(".sync_")
+        || lower.starts_with("._sync_")
+        || lower.starts_with(".csync_journal")
+        || lower.starts_with(".tmp.drive")
+        || lower.starts_with(".sync.")
+}
+
+/// Files the operating system leaves in folders (`lower` starts with a dot).
+fn is_system_dot_file(lower: &str) -> bool {
+    matches!(
+        lower,
+        ".ds_store"
+            | ".localized"
+            | ".spotlight-v100"
+            | ".trashes"
+            | ".fseventsd"
+            | ".temporaryitems"
+            | ".directory"
+    ) || lower.starts_with("._")
+        || lower.starts_with(".trash")
+        || lower.starts_with(".nfs")
+}
+
+/// Parses `device-<uuid><marker>.cofsync` or `device-<uuid>.cofsync<marker>`. Returns the device id
+/// and, for a conflict copy, its style (`None` for the device file itself).
+fn parse_device(name: &str) -> Option<(String, Option<ConflictStyle>)> {
+    let rest = name.strip_prefix(DEVICE_PREFIX)?;
+    let id = rest.get(..36)?;
+    if !is_canonical_uuid(id) {
+        return None;
+    }
+    let tail = &rest[36..];
+    let conflict = if tail == DEVICE_EXT {
+        None
+    } else if let Some(marker) = tail.strip_suffix(DEVICE_EXT) {
+        // Anything between the id and the extension is an engine's conflict marker.
+        Some(marker_style(marker).unwrap_or(ConflictStyle::Other))
+    } else if let Some(marker) = tail.strip_prefix(DEVICE_EXT) {
+        // After the extension, only a recognised marker counts.
+        Some(marker_style(marker)?)
+    } else {
+        return None;
+    };
+    Some((id.to_owned(), conflict))
+}
+
+/// Parses a conflict copy of the account header: `account<marker>.json` where the marker starts
+/// with a separator, or `account.json<marker>` with a recognised marker.
+fn parse_account_conflict(name: &str) -> Option<ConflictStyle> {
+    let rest = name.strip_prefix(ACCOUNT_STEM)?;
+    if let Some(marker) = rest.strip_suffix(ACCOUNT_EXT) {
+        if marker.starts_with([' ', '.', '-', '_', '(', '[']) {
+            return Some(marker_style(marker).unwrap_or(ConflictStyle::Other));
+        }
+    }
+    let marker = rest.strip_prefix(ACCOUNT_EXT)?;
+    if marker.is_empty() {
+        return None;
+    }
+    marker_style(marker)
+}
+
+/// `8-4-4-4-12` lower-case hex digits.
+fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}
+
+/// Dropbox's conflict wording, lower case, in the languages its clients ship.
+const DROPBOX_PHRASES: [&str; 22] = [
+    "conflicted copy",
+    "case conflict",
+    "selective sync conflict",
+    "konfliktkopie",             // de
+    "in konflikt stehende",      // de
+    "copie en conflit",          // fr
+    "copia en conflicto",        // es
+    "copia in conflitto",        // it
+    "cópia em conflito",         // pt
+    "cópia conflitante",         // pt-BR
+    "conflicterende kopie",      // nl
+    "kopia konfliktowa",         // pl
+    "kopia powodująca konflikt", // pl
+    "konfliktkopi",              // da, nb
+    "konfliktkopia",             // sv
+    "конфликтующая копия",       // ru
+    "конфликтная копия",         // ru
+    "競合コピー",                // ja
+    "冲突副本",                  // zh-Hans
+    "衝突複本",                  // zh-Hant
+    "衝突的複本",                // zh-Hant
+    "충돌 사본",                 // ko
+];
+
+/// Recognises the engine naming at the start of a conflict marker (the text an engine inserted
+/// before the extension or appended to the name). Nested markers (a conflict copy of a conflict
+/// copy) are recognised by their first part.
+fn marker_style(marker: &str) -> Option<ConflictStyle> {
+    if let Some(rest) = marker.strip_prefix(".sync-conflict-") {
+        return syncthing_stamp(rest).then_some(ConflictStyle::Syncthing);
+    }
+    if let Some(rest) = marker.strip_prefix("_conflict-") {
+        return digits_dash_digits(rest, 8, 6).then_some(ConflictStyle::OwnCloud);
+    }
+    if let Some(inner) = parenthesised(marker) {
+        let inner = inner.to_lowercase();
+        if inner.starts_with("sfconflict") {
+            return Some(ConflictStyle::Seafile);
+        }
+        if is_nextcloud_inner(&inner) || inner.starts_with("case clash from") {
+            return Some(ConflictStyle::Nextcloud);
+        }
+        if DROPBOX_PHRASES.iter().any(|phrase| inner.contains(phrase)) {
+            return Some(ConflictStyle::Dropbox);
+        }
+        if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(ConflictStyle::Duplicate);
+        }
+    }
+    if let Some(rest) = marker.strip_prefix(' ') {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && (digits == rest.len() || rest[digits..].starts_with([' ', '.', '('])) {
+            return Some(ConflictStyle::Duplicate);
+        }
+    }
+    let lower = marker.to_lowercase();
+    if lower.starts_with(".conflict") {
+        return Some(ConflictStyle::Resilio);
+    }
+    if let Some(host) = marker.strip_prefix('-') {
+        let len = host
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            .count();
+        if (1..=63).contains(&len) && (len == host.len() || host[len..].starts_with([' ', '.'])) {
+            return Some(ConflictStyle::OneDrive);
+        }
+    }
+    lower.contains("conflict").then_some(ConflictStyle::Other)
+}
+
+/// `YYYYMMDD-HHMMSS` optionally followed by `-DEVICEID`, then anything (a nested marker).
+fn syncthing_stamp(rest: &str) -> bool {
+    if !digits_dash_digits(rest, 8, 6) {
+        return false;
+    }
+    let after = &rest[15..];
+    match after.strip_prefix('-') {
+        Some(id) => id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()),
+        None => true,
+    }
+}
+
+/// `s` starts with `a` digits, a dash and `b` digits.
+fn digits_dash_digits(s: &str, a: usize, b: usize) -> bool {
+    let bytes = s.as_bytes();
+    bytes.len() >= a + 1 + b
+        && bytes[..a].iter().all(u8::is_ascii_digit)
+        && bytes[a] == b'-'
+        && bytes[a + 1..a + 1 + b].iter().all(u8::is_ascii_digit)
+}
+
+/// `conflicted copy YYYY-MM-DD HHMMSS` (lower case).
+fn is_nextcloud_inner(inner: &str) -> bool {
+    let Some(stamp) = inner.strip_prefix("conflicted copy ") else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    let digit = |range: std::ops::Range<usize>| b[range].iter().all(u8::is_ascii_digit);
+    b.len() == 17
+        && digit(0..4)
+        && b[4] == b'-'
+        && digit(5..7)
+        && b[7] == b'-'
+        && digit(8..10)
+        && b[10] == b' '
+        && digit(11..17)
+}
+
+/// The text inside the parenthesised group `marker` starts with (after an optional space),
+/// parentheses balanced; `None` when the marker does not start with one.
+fn parenthesised(marker: &str) -> Option<&str> {
+    let body = marker
+        .strip_prefix(' ')
+        .unwrap_or(marker)
+        .strip_prefix('(')?;
+    let mut depth = 1usize;
+    for (i, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&body[..i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}

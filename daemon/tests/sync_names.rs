@@ -1,0 +1,380 @@
+//! Tests for the classification of names found in a sync folder (`daemon/src/sync_names.rs`):
+//! every engine's conflict naming, temp and placeholder names, and garbage.
+
+#[allow(dead_code)]
+#[path = "../src/sync_names.rs"]
+mod sync_names;
+
+use proptest::prelude::*;
+use sync_names::{
+    classify, conflict_style, device_file_name, temp_file_name, ConflictStyle, Entry, IgnoreReason,
+    ACCOUNT_FILE,
+};
+
+const ID: &str = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90";
+
+fn device(id: &str) -> Entry {
+    Entry::DeviceFile {
+        device_id: id.to_owned(),
+    }
+}
+
+fn device_conflict(id: &str) -> Entry {
+    Entry::DeviceConflict {
+        device_id: id.to_owned(),
+    }
+}
+
+fn header_conflict() -> Entry {
+    Entry::AccountHeaderConflict {
+        original: ACCOUNT_FILE.to_owned(),
+    }
+}
+
+/// Every engine naming we know, as (marker inserted before the extension, expected style).
+fn markers() -> Vec<(&'static str, ConflictStyle)> {
+    use ConflictStyle::*;
+    vec![
+        (".sync-conflict-20240131-235959-ABCDEFG", Syncthing),
+        (".sync-conflict-20240131-235959-7QXZ4BM", Syncthing),
+        (".sync-conflict-20151002-094532", Syncthing),
+        (
+            " (Jane's MacBook Pro's conflicted copy 2024-01-31)",
+            Dropbox,
+        ),
+        (" (host-1's conflicted copy 2024-01-31 (1))", Dropbox),
+        (" (conflicted copy)", Dropbox),
+        (" (Conflicted copy 2)", Dropbox),
+        (" (CONFLICTED COPY)", Dropbox),
+        (" (Konfliktkopie von laptop 2024-01-31)", Dropbox),
+        (
+            " (in Konflikt stehende Kopie von laptop 2024-01-31)",
+            Dropbox,
+        ),
+        (" (copie en conflit de portable 2024-01-31)", Dropbox),
+        (" (Copia en conflicto de portátil 2024-01-31)", Dropbox),
+        (" (copia in conflitto di laptop 2024-01-31)", Dropbox),
+        (" (Cópia em conflito de laptop 2024-01-31)", Dropbox),
+        (" (conflicterende kopie van laptop 2024-01-31)", Dropbox),
+        (" (Konfliktkopia från laptop 2024-01-31)", Dropbox),
+        (" (Конфликтующая копия laptop 2024-01-31)", Dropbox),
+        (" (laptop の競合コピー 2024-01-31)", Dropbox),
+        (" (Case Conflict)", Dropbox),
+        (" (Case Conflict 1)", Dropbox),
+        (" (Selective Sync Conflict)", Dropbox),
+        (" (conflicted copy 2024-01-31 235959)", Nextcloud),
+        (" (case clash from 2024-01-31 235959)", Nextcloud),
+        ("_conflict-20240131-235959", OwnCloud),
+        (" 2", Duplicate),
+        (" 17", Duplicate),
+        (" (1)", Duplicate),
+        ("(3)", Duplicate),
+        ("-DESKTOP-7H3K2L1", OneDrive),
+        ("-laptop", OneDrive),
+        ("-my-host-42", OneDrive),
+        (
+            " (SFConflict jane@example.com 2024-01-31-23-59-59)",
+            Seafile,
+        ),
+        (".Conflict", Resilio),
+        (".conflict1", Resilio),
+        (" [conflict]", Other),
+        // A conflict copy of a conflict copy.
+        (" (conflicted copy) (1)", Dropbox),
+        (".sync-conflict-20240131-235959-ABCDEFG 2", Syncthing),
+        (" 2.sync-conflict-20240131-235959-ABCDEFG", Duplicate),
+    ]
+}
+
+#[test]
+fn the_files_themselves() {
+    assert_eq!(classify(ACCOUNT_FILE), Entry::AccountHeader);
+    assert_eq!(classify(&device_file_name(ID)), device(ID));
+    assert_eq!(device_file_name(ID), format!("device-{ID}.cofsync"));
+    assert_eq!(conflict_style(ACCOUNT_FILE), None);
+    assert_eq!(conflict_style(&device_file_name(ID)), None);
+    assert!(!classify(ACCOUNT_FILE).is_conflict());
+    assert_eq!(classify(&device_file_name(ID)).device_id(), Some(ID));
+}
+
+#[test]
+fn every_engine_marker_on_the_header_and_a_device_file() {
+    for (marker, style) in markers() {
+        let header = format!("account{marker}.json");
+        assert_eq!(classify(&header), header_conflict(), "{header:?}");
+        assert_eq!(conflict_style(&header), Some(style), "{header:?}");
+
+        let dev = format!("device-{ID}{marker}.cofsync");
+        assert_eq!(classify(&dev), device_conflict(ID), "{dev:?}");
+        assert_eq!(conflict_style(&dev), Some(style), "{dev:?}");
+        assert!(classify(&dev).is_conflict());
+    }
+}
+
+#[test]
+fn markers_after_the_extension_count_only_when_recognised() {
+    assert_eq!(classify("account.json (1)"), header_conflict());
+    assert_eq!(
+        classify("account.json.sync-conflict-20240131-235959-ABCDEFG"),
+        header_conflict()
+    );
+    assert_eq!(
+        classify(&format!("device-{ID}.cofsync-DESKTOP-1")),
+        device_conflict(ID)
+    );
+    assert_eq!(
+        classify(&format!("device-{ID}.cofsync (conflicted copy)")),
+        device_conflict(ID)
+    );
+    assert_eq!(
+        classify("account.jsonx"),
+        Entry::Ignored(IgnoreReason::Unknown)
+    );
+    assert_eq!(
+        classify(&format!("device-{ID}.cofsyncx")),
+        Entry::Ignored(IgnoreReason::Unknown)
+    );
+    assert_eq!(
+        classify(&format!("device-{ID}.cofsync.bak")),
+        Entry::Ignored(IgnoreReason::Unknown)
+    );
+}
+
+#[test]
+fn anything_appended_after_the_uuid_is_a_conflict_marker() {
+    for tail in ["x", "-", "-0", "-abc", "0", "~", " copy", "_", "-a-b-c-d"] {
+        let name = format!("device-{ID}{tail}.cofsync");
+        assert_eq!(classify(&name), device_conflict(ID), "{name:?}");
+    }
+}
+
+#[test]
+fn malformed_device_names_are_unknown() {
+    let unknown = Entry::Ignored(IgnoreReason::Unknown);
+    for name in [
+        "device-.cofsync",
+        "device-0f8e4c2a.cofsync",
+        "device-0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a9.cofsync", // one digit short
+        "device-0F8E4C2A-9B1D-4E7F-A3C5-6D2B8E1F4A90.cofsync", // not canonical (upper case)
+        "device-0f8e4c2a-9b1d-4e7f-a3c56d2b8e1f4a90-.cofsync", // hyphens misplaced
+        "device-0f8e4c2g-9b1d-4e7f-a3c5-6d2b8e1f4a90.cofsync", // not hex
+        "Device-0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90.cofsync",
+        "xdevice-0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90.cofsync",
+        "device-0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90",
+        "device-0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90.json",
+        "accounts",
+        "account",
+        "Account.json",
+        "xaccount.json",
+        "account2.json",
+        "notes.txt",
+        "device-ü",
+    ] {
+        assert_eq!(classify(name), unknown, "{name:?}");
+        assert_eq!(conflict_style(name), None, "{name:?}");
+    }
+}
+
+#[test]
+fn engine_temp_placeholder_and_system_names_are_ignored() {
+    use IgnoreReason::*;
+    let cases: Vec<(String, IgnoreReason)> = vec![
+        (".syncthing.account.json.tmp".into(), EngineTemp),
+        (format!(".syncthing.device-{ID}.cofsync.tmp"), EngineTemp),
+        ("~syncthing~account.json.tmp".into(), EngineTemp),
+        (format!("~syncthing~device-{ID}.cofsync.tmp"), EngineTemp),
+        (".~lock.account.json#".into(), EngineTemp),
+        (".~account.json".into(), EngineTemp),
+        (format!(".device-{ID}.cofsync.~7f3a"), EngineTemp),
+        ("~$account.json".into(), EngineTemp),
+        ("account.json.tmp".into(), EngineTemp),
+        (".account.json.icloud".into(), Placeholder),
+        (format!(".device-{ID}.cofsync.icloud"), Placeholder),
+        (".dropbox".into(), EngineMetadata),
+        (".dropbox.cache".into(), EngineMetadata),
+        (".dropbox.attr".into(), EngineMetadata),
+        (".stfolder".into(), EngineMetadata),
+        (".stignore".into(), EngineMetadata),
+        (".stversions".into(), EngineMetadata),
+        (".sync".into(), EngineMetadata),
+        (".sync_1a2b3c.db".into(), EngineMetadata),
+        ("._sync_1a2b3c.db-wal".into(), EngineMetadata),
+        (".owncloudsync.log".into(), EngineMetadata),
+        (".DS_Store".into(), SystemFile),
+        ("._account.json".into(), SystemFile),
+        ("desktop.ini".into(), SystemFile),
+        ("Desktop.ini".into(), SystemFile),
+        ("Thumbs.db".into(), SystemFile),
+        ("Icon\r".into(), SystemFile),
+        ("account.json.part".into(), PartialDownload),
+        (format!("device-{ID}.cofsync.partial"), PartialDownload),
+        ("account.json.crdownload".into(), PartialDownload),
+        (format!("device-{ID}.cofsync.!sync"), PartialDownload),
+        (format!("device-{ID} (1).cofsync.part"), PartialDownload),
+        (".hidden".into(), Hidden),
+        (".account.json".into(), Hidden),
+        ("".into(), Unknown),
+        ("a/b".into(), Unknown),
+        ("..".into(), Unknown),
+    ];
+    for (name, reason) in cases {
+        assert_eq!(classify(&name), Entry::Ignored(reason), "{name:?}");
+        assert_eq!(conflict_style(&name), None, "{name:?}");
+    }
+}
+
+#[test]
+fn coffer_temp_names_are_ignored() {
+    for final_name in [ACCOUNT_FILE.to_owned(), device_file_name(ID)] {
+        for unique in [0, 1, 0xdead_beef, u64::MAX] {
+            let temp = temp_file_name(&final_name, unique);
+            assert!(temp.starts_with('.') && temp.ends_with(".tmp"), "{temp:?}");
+            assert!(temp.contains(&final_name));
+            assert_eq!(classify(&temp), Entry::Ignored(IgnoreReason::CofferTemp));
+        }
+    }
+    assert_ne!(temp_file_name("a", 1), temp_file_name("a", 2));
+}
+
+fn uuid_strategy() -> impl Strategy<Value = String> {
+    any::<[u8; 16]>().prop_map(|b| {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    })
+}
+
+fn date() -> impl Strategy<Value = (u32, u32, u32, u32, u32, u32)> {
+    (
+        1970u32..2100,
+        1u32..13,
+        1u32..29,
+        0u32..24,
+        0u32..60,
+        0u32..60,
+    )
+}
+
+/// A random conflict marker of a random engine, with the style classify must report.
+fn marker_strategy() -> impl Strategy<Value = (String, ConflictStyle)> {
+    let phrases = prop::sample::select(vec![
+        "conflicted copy",
+        "Konfliktkopie",
+        "copie en conflit",
+        "copia en conflicto",
+        "copia in conflitto",
+        "cópia em conflito",
+        "競合コピー",
+        "Case Conflict",
+    ]);
+    prop_oneof![
+        (date(), "[A-Z2-7]{7}").prop_map(|((y, mo, d, h, mi, s), dev)| (
+            format!(".sync-conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{dev}"),
+            ConflictStyle::Syncthing
+        )),
+        (
+            "[A-Za-z0-9 '.-]{0,24}",
+            phrases,
+            date(),
+            0u32..4,
+            any::<bool>()
+        )
+            .prop_map(|(host, phrase, (y, mo, d, ..), n, upper)| {
+                let phrase = if upper {
+                    phrase.to_uppercase()
+                } else {
+                    phrase.to_owned()
+                };
+                let who = if host.is_empty() {
+                    String::new()
+                } else {
+                    format!("{host}'s ")
+                };
+                let number = if n == 0 {
+                    String::new()
+                } else {
+                    format!(" ({n})")
+                };
+                (
+                    format!(" ({who}{phrase} {y:04}-{mo:02}-{d:02}{number})"),
+                    ConflictStyle::Dropbox,
+                )
+            }),
+        date().prop_map(|(y, mo, d, h, mi, s)| (
+            format!(" (conflicted copy {y:04}-{mo:02}-{d:02} {h:02}{mi:02}{s:02})"),
+            ConflictStyle::Nextcloud
+        )),
+        date().prop_map(|(y, mo, d, h, mi, s)| (
+            format!("_conflict-{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}"),
+            ConflictStyle::OwnCloud
+        )),
+        (1u32..10_000).prop_map(|n| (format!(" {n}"), ConflictStyle::Duplicate)),
+        (1u32..10_000).prop_map(|n| (format!(" ({n})"), ConflictStyle::Duplicate)),
+        "[A-Za-z0-9][A-Za-z0-9-]{0,30}"
+            .prop_map(|host| (format!("-{host}"), ConflictStyle::OneDrive)),
+        ("[a-z]{1,10}", date()).prop_map(|(user, (y, mo, d, h, mi, s))| (
+            format!(" (SFConflict {user}@example.com {y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02})"),
+            ConflictStyle::Seafile
+        )),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn device_file_of_any_uuid(id in uuid_strategy()) {
+        let name = device_file_name(&id);
+        prop_assert_eq!(classify(&name), device(&id));
+    }
+
+    #[test]
+    fn every_engine_pattern_on_every_device(id in uuid_strategy(), (marker, style) in marker_strategy()) {
+        let dev = format!("device-{id}{marker}.cofsync");
+        prop_assert_eq!(classify(&dev), device_conflict(&id));
+        prop_assert_eq!(conflict_style(&dev), Some(style));
+        let header = format!("account{marker}.json");
+        prop_assert_eq!(classify(&header), header_conflict());
+        prop_assert_eq!(conflict_style(&header), Some(style));
+    }
+
+    #[test]
+    fn garbage_never_panics(name in any::<String>()) {
+        let entry = classify(&name);
+        let _ = conflict_style(&name);
+        // Whatever comes out is consistent with the name.
+        match &entry {
+            Entry::AccountHeader => prop_assert_eq!(name.as_str(), ACCOUNT_FILE),
+            Entry::DeviceFile { device_id } => prop_assert_eq!(name, device_file_name(device_id)),
+            Entry::DeviceConflict { device_id } => prop_assert!(name.contains(device_id.as_str())),
+            Entry::AccountHeaderConflict { .. } => prop_assert!(name.starts_with("account")),
+            Entry::Ignored(_) => {}
+        }
+    }
+
+    #[test]
+    fn structured_garbage_never_panics(
+        name in "(device-|account|\\.|~)?[0-9a-f(). _-]{0,50}(\\.cofsync|\\.json|\\.tmp)?"
+    ) {
+        let _ = classify(&name);
+        let _ = conflict_style(&name);
+    }
+
+    #[test]
+    fn coffer_temp_of_anything_is_ignored(final_name in "[^/\\\\\\x00]{1,40}", unique in any::<u64>()) {
+        prop_assert_eq!(
+            classify(&temp_file_name(&final_name, unique)),
+            Entry::Ignored(IgnoreReason::CofferTemp)
+        );
+    }
+
+    #[test]
+    fn dot_names_are_never_coffer_data(rest in "[^/\\\\\\x00]{0,40}") {
+        let name = format!(".{rest}");
+        prop_assert!(matches!(classify(&name), Entry::Ignored(_)));
+    }
+}

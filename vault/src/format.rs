@@ -1,0 +1,344 @@
+//! The local container and the per-device sync file.
+//!
+//! Both files start with one ASCII line naming the format and its version,
+//! `COFFER-CONTAINER 1\n` or `COFFER-SYNC 1\n`, followed by one JSON
+//! document (binary values in padded standard base64). A reader checks the
+//! line first: another magic is [`FormatError::NotThisFormat`], the right
+//! magic with another version is [`FormatError::UnknownVersion`], and
+//! anything else wrong (truncated, not JSON, a field missing or of the wrong
+//! type) is [`FormatError::Corrupt`] saying where. Readers ignore unknown
+//! JSON fields; a change that an older reader must not ignore gets a new
+//! version. `docs/FORMAT-sync.md` specifies both.
+//!
+//! Neither file holds a secret in the clear: records are sealed one by one
+//! (see [`crate::record`]), conflict reports are sealed as one box, and the
+//! account header holds only the wrapped vault key.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::account::AccountHeader;
+use crate::error::FormatError;
+use crate::hlc::Hlc;
+use crate::ids::DeviceId;
+use crate::replica::{MergeOutcome, Replica, ReplicaParts, VaultError};
+use crate::secret::SecretKey;
+use crate::state::VaultState;
+
+/// First-line magic of the local container.
+pub const CONTAINER_MAGIC: &str = "COFFER-CONTAINER";
+/// First-line magic of a sync file.
+pub const SYNC_MAGIC: &str = "COFFER-SYNC";
+/// The container's format name in errors.
+pub const CONTAINER_FORMAT: &str = "coffer-container";
+/// The sync file's format name in errors.
+pub const SYNC_FORMAT: &str = "coffer-sync";
+/// The version this library reads and writes, for both formats.
+pub const VERSION: u64 = 1;
+
+/// A device's local encrypted vault file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    /// The account header (as in `account.json`).
+    pub account: AccountHeader,
+    /// This device's vault (its account id and epoch are the header's).
+    pub replica: ReplicaParts,
+}
+
+/// One device's file in a sync folder: its whole state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFile {
+    /// The account.
+    pub account_id: Uuid,
+    /// The account epoch the state belongs to.
+    pub epoch: u64,
+    /// The device that wrote the file.
+    pub device_id: DeviceId,
+    /// Its friendly name.
+    pub device_name: String,
+    /// The writer's clock when it wrote the file.
+    pub written_hlc: Hlc,
+    /// The writer's vault state.
+    pub state: VaultState,
+}
+
+#[derive(Serialize)]
+struct SyncRef<'a> {
+    account_id: Uuid,
+    epoch: u64,
+    device_id: DeviceId,
+    device_name: &'a str,
+    written_hlc: Hlc,
+    state: &'a VaultState,
+}
+
+#[derive(Serialize)]
+struct ContainerRef<'a> {
+    account: serde_json::Value,
+    device_id: DeviceId,
+    device_name: &'a str,
+    clock: Hlc,
+    state: &'a VaultState,
+    #[serde(with = "opt_b64")]
+    reports: Option<&'a [u8]>,
+}
+
+#[derive(Deserialize)]
+struct ContainerOwned {
+    account: serde_json::Value,
+    device_id: DeviceId,
+    device_name: String,
+    clock: Hlc,
+    state: VaultState,
+    #[serde(default, with = "opt_b64")]
+    reports: Option<Vec<u8>>,
+}
+
+impl Container {
+    /// Pairs a header with a replica of the same account and epoch.
+    pub fn new(account: AccountHeader, replica: &Replica) -> Result<Self, VaultError> {
+        check_same(&account, replica)?;
+        Ok(Container { account, replica: replica.to_parts() })
+    }
+
+    /// The header and the (locked) replica.
+    pub fn into_replica(self) -> (AccountHeader, Replica) {
+        (self.account, Replica::from_parts(self.replica))
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let p = &self.replica;
+        container_bytes(&self.account, p.device_id, &p.device_name, p.clock, &p.state, p.sealed_reports.as_deref())
+    }
+
+    /// Parses a container file (see the module docs for errors). The
+    /// account header is parsed but not authenticated.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        let body = split_magic(bytes, CONTAINER_MAGIC, CONTAINER_FORMAT)?;
+        let c: ContainerOwned = parse_body(body, CONTAINER_FORMAT)?;
+        let header_bytes = serde_json::to_vec(&c.account)
+            .map_err(|e| FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {e}")))?;
+        let account = AccountHeader::from_json(&header_bytes).map_err(|e| match e {
+            FormatError::UnknownVersion { .. } => e,
+            other => FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {other}")),
+        })?;
+        let replica = ReplicaParts {
+            account_id: account.account_id,
+            epoch: account.epoch,
+            device_id: c.device_id,
+            device_name: c.device_name,
+            state: c.state,
+            clock: c.clock,
+            sealed_reports: c.reports,
+        };
+        Ok(Container { account, replica })
+    }
+}
+
+impl SyncFile {
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        sync_bytes(&SyncRef {
+            account_id: self.account_id,
+            epoch: self.epoch,
+            device_id: self.device_id,
+            device_name: &self.device_name,
+            written_hlc: self.written_hlc,
+            state: &self.state,
+        })
+    }
+
+    /// Parses a sync file (see the module docs for errors).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        let body = split_magic(bytes, SYNC_MAGIC, SYNC_FORMAT)?;
+        parse_body(body, SYNC_FORMAT)
+    }
+}
+
+impl Replica {
+    /// This device's sync file (a copy of the state).
+    pub fn to_sync_file(&self) -> SyncFile {
+        SyncFile {
+            account_id: self.account_id(),
+            epoch: self.epoch(),
+            device_id: self.device_id(),
+            device_name: self.device_name().to_owned(),
+            written_hlc: self.clock(),
+            state: self.state().clone(),
+        }
+    }
+
+    /// The bytes of this device's sync file, without copying the state.
+    pub fn sync_file_bytes(&self) -> Vec<u8> {
+        sync_bytes(&SyncRef {
+            account_id: self.account_id(),
+            epoch: self.epoch(),
+            device_id: self.device_id(),
+            device_name: self.device_name(),
+            written_hlc: self.clock(),
+            state: self.state(),
+        })
+    }
+
+    /// The bytes of this device's container with `account` as its header,
+    /// without copying the state.
+    pub fn container_bytes(&self, account: &AccountHeader) -> Result<Vec<u8>, VaultError> {
+        check_same(account, self)?;
+        Ok(container_bytes(
+            account,
+            self.device_id(),
+            self.device_name(),
+            self.clock(),
+            self.state(),
+            self.sealed_reports(),
+        ))
+    }
+
+    /// Merges another device's sync file after checking that it belongs to
+    /// this account and epoch (see [`Replica::merge_remote`]).
+    pub fn merge_sync_file(&mut self, file: &SyncFile, key: Option<&SecretKey>) -> Result<MergeOutcome, VaultError> {
+        if file.account_id != self.account_id() {
+            return Err(VaultError::WrongAccount { expected: self.account_id(), found: file.account_id });
+        }
+        if file.epoch != self.epoch() {
+            return Err(VaultError::WrongEpoch { expected: self.epoch(), found: file.epoch });
+        }
+        Ok(self.merge_remote(&file.state, key))
+    }
+}
+
+fn check_same(account: &AccountHeader, replica: &Replica) -> Result<(), VaultError> {
+    if account.account_id != replica.account_id() {
+        return Err(VaultError::WrongAccount { expected: replica.account_id(), found: account.account_id });
+    }
+    if account.epoch != replica.epoch() {
+        return Err(VaultError::WrongEpoch { expected: replica.epoch(), found: account.epoch });
+    }
+    Ok(())
+}
+
+fn container_bytes(
+    account: &AccountHeader,
+    device_id: DeviceId,
+    device_name: &str,
+    clock: Hlc,
+    state: &VaultState,
+    reports: Option<&[u8]>,
+) -> Vec<u8> {
+    let account = serde_json::from_slice(&account.to_json())
+        .expect("AccountHeader::to_json always writes a valid JSON object");
+    let body = ContainerRef { account, device_id, device_name, clock, state, reports };
+    with_magic(CONTAINER_MAGIC, &body)
+}
+
+fn sync_bytes(body: &SyncRef<'_>) -> Vec<u8> {
+    with_magic(SYNC_MAGIC, body)
+}
+
+fn with_magic<T: Serialize>(magic: &str, body: &T) -> Vec<u8> {
+    let mut out = format!("{magic} {VERSION}\n").into_bytes();
+    serde_json::to_writer(&mut out, body)
+        // Plain structs with string map keys always serialize.
+        .expect("a container or sync file body always serializes to JSON");
+    out.push(b'\n');
+    out
+}
+
+/// Checks the first line and returns the JSON body after it.
+fn split_magic<'a>(bytes: &'a [u8], magic: &str, format: &'static str) -> Result<&'a [u8], FormatError> {
+    let not_this = || FormatError::NotThisFormat { expected: format };
+    let Some(nl) = bytes.iter().take(64).position(|&b| b == b'\n') else {
+        let prefix = format!("{magic} ");
+        let head = &bytes[..bytes.len().min(prefix.len())];
+        return if bytes.is_empty() {
+            Err(FormatError::Corrupt(format!("{format}: the file is empty")))
+        } else if prefix.as_bytes().starts_with(head) {
+            Err(FormatError::Corrupt(format!("{format}: truncated in the first line")))
+        } else {
+            Err(not_this())
+        };
+    };
+    let line = &bytes[..nl];
+    let Some(rest) = line.strip_prefix(magic.as_bytes()) else {
+        return Err(not_this());
+    };
+    let digits = rest
+        .strip_prefix(b" ")
+        .filter(|d| !d.is_empty() && d.len() <= 20 && d.iter().all(u8::is_ascii_digit))
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.parse::<u64>().ok());
+    match digits {
+        None if rest.is_empty() || rest.first() == Some(&b' ') => {
+            Err(FormatError::Corrupt(format!("{format}: the first line has no valid version number")))
+        }
+        // `COFFER-SYNCX…`: a different magic that merely starts like ours.
+        None => Err(not_this()),
+        Some(VERSION) => Ok(&bytes[nl + 1..]),
+        Some(version) => Err(FormatError::UnknownVersion { format, version }),
+    }
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8], format: &str) -> Result<T, FormatError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "truncated",
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Data => "unexpected content",
+            serde_json::error::Category::Io => "unreadable",
+        };
+        // Line numbers count from the JSON body, which starts on line 2.
+        FormatError::Corrupt(format!("{format}: {what} at line {} column {}: {e}", e.line() + 1, e.column()))
+    })
+}
+
+mod opt_b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, B: AsRef<[u8]>>(v: &Option<B>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&STANDARD.encode(b.as_ref())),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+            None => Ok(None),
+            Some(t) => STANDARD.decode(t.as_bytes()).map(Some).map_err(|e| D::Error::custom(format!("bad base64: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_line_errors() {
+        let ok = b"COFFER-SYNC 1\n{}";
+        assert_eq!(split_magic(ok, SYNC_MAGIC, SYNC_FORMAT).unwrap(), b"{}");
+        let nt = FormatError::NotThisFormat { expected: SYNC_FORMAT };
+        assert_eq!(split_magic(b"COFFER-CONTAINER 1\n{}", SYNC_MAGIC, SYNC_FORMAT), Err(nt.clone()));
+        assert_eq!(split_magic(b"{\"format\":1}", SYNC_MAGIC, SYNC_FORMAT), Err(nt.clone()));
+        assert_eq!(split_magic(b"COFFER-SYNCX 1\n", SYNC_MAGIC, SYNC_FORMAT), Err(nt));
+        assert_eq!(
+            split_magic(b"COFFER-SYNC 2\n{}", SYNC_MAGIC, SYNC_FORMAT),
+            Err(FormatError::UnknownVersion { format: SYNC_FORMAT, version: 2 })
+        );
+        for bad in [&b""[..], b"COFF", b"COFFER-SYNC ", b"COFFER-SYNC 1", b"COFFER-SYNC x\n", b"COFFER-SYNC\n"] {
+            assert!(matches!(split_magic(bad, SYNC_MAGIC, SYNC_FORMAT), Err(FormatError::Corrupt(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_body_says_so() {
+        let e = SyncFile::from_bytes(b"COFFER-SYNC 1\n{\"account_id\":").unwrap_err();
+        match e {
+            FormatError::Corrupt(m) => assert!(m.contains("truncated"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Record versions: one sealed version of one item (or its tombstone).
+//!
+//! A [`RecordVersion`] keeps its identity and causality in the clear (item
+//! id, dot, context, deleted flag) so that states merge without the key, and
+//! binds all of it, with the account and epoch, into the associated data of
+//! its XChaCha20-Poly1305 box. A version therefore cannot be moved to another
+//! item, dot, context, epoch or account, nor have its deleted flag flipped:
+//! any of these makes [`open_record`] fail.
+//!
+//! The key is `aead::subkey(vault_key, "coffer records v1")` ([`RecordKey`]).
+//! The associated data is the concatenation of length-prefixed parts (each a
+//! 4-byte big-endian length, then the bytes):
+//!
+//! 1. the label `coffer record v1`
+//! 2. `account_id` (16 bytes)
+//! 3. `epoch` (8 bytes, big-endian)
+//! 4. item id (16 bytes)
+//! 5. dot device (16 bytes)
+//! 6. dot counter (8 bytes, big-endian)
+//! 7. context: for each entry in device order, device (16 bytes) then
+//!    counter (8 bytes, big-endian); no zero entries
+//! 8. deleted flag (1 byte, 0 or 1)
+//!
+//! The sealed plaintext is the item's JSON ([`Item`]) or, for a tombstone,
+//! a [`Tombstone`]'s JSON.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::aead;
+use crate::hlc::Hlc;
+use crate::ids::{DeviceId, ItemId};
+use crate::item::{to_json_zeroizing, Item};
+use crate::secret::SecretKey;
+use crate::vv::{Dot, VersionVector};
+
+/// HKDF purpose of the record key.
+pub const RECORD_KEY_PURPOSE: &[u8] = b"coffer records v1";
+/// First part of every record's associated data.
+pub const RECORD_AD_LABEL: &[u8] = b"coffer record v1";
+
+/// The key that seals records, derived from the vault key.
+#[derive(Clone, Debug)]
+pub struct RecordKey(SecretKey);
+
+impl RecordKey {
+    /// Derives the record key from the vault key.
+    pub fn derive(vault_key: &SecretKey) -> Self {
+        RecordKey(aead::subkey(vault_key, RECORD_KEY_PURPOSE))
+    }
+}
+
+/// One version of one item as stored and synced.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordVersion {
+    /// The item this is a version of.
+    pub id: ItemId,
+    /// This write.
+    pub dot: Dot,
+    /// The versions of this item it supersedes.
+    pub context: VersionVector,
+    /// True for a tombstone.
+    pub deleted: bool,
+    /// `nonce || ciphertext || tag` of the plaintext.
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
+}
+
+impl fmt::Debug for RecordVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordVersion")
+            .field("id", &self.id)
+            .field("dot", &self.dot)
+            .field("context", &self.context)
+            .field("deleted", &self.deleted)
+            .field("sealed_len", &self.sealed.len())
+            .finish()
+    }
+}
+
+/// What a deleted item's version seals: when and by whom it was deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The deleted item.
+    pub id: ItemId,
+    /// When it was deleted.
+    pub stamp: Hlc,
+    /// The device that deleted it.
+    pub device: DeviceId,
+}
+
+/// The opened plaintext of a record version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordPlain {
+    /// A live item.
+    Item(Item),
+    /// A deletion.
+    Tombstone(Tombstone),
+}
+
+impl RecordPlain {
+    /// The item id inside the plaintext.
+    pub fn id(&self) -> ItemId {
+        match self {
+            RecordPlain::Item(i) => i.id,
+            RecordPlain::Tombstone(t) => t.id,
+        }
+    }
+
+    /// True for a tombstone.
+    pub fn is_deleted(&self) -> bool {
+        matches!(self, RecordPlain::Tombstone(_))
+    }
+}
+
+/// A record version could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordOpenError {
+    /// Authentication failed: wrong key, tampered bytes, or a version moved
+    /// to another item, dot, context, flag, epoch or account.
+    #[error("record does not authenticate: wrong key, tampered, or moved")]
+    Decrypt,
+    /// It authenticated but its plaintext is not what it should be (a bug
+    /// in the writer). The text never contains field values.
+    #[error("record plaintext is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The associated data binding a version to its account, epoch, id, dot,
+/// context and flag (layout in the module docs).
+pub fn record_ad(
+    account_id: Uuid,
+    epoch: u64,
+    id: ItemId,
+    dot: &Dot,
+    context: &VersionVector,
+    deleted: bool,
+) -> Vec<u8> {
+    let mut ctx = Vec::with_capacity(context.len() * 24);
+    for (device, counter) in context.iter() {
+        ctx.extend_from_slice(device.as_bytes());
+        ctx.extend_from_slice(&counter.to_be_bytes());
+    }
+    let parts: [&[u8]; 8] = [
+        RECORD_AD_LABEL,
+        account_id.as_bytes(),
+        &epoch.to_be_bytes(),
+        id.as_bytes(),
+        dot.device.as_bytes(),
+        &dot.counter.to_be_bytes(),
+        &ctx,
+        &[u8::from(deleted)],
+    ];
+    let mut ad = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    for p in parts {
+        let len = u32::try_from(p.len()).expect("an associated-data part is far below 4 GiB");
+        ad.extend_from_slice(&len.to_be_bytes());
+        ad.extend_from_slice(p);
+    }
+    ad
+}
+
+/// Seals `plain` as the version `dot` of its item, superseding `context`.
+pub fn seal_record(
+    key: &RecordKey,
+    account_id: Uuid,
+    epoch: u64,
+    dot: Dot,
+    context: VersionVector,
+    plain: &RecordPlain,
+) -> RecordVersion {
+    let id = plain.id();
+    let deleted = plain.is_deleted();
+    let json: Zeroizing<Vec<u8>> = match plain {
+        RecordPlain::Item(item) => item.to_json(),
+        RecordPlain::Tombstone(t) => to_json_zeroizing(t, 256),
+    };
+    let ad = record_ad(account_id, epoch, id, &dot, &context, deleted);
+    let sealed = aead::seal(&key.0, &ad, &json);
+    RecordVersion { id, dot, context, deleted, sealed }
+}
+
+/// Opens a version sealed by [`seal_record`] for the same account and epoch.
+pub fn open_record(
+    key: &RecordKey,
+    account_id: Uuid,
+    epoch: u64,
+    version: &RecordVersion,
+) -> Result<RecordPlain, RecordOpenError> {
+    let ad = record_ad(
+        account_id,
+        epoch,
+        version.id,
+        &version.dot,
+        &version.context,
+        version.deleted,
+    );
+    let json = aead::open(&key.0, &ad, &version.sealed).map_err(|_| RecordOpenError::Decrypt)?;
+    let plain = if version.deleted {
+        serde_json::from_slice::<Tombstone>(&json).map(RecordPlain::Tombstone)
+    } else {
+        Item::from_json(&json).map(RecordPlain::Item)
+    }
+    .map_err(|e| RecordOpenError::Malformed(format!("not a valid JSON {}: line {} column {}",
+        if version.deleted { "tombstone" } else { "item" }, e.line(), e.column())))?;
+    if plain.id() != version.id {
+        return Err(RecordOpenError::Malformed("the sealed item id differs from the record's".into()));
+    }
+    Ok(plain)
+}
+
+/// Serde helper: bytes as standard base64 (with padding).
+pub(crate) mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(|e| D::Error::custom(format!("bad base64: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::Clock;
+    use crate::secret::SecretString;
+
+    fn setup() -> (RecordKey, Uuid, Item, Dot, VersionVector) {
+        let key = RecordKey::derive(&SecretKey::generate());
+        let dev = DeviceId::new_random();
+        let mut item = Item::new(ItemId::new_random(), 1);
+        item.apply(
+            vec![("title".into(), Some(SecretString::from("Mail")))],
+            &mut Clock::new(),
+            1,
+            dev,
+        );
+        let ctx: VersionVector = [(DeviceId::new_random(), 3)].into_iter().collect();
+        (key, Uuid::new_v4(), item, Dot::new(dev, 4), ctx)
+    }
+
+    #[test]
+    fn round_trip_item_and_tombstone() {
+        let (key, acct, item, dot, ctx) = setup();
+        let v = seal_record(&key, acct, 1, dot, ctx.clone(), &RecordPlain::Item(item.clone()));
+        assert!(!v.deleted);
+        assert_eq!(open_record(&key, acct, 1, &v).unwrap(), RecordPlain::Item(item.clone()));
+        let t = Tombstone { id: item.id, stamp: Hlc::new(5, 0), device: dot.device };
+        let v = seal_record(&key, acct, 1, dot, ctx, &RecordPlain::Tombstone(t.clone()));
+        assert!(v.deleted);
+        assert_eq!(open_record(&key, acct, 1, &v).unwrap(), RecordPlain::Tombstone(t));
+    }
+
+    #[test]
+    fn every_moved_or_flipped_version_fails() {
+        let (key, acct, item, dot, ctx) = setup();
+        let v = seal_record(&key, acct, 2, dot, ctx, &RecordPlain::Item(item));
+        let fails = |w: &RecordVersion, acct2: Uuid, epoch: u64| {
+            assert_eq!(open_record(&key, acct2, epoch, w), Err(RecordOpenError::Decrypt));
+        };
+        fails(&v, acct, 1);
+        fails(&v, Uuid::new_v4(), 2);
+        let mut w = v.clone();
+        w.id = ItemId::new_random();
+        fails(&w, acct, 2);
+        let mut w = v.clone();
+        w.dot.counter += 1;
+        fails(&w, acct, 2);
+        let mut w = v.clone();
+        w.dot.device = DeviceId::new_random();
+        fails(&w, acct, 2);
+        let mut w = v.clone();
+        w.context.insert_dot(&Dot::new(DeviceId::new_random(), 1));
+        fails(&w, acct, 2);
+        let mut w = v.clone();
+        w.deleted = true;
+        fails(&w, acct, 2);
+        let mut w = v.clone();
+        w.sealed[30] ^= 1;
+        fails(&w, acct, 2);
+        let other = RecordKey::derive(&SecretKey::generate());
+        assert_eq!(open_record(&other, acct, 2, &v), Err(RecordOpenError::Decrypt));
+    }
+
+    #[test]
+    fn ad_is_length_prefixed_and_canonical() {
+        let (_, acct, item, dot, ctx) = setup();
+        let ad = record_ad(acct, 7, item.id, &dot, &ctx, false);
+        // 8 parts of 4-byte lengths + 16 + 16 + 8 + 16 + 16 + 8 + 24 + 1.
+        assert_eq!(ad.len(), 8 * 4 + RECORD_AD_LABEL.len() + 16 + 8 + 16 + 16 + 8 + 24 + 1);
+        assert_eq!(&ad[..4], &(RECORD_AD_LABEL.len() as u32).to_be_bytes());
+        assert_ne!(ad, record_ad(acct, 7, item.id, &dot, &ctx, true));
+    }
+
+    #[test]
+    fn debug_hides_ciphertext_and_plaintext() {
+        let (key, acct, item, dot, ctx) = setup();
+        let v = seal_record(&key, acct, 1, dot, ctx, &RecordPlain::Item(item.clone()));
+        assert!(format!("{v:?}").contains("sealed_len"));
+        assert!(!format!("{:?}", RecordPlain::Item(item)).contains("Mail"));
+    }
+}

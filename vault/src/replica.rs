@@ -1,0 +1,746 @@
+//! One device's whole vault: its state, clock, identity and conflict
+//! reports, and every operation on it.
+//!
+//! Locked (no vault key), a replica can only take in other devices' states
+//! by union ([`Replica::merge_remote`] with `None`): versions are kept side
+//! by side, nothing is dropped, because contexts cannot be authenticated
+//! without the key. Unlocked, every operation takes the vault key:
+//! [`Replica::verify_and_compact`] at unlock, then items are read, added,
+//! edited and deleted, remote states are merged after each of their new
+//! versions has been opened, and [`Replica::resolve_conflicts`] turns
+//! siblings into one resolved version, reporting what it decided.
+//!
+//! Opened plaintexts are cached per item (keyed by the versions' dots,
+//! flags, contexts and nonces and tags, and by the key), so listing a large
+//! vault opens each record once; [`Replica::forget_plaintext`] drops the
+//! cache and the opened reports when the vault locks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::aead;
+use crate::hlc::{Clock, Hlc};
+use crate::ids::{DeviceId, ItemId};
+use crate::item::{is_valid_field_name, resolve_with_conflicts, to_json_zeroizing, Item};
+use crate::record::{open_record, seal_record, RecordKey, RecordOpenError, RecordPlain, RecordVersion, Tombstone};
+use crate::secret::{SecretKey, SecretString};
+use crate::state::{Inserted, VaultState};
+use crate::vv::{Dot, VersionVector};
+
+/// How many conflict reports a replica keeps (the newest).
+pub const MAX_REPORTS: usize = 100;
+/// HKDF purpose of the key that seals the stored conflict reports.
+pub const REPORTS_KEY_PURPOSE: &[u8] = b"coffer reports v1";
+const CACHE_CHECK_PURPOSE: &[u8] = b"coffer cache check v1";
+
+/// An operation on an unlocked vault failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// No live item has this id (never existed, or deleted).
+    #[error("no such item: {0}")]
+    NoSuchItem(ItemId),
+    /// A record in this vault that should open does not: the key is wrong
+    /// or the record is damaged.
+    #[error("record {id} version {device}:{counter} does not open: {reason}", device = dot.device, counter = dot.counter)]
+    Open {
+        /// The item.
+        id: ItemId,
+        /// The version.
+        dot: Dot,
+        /// Why.
+        reason: RecordOpenError,
+    },
+    /// A field name is neither standard nor `field:NAME`.
+    #[error("invalid field name {0:?}")]
+    BadFieldName(String),
+    /// This device's write counter cannot go higher.
+    #[error("this device's write counter is exhausted")]
+    CounterExhausted,
+    /// A sync file belongs to another account.
+    #[error("the sync file belongs to account {found}, not {expected}")]
+    WrongAccount {
+        /// This replica's account.
+        expected: Uuid,
+        /// The file's.
+        found: Uuid,
+    },
+    /// A sync file belongs to another epoch of this account.
+    #[error("the sync file is from epoch {found}, this vault is epoch {expected}")]
+    WrongEpoch {
+        /// This replica's epoch.
+        expected: u64,
+        /// The file's.
+        found: u64,
+    },
+}
+
+/// What kind of conflict a resolution decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// One device deleted the item while another edited it; the edit won.
+    DeleteVsEdit,
+    /// Two devices set one field to different values; the loser's value is
+    /// in the field's history.
+    SameField {
+        /// The field's name.
+        field: String,
+    },
+}
+
+/// A conflict that was resolved, for `coffer status` and the user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictReport {
+    /// The item.
+    pub item_id: ItemId,
+    /// Its title after resolution (redacted in `Debug`).
+    #[serde(with = "crate::item::secret_str")]
+    pub title: SecretString,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: ConflictKind,
+    /// The device whose change won.
+    pub winner_device: DeviceId,
+    /// The device whose change lost.
+    pub loser_device: DeviceId,
+    /// When it was resolved (milliseconds since the Unix epoch).
+    pub at_ms: u64,
+}
+
+/// A remote version that failed to open and was not merged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The item it claims to belong to.
+    pub id: ItemId,
+    /// The version it claims to be.
+    pub dot: Dot,
+    /// Why it was rejected.
+    pub reason: RecordOpenError,
+}
+
+/// What [`Replica::merge_remote`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// Items whose versions changed.
+    pub changed_items: usize,
+    /// Versions refused because they did not open (unlocked merges only).
+    pub rejected: Vec<Rejected>,
+}
+
+/// Opened plaintexts of one item's versions, valid while the versions'
+/// signatures match.
+struct CachedItem {
+    sigs: Vec<VersionSig>,
+    /// The plaintexts of the versions not superseded by another one (all of
+    /// them once the state is compacted), in dot order.
+    plains: Vec<RecordPlain>,
+    view: Option<Item>,
+}
+
+impl CachedItem {
+    /// `plains` holds one plaintext per version, in the versions' order.
+    fn new(versions: &[RecordVersion], plains: Vec<RecordPlain>) -> Self {
+        let current = current_flags(versions);
+        let plains: Vec<RecordPlain> =
+            plains.into_iter().zip(current).filter(|(_, c)| *c).map(|(p, _)| p).collect();
+        let view = view_of(&plains);
+        CachedItem { sigs: versions.iter().map(VersionSig::of).collect(), plains, view }
+    }
+}
+
+/// For each version, whether no other version of the item supersedes it
+/// (they all are, once compacted; a locked union may leave superseded ones).
+fn current_flags(versions: &[RecordVersion]) -> Vec<bool> {
+    versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| !versions.iter().enumerate().any(|(j, w)| j != i && w.context.covers(&v.dot)))
+        .collect()
+}
+
+#[derive(PartialEq, Eq)]
+struct VersionSig {
+    dot: Dot,
+    deleted: bool,
+    context: VersionVector,
+    nonce_and_tag: [u8; aead::NONCE_LEN + aead::TAG_LEN],
+}
+
+impl VersionSig {
+    fn of(v: &RecordVersion) -> Self {
+        let mut nonce_and_tag = [0u8; aead::NONCE_LEN + aead::TAG_LEN];
+        let n = v.sealed.len();
+        if n >= aead::NONCE_LEN + aead::TAG_LEN {
+            nonce_and_tag[..aead::NONCE_LEN].copy_from_slice(&v.sealed[..aead::NONCE_LEN]);
+            nonce_and_tag[aead::NONCE_LEN..].copy_from_slice(&v.sealed[n - aead::TAG_LEN..]);
+        }
+        VersionSig { dot: v.dot, deleted: v.deleted, context: v.context.clone(), nonce_and_tag }
+    }
+}
+
+#[derive(Default)]
+struct PlainCache {
+    key_check: Option<Zeroizing<[u8; 32]>>,
+    items: HashMap<ItemId, CachedItem>,
+}
+
+/// One device's whole persisted vault.
+pub struct Replica {
+    account_id: Uuid,
+    epoch: u64,
+    device_id: DeviceId,
+    device_name: String,
+    state: VaultState,
+    clock: Clock,
+    reports: Vec<ConflictReport>,
+    sealed_reports: Option<Vec<u8>>,
+    cache: Mutex<PlainCache>,
+}
+
+impl fmt::Debug for Replica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica")
+            .field("account_id", &self.account_id)
+            .field("epoch", &self.epoch)
+            .field("device_id", &self.device_id)
+            .field("device_name", &self.device_name)
+            .field("items", &self.state.item_count())
+            .field("versions", &self.state.version_count())
+            .field("clock", &self.clock.last())
+            .field("reports", &self.reports.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Replica {
+    /// Clones everything but the plaintext cache.
+    fn clone(&self) -> Self {
+        Replica {
+            account_id: self.account_id,
+            epoch: self.epoch,
+            device_id: self.device_id,
+            device_name: self.device_name.clone(),
+            state: self.state.clone(),
+            clock: self.clock,
+            reports: self.reports.clone(),
+            sealed_reports: self.sealed_reports.clone(),
+            cache: Mutex::default(),
+        }
+    }
+}
+
+/// The persisted parts of a replica, as a container stores them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaParts {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its epoch.
+    pub epoch: u64,
+    /// This device.
+    pub device_id: DeviceId,
+    /// Its friendly name.
+    pub device_name: String,
+    /// The vault state.
+    pub state: VaultState,
+    /// The clock's last stamp.
+    pub clock: Hlc,
+    /// The conflict reports, sealed (see [`Replica::sealed_reports`]).
+    pub sealed_reports: Option<Vec<u8>>,
+}
+
+impl Replica {
+    /// An empty vault for a device that just signed up or logged in.
+    pub fn new(account_id: Uuid, epoch: u64, device_id: DeviceId, device_name: String) -> Self {
+        Replica::from_parts(ReplicaParts {
+            account_id,
+            epoch,
+            device_id,
+            device_name,
+            state: VaultState::new(),
+            clock: Hlc::default(),
+            sealed_reports: None,
+        })
+    }
+
+    /// A replica from its persisted parts (locked: nothing is opened).
+    pub fn from_parts(p: ReplicaParts) -> Self {
+        Replica {
+            account_id: p.account_id,
+            epoch: p.epoch,
+            device_id: p.device_id,
+            device_name: p.device_name,
+            state: p.state,
+            clock: Clock::resume(p.clock),
+            reports: Vec::new(),
+            sealed_reports: p.sealed_reports,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The persisted parts (a copy of the state).
+    pub fn to_parts(&self) -> ReplicaParts {
+        ReplicaParts {
+            account_id: self.account_id,
+            epoch: self.epoch,
+            device_id: self.device_id,
+            device_name: self.device_name.clone(),
+            state: self.state.clone(),
+            clock: self.clock.last(),
+            sealed_reports: self.sealed_reports.clone(),
+        }
+    }
+
+    /// The account.
+    pub fn account_id(&self) -> Uuid {
+        self.account_id
+    }
+
+    /// The account epoch this vault belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// This device.
+    pub fn device_id(&self) -> DeviceId {
+        self.device_id
+    }
+
+    /// This device's friendly name.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Renames this device.
+    pub fn set_device_name(&mut self, name: String) {
+        self.device_name = name;
+    }
+
+    /// The vault state (sealed records).
+    pub fn state(&self) -> &VaultState {
+        &self.state
+    }
+
+    /// The clock's last stamp.
+    pub fn clock(&self) -> Hlc {
+        self.clock.last()
+    }
+
+    /// The conflict reports opened at unlock plus those made since, oldest
+    /// first (empty while locked).
+    pub fn reports(&self) -> &[ConflictReport] {
+        &self.reports
+    }
+
+    /// The conflict reports as stored: sealed under a subkey of the vault
+    /// key, since titles and field names are item data.
+    pub fn sealed_reports(&self) -> Option<&[u8]> {
+        self.sealed_reports.as_deref()
+    }
+
+    /// Drops every opened plaintext (item cache and reports); call on lock.
+    pub fn forget_plaintext(&mut self) {
+        *self.cache_lock() = PlainCache::default();
+        self.reports.clear();
+    }
+
+    /// Takes in another device's state.
+    ///
+    /// Without the key (locked), only a union: nothing is dropped, since a
+    /// forged version whose context covers everything could otherwise make
+    /// compaction discard real data. With the key, every version not already
+    /// here is opened first; those that fail are listed and not merged; then
+    /// union and compaction.
+    pub fn merge_remote(&mut self, remote: &VaultState, key: Option<&SecretKey>) -> MergeOutcome {
+        let Some(key) = key else {
+            let changed = self.state.union_changed(remote);
+            return MergeOutcome { changed_items: changed.len(), rejected: Vec::new() };
+        };
+        let rk = RecordKey::derive(key);
+        let mut accepted = VaultState::new();
+        let mut rejected = Vec::new();
+        for v in remote.iter_versions() {
+            if self.state.contains(v) {
+                continue;
+            }
+            match open_record(&rk, self.account_id, self.epoch, v) {
+                Ok(plain) => {
+                    self.observe(&plain);
+                    accepted.insert(v.clone());
+                }
+                Err(reason) => rejected.push(Rejected { id: v.id, dot: v.dot, reason }),
+            }
+        }
+        accepted.join_vv(remote.vv());
+        let changed = self.state.union_changed(&accepted);
+        for id in &changed {
+            self.state.compact_item(id);
+        }
+        MergeOutcome { changed_items: changed.len(), rejected }
+    }
+
+    /// At unlock: opens every version, drops those that fail (merged while
+    /// locked from a forged or damaged file), compacts, opens the stored
+    /// reports and fills the plaintext cache.
+    pub fn verify_and_compact(&mut self, key: &SecretKey) -> Vec<Rejected> {
+        let rk = RecordKey::derive(key);
+        let mut opened: BTreeMap<(ItemId, Dot), RecordPlain> = BTreeMap::new();
+        let mut rejected = Vec::new();
+        for v in self.state.iter_versions() {
+            match open_record(&rk, self.account_id, self.epoch, v) {
+                Ok(plain) => {
+                    opened.insert((v.id, v.dot), plain);
+                }
+                Err(reason) => rejected.push(Rejected { id: v.id, dot: v.dot, reason }),
+            }
+        }
+        for r in &rejected {
+            self.state.remove(&r.id, &r.dot);
+        }
+        self.state.compact();
+        for plain in opened.values() {
+            self.observe(plain);
+        }
+        // Fill the cache with what was just opened.
+        let mut cache = PlainCache { key_check: Some(cache_check(key)), items: HashMap::new() };
+        for (id, versions) in self.state.records() {
+            let plains: Vec<RecordPlain> =
+                versions.iter().filter_map(|v| opened.remove(&(v.id, v.dot))).collect();
+            if plains.len() == versions.len() {
+                cache.items.insert(*id, CachedItem::new(versions, plains));
+            }
+        }
+        *self.cache_lock() = cache;
+        self.reports = self
+            .sealed_reports
+            .as_deref()
+            .and_then(|sealed| open_reports(key, self.account_id, self.epoch, self.device_id, sealed))
+            .unwrap_or_default();
+        rejected
+    }
+
+    /// Every live item, siblings resolved in memory (a live edit wins over a
+    /// concurrent delete), in id order.
+    pub fn items(&self, key: &SecretKey) -> Result<Vec<Item>, VaultError> {
+        let rk = RecordKey::derive(key);
+        let mut cache = self.checked_cache(key);
+        let mut out = Vec::with_capacity(self.state.item_count());
+        for (id, versions) in self.state.records() {
+            let entry = self.cached(&mut cache, &rk, *id, versions)?;
+            if let Some(item) = &entry.view {
+                out.push(item.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// One live item, siblings resolved; `None` when unknown or deleted.
+    pub fn get(&self, key: &SecretKey, id: ItemId) -> Result<Option<Item>, VaultError> {
+        let versions = self.state.versions(&id);
+        if versions.is_empty() {
+            return Ok(None);
+        }
+        let rk = RecordKey::derive(key);
+        let mut cache = self.checked_cache(key);
+        Ok(self.cached(&mut cache, &rk, id, versions)?.view.clone())
+    }
+
+    /// Adds an item with `fields` (names as in [`crate::item`]).
+    pub fn add(
+        &mut self,
+        key: &SecretKey,
+        fields: Vec<(String, SecretString)>,
+        now_ms: u64,
+    ) -> Result<ItemId, VaultError> {
+        check_names(fields.iter().map(|(n, _)| n))?;
+        let id = ItemId::new_random();
+        let mut item = Item::new(id, now_ms);
+        let changes = fields.into_iter().map(|(n, v)| (n, Some(v))).collect();
+        item.apply(changes, &mut self.clock, now_ms, self.device_id);
+        self.write(key, id, RecordPlain::Item(item))?;
+        Ok(id)
+    }
+
+    /// Edits an item: `None` removes a field. Pending siblings of the item
+    /// are resolved (and reported) first. A change that changes nothing
+    /// writes nothing.
+    pub fn edit(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        changes: Vec<(String, Option<SecretString>)>,
+        now_ms: u64,
+    ) -> Result<(), VaultError> {
+        check_names(changes.iter().map(|(n, _)| n))?;
+        let mut item = self.live_for_update(key, id, now_ms)?;
+        if item.apply(changes, &mut self.clock, now_ms, self.device_id) {
+            self.write(key, id, RecordPlain::Item(item))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an item (writes a tombstone superseding its versions).
+    pub fn delete(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<(), VaultError> {
+        let item = self.live_for_update(key, id, now_ms)?;
+        if let Some(seen) = item.max_stamp() {
+            self.clock.observe(seen);
+        }
+        let stamp = self.clock.tick(now_ms);
+        self.write(key, id, RecordPlain::Tombstone(Tombstone { id, stamp, device: self.device_id }))
+    }
+
+    /// Resolves every item whose versions' plaintexts differ into one new
+    /// version covering them all, and reports what was decided (also kept
+    /// in [`reports`](Self::reports)). Siblings with identical plaintexts
+    /// are left alone, so devices resolving at once do not ping-pong.
+    pub fn resolve_conflicts(
+        &mut self,
+        key: &SecretKey,
+        now_ms: u64,
+    ) -> Result<Vec<ConflictReport>, VaultError> {
+        let ids: Vec<ItemId> =
+            self.state.records().iter().filter(|(_, v)| v.len() > 1).map(|(id, _)| *id).collect();
+        let mut reports = Vec::new();
+        for id in ids {
+            reports.extend(self.resolve_item(key, id, now_ms)?);
+        }
+        self.add_reports(key, &reports);
+        Ok(reports)
+    }
+
+    // ----- internals -----
+
+    fn cache_lock(&self) -> MutexGuard<'_, PlainCache> {
+        // The cache holds no invariant a panic could break: recover it.
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cache, emptied if it was filled under another key.
+    fn checked_cache(&self, key: &SecretKey) -> MutexGuard<'_, PlainCache> {
+        let check = cache_check(key);
+        let mut cache = self.cache_lock();
+        let same = cache.key_check.as_ref().is_some_and(|k| bool::from(k.ct_eq(&*check)));
+        if !same {
+            *cache = PlainCache { key_check: Some(check), items: HashMap::new() };
+        }
+        cache
+    }
+
+    fn cached<'c>(
+        &self,
+        cache: &'c mut PlainCache,
+        rk: &RecordKey,
+        id: ItemId,
+        versions: &[RecordVersion],
+    ) -> Result<&'c CachedItem, VaultError> {
+        let valid = cache.items.get(&id).is_some_and(|c| {
+            c.sigs.len() == versions.len()
+                && c.sigs.iter().zip(versions).all(|(s, v)| *s == VersionSig::of(v))
+        });
+        if !valid {
+            let plains = versions
+                .iter()
+                .map(|v| {
+                    open_record(rk, self.account_id, self.epoch, v)
+                        .map_err(|reason| VaultError::Open { id, dot: v.dot, reason })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            cache.items.insert(id, CachedItem::new(versions, plains));
+        }
+        Ok(cache.items.get(&id).expect("the entry was just validated or inserted"))
+    }
+
+    fn plains_of(&self, key: &SecretKey, id: ItemId) -> Result<Vec<RecordPlain>, VaultError> {
+        let rk = RecordKey::derive(key);
+        let mut cache = self.checked_cache(key);
+        Ok(self.cached(&mut cache, &rk, id, self.state.versions(&id))?.plains.clone())
+    }
+
+    /// The item to base an edit or delete on: siblings resolved and written
+    /// first, so that the reports are made.
+    fn live_for_update(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<Item, VaultError> {
+        if self.state.versions(&id).len() > 1 {
+            let reports = self.resolve_item(key, id, now_ms)?;
+            self.add_reports(key, &reports);
+        }
+        let plains = self.plains_of(key, id)?;
+        view_of(&plains).ok_or(VaultError::NoSuchItem(id))
+    }
+
+    fn resolve_item(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<Vec<ConflictReport>, VaultError> {
+        let versions: Vec<&RecordVersion> = {
+            let all = self.state.versions(&id);
+            all.iter().zip(current_flags(all)).filter(|(_, c)| *c).map(|(v, _)| v).collect()
+        };
+        let dots: Vec<Dot> = versions.iter().map(|v| v.dot).collect();
+        let plains = self.plains_of(key, id)?;
+        if plains.len() < 2 || plains.iter().all(|p| *p == plains[0]) {
+            return Ok(Vec::new());
+        }
+        let mut live: Vec<(Dot, Item)> = Vec::new();
+        let mut tombs: Vec<Tombstone> = Vec::new();
+        for (dot, p) in dots.into_iter().zip(plains) {
+            match p {
+                RecordPlain::Item(i) => live.push((dot, i)),
+                RecordPlain::Tombstone(t) => tombs.push(t),
+            }
+        }
+        let mut reports = Vec::new();
+        let resolved = if live.is_empty() {
+            let newest = tombs
+                .into_iter()
+                .max_by_key(|t| (t.stamp, t.device))
+                .expect("two or more versions, none live, so at least one tombstone");
+            RecordPlain::Tombstone(newest)
+        } else {
+            let items: Vec<Item> = live.iter().map(|(_, i)| i.clone()).collect();
+            let (item, conflicts) = resolve_with_conflicts(&items);
+            let title = SecretString::from(item.title());
+            if let Some(loser) = tombs.iter().max_by_key(|t| (t.stamp, t.device)) {
+                let winner = live
+                    .iter()
+                    .max_by_key(|(dot, i)| (i.latest_change(), *dot))
+                    .map(|(dot, _)| dot.device)
+                    .expect("live is not empty");
+                reports.push(ConflictReport {
+                    item_id: id,
+                    title: title.clone(),
+                    kind: ConflictKind::DeleteVsEdit,
+                    winner_device: winner,
+                    loser_device: loser.device,
+                    at_ms: now_ms,
+                });
+            }
+            for c in conflicts {
+                reports.push(ConflictReport {
+                    item_id: id,
+                    title: title.clone(),
+                    kind: ConflictKind::SameField { field: c.field },
+                    winner_device: c.winner_device,
+                    loser_device: c.loser_device,
+                    at_ms: now_ms,
+                });
+            }
+            RecordPlain::Item(item)
+        };
+        self.observe(&resolved);
+        self.write(key, id, resolved)?;
+        Ok(reports)
+    }
+
+    /// Seals `plain` as this device's next version of `id`, superseding
+    /// every current version, and compacts the item.
+    fn write(&mut self, key: &SecretKey, id: ItemId, plain: RecordPlain) -> Result<(), VaultError> {
+        let counter = self
+            .state
+            .vv()
+            .get(&self.device_id)
+            .checked_add(1)
+            .ok_or(VaultError::CounterExhausted)?;
+        let dot = Dot::new(self.device_id, counter);
+        let mut context = VersionVector::new();
+        for v in self.state.versions(&id) {
+            context.join(&v.context);
+            context.insert_dot(&v.dot);
+        }
+        let rk = RecordKey::derive(key);
+        let version = seal_record(&rk, self.account_id, self.epoch, dot, context, &plain);
+        let inserted = self.state.insert(version.clone());
+        debug_assert_eq!(inserted, Inserted::Added, "a fresh dot is never in the state");
+        self.state.compact_item(&id);
+        // Keep the cache warm: the item now has exactly this version.
+        let mut cache = self.checked_cache(key);
+        if self.state.versions(&id).len() == 1 {
+            cache.items.insert(id, CachedItem::new(std::slice::from_ref(&version), vec![plain]));
+        } else {
+            cache.items.remove(&id);
+        }
+        Ok(())
+    }
+
+    fn observe(&mut self, plain: &RecordPlain) {
+        let seen = match plain {
+            RecordPlain::Item(i) => i.max_stamp(),
+            RecordPlain::Tombstone(t) => Some(t.stamp),
+        };
+        if let Some(s) = seen {
+            self.clock.observe(s);
+        }
+    }
+
+    fn add_reports(&mut self, key: &SecretKey, new: &[ConflictReport]) {
+        if new.is_empty() {
+            return;
+        }
+        if self.reports.is_empty() {
+            if let Some(sealed) = &self.sealed_reports {
+                self.reports = open_reports(key, self.account_id, self.epoch, self.device_id, sealed)
+                    .unwrap_or_default();
+            }
+        }
+        self.reports.extend_from_slice(new);
+        if self.reports.len() > MAX_REPORTS {
+            let excess = self.reports.len() - MAX_REPORTS;
+            self.reports.drain(..excess);
+        }
+        self.sealed_reports =
+            Some(seal_reports(key, self.account_id, self.epoch, self.device_id, &self.reports));
+    }
+}
+
+/// The live view of an item's versions: the resolution of its live
+/// siblings, or `None` when every version is a tombstone.
+fn view_of(plains: &[RecordPlain]) -> Option<Item> {
+    let live: Vec<Item> = plains
+        .iter()
+        .filter_map(|p| match p {
+            RecordPlain::Item(i) => Some(i.clone()),
+            RecordPlain::Tombstone(_) => None,
+        })
+        .collect();
+    match live.len() {
+        0 => None,
+        1 => live.into_iter().next(),
+        _ => Some(resolve_with_conflicts(&live).0),
+    }
+}
+
+fn check_names<'a>(mut names: impl Iterator<Item = &'a String>) -> Result<(), VaultError> {
+    match names.find(|n| !is_valid_field_name(n)) {
+        Some(bad) => Err(VaultError::BadFieldName(bad.clone())),
+        None => Ok(()),
+    }
+}
+
+fn cache_check(key: &SecretKey) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(*aead::subkey(key, CACHE_CHECK_PURPOSE).expose())
+}
+
+fn reports_ad(account_id: Uuid, epoch: u64, device: DeviceId) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(64);
+    ad.extend_from_slice(REPORTS_KEY_PURPOSE);
+    ad.extend_from_slice(account_id.as_bytes());
+    ad.extend_from_slice(&epoch.to_be_bytes());
+    ad.extend_from_slice(device.as_bytes());
+    ad
+}
+
+fn seal_reports(key: &SecretKey, account_id: Uuid, epoch: u64, device: DeviceId, reports: &[ConflictReport]) -> Vec<u8> {
+    let json = to_json_zeroizing(&reports, 256 * (reports.len() + 1));
+    let k = aead::subkey(key, REPORTS_KEY_PURPOSE);
+    aead::seal(&k, &reports_ad(account_id, epoch, device), &json)
+}
+
+/// Opens sealed reports; `None` when they do not open (they are only
+/// informational, so a damaged blob is dropped rather than fatal).
+fn open_reports(key: &SecretKey, account_id: Uuid, epoch: u64, device: DeviceId, sealed: &[u8]) -> Option<Vec<ConflictReport>> {
+    let k = aead::subkey(key, REPORTS_KEY_PURPOSE);
+    let json = aead::open(&k, &reports_ad(account_id, epoch, device), sealed).ok()?;
+    serde_json::from_slice(&json).ok()
+}

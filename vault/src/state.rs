@@ -1,0 +1,326 @@
+//! A vault state: every live version of every record, and the version
+//! vector of every write seen. Merging states needs no key.
+//!
+//! Merge is union, then compaction:
+//!
+//! - union keeps every version of both states; two versions claiming the
+//!   same dot (which an honest device never writes) are resolved by keeping
+//!   the smaller one by `(sealed, deleted, context)`, so that the outcome
+//!   does not depend on the order of delivery;
+//! - compaction drops every version whose dot is covered by the context of
+//!   another version of the same item (it has been superseded).
+//!
+//! Union is a set union, so merge is commutative and idempotent, and for
+//! states that devices wrote (where a version's context includes the
+//! contexts of the versions it supersedes) associative too; the property
+//! tests in `tests/merge_props.rs` check all three.
+//!
+//! Compaction trusts contexts, which only the key can authenticate: a locked
+//! device therefore only unions (see `Replica::merge_remote`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::ids::ItemId;
+use crate::record::RecordVersion;
+use crate::vv::{Dot, VersionVector};
+
+/// What inserting one version did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// A version with a new dot was added.
+    Added,
+    /// It replaced a different version that claimed the same dot.
+    Replaced,
+    /// The state already had it (or a preferred version with its dot).
+    Unchanged,
+}
+
+/// Every live version of every record, plus the writes seen.
+///
+/// Versions of one item are kept sorted by dot, one per dot; the version
+/// vector covers every dot in the state (and may cover more).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VaultState {
+    records: BTreeMap<ItemId, Vec<RecordVersion>>,
+    vv: VersionVector,
+}
+
+impl VaultState {
+    /// The empty state.
+    pub fn new() -> Self {
+        VaultState::default()
+    }
+
+    /// Versions by item, each list sorted by dot.
+    pub fn records(&self) -> &BTreeMap<ItemId, Vec<RecordVersion>> {
+        &self.records
+    }
+
+    /// The versions of one item (empty when unknown).
+    pub fn versions(&self, id: &ItemId) -> &[RecordVersion] {
+        self.records.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every write seen.
+    pub fn vv(&self) -> &VersionVector {
+        &self.vv
+    }
+
+    /// Records that writes up to `vv` have been seen (without versions).
+    pub fn join_vv(&mut self, vv: &VersionVector) {
+        self.vv.join(vv);
+    }
+
+    /// Number of items (live or deleted) with at least one version.
+    pub fn item_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Number of versions over all items.
+    pub fn version_count(&self) -> usize {
+        self.records.values().map(Vec::len).sum()
+    }
+
+    /// Iterates over every version, in item then dot order.
+    pub fn iter_versions(&self) -> impl Iterator<Item = &RecordVersion> {
+        self.records.values().flatten()
+    }
+
+    /// True when this exact version is in the state.
+    pub fn contains(&self, v: &RecordVersion) -> bool {
+        let list = self.versions(&v.id);
+        list.binary_search_by(|x| x.dot.cmp(&v.dot)).is_ok_and(|i| list[i] == *v)
+    }
+
+    /// Adds one version (see the module docs for two versions with one dot).
+    pub fn insert(&mut self, v: RecordVersion) -> Inserted {
+        self.vv.insert_dot(&v.dot);
+        let list = self.records.entry(v.id).or_default();
+        match list.binary_search_by(|x| x.dot.cmp(&v.dot)) {
+            Ok(i) => {
+                if preferred(&v, &list[i]) {
+                    list[i] = v;
+                    Inserted::Replaced
+                } else {
+                    Inserted::Unchanged
+                }
+            }
+            Err(i) => {
+                list.insert(i, v);
+                Inserted::Added
+            }
+        }
+    }
+
+    /// Removes the version of `id` with `dot`, if present.
+    pub fn remove(&mut self, id: &ItemId, dot: &Dot) -> Option<RecordVersion> {
+        let list = self.records.get_mut(id)?;
+        let i = list.binary_search_by(|x| x.dot.cmp(dot)).ok()?;
+        let v = list.remove(i);
+        if list.is_empty() {
+            self.records.remove(id);
+        }
+        Some(v)
+    }
+
+    /// Union of versions and join of version vectors, without compaction.
+    pub fn union(&mut self, other: &VaultState) {
+        self.union_changed(other);
+    }
+
+    /// [`union`](Self::union), returning the items whose versions changed.
+    pub fn union_changed(&mut self, other: &VaultState) -> BTreeSet<ItemId> {
+        let mut changed = BTreeSet::new();
+        for (id, theirs) in &other.records {
+            match self.records.get_mut(id) {
+                None => {
+                    self.records.insert(*id, theirs.clone());
+                    changed.insert(*id);
+                }
+                Some(ours) => {
+                    if merge_sorted(ours, theirs) {
+                        changed.insert(*id);
+                    }
+                }
+            }
+        }
+        self.vv.join(&other.vv);
+        for v in other.iter_versions() {
+            self.vv.insert_dot(&v.dot);
+        }
+        changed
+    }
+
+    /// Drops every version superseded by another version of the same item.
+    pub fn compact(&mut self) {
+        for list in self.records.values_mut() {
+            compact_list(list);
+        }
+    }
+
+    /// [`compact`](Self::compact) for one item only.
+    pub fn compact_item(&mut self, id: &ItemId) {
+        if let Some(list) = self.records.get_mut(id) {
+            compact_list(list);
+        }
+    }
+
+    /// Union, then compaction.
+    pub fn merge(&mut self, other: &VaultState) {
+        self.union(other);
+        self.compact();
+    }
+}
+
+/// True when `a` should replace `b`, which claims the same dot.
+fn preferred(a: &RecordVersion, b: &RecordVersion) -> bool {
+    (&a.sealed, a.deleted, &a.context) < (&b.sealed, b.deleted, &b.context)
+}
+
+/// Merges `theirs` into `ours` (both sorted by dot). Returns whether `ours`
+/// changed.
+fn merge_sorted(ours: &mut Vec<RecordVersion>, theirs: &[RecordVersion]) -> bool {
+    let mut changed = false;
+    for v in theirs {
+        match ours.binary_search_by(|x| x.dot.cmp(&v.dot)) {
+            Ok(i) => {
+                if ours[i] != *v && preferred(v, &ours[i]) {
+                    ours[i] = v.clone();
+                    changed = true;
+                }
+            }
+            Err(i) => {
+                ours.insert(i, v.clone());
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+fn compact_list(list: &mut Vec<RecordVersion>) {
+    if list.len() < 2 {
+        return;
+    }
+    let covered: Vec<bool> = (0..list.len())
+        .map(|i| {
+            let dot = &list[i].dot;
+            list.iter().enumerate().any(|(j, w)| j != i && w.context.covers(dot))
+        })
+        .collect();
+    let mut i = 0;
+    list.retain(|_| {
+        let keep = !covered[i];
+        i += 1;
+        keep
+    });
+}
+
+/// JSON shape: `{"vv": {device: counter…}, "records": [version…]}`.
+#[derive(Serialize)]
+struct StateRef<'a> {
+    vv: &'a VersionVector,
+    records: Versions<'a>,
+}
+
+struct Versions<'a>(&'a BTreeMap<ItemId, Vec<RecordVersion>>);
+
+impl Serialize for Versions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.values().flatten())
+    }
+}
+
+#[derive(Deserialize)]
+struct StateOwned {
+    vv: VersionVector,
+    records: Vec<RecordVersion>,
+}
+
+impl Serialize for VaultState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StateRef { vv: &self.vv, records: Versions(&self.records) }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for VaultState {
+    /// Rebuilds the invariants (sorted, one version per dot, the vector
+    /// covering every dot) whatever order the file lists versions in.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let owned = StateOwned::deserialize(d)?;
+        let mut state = VaultState { records: BTreeMap::new(), vv: owned.vv };
+        for v in owned.records {
+            state.insert(v);
+        }
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::DeviceId;
+
+    fn ver(id: ItemId, dot: Dot, ctx: &[Dot], sealed: u8) -> RecordVersion {
+        let mut context = VersionVector::new();
+        for d in ctx {
+            context.insert_dot(d);
+        }
+        RecordVersion { id, dot, context, deleted: false, sealed: vec![sealed; 40] }
+    }
+
+    #[test]
+    fn superseded_versions_are_compacted_siblings_kept() {
+        let (a, b) = (DeviceId::new_random(), DeviceId::new_random());
+        let id = ItemId::new_random();
+        let v1 = ver(id, Dot::new(a, 1), &[], 1);
+        let v2 = ver(id, Dot::new(a, 2), &[Dot::new(a, 1)], 2);
+        let w1 = ver(id, Dot::new(b, 1), &[Dot::new(a, 1)], 3);
+        let mut s = VaultState::new();
+        for v in [v1, v2.clone(), w1.clone()] {
+            s.insert(v);
+        }
+        s.compact();
+        let mut expected = vec![v2, w1];
+        expected.sort_by_key(|v| v.dot);
+        assert_eq!(s.versions(&id), &expected[..]);
+        assert_eq!(s.vv().get(&a), 2);
+    }
+
+    #[test]
+    fn same_dot_keeps_the_smaller_version_whatever_the_order() {
+        let a = DeviceId::new_random();
+        let id = ItemId::new_random();
+        let small = ver(id, Dot::new(a, 1), &[], 1);
+        let big = ver(id, Dot::new(a, 1), &[], 9);
+        let mut s1 = VaultState::new();
+        assert_eq!(s1.insert(big.clone()), Inserted::Added);
+        assert_eq!(s1.insert(small.clone()), Inserted::Replaced);
+        let mut s2 = VaultState::new();
+        s2.insert(small.clone());
+        assert_eq!(s2.insert(big), Inserted::Unchanged);
+        assert_eq!(s1, s2);
+        assert!(s1.contains(&small));
+    }
+
+    #[test]
+    fn json_round_trip_and_unsorted_input() {
+        let a = DeviceId::new_random();
+        let id = ItemId::new_random();
+        let mut s = VaultState::new();
+        s.insert(ver(id, Dot::new(a, 2), &[], 2));
+        s.insert(ver(id, Dot::new(a, 1), &[], 1));
+        let json = serde_json::to_string(&s).unwrap();
+        let back: VaultState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        // A file listing versions out of order and with an empty vector
+        // still yields the canonical state.
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["records"].as_array_mut().unwrap().reverse();
+        value["vv"] = serde_json::json!({});
+        let back: VaultState = serde_json::from_value(value).unwrap();
+        assert_eq!(back, s);
+    }
+}

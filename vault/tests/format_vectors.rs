@@ -1,0 +1,406 @@
+//! Test vectors of the container and sync file formats, and round trips.
+//!
+//! Each `tests/vectors/container-*.txt` and `sync-*.txt` file has header
+//! lines `name: value`, a line `---`, then the file's exact bytes. The
+//! header says what reading it must give (`expect:`):
+//!
+//! - `success`: it parses, writing it again gives the same bytes, every
+//!   record opens, and the live items have the `titles:` listed (`|`
+//!   separated, sorted); a container also has `reports:` conflict reports;
+//! - `open failure`: it parses, but records do not open (tampered, moved to
+//!   another id or epoch) and are rejected, not merged;
+//! - `truncated`, `corrupt`: [`FormatError::Corrupt`] (saying "truncated"
+//!   for the former);
+//! - `unknown version`, `not this format`: those [`FormatError`]s.
+//!
+//! Keys: a sync vector gives the test vault key (`vault_key:` in hex); a
+//! container vector gives the `password:` and `account_key:` that unlock
+//! its embedded account header.
+//!
+//! The files were written once by the ignored test `generate_vectors`
+//! (`cargo test -p coffer-vault --test format_vectors -- --ignored
+//! generate_vectors`); they pin the formats, so regenerate them only for a
+//! new format version.
+
+use std::path::{Path, PathBuf};
+
+use coffer_vault::account::AccountHeader;
+use coffer_vault::account_key::AccountKey;
+use coffer_vault::error::FormatError;
+use coffer_vault::format::{Container, SyncFile};
+use coffer_vault::ids::DeviceId;
+use coffer_vault::item::{NOTES, PASSWORD, TITLE, URL, USERNAME};
+use coffer_vault::replica::Replica;
+use coffer_vault::secret::{SecretKey, SecretString};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+struct Vector {
+    name: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Vector {
+    fn read(path: &Path) -> Vector {
+        let bytes = std::fs::read(path).expect("vector readable");
+        let sep = b"\n---\n";
+        let at = bytes.windows(sep.len()).position(|w| w == sep).expect("vector has a --- line");
+        let head = std::str::from_utf8(&bytes[..at]).expect("vector header is UTF-8");
+        let headers = head
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(": ").expect("header line is `name: value`");
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        Vector {
+            name: path.file_name().expect("file name").to_string_lossy().into_owned(),
+            headers,
+            body: bytes[at + sep.len()..].to_vec(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn need(&self, key: &str) -> &str {
+        self.get(key).unwrap_or_else(|| panic!("{}: no `{key}:` line", self.name))
+    }
+
+    fn write(dir: &Path, name: &str, headers: &[(&str, String)], body: &[u8]) {
+        let mut out = Vec::new();
+        for (k, v) in headers {
+            out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+        }
+        out.extend_from_slice(b"---\n");
+        out.extend_from_slice(body);
+        std::fs::write(dir.join(name), out).expect("write vector");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
+
+fn titles(r: &Replica, key: &SecretKey) -> String {
+    let mut t: Vec<String> = r.items(key).expect("records open").iter().map(|i| i.title().to_owned()).collect();
+    t.sort();
+    t.join("|")
+}
+
+fn check_error(v: &Vector, result: Result<(), FormatError>) {
+    let expect = v.need("expect");
+    match (expect, result) {
+        ("truncated", Err(FormatError::Corrupt(m))) => assert!(m.contains("truncated"), "{}: {m}", v.name),
+        ("corrupt", Err(FormatError::Corrupt(_))) => {}
+        ("unknown version", Err(FormatError::UnknownVersion { version, .. })) => {
+            assert_eq!(version.to_string(), v.need("version"), "{}", v.name)
+        }
+        ("not this format", Err(FormatError::NotThisFormat { .. })) => {}
+        (e, r) => panic!("{}: expected {e}, got {r:?}", v.name),
+    }
+}
+
+fn run_sync(v: &Vector) {
+    let expect = v.need("expect");
+    let parsed = SyncFile::from_bytes(&v.body);
+    if !matches!(expect, "success" | "open failure") {
+        return check_error(v, parsed.map(|_| ()));
+    }
+    let file = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    assert_eq!(file.to_bytes(), v.body, "{}: writing again gives the same bytes", v.name);
+    let key = SecretKey::from_slice(&unhex(v.need("vault_key"))).expect("32-byte key");
+    let mut unlocked = Replica::new(file.account_id, file.epoch, DeviceId::new_random(), "reader".into());
+    let mut locked = unlocked.clone();
+    let out = unlocked.merge_sync_file(&file, Some(&key)).expect("same account and epoch");
+    locked.merge_sync_file(&file, None).expect("same account and epoch");
+    let rejected_at_unlock = locked.verify_and_compact(&key);
+    if expect == "success" {
+        assert!(out.rejected.is_empty(), "{}: {:?}", v.name, out.rejected);
+        assert!(rejected_at_unlock.is_empty(), "{}", v.name);
+        assert_eq!(titles(&unlocked, &key), v.need("titles"), "{}", v.name);
+        assert_eq!(unlocked.items(&key).unwrap(), locked.items(&key).unwrap());
+    } else {
+        let n: usize = v.need("rejected").parse().expect("count");
+        assert_eq!(out.rejected.len(), n, "{}", v.name);
+        assert_eq!(rejected_at_unlock.len(), n, "{}", v.name);
+        assert_eq!(unlocked.state(), locked.state(), "{}", v.name);
+    }
+}
+
+fn run_container(v: &Vector) {
+    let expect = v.need("expect");
+    let parsed = Container::from_bytes(&v.body);
+    if !matches!(expect, "success" | "open failure") {
+        return check_error(v, parsed.map(|_| ()));
+    }
+    let c = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    assert_eq!(c.to_bytes(), v.body, "{}: writing again gives the same bytes", v.name);
+    let (header, mut replica) = c.into_replica();
+    let password = SecretString::from(v.need("password"));
+    let account_key = AccountKey::parse(v.need("account_key")).expect("valid Account Key");
+    let key = header.unlock(&password, &account_key).expect("the vector's credentials");
+    let rejected = replica.verify_and_compact(&key);
+    if expect == "success" {
+        assert!(rejected.is_empty(), "{}: {rejected:?}", v.name);
+        assert_eq!(titles(&replica, &key), v.need("titles"), "{}", v.name);
+        assert_eq!(replica.reports().len().to_string(), v.need("reports"), "{}", v.name);
+        assert_eq!(replica.container_bytes(&header).unwrap(), v.body);
+    } else {
+        assert_eq!(rejected.len().to_string(), v.need("rejected"), "{}", v.name);
+    }
+}
+
+#[test]
+fn every_vector_gives_what_it_expects() {
+    let mut ran = 0;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
+        .expect("vectors dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    names.sort();
+    for path in names {
+        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        if !name.ends_with(".txt") {
+            continue;
+        }
+        if name.starts_with("sync-") {
+            run_sync(&Vector::read(&path));
+            ran += 1;
+        } else if name.starts_with("container-") {
+            run_container(&Vector::read(&path));
+            ran += 1;
+        }
+    }
+    assert!(ran >= 12, "only {ran} container/sync vectors found");
+}
+
+// ----- round trips -----
+
+fn arb_replica() -> impl Strategy<Value = Replica> {
+    let edit = (0u8..4, 0u8..5, prop::option::weighted(0.8, "[ -~]{0,12}|[é€😀\"\\\\\n]{0,4}"));
+    (prop::collection::vec(edit, 0..25), any::<bool>()).prop_map(|(ops, resolve)| {
+        let key = SecretKey::from_bytes([3; 32]);
+        let acct = Uuid::from_bytes([1; 16]);
+        let mut a = Replica::new(acct, 4, DeviceId(Uuid::from_bytes([2; 16])), "dev \"a\" ✓".into());
+        let mut b = Replica::new(acct, 4, DeviceId(Uuid::from_bytes([3; 16])), "b".into());
+        for (i, (kind, field, value)) in ops.into_iter().enumerate() {
+            let r = if i % 2 == 0 { &mut a } else { &mut b };
+            let now = 1000 + i as u64;
+            let field = [TITLE, USERNAME, PASSWORD, URL, NOTES][field as usize].to_owned();
+            let ids: Vec<_> = r.items(&key).expect("open").iter().map(|i| i.id).collect();
+            match (kind, ids.first()) {
+                (0, _) | (_, None) => {
+                    r.add(&key, vec![(field, SecretString::from(value.unwrap_or_default()))], now).expect("add");
+                }
+                (1, Some(&id)) => r.delete(&key, id, now).expect("delete"),
+                (_, Some(&id)) => r.edit(&key, id, vec![(field, value.map(SecretString::from))], now).expect("edit"),
+            }
+            if i % 5 == 4 {
+                let (from, to) = if i % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
+                to.merge_remote(from.state(), Some(&key));
+            }
+        }
+        a.merge_remote(b.state(), None);
+        if resolve {
+            a.verify_and_compact(&key);
+            a.resolve_conflicts(&key, 5000).expect("open");
+        }
+        a
+    })
+}
+
+fn test_header() -> AccountHeader {
+    let v = Vector::read(&vectors_dir().join("container-success.txt"));
+    Container::from_bytes(&v.body).expect("container vector parses").account
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sync_file_round_trips(r in arb_replica()) {
+        let bytes = r.sync_file_bytes();
+        let file = SyncFile::from_bytes(&bytes).expect("own output parses");
+        prop_assert_eq!(&file, &r.to_sync_file());
+        prop_assert_eq!(file.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn container_round_trips(r in arb_replica()) {
+        let mut header = test_header();
+        header.account_id = r.account_id();
+        header.epoch = r.epoch();
+        let bytes = r.container_bytes(&header).expect("same account");
+        let c = Container::from_bytes(&bytes).expect("own output parses");
+        prop_assert_eq!(&c.account, &header);
+        prop_assert_eq!(&c.replica, &r.to_parts());
+        prop_assert_eq!(c.to_bytes(), bytes);
+    }
+}
+
+// ----- generator -----
+
+const T0: u64 = 1_735_689_600_000;
+
+fn s(v: &str) -> SecretString {
+    SecretString::from(v)
+}
+
+#[test]
+#[ignore = "writes tests/vectors/{container,sync}-*.txt; run only for a new format version"]
+fn generate_vectors() {
+    let dir = vectors_dir();
+    // The account of the account-header vector `header-success.json`.
+    let hv: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("header-success.json")).expect("header vector")).expect("JSON");
+    let header = AccountHeader::from_json(hv["header"].as_str().expect("header").as_bytes()).expect("header parses");
+    let password = hv["password"].as_str().expect("password").to_owned();
+    let account_key_text = hv["account_key"].as_str().expect("account_key").to_owned();
+    let account_key = AccountKey::parse(&account_key_text).expect("key");
+    let key = header.unlock(&s(&password), &account_key).expect("unlocks");
+    let (acct, epoch) = (header.account_id, header.epoch);
+
+    let laptop = DeviceId(Uuid::from_bytes([0xa1; 16]));
+    let phone = DeviceId(Uuid::from_bytes([0xb2; 16]));
+    let mut a = Replica::new(acct, epoch, laptop, "Ann's laptop".into());
+    let mut b = Replica::new(acct, epoch, phone, "Ann's phone".into());
+    let bank = a
+        .add(&key, vec![(TITLE.into(), s("Bank")), (USERNAME.into(), s("ann")), (PASSWORD.into(), s("hunter2"))], T0)
+        .unwrap();
+    let mail = a.add(&key, vec![(TITLE.into(), s("Mail")), (URL.into(), s("https://mail.example"))], T0 + 1).unwrap();
+    let old = a.add(&key, vec![(TITLE.into(), s("Old forum"))], T0 + 2).unwrap();
+    let gone = a.add(&key, vec![(TITLE.into(), s("Gone"))], T0 + 3).unwrap();
+    b.merge_remote(a.state(), Some(&key));
+    a.edit(&key, bank, vec![(PASSWORD.into(), Some(s("laptop-pw")))], T0 + 10).unwrap();
+    b.edit(&key, bank, vec![(PASSWORD.into(), Some(s("phone-pw")))], T0 + 11).unwrap();
+    b.edit(&key, mail, vec![(NOTES.into(), Some(s("2FA on")))], T0 + 12).unwrap();
+    a.delete(&key, old, T0 + 13).unwrap();
+    b.edit(&key, old, vec![(USERNAME.into(), Some(s("ann_f")))], T0 + 14).unwrap();
+    a.delete(&key, gone, T0 + 15).unwrap();
+    b.merge_remote(a.state(), Some(&key));
+    // The phone's sync file: siblings not yet resolved.
+    let phone_file = b.to_sync_file();
+    a.merge_remote(&phone_file.state, Some(&key));
+    let reports = a.resolve_conflicts(&key, T0 + 20).unwrap();
+    assert_eq!(reports.len(), 2);
+    a.add(&key, vec![(TITLE.into(), s("Wifi")), (PASSWORD.into(), s("correct-horse"))], T0 + 21).unwrap();
+    let titles_all = "Bank|Mail|Old forum|Wifi".to_owned();
+
+    let vk = hex(key.expose());
+    let sync_hdr = |desc: &str, expect: &str| vec![("description", desc.to_owned()), ("expect", expect.to_owned()), ("vault_key", vk.clone())];
+
+    // --- sync files ---
+    let phone_bytes = phone_file.to_bytes();
+    let mut h = sync_hdr("the phone's file: concurrent edits and a delete-vs-edit not yet resolved", "success");
+    h.push(("titles", "Bank|Mail|Old forum".into()));
+    Vector::write(&dir, "sync-success-siblings.txt", &h, &phone_bytes);
+
+    let laptop_file = a.to_sync_file();
+    let mut h = sync_hdr("the laptop's file after resolving and adding an item", "success");
+    h.push(("titles", titles_all.clone()));
+    Vector::write(&dir, "sync-success-resolved.txt", &h, &laptop_file.to_bytes());
+
+    let mut tampered = laptop_file.clone();
+    let victim = tampered.state.iter_versions().next().unwrap().clone();
+    let mut forged = victim.clone();
+    let mid = forged.sealed.len() / 2;
+    forged.sealed[mid] ^= 0x01;
+    tampered.state = rebuild(&tampered.state, &victim, forged);
+    let mut h = sync_hdr("one record's ciphertext has one bit flipped", "open failure");
+    h.push(("rejected", "1".into()));
+    Vector::write(&dir, "sync-tampered-record.txt", &h, &tampered.to_bytes());
+
+    let mut moved = laptop_file.clone();
+    let versions: Vec<_> = moved.state.iter_versions().cloned().collect();
+    let mut swapped = versions[0].clone();
+    swapped.id = versions.iter().find(|v| v.id != swapped.id).unwrap().id;
+    moved.state = rebuild(&moved.state, &versions[0], swapped);
+    let mut h = sync_hdr("one record moved to another item id", "open failure");
+    h.push(("rejected", "1".into()));
+    Vector::write(&dir, "sync-moved-id.txt", &h, &moved.to_bytes());
+
+    let mut next_epoch = laptop_file.clone();
+    next_epoch.epoch += 1;
+    let n = next_epoch.state.version_count();
+    let mut h = sync_hdr("records of epoch 1 replayed in a file claiming epoch 2", "open failure");
+    h.push(("rejected", n.to_string()));
+    Vector::write(&dir, "sync-moved-epoch.txt", &h, &next_epoch.to_bytes());
+
+    let full = laptop_file.to_bytes();
+    Vector::write(&dir, "sync-truncated.txt", &sync_hdr("cut in the middle of the JSON", "truncated"), &full[..full.len() / 2]);
+    Vector::write(&dir, "sync-truncated-magic.txt", &sync_hdr("cut in the first line", "truncated"), &full[..6]);
+    let mut v2 = b"COFFER-SYNC 2\n".to_vec();
+    v2.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
+    let mut h = sync_hdr("a future version", "unknown version");
+    h.push(("version", "2".into()));
+    Vector::write(&dir, "sync-unknown-version.txt", &h, &v2);
+    Vector::write(&dir, "sync-not-this-format-account.txt", &sync_hdr("an account.json is not a sync file", "not this format"), &header.to_json());
+    let text = String::from_utf8(full.clone()).unwrap();
+    let sealed_b64 = text.split("\"sealed\":\"").nth(1).unwrap().split('"').next().unwrap();
+    let bad = text.replacen(sealed_b64, "not*base64", 1);
+    Vector::write(&dir, "sync-corrupt-base64.txt", &sync_hdr("a record's ciphertext is not base64", "corrupt"), bad.as_bytes());
+    let bad = text.replacen("\"device_id\"", "\"device_idx\"", 1);
+    Vector::write(&dir, "sync-corrupt-missing-field.txt", &sync_hdr("the device_id field is missing", "corrupt"), bad.as_bytes());
+
+    // --- containers ---
+    let cont_hdr = |desc: &str, expect: &str| {
+        vec![
+            ("description", desc.to_owned()),
+            ("expect", expect.to_owned()),
+            ("password", password.clone()),
+            ("account_key", account_key_text.clone()),
+        ]
+    };
+    let cbytes = a.container_bytes(&header).unwrap();
+    let mut h = cont_hdr("the laptop's container after resolving two conflicts", "success");
+    h.push(("titles", titles_all));
+    h.push(("reports", "2".into()));
+    Vector::write(&dir, "container-success.txt", &h, &cbytes);
+
+    let mut c = Container::from_bytes(&cbytes).unwrap();
+    let victim = c.replica.state.iter_versions().last().unwrap().clone();
+    let mut forged = victim.clone();
+    forged.sealed[3] ^= 0x80;
+    c.replica.state = rebuild(&c.replica.state, &victim, forged);
+    let mut h = cont_hdr("one record's nonce has one bit flipped", "open failure");
+    h.push(("rejected", "1".into()));
+    Vector::write(&dir, "container-tampered-record.txt", &h, &c.to_bytes());
+
+    Vector::write(&dir, "container-truncated.txt", &cont_hdr("cut in the middle of the JSON", "truncated"), &cbytes[..cbytes.len() * 2 / 3]);
+    Vector::write(&dir, "container-empty.txt", &cont_hdr("an empty file (a write that never happened)", "corrupt"), b"");
+    let mut h = cont_hdr("a future version", "unknown version");
+    h.push(("version", "7".into()));
+    Vector::write(&dir, "container-unknown-version.txt", &h, b"COFFER-CONTAINER 7\n{}\n");
+    Vector::write(&dir, "container-not-this-format-sync.txt", &cont_hdr("a sync file is not a container", "not this format"), &full);
+    let ctext = String::from_utf8(cbytes).unwrap();
+    let bad = ctext.replacen("\"salt\"", "\"pepper\"", 1);
+    Vector::write(&dir, "container-corrupt-header.txt", &cont_hdr("the embedded account header lost its salt", "corrupt"), bad.as_bytes());
+}
+
+/// A copy of `state` with `old` replaced by `new`.
+fn rebuild(
+    state: &coffer_vault::state::VaultState,
+    old: &coffer_vault::record::RecordVersion,
+    new: coffer_vault::record::RecordVersion,
+) -> coffer_vault::state::VaultState {
+    let mut out = coffer_vault::state::VaultState::new();
+    for v in state.iter_versions() {
+        if v != old {
+            out.insert(v.clone());
+        }
+    }
+    out.insert(new);
+    out.join_vv(state.vv());
+    out
+}

@@ -1,0 +1,326 @@
+//! Property tests of the merge (DESIGN §4).
+//!
+//! A simulation runs 2–4 devices doing random adds, edits, deletes, syncs
+//! (locked and unlocked), conflict resolutions and old-file replays, with
+//! one device's clock optionally a year ahead. On the states it produces:
+//! merge is commutative, associative and idempotent; delivering the states
+//! in any order, with duplicates, converges to one state; after a full
+//! exchange every device shows the same items; no written value is lost
+//! (it is the field's value or in its history); only deleted items vanish.
+//! A second group checks the union algebra on arbitrary, unrealistic states.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coffer_vault::ids::{DeviceId, ItemId};
+use coffer_vault::item::{Item, HISTORY_CAP};
+use coffer_vault::record::RecordVersion;
+use coffer_vault::replica::Replica;
+use coffer_vault::secret::{SecretKey, SecretString};
+use coffer_vault::state::VaultState;
+use coffer_vault::vv::{Dot, VersionVector};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+const FIELDS: [&str; 4] = ["title", "username", "password", "field:pin"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Add { dev: u8 },
+    Edit { dev: u8, item: u8, field: u8, remove: bool },
+    Delete { dev: u8, item: u8 },
+    Sync { from: u8, to: u8, locked: bool },
+    Resolve { dev: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => any::<u8>().prop_map(|dev| Op::Add { dev }),
+        5 => (any::<u8>(), any::<u8>(), any::<u8>(), prop::bool::weighted(0.15))
+            .prop_map(|(dev, item, field, remove)| Op::Edit { dev, item, field, remove }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(dev, item)| Op::Delete { dev, item }),
+        4 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.3))
+            .prop_map(|(from, to, locked)| Op::Sync { from, to, locked }),
+        1 => any::<u8>().prop_map(|dev| Op::Resolve { dev }),
+    ]
+}
+
+struct Sim {
+    key: SecretKey,
+    reps: Vec<Replica>,
+    locked: Vec<bool>,
+    skew: Vec<u64>,
+    now: u64,
+    /// Every value an acknowledged add or edit wrote: (step, item, field, value).
+    written: Vec<(usize, ItemId, String, String)>,
+    added: BTreeSet<ItemId>,
+    /// Every delete: (item, step).
+    deleted: BTreeSet<(ItemId, usize)>,
+    /// Every sync file ever "written" (for replays and delivery orders).
+    files: Vec<VaultState>,
+}
+
+impl Sim {
+    fn new(devices: usize, skewed: bool) -> Self {
+        let account = Uuid::new_v4();
+        let reps = (0..devices)
+            .map(|i| Replica::new(account, 1, DeviceId::new_random(), format!("dev{i}")))
+            .collect();
+        let mut skew = vec![0; devices];
+        if skewed {
+            skew[0] = YEAR_MS;
+        }
+        Sim {
+            key: SecretKey::generate(),
+            reps,
+            locked: vec![false; devices],
+            skew,
+            now: 1_700_000_000_000,
+            written: Vec::new(),
+            added: BTreeSet::new(),
+            deleted: BTreeSet::new(),
+            files: Vec::new(),
+        }
+    }
+
+    fn unlock(&mut self, d: usize) {
+        if self.locked[d] {
+            assert!(self.reps[d].verify_and_compact(&self.key).is_empty());
+            self.locked[d] = false;
+        }
+    }
+
+    fn pick(&self, d: usize, n: u8) -> Option<Item> {
+        let items = self.reps[d].items(&self.key).expect("honest records open");
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[n as usize % items.len()].clone())
+        }
+    }
+
+    fn run(&mut self, step: usize, op: &Op) {
+        let n = self.reps.len();
+        self.now += 7;
+        match *op {
+            Op::Add { dev } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                let (t, p) = (format!("t{step}"), format!("p{step}"));
+                let fields = vec![("title".into(), SecretString::from(t.as_str())), ("password".into(), SecretString::from(p.as_str()))];
+                let id = self.reps[d].add(&self.key, fields, self.now + self.skew[d]).expect("valid add");
+                self.written.push((step, id, "title".into(), t));
+                self.written.push((step, id, "password".into(), p));
+                self.added.insert(id);
+            }
+            Op::Edit { dev, item, field, remove } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                let Some(it) = self.pick(d, item) else { return };
+                let field = FIELDS[field as usize % FIELDS.len()].to_owned();
+                let value = (!remove).then(|| format!("v{step}"));
+                let change = (field.clone(), value.clone().map(SecretString::from));
+                self.reps[d].edit(&self.key, it.id, vec![change], self.now + self.skew[d]).expect("live item");
+                if let Some(v) = value {
+                    self.written.push((step, it.id, field, v));
+                }
+            }
+            Op::Delete { dev, item } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                let Some(it) = self.pick(d, item) else { return };
+                self.reps[d].delete(&self.key, it.id, self.now + self.skew[d]).expect("live item");
+                self.deleted.insert((it.id, step));
+            }
+            Op::Sync { from, to, locked } => {
+                let (f, t) = (from as usize % n, to as usize % n);
+                let file = self.reps[f].state().clone();
+                if locked {
+                    self.reps[t].forget_plaintext();
+                    self.locked[t] = true;
+                    let out = self.reps[t].merge_remote(&file, None);
+                    assert!(out.rejected.is_empty());
+                } else {
+                    self.unlock(t);
+                    let out = self.reps[t].merge_remote(&file, Some(&self.key));
+                    assert!(out.rejected.is_empty());
+                }
+                self.files.push(file);
+            }
+            Op::Resolve { dev } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                self.reps[d].resolve_conflicts(&self.key, self.now + self.skew[d]).expect("honest records open");
+            }
+        }
+    }
+
+    /// Every device merges every other's state, twice, resolving between.
+    fn converge(&mut self) {
+        let n = self.reps.len();
+        for d in 0..n {
+            self.unlock(d);
+        }
+        for round in 0..3 {
+            for i in 0..n {
+                for j in 0..n {
+                    if i != j {
+                        let file = self.reps[j].state().clone();
+                        let out = self.reps[i].merge_remote(&file, Some(&self.key));
+                        assert!(out.rejected.is_empty());
+                    }
+                }
+            }
+            if round == 0 {
+                for d in 0..n {
+                    self.reps[d].resolve_conflicts(&self.key, self.now + 1000).expect("open");
+                }
+            }
+        }
+    }
+}
+
+fn merged(a: &VaultState, b: &VaultState) -> VaultState {
+    let mut m = a.clone();
+    m.merge(b);
+    m
+}
+
+fn scenario() -> impl Strategy<Value = (usize, bool, Vec<Op>)> {
+    (2usize..=4, prop::bool::weighted(0.3), prop::collection::vec(op(), 1..60))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merge_is_commutative_associative_idempotent((devices, skewed, ops) in scenario(),
+                                                   picks in prop::collection::vec(any::<prop::sample::Index>(), 3..6)) {
+        let mut sim = Sim::new(devices, skewed);
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+        }
+        let mut pool: Vec<VaultState> = sim.reps.iter().map(|r| r.state().clone()).collect();
+        pool.extend(sim.files.iter().cloned());
+        let chosen: Vec<&VaultState> = picks.iter().map(|i| i.get(&pool)).collect();
+        for a in &chosen {
+            for b in &chosen {
+                let ab = merged(a, b);
+                prop_assert_eq!(&ab, &merged(b, a), "commutative");
+                prop_assert_eq!(&merged(&ab, &ab), &ab, "idempotent");
+                prop_assert_eq!(&merged(&ab, b), &ab, "re-merging an input changes nothing");
+                for c in &chosen {
+                    prop_assert_eq!(merged(&ab, c), merged(a, &merged(b, c)), "associative");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_order_and_duplication_of_delivery_converges((devices, skewed, ops) in scenario(),
+                                                       order in prop::collection::vec(any::<u32>(), 64),
+                                                       dups in prop::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+        let mut sim = Sim::new(devices, skewed);
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+        }
+        let mut files: Vec<VaultState> = sim.reps.iter().map(|r| r.state().clone()).collect();
+        files.extend(sim.files.iter().cloned());
+        // Reference: in file order.
+        let mut reference = VaultState::new();
+        for f in &files {
+            reference.merge(f);
+        }
+        // Shuffled (by the random keys) with duplicates (replays of old files).
+        let mut delivery: Vec<usize> = (0..files.len()).collect();
+        delivery.sort_by_key(|&i| (order[i % order.len()], i));
+        for d in &dups {
+            let at = d.index(delivery.len() + 1);
+            delivery.insert(at, d.index(files.len()));
+        }
+        let mut shuffled = VaultState::new();
+        for &i in &delivery {
+            shuffled.merge(&files[i]);
+        }
+        prop_assert_eq!(&shuffled, &reference);
+        // The same through an unlocked replica (which opens what it merges)
+        // and through a locked one that unlocks at the end.
+        let mut unlocked = Replica::new(sim.reps[0].account_id(), 1, DeviceId::new_random(), "u".into());
+        let mut locked = unlocked.clone();
+        for &i in delivery.iter().rev() {
+            prop_assert!(unlocked.merge_remote(&files[i], Some(&sim.key)).rejected.is_empty());
+            locked.merge_remote(&files[i], None);
+        }
+        prop_assert!(locked.verify_and_compact(&sim.key).is_empty());
+        prop_assert_eq!(unlocked.state(), &reference);
+        prop_assert_eq!(locked.state(), &reference);
+    }
+
+    #[test]
+    fn devices_converge_and_no_written_value_is_lost((devices, skewed, ops) in scenario()) {
+        let mut sim = Sim::new(devices, skewed);
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+        }
+        sim.converge();
+        let key = &sim.key;
+        let first = sim.reps[0].items(key).expect("open");
+        for r in &sim.reps[1..] {
+            prop_assert_eq!(r.state(), sim.reps[0].state());
+            prop_assert_eq!(&r.items(key).expect("open"), &first);
+        }
+        // Resolution is stable: nothing more to write.
+        let before = sim.reps[0].state().clone();
+        prop_assert!(sim.reps[0].resolve_conflicts(key, sim.now + 5000).expect("open").is_empty());
+        prop_assert_eq!(sim.reps[0].state(), &before);
+
+        let live: BTreeMap<ItemId, &Item> = first.iter().map(|i| (i.id, i)).collect();
+        let deleted_after = |id: &ItemId, step: usize| sim.deleted.iter().any(|(d, s)| d == id && *s > step);
+        for id in &sim.added {
+            prop_assert!(live.contains_key(id) || deleted_after(id, 0), "item vanished without a delete");
+        }
+        for (step, id, field, value) in &sim.written {
+            let Some(item) = live.get(id) else { continue };
+            let current = item.get(field).map(|v| v.expose() == value).unwrap_or(false);
+            let hist = item.history_of(field);
+            let kept = hist.iter().any(|h| h.value.expose() == value);
+            // A value may only vanish when the history is full, or when a
+            // device deleted the item after the write and a concurrent edit
+            // then won over that delete: the deleting lineage is dropped
+            // (the tombstone holds no fields), the edit's lineage kept.
+            prop_assert!(current || kept || hist.len() == HISTORY_CAP || deleted_after(id, *step),
+                "value {} of {} lost", value, field);
+        }
+    }
+
+    #[test]
+    fn union_algebra_holds_for_arbitrary_states(a in arb_state(), b in arb_state(), c in arb_state()) {
+        let u = |x: &VaultState, y: &VaultState| { let mut m = x.clone(); m.union(y); m };
+        prop_assert_eq!(u(&a, &b), u(&b, &a));
+        prop_assert_eq!(u(&u(&a, &b), &c), u(&a, &u(&b, &c)));
+        prop_assert_eq!(u(&a, &a), a.clone());
+        // Merge (with compaction) is commutative whatever the contexts say.
+        prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+    }
+}
+
+fn arb_state() -> impl Strategy<Value = VaultState> {
+    // Few ids and devices so that versions collide on ids and dots.
+    let ids: Vec<ItemId> = (0..3u8).map(|i| ItemId(Uuid::from_bytes([i; 16]))).collect();
+    let devs: Vec<DeviceId> = (0..3u8).map(|i| DeviceId(Uuid::from_bytes([100 + i; 16]))).collect();
+    let version = (0..3usize, 0..3usize, 1..4u64, prop::collection::vec((0..3usize, 0..4u64), 0..3), any::<bool>(), 0..3u8)
+        .prop_map(move |(i, d, c, ctx, deleted, sealed)| RecordVersion {
+            id: ids[i],
+            dot: Dot::new(devs[d], c),
+            context: ctx.into_iter().map(|(d, c)| (devs[d], c)).collect::<VersionVector>(),
+            deleted,
+            sealed: vec![sealed; 4],
+        });
+    prop::collection::vec(version, 0..8).prop_map(|vs| {
+        let mut s = VaultState::new();
+        for v in vs {
+            s.insert(v);
+        }
+        s
+    })
+}
