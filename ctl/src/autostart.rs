@@ -135,6 +135,9 @@ pub enum AutostartError {
         /// What is wrong.
         problem: String,
     },
+    /// `enable` needs the daemon's executable and none was found.
+    #[error("cofferd was not found next to coffer or on PATH; install it next to coffer")]
+    NoCofferd,
     /// A path cannot be written into a unit file or plist.
     #[error("{} cannot go into a login item: {problem}; install coffer under a plainer path", path.display())]
     UnusablePath {
@@ -274,20 +277,24 @@ impl Environment {
     }
 }
 
-/// Runs `action` for the current user with the daemon at `cofferd` (an
-/// absolute path; `enable` and `status` write or compare it).
-pub fn run(action: AutostartAction, cofferd: &Path) -> Result<AutostartReport, AutostartError> {
+/// Runs `action` for the current user. `cofferd` is the absolute path of
+/// the daemon's executable: `enable` needs it (and fails without it),
+/// `status` compares the installed files against it, `disable` ignores it.
+pub fn run(
+    action: AutostartAction,
+    cofferd: Option<&Path>,
+) -> Result<AutostartReport, AutostartError> {
     run_in(action, cofferd, &Environment::from_process()?)
 }
 
 /// [`run`] against an explicit environment.
 pub fn run_in(
     action: AutostartAction,
-    cofferd: &Path,
+    cofferd: Option<&Path>,
     env: &Environment,
 ) -> Result<AutostartReport, AutostartError> {
     if action == AutostartAction::Enable {
-        check_cofferd(cofferd)?;
+        check_cofferd(cofferd.ok_or(AutostartError::NoCofferd)?)?;
     }
     let mut report = AutostartReport {
         action,
@@ -328,7 +335,7 @@ fn is_executable(p: &Path) -> bool {
     fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn utf8<'a>(path: &'a Path) -> Result<&'a str, AutostartError> {
+fn utf8(path: &Path) -> Result<&str, AutostartError> {
     let s = path.to_str().ok_or(AutostartError::UnusablePath {
         path: path.to_path_buf(),
         problem: "it is not valid UTF-8",
@@ -342,13 +349,12 @@ fn utf8<'a>(path: &'a Path) -> Result<&'a str, AutostartError> {
     Ok(s)
 }
 
-/// `s` as one word of a systemd command line: specifiers (`%`) and
-/// variables (`$`) escaped, and quoted when it holds anything but plain
-/// path characters.
-fn systemd_word(s: &str, dollar: bool) -> String {
+/// `s` as one word of a systemd setting: specifiers (`%`)
+/// escaped, backslashes and double quotes escaped, quoted when needed.
+fn systemd_word(s: &str) -> String {
     let plain = s
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._+-,:@=".contains(c));
+        .all(|c| c.is_ascii_alphanumeric() || "/._+-,:@=$".contains(c));
     let mut out = String::with_capacity(s.len() + 2);
     if !plain {
         out.push('"');
@@ -356,8 +362,7 @@ fn systemd_word(s: &str, dollar: bool) -> String {
     for c in s.chars() {
         match c {
             '%' => out.push_str("%%"),
-            '$' if dollar => out.push_str("$$"),
-            '\\' | '"' if !plain => {
+            '\\' | '"' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -372,12 +377,23 @@ fn systemd_word(s: &str, dollar: bool) -> String {
 
 /// The service unit `enable` writes.
 pub fn render_service(cofferd: &Path, env: &Environment) -> Result<String, AutostartError> {
-    let mut exec = format!("ExecStart={}", systemd_word(utf8(cofferd)?, true));
+    let exe = utf8(cofferd)?;
+    // systemd refuses these in an executable's path however they are
+    // escaped ("Executable name contains special characters").
+    if exe.contains(['"', '\'', '\\']) {
+        return Err(AutostartError::UnusablePath {
+            path: cofferd.to_path_buf(),
+            problem: "systemd does not run programs whose path has quotes or backslashes",
+        });
+    }
+    // The executable is not subject to $VARIABLE expansion, only to
+    // specifiers.
+    let mut exec = format!("ExecStart={}", systemd_word(exe));
     if let Some(home) = &env.coffer_home {
         let assignment = format!("COFFER_HOME={}", utf8(home)?);
-        exec.push_str(&format!("\nEnvironment={}", systemd_word(&assignment, false)));
+        exec.push_str(&format!("\nEnvironment={}", systemd_word(&assignment)));
     }
-    replace_line(SERVICE_TEMPLATE, EXEC_PLACEHOLDER, &exec)
+    Ok(replace_line(SERVICE_TEMPLATE, EXEC_PLACEHOLDER, &exec))
 }
 
 /// The socket unit `enable` writes.
@@ -387,12 +403,12 @@ pub fn render_socket(env: &Environment) -> Result<String, AutostartError> {
         Some(home) => {
             let sock = home.join("run/coffer.sock");
             let listen = format!("ListenStream={}", utf8(&sock)?.replace('%', "%%"));
-            replace_line(SOCKET_TEMPLATE, LISTEN_DEFAULT, &listen)
+            Ok(replace_line(SOCKET_TEMPLATE, LISTEN_DEFAULT, &listen))
         }
     }
 }
 
-fn replace_line(template: &str, line: &str, with: &str) -> Result<String, AutostartError> {
+fn replace_line(template: &str, line: &str, with: &str) -> String {
     let mut out = String::with_capacity(template.len() + with.len());
     let mut found = false;
     for l in template.lines() {
@@ -406,7 +422,7 @@ fn replace_line(template: &str, line: &str, with: &str) -> Result<String, Autost
     }
     // The templates are compiled in and tested to contain these lines.
     assert!(found, "template lacks the line {line:?}");
-    Ok(out)
+    out
 }
 
 fn xml_escape(s: &str) -> String {
@@ -456,7 +472,10 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<bool, AutostartError>
         path: dir.to_path_buf(),
         source: e,
     })?;
-    let name = path.file_name().map(OsStr::to_os_string).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(OsStr::to_os_string)
+        .unwrap_or_default();
     let mut tmp_name = OsString::from(".");
     tmp_name.push(&name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
@@ -503,6 +522,50 @@ fn create_private_dir(dir: &Path) -> Result<(), AutostartError> {
             path: dir.to_path_buf(),
             source: e,
         })
+}
+
+/// Looks at one installed file for `status`: records it in the report and
+/// returns (whether it exists, whether it is what `enable` would write).
+fn check_file(
+    path: &Path,
+    expected: Option<&str>,
+    report: &mut AutostartReport,
+) -> Result<(bool, bool), AutostartError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            report
+                .lines
+                .push(format!("{} is not installed", path.display()));
+            return Ok((false, false));
+        }
+        Err(e) => {
+            return Err(AutostartError::File {
+                what: "read",
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    report.files.push(path.to_path_buf());
+    let current = expected == Some(text.as_str());
+    let shown = path.display();
+    report.lines.push(match expected {
+        _ if current => format!("{shown} is installed"),
+        Some(_) => {
+            let exec = text
+                .lines()
+                .find(|l| l.starts_with("ExecStart="))
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            format!(
+                "{shown} is installed but differs from what `coffer autostart enable` would \
+                 write now{exec}; run `coffer autostart enable` to update it"
+            )
+        }
+        None => format!("{shown} is installed (no usable cofferd found to compare it with)"),
+    });
+    Ok((true, current))
 }
 
 /// A finished command.
@@ -552,15 +615,23 @@ fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (name, value) in [
-        ("XDG_RUNTIME_DIR", env.xdg_runtime_dir.as_ref().map(|p| p.as_os_str())),
-        ("DBUS_SESSION_BUS_ADDRESS", env.dbus_session_bus_address.as_deref()),
+        (
+            "XDG_RUNTIME_DIR",
+            env.xdg_runtime_dir.as_ref().map(|p| p.as_os_str()),
+        ),
+        (
+            "DBUS_SESSION_BUS_ADDRESS",
+            env.dbus_session_bus_address.as_deref(),
+        ),
     ] {
         match value {
             Some(v) => cmd.env(name, v),
             None => cmd.env_remove(name),
         };
     }
-    let mut child = cmd.spawn().map_err(|e| fail(format!("could not run it: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("could not run it: {e}")))?;
     let pipe = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -570,8 +641,18 @@ fn run_command(
             String::from_utf8_lossy(&buf).into_owned()
         })
     };
-    let out = pipe(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-    let err = pipe(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -659,8 +740,14 @@ mod systemd {
         let socket = dir.join(SOCKET);
         Paths {
             links: [
-                (dir.join("default.target.wants").join(SERVICE), service.clone()),
-                (dir.join("sockets.target.wants").join(SOCKET), socket.clone()),
+                (
+                    dir.join("default.target.wants").join(SERVICE),
+                    service.clone(),
+                ),
+                (
+                    dir.join("sockets.target.wants").join(SOCKET),
+                    socket.clone(),
+                ),
             ],
             service,
             socket,
@@ -684,8 +771,14 @@ mod systemd {
         match run_command(&systemctl, &args, env, QUERY_TIMEOUT) {
             Ok(out) => {
                 let state = out.stdout.trim();
-                if ["running", "degraded", "starting", "initializing", "maintenance"]
-                    .contains(&state)
+                if [
+                    "running",
+                    "degraded",
+                    "starting",
+                    "initializing",
+                    "maintenance",
+                ]
+                .contains(&state)
                 {
                     Reach::Yes(systemctl)
                 } else {
@@ -710,13 +803,15 @@ mod systemd {
         let mut full: Vec<&OsStr> = vec![OsStr::new("--user")];
         full.extend(args.iter().map(OsStr::new));
         let out = run_checked(program, &full, env, timeout, HINT)?;
-        report.lines.push(format!("ran {}", command_line(program, &full)));
+        report
+            .lines
+            .push(format!("ran {}", command_line(program, &full)));
         Ok(out)
     }
 
     pub(super) fn run(
         action: AutostartAction,
-        cofferd: &Path,
+        cofferd: Option<&Path>,
         env: &Environment,
         report: &mut AutostartReport,
     ) -> Result<(), AutostartError> {
@@ -725,10 +820,11 @@ mod systemd {
             Reach::Missing(_) => Manager::None,
             _ => Manager::Systemd,
         };
-        match action {
-            AutostartAction::Enable => enable(cofferd, env, reach, report),
-            AutostartAction::Disable => disable(env, reach, report),
-            AutostartAction::Status => status(cofferd, env, reach, report),
+        match (action, cofferd) {
+            (AutostartAction::Enable, Some(cofferd)) => enable(cofferd, env, reach, report),
+            (AutostartAction::Enable, None) => Err(AutostartError::NoCofferd),
+            (AutostartAction::Disable, _) => disable(env, reach, report),
+            (AutostartAction::Status, _) => status(cofferd, env, reach, report),
         }
     }
 
@@ -744,7 +840,11 @@ mod systemd {
         let existed = p.service.exists();
         let service_changed = write_if_changed(&p.service, &service)?;
         report.lines.push(if service_changed {
-            format!("wrote {} (ExecStart={})", p.service.display(), cofferd.display())
+            format!(
+                "wrote {} (ExecStart={})",
+                p.service.display(),
+                cofferd.display()
+            )
         } else {
             format!("{} is already up to date", p.service.display())
         });
@@ -769,7 +869,13 @@ mod systemd {
                 )?;
                 if existed && service_changed {
                     // A new ExecStart only takes effect on a restart.
-                    systemctl(&program, &["try-restart", SERVICE], env, START_TIMEOUT, report)?;
+                    systemctl(
+                        &program,
+                        &["try-restart", SERVICE],
+                        env,
+                        START_TIMEOUT,
+                        report,
+                    )?;
                 }
                 report.started = true;
                 report.lines.push(
@@ -781,13 +887,17 @@ mod systemd {
             Reach::Unreachable(reason) | Reach::Missing(reason) => {
                 for (link, target) in &p.links {
                     if link_to(link, target)? {
-                        report
-                            .lines
-                            .push(format!("linked {} -> {}", link.display(), target.display()));
+                        report.lines.push(format!(
+                            "linked {} -> {}",
+                            link.display(),
+                            target.display()
+                        ));
                     }
                     report.files.push(link.clone());
                 }
-                report.lines.push(format!("nothing was started: {reason}"));
+                report
+                    .lines
+                    .push(format!("nothing was started, because {reason}"));
                 report.lines.push(match report.manager {
                     Manager::None => "the units are in place, but nothing on this machine \
                                       will run them; start cofferd yourself"
@@ -821,7 +931,11 @@ mod systemd {
         Ok(true)
     }
 
-    fn disable(env: &Environment, reach: Reach, report: &mut AutostartReport) -> Result<(), AutostartError> {
+    fn disable(
+        env: &Environment,
+        reach: Reach,
+        report: &mut AutostartReport,
+    ) -> Result<(), AutostartError> {
         let p = paths(env);
         let present = p.service.exists() || p.socket.exists();
         let program = match &reach {
@@ -860,79 +974,56 @@ mod systemd {
                 .lines
                 .push("autostart was not installed; there was nothing to remove".into());
         } else if program.is_none() {
-            report.lines.push("autostart is off; cofferd will not start at login".into());
+            report
+                .lines
+                .push("autostart is off; cofferd will not start at login".into());
         } else {
-            report.lines.push("cofferd is stopped and will not start at login".into());
+            report
+                .lines
+                .push("cofferd is stopped and will not start at login".into());
         }
         Ok(())
     }
 
     fn status(
-        cofferd: &Path,
+        cofferd: Option<&Path>,
         env: &Environment,
         reach: Reach,
         report: &mut AutostartReport,
     ) -> Result<(), AutostartError> {
         let p = paths(env);
-        let want = [
-            (&p.service, render_service(cofferd, env)?),
-            (&p.socket, render_socket(env)?),
-        ];
-        let mut all_current = true;
-        for (path, expected) in &want {
-            match fs::read_to_string(path) {
-                Ok(text) => {
-                    report.files.push((*path).clone());
-                    if &text == expected {
-                        report.lines.push(format!("{} is installed", path.display()));
-                    } else {
-                        all_current = false;
-                        let exec = text
-                            .lines()
-                            .find(|l| l.starts_with("ExecStart="))
-                            .unwrap_or("no ExecStart=");
-                        report.lines.push(format!(
-                            "{} is installed but differs from what `coffer autostart enable` \
-                             would write now ({exec}); run `coffer autostart enable` to update it",
-                            path.display()
-                        ));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    all_current = false;
-                    report.lines.push(format!("{} is not installed", path.display()));
-                }
-                Err(e) => {
-                    return Err(AutostartError::File {
-                        what: "read",
-                        path: (*path).clone(),
-                        source: e,
-                    })
-                }
-            }
-        }
-        report.installed = p.service.exists() && p.socket.exists();
-        report.up_to_date = report.installed && all_current;
+        let service = cofferd.and_then(|c| render_service(c, env).ok());
+        let socket = render_socket(env).ok();
+        let (service_there, service_current) = check_file(&p.service, service.as_deref(), report)?;
+        let (socket_there, socket_current) = check_file(&p.socket, socket.as_deref(), report)?;
+        report.installed = service_there && socket_there;
+        report.up_to_date = service_current && socket_current;
 
         match reach {
             Reach::Yes(program) => {
                 for query in ["is-enabled", "is-active"] {
-                    let args = [OsStr::new("--user"), OsStr::new(query), OsStr::new(SOCKET), OsStr::new(SERVICE)];
+                    let args = [
+                        OsStr::new("--user"),
+                        OsStr::new(query),
+                        OsStr::new(SOCKET),
+                        OsStr::new(SERVICE),
+                    ];
                     // Non-zero when a unit is not enabled/active: the
                     // answer is in the output either way.
                     let out = run_command(&program, &args, env, QUERY_TIMEOUT)?;
                     let answers: Vec<&str> = out.stdout.lines().map(str::trim).collect();
                     for (unit, answer) in [SOCKET, SERVICE].iter().zip(&answers) {
-                        report.lines.push(format!("systemctl --user {query} {unit}: {answer}"));
+                        report
+                            .lines
+                            .push(format!("systemctl --user {query} {unit}: {answer}"));
                         if query == "is-active" && *answer == "active" {
                             report.started = true;
                         }
                     }
                     if answers.len() < 2 {
-                        report.lines.push(format!(
-                            "systemctl --user {query}: {}",
-                            out.detail()
-                        ));
+                        report
+                            .lines
+                            .push(format!("systemctl --user {query}: {}", out.detail()));
                     }
                 }
                 if !report.started {
@@ -955,7 +1046,9 @@ mod systemd {
                         "the units are not enabled; run `coffer autostart enable`".into()
                     });
                 }
-                report.lines.push(format!("cannot ask systemd whether cofferd runs: {reason}"));
+                report
+                    .lines
+                    .push(format!("cannot ask systemd whether cofferd runs: {reason}"));
                 report.reason_not_started = Some(reason);
             }
         }
@@ -996,7 +1089,12 @@ mod launchd {
     /// Whether the agent is loaded, and launchd's description of it.
     fn loaded(program: &Path, env: &Environment) -> Result<Option<String>, AutostartError> {
         let target = service_target(env);
-        let out = run_command(program, &[OsStr::new("print"), OsStr::new(&target)], env, QUERY_TIMEOUT)?;
+        let out = run_command(
+            program,
+            &[OsStr::new("print"), OsStr::new(&target)],
+            env,
+            QUERY_TIMEOUT,
+        )?;
         Ok(out.status.success().then_some(out.stdout))
     }
 
@@ -1008,13 +1106,15 @@ mod launchd {
     ) -> Result<(), AutostartError> {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         run_checked(program, &args, env, START_TIMEOUT, HINT)?;
-        report.lines.push(format!("ran {}", command_line(program, &args)));
+        report
+            .lines
+            .push(format!("ran {}", command_line(program, &args)));
         Ok(())
     }
 
     pub(super) fn run(
         action: AutostartAction,
-        cofferd: &Path,
+        cofferd: Option<&Path>,
         env: &Environment,
         report: &mut AutostartReport,
     ) -> Result<(), AutostartError> {
@@ -1023,123 +1123,137 @@ mod launchd {
             Reach::Missing(_) => Manager::None,
             _ => Manager::Launchd,
         };
+        match (action, cofferd) {
+            (AutostartAction::Enable, Some(cofferd)) => enable(cofferd, env, reach, report),
+            (AutostartAction::Enable, None) => Err(AutostartError::NoCofferd),
+            (AutostartAction::Disable, _) => disable(env, reach, report),
+            (AutostartAction::Status, _) => status(cofferd, env, reach, report),
+        }
+    }
+
+    fn enable(
+        cofferd: &Path,
+        env: &Environment,
+        reach: Reach,
+        report: &mut AutostartReport,
+    ) -> Result<(), AutostartError> {
         let plist = env.launch_agent_path();
-        match action {
-            AutostartAction::Enable => {
-                let text = render_plist(cofferd, env)?;
-                create_private_dir(&env.launchd_log_dir())?;
-                create_private_dir(&env.launchd_runtime_dir())?;
-                let changed = write_if_changed(&plist, &text)?;
-                report.lines.push(if changed {
-                    format!("wrote {} (ProgramArguments: {})", plist.display(), cofferd.display())
-                } else {
-                    format!("{} is already up to date", plist.display())
-                });
-                report.files = vec![plist.clone()];
-                report.installed = true;
-                report.up_to_date = true;
-                match reach {
-                    Reach::Yes(program) => {
-                        let target = service_target(env);
-                        let domain = format!("gui/{}", env.uid);
-                        let plist_str = plist.to_string_lossy().into_owned();
-                        // Clears a "disabled" override left by launchctl disable.
-                        launchctl(&program, &["enable", &target], env, report)?;
-                        let was_loaded = loaded(&program, env)?.is_some();
-                        if was_loaded && changed {
-                            launchctl(&program, &["bootout", &target], env, report)?;
-                        }
-                        if !was_loaded || changed {
-                            bootstrap(&program, &domain, &plist_str, env, report)?;
-                        } else {
-                            launchctl(&program, &["kickstart", &target], env, report)?;
-                        }
-                        report.started = true;
-                        report.lines.push("cofferd is running and will start at every login".into());
-                    }
-                    Reach::Unreachable(reason) | Reach::Missing(reason) => {
-                        report.lines.push(format!("nothing was started: {reason}"));
-                        report.lines.push(
-                            "launchd loads the agent at your next graphical login".into(),
-                        );
-                        report.reason_not_started = Some(reason);
-                    }
-                }
+        let text = render_plist(cofferd, env)?;
+        create_private_dir(&env.launchd_log_dir())?;
+        create_private_dir(&env.launchd_runtime_dir())?;
+        let changed = write_if_changed(&plist, &text)?;
+        report.lines.push(if changed {
+            format!(
+                "wrote {} (ProgramArguments: {})",
+                plist.display(),
+                cofferd.display()
+            )
+        } else {
+            format!("{} is already up to date", plist.display())
+        });
+        report.files = vec![plist.clone()];
+        report.installed = true;
+        report.up_to_date = true;
+        let program = match reach {
+            Reach::Yes(program) => program,
+            Reach::Unreachable(reason) | Reach::Missing(reason) => {
+                report
+                    .lines
+                    .push(format!("nothing was started, because {reason}"));
+                report
+                    .lines
+                    .push("launchd loads the agent at your next graphical login".into());
+                report.reason_not_started = Some(reason);
+                return Ok(());
             }
-            AutostartAction::Disable => {
-                if let Reach::Yes(program) = &reach {
-                    if loaded(program, env)?.is_some() {
-                        launchctl(program, &["bootout", &service_target(env)], env, report)?;
-                    }
-                }
-                if remove_if_present(&plist)? {
-                    report.lines.push(format!("removed {}", plist.display()));
-                    report.files.push(plist.clone());
-                    report.lines.push("cofferd will not start at login".into());
-                } else {
-                    report
-                        .lines
-                        .push("autostart was not installed; there was nothing to remove".into());
-                }
+        };
+        let target = service_target(env);
+        let domain = format!("gui/{}", env.uid);
+        let plist = plist.to_string_lossy();
+        // Clears a "disabled" override left by `launchctl disable`.
+        launchctl(&program, &["enable", &target], env, report)?;
+        let was_loaded = loaded(&program, env)?.is_some();
+        if was_loaded && changed {
+            launchctl(&program, &["bootout", &target], env, report)?;
+        }
+        if !was_loaded || changed {
+            bootstrap(&program, &domain, &plist, env, report)?;
+        } else {
+            launchctl(&program, &["kickstart", &target], env, report)?;
+        }
+        report.started = true;
+        report
+            .lines
+            .push("cofferd is running and will start at every login".into());
+        Ok(())
+    }
+
+    fn disable(
+        env: &Environment,
+        reach: Reach,
+        report: &mut AutostartReport,
+    ) -> Result<(), AutostartError> {
+        let plist = env.launch_agent_path();
+        if let Reach::Yes(program) = &reach {
+            if loaded(program, env)?.is_some() {
+                launchctl(program, &["bootout", &service_target(env)], env, report)?;
             }
-            AutostartAction::Status => {
-                let expected = render_plist(cofferd, env)?;
-                match fs::read_to_string(&plist) {
-                    Ok(text) => {
-                        report.installed = true;
-                        report.up_to_date = text == expected;
-                        report.files.push(plist.clone());
-                        report.lines.push(if report.up_to_date {
-                            format!("{} is installed", plist.display())
-                        } else {
-                            format!(
-                                "{} is installed but differs from what `coffer autostart \
-                                 enable` would write now; run `coffer autostart enable` to update it",
-                                plist.display()
-                            )
-                        });
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        report.lines.push(format!("{} is not installed", plist.display()));
-                    }
-                    Err(e) => {
-                        return Err(AutostartError::File {
-                            what: "read",
-                            path: plist.clone(),
-                            source: e,
-                        })
-                    }
-                }
-                match reach {
-                    Reach::Yes(program) => match loaded(&program, env)? {
-                        Some(desc) => {
-                            let field = |name: &str| {
-                                desc.lines()
-                                    .map(str::trim)
-                                    .find_map(|l| l.strip_prefix(name))
-                                    .map(|v| v.trim().to_string())
-                            };
-                            let state = field("state =").unwrap_or_else(|| "unknown".into());
-                            report.started = state == "running";
-                            let pid = field("pid =").map(|p| format!(", pid {p}")).unwrap_or_default();
-                            report.lines.push(format!("launchd has the agent loaded: {state}{pid}"));
-                            if !report.started {
-                                report.reason_not_started = Some(format!(
-                                    "the agent is loaded but {state}; {HINT}"
-                                ));
-                            }
-                        }
-                        None => {
-                            report.lines.push("launchd does not have the agent loaded".into());
-                            report.reason_not_started = Some("the agent is not loaded".into());
-                        }
-                    },
-                    Reach::Unreachable(reason) | Reach::Missing(reason) => {
-                        report.lines.push(format!("cannot ask launchd whether cofferd runs: {reason}"));
-                        report.reason_not_started = Some(reason);
-                    }
-                }
+        }
+        if remove_if_present(&plist)? {
+            report.lines.push(format!("removed {}", plist.display()));
+            report.files.push(plist);
+            report.lines.push("cofferd will not start at login".into());
+        } else {
+            report
+                .lines
+                .push("autostart was not installed; there was nothing to remove".into());
+        }
+        Ok(())
+    }
+
+    fn status(
+        cofferd: Option<&Path>,
+        env: &Environment,
+        reach: Reach,
+        report: &mut AutostartReport,
+    ) -> Result<(), AutostartError> {
+        let expected = cofferd.and_then(|c| render_plist(c, env).ok());
+        let (there, current) = check_file(&env.launch_agent_path(), expected.as_deref(), report)?;
+        report.installed = there;
+        report.up_to_date = current;
+        let program = match reach {
+            Reach::Yes(program) => program,
+            Reach::Unreachable(reason) | Reach::Missing(reason) => {
+                report
+                    .lines
+                    .push(format!("cannot ask launchd whether cofferd runs: {reason}"));
+                report.reason_not_started = Some(reason);
+                return Ok(());
             }
+        };
+        let Some(desc) = loaded(&program, env)? else {
+            report
+                .lines
+                .push("launchd does not have the agent loaded".into());
+            report.reason_not_started = Some("the agent is not loaded".into());
+            return Ok(());
+        };
+        let field = |name: &str| {
+            desc.lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        let state = field("state =").unwrap_or_else(|| "unknown".into());
+        report.started = state == "running";
+        let pid = field("pid =")
+            .map(|p| format!(", pid {p}"))
+            .unwrap_or_default();
+        report
+            .lines
+            .push(format!("launchd has the agent loaded: {state}{pid}"));
+        if !report.started {
+            report.reason_not_started = Some(format!("the agent is loaded but {state}; {HINT}"));
         }
         Ok(())
     }

@@ -52,7 +52,7 @@ impl Client {
                 if autostart == Autostart::Never {
                     return Ok(None);
                 }
-                if std::env::var_os("COFFER_NO_AUTOSTART").is_some() {
+                if std::env::var_os("COFFER_NO_AUTOSTART").is_some_and(|v| !v.is_empty()) {
                     return Err(CliError::NotRunning);
                 }
                 launch::start_and_connect(dirs)?

@@ -366,7 +366,7 @@ impl KeyCache {
         }
         let value = hex_encode(key);
         self.os_call("store", ns, move |backend, user| {
-            os_set(backend, &user, &value)
+            os_set(backend, &user, &value).inspect_err(|_| scrub(backend, &user))
         })?;
         tracing::debug!(backend = self.backend(), entry = %ns, "key cached");
         Ok(())
@@ -535,9 +535,10 @@ fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result
     let no_entry = |step: &str| {
         if backend == Backend::Keyutils {
             format!(
-                "{step} failed with 'no entry': this process has no usable session keyring (the \
-                 keyring crate reports the kernel's EACCES that way); run the daemon in a login \
-                 session or under `keyctl session -`"
+                "{step} failed with 'no entry', which is how the keyring crate reports the \
+                 kernel's EACCES: this process has no session keyring of its own, or may not link \
+                 keys into the user's persistent keyring; run the daemon in a login session or \
+                 under `keyctl session -`"
             )
         } else {
             format!("{step} failed: no such entry")
@@ -547,7 +548,10 @@ fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result
         keyring::Error::NoEntry => no_entry(step),
         other => format!("{step} failed: {}", describe(other)),
     };
-    os_set(backend, user, token).map_err(|e| failed("writing a probe entry", &e))?;
+    if let Err(err) = os_set(backend, user, token) {
+        scrub(backend, user);
+        return Err(failed("writing a probe entry", &err));
+    }
     let read_back = match os_get(backend, user) {
         Ok(Some(value)) if value.as_slice() == token.as_slice() => Ok(()),
         Ok(Some(_)) => Err("the probe entry read back with another value".to_string()),
@@ -555,6 +559,9 @@ fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result
         Err(e) => Err(failed("reading the probe entry back", &e)),
     };
     let deleted = os_delete(backend, user);
+    if read_back.is_err() || !matches!(deleted, Ok(true)) {
+        scrub(backend, user);
+    }
     read_back?;
     match deleted {
         Ok(true) => {}
@@ -565,6 +572,68 @@ fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result
         Ok(None) => Ok(()),
         Ok(Some(_)) => Err("the probe entry is still there after deleting it".into()),
         Err(e) => Err(failed("reading the deleted probe entry", &e)),
+    }
+}
+
+/// Removes whatever a failed write left behind for `user`. A keyutils write can fail half way:
+/// the key lands in the session keyring, then linking it into the persistent keyring is refused.
+/// Where the process has no session keyring of its own, that "session keyring" is the
+/// user-session keyring, and the `keyring` crate cannot find the key again (it searches by
+/// numeric id, which the kernel does not count as possessed; and the failed link may even have
+/// given the thread a new, empty session keyring). So the key is searched for through the special
+/// ids of the session and user-session keyrings, which the kernel treats as possessed, and
+/// unlinked from that keyring (which needs no permission on the key itself); the kernel then
+/// collects it.
+fn scrub(backend: Backend, user: &str) {
+    let _ = os_delete(backend, user);
+    #[cfg(target_os = "linux")]
+    if backend == Backend::Keyutils {
+        keyutils_scrub(user);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn keyutils_scrub(user: &str) {
+    use std::ffi::CString;
+    const KEYCTL_SEARCH: libc::c_long = 10;
+    const KEYCTL_UNLINK: libc::c_long = 9;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    const KEY_SPEC_USER_SESSION_KEYRING: libc::c_long = -5;
+    // The description the keyring crate gives an entry without a target.
+    let (Ok(kind), Ok(description)) = (
+        CString::new("user"),
+        CString::new(format!("keyring-rs:{user}@{SERVICE}")),
+    ) else {
+        return;
+    };
+    for keyring in [KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_SESSION_KEYRING] {
+        // Bounded: each round removes one matching key.
+        for _ in 0..8 {
+            // SAFETY: KEYCTL_SEARCH only reads the two NUL-terminated strings, which outlive the
+            // call; the last argument 0 asks it to link the result nowhere.
+            let serial = unsafe {
+                libc::syscall(
+                    libc::SYS_keyctl,
+                    KEYCTL_SEARCH,
+                    keyring,
+                    kind.as_ptr(),
+                    description.as_ptr(),
+                    0 as libc::c_long,
+                )
+            };
+            if serial <= 0 {
+                break;
+            }
+            // SAFETY: integer arguments only.
+            let done = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_UNLINK, serial, keyring) };
+            if done < 0 {
+                tracing::debug!(
+                    "could not unlink a stray keyutils entry: {}",
+                    std::io::Error::last_os_error()
+                );
+                break;
+            }
+        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! every engine's conflict naming, temp and placeholder names, and garbage.
 
 #[allow(dead_code)]
-#[path = "../src/sync_names.rs"]
-mod sync_names;
+use cofferd::sync_names;
 
 use proptest::prelude::*;
 use sync_names::{

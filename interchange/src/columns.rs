@@ -183,7 +183,8 @@ fn row_item(
             Role::Ignore => {}
             Role::Field(name) => {
                 if !value.is_empty() {
-                    item.fields.push(CustomField::new(name.clone(), value, false));
+                    item.fields
+                        .push(CustomField::new(name.clone(), value, false));
                 }
             }
         }

@@ -202,7 +202,10 @@ mod tests {
 
     #[test]
     fn stray_quote_in_unquoted_cell_is_literal() {
-        assert_eq!(cells("ab\"c,d"), vec![(1, vec!["ab\"c".into(), "d".into()])]);
+        assert_eq!(
+            cells("ab\"c,d"),
+            vec![(1, vec!["ab\"c".into(), "d".into()])]
+        );
     }
 
     #[test]

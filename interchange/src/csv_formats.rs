@@ -30,7 +30,12 @@ fn keepass_role(name: &str) -> Option<Role> {
 /// Archived,Tags,Notes`. Tags are split on `;`; `Favorite` is dropped;
 /// `Archived` = `true` adds the tag `archived`.
 pub(crate) fn parse_onepassword_csv(text: &str) -> Result<Parsed, ImportError> {
-    parse_table(Format::OnePasswordCsv, text, onepassword_role, &[Role::Title])
+    parse_table(
+        Format::OnePasswordCsv,
+        text,
+        onepassword_role,
+        &[Role::Title],
+    )
 }
 
 fn onepassword_role(name: &str) -> Option<Role> {

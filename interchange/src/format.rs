@@ -22,10 +22,18 @@ pub enum Format {
 
 /// Every format with its canonical name and the other names [`Format::from_str`] accepts.
 const NAMES: &[(Format, &str, &[&str])] = &[
-    (Format::KeepassXml, "keepass-xml", &["keepassxc-xml", "keepass2-xml", "keepass"]),
+    (
+        Format::KeepassXml,
+        "keepass-xml",
+        &["keepassxc-xml", "keepass2-xml", "keepass"],
+    ),
     (Format::KeepassCsv, "keepassxc-csv", &["keepass-csv"]),
     (Format::Bitwarden, "bitwarden", &["bitwarden-json"]),
-    (Format::OnePasswordCsv, "1password-csv", &["1password", "onepassword-csv"]),
+    (
+        Format::OnePasswordCsv,
+        "1password-csv",
+        &["1password", "onepassword-csv"],
+    ),
     (Format::MsecureCsv, "msecure-csv", &["msecure"]),
     (Format::GenericCsv, "csv", &["generic-csv"]),
 ];
@@ -84,7 +92,9 @@ impl FromStr for Format {
             .iter()
             .find(|(_, name, aliases)| *name == wanted || aliases.contains(&wanted.as_str()))
             .map(|(f, _, _)| *f)
-            .ok_or_else(|| UnknownFormat { given: s.to_owned() })
+            .ok_or_else(|| UnknownFormat {
+                given: s.to_owned(),
+            })
     }
 }
 

@@ -4,7 +4,8 @@
 //! Standard columns: `title`/`name`, `username`/`login`/`user`,
 //! `password`/`pass`, `url`/`uri`/`website`/`login_uri`, `notes`/`note`/`extra`;
 //! also understood: `urls` (extra URLs, one per line), `tags` (separated by
-//! line breaks or `;`), `folder`/`group`/`grouping` (one tag), `kind`, `id`.
+//! line breaks or `;`), `folder`/`group`/`grouping` (one tag),
+//! `otp`/`totp`/`otpauth` (hidden field `otp`), `kind`, `id`.
 //! Every other column is a custom field named by its header (`field:NAME`
 //! forces a custom field NAME). Empty custom cells add no field.
 
@@ -38,6 +39,7 @@ fn generic_role(name: &str) -> Option<Role> {
         "notes" | "note" | "extra" => Role::Notes,
         "tags" => Role::Tags(&['\n', ';']),
         "folder" | "group" | "grouping" => Role::Folder,
+        "otp" | "totp" | "otpauth" => Role::Otp,
         "kind" => Role::Kind,
         "id" => Role::Id,
         _ => return None,
@@ -106,9 +108,8 @@ pub fn write_generic_csv(items: &[ExternalItem]) -> Zeroizing<Vec<u8>> {
 
     // Size the buffer up front so no partial copy of the secrets is left
     // behind by a reallocation.
-    let cell_bytes = |cells: &[&str]| -> usize {
-        cells.iter().map(|c| 2 * c.len() + 3).sum::<usize>() + 2
-    };
+    let cell_bytes =
+        |cells: &[&str]| -> usize { cells.iter().map(|c| 2 * c.len() + 3).sum::<usize>() + 2 };
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let capacity = cell_bytes(&header_refs) + rows.iter().map(|r| cell_bytes(r)).sum::<usize>();
     let mut out = Zeroizing::new(Vec::with_capacity(capacity));

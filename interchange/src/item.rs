@@ -146,7 +146,7 @@ pub struct ExternalItem {
     pub tags: Vec<String>,
     /// Everything else, in source order.
     pub fields: Vec<CustomField>,
-    /// Earlier versions, oldest first as the source lists them.
+    /// Earlier versions, oldest first.
     pub history: Vec<HistoryVersion>,
 }
 
@@ -219,7 +219,14 @@ mod tests {
         item.history = vec![old];
         let text = format!("{item:?} {:?}", item.history[0]);
         assert!(text.contains("Bank") && text.contains("PIN"));
-        for secret in ["ada-user", "hunter2", "bank.example", "1234", "9876", "old-secret"] {
+        for secret in [
+            "ada-user",
+            "hunter2",
+            "bank.example",
+            "1234",
+            "9876",
+            "old-secret",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked into {text}");
         }
     }

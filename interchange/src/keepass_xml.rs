@@ -58,7 +58,6 @@ pub(crate) fn parse_keepass_xml(text: &str) -> Result<Parsed, ImportError> {
         ));
     };
     let mut walker = Walker {
-        doc: &doc,
         recycle_bin,
         index: 0,
         parsed: Parsed::default(),
@@ -69,7 +68,11 @@ pub(crate) fn parse_keepass_xml(text: &str) -> Result<Parsed, ImportError> {
 
 fn xml_error(text: &str, e: &roxmltree::Error) -> ImportError {
     if !text.trim_start().starts_with('<') {
-        return ImportError::wrong_format(NAME, "line 1", "the file does not start with an XML tag");
+        return ImportError::wrong_format(
+            NAME,
+            "line 1",
+            "the file does not start with an XML tag",
+        );
     }
     match e {
         // These carry no position of their own.
@@ -94,15 +97,14 @@ fn xml_error(text: &str, e: &roxmltree::Error) -> ImportError {
     }
 }
 
-struct Walker<'d, 'input> {
-    doc: &'d Document<'input>,
+struct Walker {
     recycle_bin: Option<String>,
     /// Entries seen so far (document order, history excluded).
     index: usize,
     parsed: Parsed,
 }
 
-impl Walker<'_, '_> {
+impl Walker {
     /// Reads the entries of `group` and its subgroups; `path` is the group
     /// path below the root group ("" for the root group itself).
     fn group(&mut self, group: Node, path: &str) -> Result<(), ImportError> {
@@ -183,39 +185,43 @@ impl Walker<'_, '_> {
             });
         }
         if let Some(history) = child(node, "History") {
-            for old in history.children().filter(|n| n.has_tag_name("Entry")) {
-                item.history.push(self.history_version(old, &loc)?);
+            for (n, old) in history
+                .children()
+                .filter(|n| n.has_tag_name("Entry"))
+                .enumerate()
+            {
+                let hloc = format!("{loc}, history version {}", n + 1);
+                item.history.push(history_version(old, &hloc)?);
             }
         }
         Ok(item)
     }
+}
 
-    fn history_version(&self, node: Node, loc: &str) -> Result<HistoryVersion, ImportError> {
-        let mut version = HistoryVersion {
-            modified: child(node, "Times")
-                .and_then(|t| child_text(t, "LastModificationTime"))
-                .map(keepass_time),
-            title: Some(String::new()),
-            username: Some(String::new()),
-            password: Some(String::new()),
-            url: Some(String::new()),
-            notes: Some(String::new()),
+fn history_version(node: Node, loc: &str) -> Result<HistoryVersion, ImportError> {
+    let mut version = HistoryVersion {
+        modified: child(node, "Times")
+            .and_then(|t| child_text(t, "LastModificationTime"))
+            .map(keepass_time),
+        title: Some(String::new()),
+        username: Some(String::new()),
+        password: Some(String::new()),
+        url: Some(String::new()),
+        notes: Some(String::new()),
+    };
+    for s in node.children().filter(|n| n.has_tag_name("String")) {
+        let (key, value, _) = read_string(s, loc)?;
+        let slot = match key {
+            "Title" => &mut version.title,
+            "UserName" => &mut version.username,
+            "Password" => &mut version.password,
+            "URL" => &mut version.url,
+            "Notes" => &mut version.notes,
+            _ => continue,
         };
-        let loc = format!("{loc}, history version at line {}", line_of(self.doc, node));
-        for s in node.children().filter(|n| n.has_tag_name("String")) {
-            let (key, value, _) = read_string(s, &loc)?;
-            let slot = match key {
-                "Title" => &mut version.title,
-                "UserName" => &mut version.username,
-                "Password" => &mut version.password,
-                "URL" => &mut version.url,
-                "Notes" => &mut version.notes,
-                _ => continue,
-            };
-            *slot = Some(value.to_owned());
-        }
-        Ok(version)
+        *slot = Some(value.to_owned());
     }
+    Ok(version)
 }
 
 /// An `<Entry>` that is not a history version.

@@ -10,7 +10,7 @@
 //! # Layout
 //!
 //! - [`item`]: the item type and its parts, [`dedup_key`]
-//! - [`format`]: the [`Format`] enum and its command-line names
+//! - [`format`](mod@format): the [`Format`] enum and its command-line names
 //! - [`error`]: the [`ImportError`] type
 //! - `text`, `csv`, `columns`: decoding, an RFC 4180 reader/writer, header-driven rows
 //! - `keepass_xml`, `csv_formats`, `msecure`, `generic_csv`, `bitwarden`: one per format

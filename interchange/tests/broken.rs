@@ -13,10 +13,19 @@ fn error(format: Format, input: &[u8]) -> ImportError {
         Err(e) => e,
     };
     let text = err.to_string();
-    for secret in ["s3cret", "hunter2", "pw-bitwarden", "tok-7781", "4111111111111111"] {
+    for secret in [
+        "s3cret",
+        "hunter2",
+        "pw-bitwarden",
+        "tok-7781",
+        "4111111111111111",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked into: {text}");
     }
-    assert!(!err.location().is_empty() && !err.reason().is_empty(), "{text}");
+    assert!(
+        !err.location().is_empty() && !err.reason().is_empty(),
+        "{text}"
+    );
     err
 }
 
@@ -56,7 +65,10 @@ fn bitwarden_entry_errors_name_index_and_title() {
     let json = br#"{"encrypted": false, "items": [{"type": 1, "name": "Bad", "login": {"password": ["hunter2"]}}]}"#;
     let err = error(Format::Bitwarden, json);
     assert_eq!(err.location(), "item 1 (\"Bad\")");
-    assert!(err.reason().contains("\"password\" is not a string"), "{err}");
+    assert!(
+        err.reason().contains("\"password\" is not a string"),
+        "{err}"
+    );
 
     let json = br#"{"encrypted": false, "items": [{"type": 1, "name": "Bad", "fields": [3]}]}"#;
     let err = error(Format::Bitwarden, json);
@@ -85,7 +97,10 @@ fn unterminated_quote_in_every_csv_format() {
     for ((format, text), line) in cases.iter().zip(expected_lines) {
         let err = error(*format, text.as_bytes());
         assert_eq!(err.location(), line, "{format}: {err}");
-        assert!(err.reason().contains("unterminated quote"), "{format}: {err}");
+        assert!(
+            err.reason().contains("unterminated quote"),
+            "{format}: {err}"
+        );
     }
 }
 
@@ -97,11 +112,15 @@ fn row_with_wrong_number_of_columns() {
     assert_eq!(err.location(), "line 4");
     assert_eq!(err.reason(), "has 6 columns but the header has 9");
 
-    let text = "\"Group\",\"Title\",\"Username\",\"Password\"\n\"R\",\"t\",\"u\",\"s3cret\",\"extra\"\n";
+    let text =
+        "\"Group\",\"Title\",\"Username\",\"Password\"\n\"R\",\"t\",\"u\",\"s3cret\",\"extra\"\n";
     let err = error(Format::KeepassCsv, text.as_bytes());
     assert_eq!(err.location(), "line 2");
 
-    let err = error(Format::MsecureCsv, b"Mail|1,Login,,,Password|8|s3cret,\nshort|2,Login\n");
+    let err = error(
+        Format::MsecureCsv,
+        b"Mail|1,Login,,,Password|8|s3cret,\nshort|2,Login\n",
+    );
     assert_eq!(err.location(), "line 2");
     assert!(err.reason().contains("has 2 columns"), "{err}");
 }
@@ -115,7 +134,11 @@ fn msecure_field_cell_errors_name_line_and_column() {
     assert_eq!(err.location(), "line 2, column 5");
     assert!(err.reason().contains("label|type code|value"), "{err}");
     let err = error(Format::MsecureCsv, b"Shop|2,Login,,,Pass|x|s3cret,\n");
-    assert!(err.reason().contains("\"Pass\" has a type code that is not a number"), "{err}");
+    assert!(
+        err.reason()
+            .contains("\"Pass\" has a type code that is not a number"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -140,7 +163,10 @@ fn empty_files() {
 
 #[test]
 fn xml_that_is_not_keepass() {
-    let err = error(Format::KeepassXml, b"<?xml version=\"1.0\"?>\n<html><body/></html>");
+    let err = error(
+        Format::KeepassXml,
+        b"<?xml version=\"1.0\"?>\n<html><body/></html>",
+    );
     assert!(matches!(err, ImportError::WrongFormat { .. }), "{err}");
     assert_eq!(err.location(), "line 2");
     assert!(err.reason().contains("<html>"), "{err}");
@@ -160,7 +186,9 @@ fn truncated_keepass_xml() {
     assert!(err.location().starts_with("end of file (line "), "{err}");
     assert!(err.reason().contains("truncated"), "{err}");
 
-    let broken = String::from_utf8(full).unwrap().replace("</Times>", "</Tim>");
+    let broken = String::from_utf8(full)
+        .unwrap()
+        .replace("</Times>", "</Tim>");
     let err = error(Format::KeepassXml, broken.as_bytes());
     assert!(err.location().starts_with("line 25, column "), "{err}");
     assert!(err.reason().starts_with("invalid XML: "), "{err}");
@@ -176,13 +204,19 @@ fn keepass_protected_values_are_refused() {
     let err = error(Format::KeepassXml, xml.as_bytes());
     assert!(matches!(err, ImportError::Encrypted { .. }), "{err}");
     assert_eq!(err.location(), "entry 2 (\"Mail\")");
-    assert!(err.reason().contains("\"Password\"") && err.reason().contains("export"), "{err}");
+    assert!(
+        err.reason().contains("\"Password\"") && err.reason().contains("export"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("bm90IHBsYWlu"));
 }
 
 #[test]
 fn invalid_utf8_names_the_line() {
-    let err = error(Format::GenericCsv, b"title,password\nok,x\nbad,\xff\xfe\xfd\n");
+    let err = error(
+        Format::GenericCsv,
+        b"title,password\nok,x\nbad,\xff\xfe\xfd\n",
+    );
     assert_eq!(err.location(), "line 3");
     assert!(err.reason().contains("UTF-8"), "{err}");
 }

@@ -34,7 +34,11 @@ fn onepassword_csv_fixture() {
     assert_eq!(bank.notes, "Branch: Main St, desk 4");
     assert_eq!(
         bank.fields,
-        vec![field("otp", "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP", true)]
+        vec![field(
+            "otp",
+            "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP",
+            true
+        )]
     );
     assert_eq!(
         dedup_key(&items[1]),
@@ -61,7 +65,11 @@ fn msecure_csv_fixture() {
     assert_eq!(shop.tags, strings(&["personal"]));
     assert_eq!(shop.notes, "Bought the blue one");
     assert_eq!(
-        (shop.url.as_str(), shop.username.as_str(), shop.password.as_str()),
+        (
+            shop.url.as_str(),
+            shop.username.as_str(),
+            shop.password.as_str()
+        ),
         ("shop.example.com", "ada", "pw-shop")
     );
 
@@ -100,7 +108,10 @@ fn msecure_values_and_titles_may_contain_pipes() {
     assert_eq!(b.kind, ItemKind::Other);
     assert_eq!(
         b.fields,
-        vec![field("mSecure type", "Bank Accounts", false), field("Account", "123", false)]
+        vec![
+            field("mSecure type", "Bank Accounts", false),
+            field("Account", "123", false)
+        ]
     );
 }
 
@@ -110,7 +121,10 @@ fn bitwarden_json_fixture() {
     assert_eq!(items.len(), 3);
     let git = view(&items[0]);
     assert_eq!(git.title, "Git host");
-    assert_eq!(git.source_id.as_deref(), Some("0b5d7c1e-3f4a-4e2b-8c9d-7a6b5c4d3e21"));
+    assert_eq!(
+        git.source_id.as_deref(),
+        Some("0b5d7c1e-3f4a-4e2b-8c9d-7a6b5c4d3e21")
+    );
     assert_eq!(git.kind, ItemKind::Login);
     assert_eq!(git.username, "octo");
     assert_eq!(git.password, "pw-bitwarden");
@@ -120,7 +134,10 @@ fn bitwarden_json_fixture() {
     assert_eq!(git.tags, strings(&["Personal"]));
     assert_eq!(
         git.fields,
-        vec![field("team", "infra", false), field("api token", "tok-7781", true)]
+        vec![
+            field("team", "infra", false),
+            field("api token", "tok-7781", true)
+        ]
     );
     assert_eq!(
         dedup_key(&items[0]),
@@ -197,7 +214,9 @@ fn bitwarden_identity_history_uris_and_linked_fields() {
     assert_eq!(ssh.kind, ItemKind::Other);
     assert_eq!(ssh.fields[0], field("Private key", "-----BEGIN", true));
     assert_eq!(parsed.dropped.len(), 1);
-    assert!(parsed.dropped[0].location.contains("item 2 (\"Multi\"), field 2"));
+    assert!(parsed.dropped[0]
+        .location
+        .contains("item 2 (\"Multi\"), field 2"));
     assert!(parsed.dropped[0].reason.contains("linked field \"link\""));
 }
 
@@ -220,7 +239,11 @@ fn keepass_xml_fixture() {
         vec![
             field("PIN", "4321", true),
             field("Branch", "Main St", false),
-            field("otp", "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP", true),
+            field(
+                "otp",
+                "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP",
+                true
+            ),
         ]
     );
     assert_eq!(
@@ -234,7 +257,10 @@ fn keepass_xml_fixture() {
             Some(String::new()),
         ]]
     );
-    assert_eq!(dedup_key(&parsed.items[0]), "keepass-xml:QmFua0VudHJ5VVVJRDAwMQ==");
+    assert_eq!(
+        dedup_key(&parsed.items[0]),
+        "keepass-xml:QmFua0VudHJ5VVVJRDAwMQ=="
+    );
 
     let mail = &items[1];
     assert_eq!(mail.title, "Mail ✉ ünïcödé");
@@ -275,7 +301,11 @@ fn keepassxc_real_xml_export_fixture() {
         vec![
             field("Branch", "Main St", false),
             field("PIN", "4321", true),
-            field("otp", "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP", true),
+            field(
+                "otp",
+                "otpauth://totp/Bank:ada?secret=JBSWY3DPEHPK3PXP",
+                true
+            ),
         ]
     );
     assert_eq!(bank.history[0][3].as_deref(), Some("old-pass"));
@@ -337,7 +367,10 @@ fn generic_csv_fixture_with_bom_crlf_and_aliases() {
     assert_eq!(first.tags, strings(&["Home"]));
     assert!(first.fields.is_empty(), "empty cells add no field");
     assert_eq!(items[1].title, "Router");
-    assert_eq!(items[1].fields, vec![field("Security question", "First pet?", false)]);
+    assert_eq!(
+        items[1].fields,
+        vec![field("Security question", "First pet?", false)]
+    );
     let untitled = &items[2];
     assert_eq!(untitled.title, "");
     assert_eq!(untitled.notes, "only notes here");
@@ -351,7 +384,13 @@ fn csv_columns_are_read_by_header_in_any_order() {
     let items = parse(Format::KeepassCsv, text.as_bytes()).unwrap();
     let v = view(&items[0]);
     assert_eq!(
-        (v.title.as_str(), v.username.as_str(), v.password.as_str(), v.url.as_str(), v.notes.as_str()),
+        (
+            v.title.as_str(),
+            v.username.as_str(),
+            v.password.as_str(),
+            v.url.as_str(),
+            v.notes.as_str()
+        ),
         ("t", "user", "p", "u", "n")
     );
     assert_eq!(v.tags, strings(&["A/B"]));

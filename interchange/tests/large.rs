@@ -57,14 +57,20 @@ fn ten_thousand_items_through_the_writers() {
 
     let start = Instant::now();
     let csv = write_generic_csv(&items);
-    println!("generic CSV written in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "generic CSV written in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
     let back = timed("generic csv", Format::GenericCsv, &csv);
     check(&back);
     assert_eq!(back[1234].password, items[1234].password);
 
     let start = Instant::now();
     let json = write_bitwarden_json(&items);
-    println!("Bitwarden JSON written in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "Bitwarden JSON written in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
     let back = timed("bitwarden json", Format::Bitwarden, &json);
     check(&back);
     assert_eq!(back[42].history[0].password.as_deref(), Some("old-42"));
@@ -78,7 +84,7 @@ fn ten_thousand_keepass_xml_entries() {
     for g in 0..10 {
         write!(xml, "<Group><Name>G{g}</Name>").unwrap();
         for i in (g * N / 10)..((g + 1) * N / 10) {
-            write!(
+            writeln!(
                 xml,
                 "<Entry><UUID>{i:022}==</UUID>\
                  <String><Key>Title</Key><Value>Site {} ✓</Value></String>\
@@ -88,7 +94,7 @@ fn ten_thousand_keepass_xml_entries() {
                  <String><Key>Notes</Key><Value>n</Value></String>\
                  <String><Key>PIN</Key><Value ProtectInMemory=\"True\">{i}</Value></String>\
                  <History><Entry><Times><LastModificationTime>2024-01-01T00:00:00Z</LastModificationTime></Times>\
-                 <String><Key>Password</Key><Value>old</Value></String></Entry></History></Entry>\n",
+                 <String><Key>Password</Key><Value>old</Value></String></Entry></History></Entry>",
                 i % 1000
             )
             .unwrap();
@@ -107,7 +113,8 @@ fn ten_thousand_rows_of_each_vendor_csv() {
     let mut kp = String::from(
         "\"Group\",\"Title\",\"Username\",\"Password\",\"URL\",\"Notes\",\"TOTP\",\"Icon\",\"Last Modified\",\"Created\"\n",
     );
-    let mut op = String::from("Title,Url,Username,Password,OTPAuth,Favorite,Archived,Tags,Notes\r\n");
+    let mut op =
+        String::from("Title,Url,Username,Password,OTPAuth,Favorite,Archived,Tags,Notes\r\n");
     let mut ms = String::new();
     for i in 0..N {
         let title = format!("Site {} ✓", i % 1000);
@@ -129,7 +136,11 @@ fn ten_thousand_rows_of_each_vendor_csv() {
         .unwrap();
     }
     check(&timed("keepassxc csv", Format::KeepassCsv, kp.as_bytes()));
-    check(&timed("1password csv", Format::OnePasswordCsv, op.as_bytes()));
+    check(&timed(
+        "1password csv",
+        Format::OnePasswordCsv,
+        op.as_bytes(),
+    ));
     let items = timed("msecure csv", Format::MsecureCsv, ms.as_bytes());
     check(&items);
     assert_eq!(items[9].password, "p|w9");

@@ -52,11 +52,18 @@ fn through_csv(v: &View) -> View {
         .map(|(name, value, _)| {
             let k = seen.iter().filter(|n| *n == name).count() + 1;
             seen.push(name.clone());
-            let name = if k == 1 { name.clone() } else { format!("{name} ({k})") };
+            let name = if k == 1 {
+                name.clone()
+            } else {
+                format!("{name} ({k})")
+            };
             (name, value.clone(), false)
         })
         .collect();
-    v.source_id = v.source_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    v.source_id = v
+        .source_id
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     comparable(v)
 }
 
@@ -216,7 +223,12 @@ fn csv_export_names_columns_safely() {
     assert!(header.starts_with(
         "\"title\",\"username\",\"password\",\"url\",\"urls\",\"notes\",\"tags\",\"kind\",\"id\""
     ));
-    for col in ["\"field:password\"", "\"dup (2)\"", "\"field:field:odd\"", "\"field:kind\""] {
+    for col in [
+        "\"field:password\"",
+        "\"dup (2)\"",
+        "\"field:field:odd\"",
+        "\"field:kind\"",
+    ] {
         assert!(header.contains(col), "{col} missing from {header}");
     }
 }
@@ -233,7 +245,10 @@ fn bitwarden_export_is_valid_bitwarden_json() {
     assert_eq!(items[0]["login"]["totp"], "otpauth://totp/x?secret=AB");
     assert_eq!(items[0]["login"]["uris"].as_array().unwrap().len(), 3);
     assert_eq!(items[0]["folderId"], folders[0]["id"]);
-    assert_eq!(items[0]["passwordHistory"][0]["password"], "old-2", "newest first");
+    assert_eq!(
+        items[0]["passwordHistory"][0]["password"], "old-2",
+        "newest first"
+    );
     assert_eq!(items[2]["type"], 3);
     assert_eq!(items[2]["card"]["number"], "4111 1111");
     assert_eq!(items[2]["card"]["expMonth"], serde_json::Value::Null);
@@ -241,5 +256,8 @@ fn bitwarden_export_is_valid_bitwarden_json() {
     assert_eq!(items[3]["identity"]["username"], "identity-username");
     assert_eq!(items[4]["type"], 2);
     assert_eq!(items[4]["secureNote"]["type"], 0);
-    assert_eq!(items[6]["type"], 1, "a card with a password is written as a login");
+    assert_eq!(
+        items[6]["type"], 1,
+        "a card with a password is written as a login"
+    );
 }

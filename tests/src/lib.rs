@@ -14,6 +14,8 @@
 //! executable's parent (`target/debug/deps/..`).
 #![warn(missing_docs)]
 
+pub mod replicator;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -95,8 +97,20 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output, S
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {line}: {e}"))?;
     let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
     for (n, pipe) in [
-        (1u8, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
-        (2u8, child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
+        (
+            1u8,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            2u8,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
     ] {
         let tx = tx.clone();
         if let Some(mut pipe) = pipe {
@@ -325,7 +339,10 @@ impl Device {
                 std::thread::sleep(Duration::from_millis(20));
             }
             if pid_alive(pid) {
-                eprintln!("device {}: cofferd (pid {pid}) ignored `coffer stop`; killing it", self.name);
+                eprintln!(
+                    "device {}: cofferd (pid {pid}) ignored `coffer stop`; killing it",
+                    self.name
+                );
                 // SAFETY: plain kill(2) on a pid this test's daemon had.
                 unsafe {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
@@ -396,7 +413,11 @@ impl Call<'_> {
     pub fn run(&self, args: &[&str]) -> Output {
         match self.try_run(args) {
             Ok(o) => o,
-            Err(e) => panic!("device {}: {e}\ndaemon log:\n{}", self.device.name, self.device.log()),
+            Err(e) => panic!(
+                "device {}: {e}\ndaemon log:\n{}",
+                self.device.name,
+                self.device.log()
+            ),
         }
     }
 
@@ -488,6 +509,12 @@ impl RawConn {
         Ok((c, hello))
     }
 
+    /// Another handle on the socket, to write from another thread (its
+    /// writes time out too).
+    pub fn writer(&self) -> std::io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
     /// Sends `line` and a newline.
     pub fn send_line(&mut self, line: &str) -> std::io::Result<()> {
         self.writer.write_all(line.as_bytes())?;
@@ -504,17 +531,16 @@ impl RawConn {
     /// Reads one line and parses it as JSON.
     pub fn read_json(&mut self) -> std::io::Result<serde_json::Value> {
         let mut line = String::new();
-        let n = (&mut self.reader)
-            .take(1024 * 1024)
-            .read_line(&mut line)?;
+        let n = (&mut self.reader).take(1024 * 1024).read_line(&mut line)?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the daemon closed the connection",
             ));
         }
-        serde_json::from_str(&line)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e}: {line}")))
+        serde_json::from_str(&line).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e}: {line}"))
+        })
     }
 
     /// Sends a request line and reads the response.

@@ -23,6 +23,8 @@
 //! Nothing runs in the background unless a test asks for [`Replicator::background`]. Errors on
 //! single files (a file removed while it was read, say) do not stop a round; they are counted in
 //! [`Stats::errors`]. Randomness (shuffled deliveries) comes from a seeded xorshift generator.
+//! Folders are numbered by their position in [`Replicator::new`]'s list; a number out of range is
+//! a bug in the test and panics.
 
 use std::collections::{hash_map::DefaultHasher, BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -202,34 +204,14 @@ impl Replicator {
     /// recursively, and carries deletions; runs rounds until nothing changes (at most a few more
     /// rounds than there are folders, so a test whose daemons keep writing still returns).
     pub fn sync_all(&mut self) -> Stats {
-        let mut inner = self.lock();
-        let mut stats = Stats::default();
-        for _ in 0..inner.folders.len() + 3 {
-            let round = inner.round(false);
-            let changes = round.changes();
-            stats.absorb(round);
-            if changes == 0 {
-                break;
-            }
-        }
-        stats
+        self.lock().converge(false)
     }
 
     /// Like [`Replicator::sync_all`], but each round first plans every delivery between every pair
     /// of folders, then applies them in a random (seeded) order: a delivery planned from a version
     /// that was overtaken meanwhile arrives late and is dropped if its target already has newer.
     pub fn sync_all_shuffled(&mut self) -> Stats {
-        let mut inner = self.lock();
-        let mut stats = Stats::default();
-        for _ in 0..inner.folders.len() + 3 {
-            let round = inner.round(true);
-            let changes = round.changes();
-            stats.absorb(round);
-            if changes == 0 {
-                break;
-            }
-        }
-        stats
+        self.lock().converge(true)
     }
 
     /// Carries the changes of folder `from` to folder `to`, one way only, once.
@@ -426,22 +408,11 @@ impl Replicator {
     pub fn background(&self, every: Duration) -> Background {
         let (stop, stopped) = mpsc::channel::<()>();
         let shared = Arc::clone(&self.shared);
-        let handle = thread::spawn(move || loop {
-            match stopped.recv_timeout(every) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let mut inner = lock(&shared);
-                    let mut stats = Stats::default();
-                    for _ in 0..inner.folders.len() + 3 {
-                        let round = inner.round(false);
-                        let changes = round.changes();
-                        stats.absorb(round);
-                        if changes == 0 {
-                            break;
-                        }
-                    }
-                    inner.errors.extend(stats.errors);
-                }
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        let handle = thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let mut inner = lock(&shared);
+                let stats = inner.converge(false);
+                inner.errors.extend(stats.errors);
             }
         });
         Background {
@@ -483,6 +454,20 @@ fn lock(shared: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 impl Inner {
+    /// Rounds until nothing changes, at most a few more than there are folders.
+    fn converge(&mut self, shuffled: bool) -> Stats {
+        let mut stats = Stats::default();
+        for _ in 0..self.folders.len() + 3 {
+            let round = self.round(shuffled);
+            let changes = round.changes();
+            stats.absorb(round);
+            if changes == 0 {
+                break;
+            }
+        }
+        stats
+    }
+
     /// One round between every ordered pair of folders.
     fn round(&mut self, shuffled: bool) -> Stats {
         let mut stats = Stats::default();

@@ -2,12 +2,10 @@
 //! any coffer binary: it must do what the black-box scenarios rely on.
 
 #[allow(dead_code)]
-#[path = "../src/replicator.rs"]
-mod replicator;
+use coffer_blackbox::replicator;
 
 #[allow(dead_code)]
-#[path = "../../daemon/src/sync_names.rs"]
-mod sync_names;
+use cofferd::sync_names;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -98,7 +98,10 @@ impl Container {
     /// Pairs a header with a replica of the same account and epoch.
     pub fn new(account: AccountHeader, replica: &Replica) -> Result<Self, VaultError> {
         check_same(&account, replica)?;
-        Ok(Container { account, replica: replica.to_parts() })
+        Ok(Container {
+            account,
+            replica: replica.to_parts(),
+        })
     }
 
     /// The header and the (locked) replica.
@@ -109,7 +112,14 @@ impl Container {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let p = &self.replica;
-        container_bytes(&self.account, p.device_id, &p.device_name, p.clock, &p.state, p.sealed_reports.as_deref())
+        container_bytes(
+            &self.account,
+            p.device_id,
+            &p.device_name,
+            p.clock,
+            &p.state,
+            p.sealed_reports.as_deref(),
+        )
     }
 
     /// Parses a container file (see the module docs for errors). The
@@ -117,8 +127,9 @@ impl Container {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let body = split_magic(bytes, CONTAINER_MAGIC, CONTAINER_FORMAT)?;
         let c: ContainerOwned = parse_body(body, CONTAINER_FORMAT)?;
-        let header_bytes = serde_json::to_vec(&c.account)
-            .map_err(|e| FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {e}")))?;
+        let header_bytes = serde_json::to_vec(&c.account).map_err(|e| {
+            FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {e}"))
+        })?;
         let account = AccountHeader::from_json(&header_bytes).map_err(|e| match e {
             FormatError::UnknownVersion { .. } => e,
             other => FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {other}")),
@@ -197,12 +208,22 @@ impl Replica {
 
     /// Merges another device's sync file after checking that it belongs to
     /// this account and epoch (see [`Replica::merge_remote`]).
-    pub fn merge_sync_file(&mut self, file: &SyncFile, key: Option<&SecretKey>) -> Result<MergeOutcome, VaultError> {
+    pub fn merge_sync_file(
+        &mut self,
+        file: &SyncFile,
+        key: Option<&SecretKey>,
+    ) -> Result<MergeOutcome, VaultError> {
         if file.account_id != self.account_id() {
-            return Err(VaultError::WrongAccount { expected: self.account_id(), found: file.account_id });
+            return Err(VaultError::WrongAccount {
+                expected: self.account_id(),
+                found: file.account_id,
+            });
         }
         if file.epoch != self.epoch() {
-            return Err(VaultError::WrongEpoch { expected: self.epoch(), found: file.epoch });
+            return Err(VaultError::WrongEpoch {
+                expected: self.epoch(),
+                found: file.epoch,
+            });
         }
         Ok(self.merge_remote(&file.state, key))
     }
@@ -210,10 +231,16 @@ impl Replica {
 
 fn check_same(account: &AccountHeader, replica: &Replica) -> Result<(), VaultError> {
     if account.account_id != replica.account_id() {
-        return Err(VaultError::WrongAccount { expected: replica.account_id(), found: account.account_id });
+        return Err(VaultError::WrongAccount {
+            expected: replica.account_id(),
+            found: account.account_id,
+        });
     }
     if account.epoch != replica.epoch() {
-        return Err(VaultError::WrongEpoch { expected: replica.epoch(), found: account.epoch });
+        return Err(VaultError::WrongEpoch {
+            expected: replica.epoch(),
+            found: account.epoch,
+        });
     }
     Ok(())
 }
@@ -228,7 +255,14 @@ fn container_bytes(
 ) -> Vec<u8> {
     let account = serde_json::from_slice(&account.to_json())
         .expect("AccountHeader::to_json always writes a valid JSON object");
-    let body = ContainerRef { account, device_id, device_name, clock, state, reports };
+    let body = ContainerRef {
+        account,
+        device_id,
+        device_name,
+        clock,
+        state,
+        reports,
+    };
     with_magic(CONTAINER_MAGIC, &body)
 }
 
@@ -246,7 +280,11 @@ fn with_magic<T: Serialize>(magic: &str, body: &T) -> Vec<u8> {
 }
 
 /// Checks the first line and returns the JSON body after it.
-fn split_magic<'a>(bytes: &'a [u8], magic: &str, format: &'static str) -> Result<&'a [u8], FormatError> {
+fn split_magic<'a>(
+    bytes: &'a [u8],
+    magic: &str,
+    format: &'static str,
+) -> Result<&'a [u8], FormatError> {
     let not_this = || FormatError::NotThisFormat { expected: format };
     let Some(nl) = bytes.iter().take(64).position(|&b| b == b'\n') else {
         let prefix = format!("{magic} ");
@@ -254,7 +292,9 @@ fn split_magic<'a>(bytes: &'a [u8], magic: &str, format: &'static str) -> Result
         return if bytes.is_empty() {
             Err(FormatError::Corrupt(format!("{format}: the file is empty")))
         } else if prefix.as_bytes().starts_with(head) {
-            Err(FormatError::Corrupt(format!("{format}: truncated in the first line")))
+            Err(FormatError::Corrupt(format!(
+                "{format}: truncated in the first line"
+            )))
         } else {
             Err(not_this())
         };
@@ -269,9 +309,9 @@ fn split_magic<'a>(bytes: &'a [u8], magic: &str, format: &'static str) -> Result
         .and_then(|d| std::str::from_utf8(d).ok())
         .and_then(|d| d.parse::<u64>().ok());
     match digits {
-        None if rest.is_empty() || rest.first() == Some(&b' ') => {
-            Err(FormatError::Corrupt(format!("{format}: the first line has no valid version number")))
-        }
+        None if rest.is_empty() || rest.first() == Some(&b' ') => Err(FormatError::Corrupt(
+            format!("{format}: the first line has no valid version number"),
+        )),
         // `COFFER-SYNCX…`: a different magic that merely starts like ours.
         None => Err(not_this()),
         Some(VERSION) => Ok(&bytes[nl + 1..]),
@@ -288,7 +328,11 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8], format: &str) -> Result
             serde_json::error::Category::Io => "unreadable",
         };
         // Line numbers count from the JSON body, which starts on line 2.
-        FormatError::Corrupt(format!("{format}: {what} at line {} column {}: {e}", e.line() + 1, e.column()))
+        FormatError::Corrupt(format!(
+            "{format}: {what} at line {} column {}: {e}",
+            e.line() + 1,
+            e.column()
+        ))
     })
 }
 
@@ -297,7 +341,10 @@ mod opt_b64 {
     use base64::Engine;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer, B: AsRef<[u8]>>(v: &Option<B>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, B: AsRef<[u8]>>(
+        v: &Option<B>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(b) => s.serialize_some(&STANDARD.encode(b.as_ref())),
             None => s.serialize_none(),
@@ -307,7 +354,10 @@ mod opt_b64 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
             None => Ok(None),
-            Some(t) => STANDARD.decode(t.as_bytes()).map(Some).map_err(|e| D::Error::custom(format!("bad base64: {e}"))),
+            Some(t) => STANDARD
+                .decode(t.as_bytes())
+                .map(Some)
+                .map_err(|e| D::Error::custom(format!("bad base64: {e}"))),
         }
     }
 }
@@ -320,16 +370,43 @@ mod tests {
     fn magic_line_errors() {
         let ok = b"COFFER-SYNC 1\n{}";
         assert_eq!(split_magic(ok, SYNC_MAGIC, SYNC_FORMAT).unwrap(), b"{}");
-        let nt = FormatError::NotThisFormat { expected: SYNC_FORMAT };
-        assert_eq!(split_magic(b"COFFER-CONTAINER 1\n{}", SYNC_MAGIC, SYNC_FORMAT), Err(nt.clone()));
-        assert_eq!(split_magic(b"{\"format\":1}", SYNC_MAGIC, SYNC_FORMAT), Err(nt.clone()));
-        assert_eq!(split_magic(b"COFFER-SYNCX 1\n", SYNC_MAGIC, SYNC_FORMAT), Err(nt));
+        let nt = FormatError::NotThisFormat {
+            expected: SYNC_FORMAT,
+        };
+        assert_eq!(
+            split_magic(b"COFFER-CONTAINER 1\n{}", SYNC_MAGIC, SYNC_FORMAT),
+            Err(nt.clone())
+        );
+        assert_eq!(
+            split_magic(b"{\"format\":1}", SYNC_MAGIC, SYNC_FORMAT),
+            Err(nt.clone())
+        );
+        assert_eq!(
+            split_magic(b"COFFER-SYNCX 1\n", SYNC_MAGIC, SYNC_FORMAT),
+            Err(nt)
+        );
         assert_eq!(
             split_magic(b"COFFER-SYNC 2\n{}", SYNC_MAGIC, SYNC_FORMAT),
-            Err(FormatError::UnknownVersion { format: SYNC_FORMAT, version: 2 })
+            Err(FormatError::UnknownVersion {
+                format: SYNC_FORMAT,
+                version: 2
+            })
         );
-        for bad in [&b""[..], b"COFF", b"COFFER-SYNC ", b"COFFER-SYNC 1", b"COFFER-SYNC x\n", b"COFFER-SYNC\n"] {
-            assert!(matches!(split_magic(bad, SYNC_MAGIC, SYNC_FORMAT), Err(FormatError::Corrupt(_))), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"COFF",
+            b"COFFER-SYNC ",
+            b"COFFER-SYNC 1",
+            b"COFFER-SYNC x\n",
+            b"COFFER-SYNC\n",
+        ] {
+            assert!(
+                matches!(
+                    split_magic(bad, SYNC_MAGIC, SYNC_FORMAT),
+                    Err(FormatError::Corrupt(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 

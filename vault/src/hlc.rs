@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 /// One hybrid-logical-clock stamp. Ordered by wall time, then counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch (the physical part).
     pub wall_ms: u64,
@@ -27,8 +29,14 @@ impl Hlc {
     /// The smallest stamp strictly greater than `self`.
     pub fn successor(self) -> Hlc {
         match self.counter.checked_add(1) {
-            Some(counter) => Hlc { wall_ms: self.wall_ms, counter },
-            None => Hlc { wall_ms: self.wall_ms.saturating_add(1), counter: 0 },
+            Some(counter) => Hlc {
+                wall_ms: self.wall_ms,
+                counter,
+            },
+            None => Hlc {
+                wall_ms: self.wall_ms.saturating_add(1),
+                counter: 0,
+            },
         }
     }
 }
@@ -59,7 +67,10 @@ impl Clock {
     /// issued or observed before, and at least `wall_ms`.
     pub fn tick(&mut self, wall_ms: u64) -> Hlc {
         let next = if wall_ms > self.last.wall_ms {
-            Hlc { wall_ms, counter: 0 }
+            Hlc {
+                wall_ms,
+                counter: 0,
+            }
         } else {
             self.last.successor()
         };

@@ -55,7 +55,9 @@ pub fn custom_field(name: &str) -> String {
 /// True for a standard name or `field:NAME` with a non-empty `NAME`.
 pub fn is_valid_field_name(name: &str) -> bool {
     STANDARD_FIELDS.contains(&name)
-        || name.strip_prefix(CUSTOM_PREFIX).is_some_and(|n| !n.is_empty())
+        || name
+            .strip_prefix(CUSTOM_PREFIX)
+            .is_some_and(|n| !n.is_empty())
 }
 
 /// The current value of one field and when, and by whom, it was set.
@@ -119,7 +121,12 @@ pub struct FieldConflict {
 impl Item {
     /// An item without fields.
     pub fn new(id: ItemId, created_ms: u64) -> Self {
-        Item { id, created_ms, fields: BTreeMap::new(), history: BTreeMap::new() }
+        Item {
+            id,
+            created_ms,
+            fields: BTreeMap::new(),
+            history: BTreeMap::new(),
+        }
     }
 
     /// The field's current value, if it is set.
@@ -134,7 +141,9 @@ impl Item {
 
     /// The set fields (removed ones left out), by name.
     pub fn live_fields(&self) -> impl Iterator<Item = (&str, &SecretString)> {
-        self.fields.iter().filter_map(|(k, f)| f.value.as_ref().map(|v| (k.as_str(), v)))
+        self.fields
+            .iter()
+            .filter_map(|(k, f)| f.value.as_ref().map(|v| (k.as_str(), v)))
     }
 
     /// The earlier values of a field, oldest first.
@@ -144,7 +153,11 @@ impl Item {
 
     /// Wall time of the latest field change, or the creation time.
     pub fn modified_ms(&self) -> u64 {
-        self.fields.values().map(|f| f.stamp.wall_ms).max().unwrap_or(self.created_ms)
+        self.fields
+            .values()
+            .map(|f| f.stamp.wall_ms)
+            .max()
+            .unwrap_or(self.created_ms)
     }
 
     /// The highest stamp anywhere in the item (fields and history).
@@ -197,11 +210,19 @@ impl Item {
         }
         clock.observe(stamp);
         for (name, value) in effective {
-            let new = FieldValue { value, stamp, device };
+            let new = FieldValue {
+                value,
+                stamp,
+                device,
+            };
             if let Some(old) = self.fields.insert(name.clone(), new) {
                 if let Some(v) = old.value {
                     let hist = self.history.entry(name).or_default();
-                    hist.push(HistoryEntry { value: v, stamp: old.stamp, device: old.device });
+                    hist.push(HistoryEntry {
+                        value: v,
+                        stamp: old.stamp,
+                        device: old.device,
+                    });
                     normalize_history(hist);
                 }
             }
@@ -232,13 +253,22 @@ impl Item {
 
     fn size_hint(&self) -> usize {
         let per_entry = 160;
-        let f: usize = self.fields.iter().map(|(k, f)| {
-            k.len() + f.value.as_ref().map_or(0, |v| v.expose().len() * 2) + per_entry
-        }).sum();
+        let f: usize = self
+            .fields
+            .iter()
+            .map(|(k, f)| {
+                k.len() + f.value.as_ref().map_or(0, |v| v.expose().len() * 2) + per_entry
+            })
+            .sum();
         let h: usize = self
             .history
             .iter()
-            .map(|(k, h)| k.len() + h.iter().map(|e| e.value.expose().len() * 2 + per_entry).sum::<usize>())
+            .map(|(k, h)| {
+                k.len()
+                    + h.iter()
+                        .map(|e| e.value.expose().len() * 2 + per_entry)
+                        .sum::<usize>()
+            })
             .sum();
         256 + f + h
     }
@@ -264,11 +294,15 @@ fn normalize_history(h: &mut Vec<HistoryEntry>) {
 }
 
 fn cmp_value(a: &Option<SecretString>, b: &Option<SecretString>) -> Ordering {
-    a.as_ref().map(SecretString::expose).cmp(&b.as_ref().map(SecretString::expose))
+    a.as_ref()
+        .map(SecretString::expose)
+        .cmp(&b.as_ref().map(SecretString::expose))
 }
 
 fn cmp_field(a: &FieldValue, b: &FieldValue) -> Ordering {
-    (a.stamp, a.device).cmp(&(b.stamp, b.device)).then_with(|| cmp_value(&a.value, &b.value))
+    (a.stamp, a.device)
+        .cmp(&(b.stamp, b.device))
+        .then_with(|| cmp_value(&a.value, &b.value))
 }
 
 /// Resolves siblings field by field (see the module docs).
@@ -284,12 +318,20 @@ pub fn resolve(siblings: &[Item]) -> Item {
 /// different values (one entry per losing value; stale values that a
 /// sibling had already replaced are not conflicts).
 pub fn resolve_with_conflicts(siblings: &[Item]) -> (Item, Vec<FieldConflict>) {
-    let first = siblings.first().expect("resolve needs at least one sibling (caller invariant)");
-    let mut out = Item::new(first.id, siblings.iter().map(|s| s.created_ms).min().unwrap_or(0));
+    let first = siblings
+        .first()
+        .expect("resolve needs at least one sibling (caller invariant)");
+    let mut out = Item::new(
+        first.id,
+        siblings.iter().map(|s| s.created_ms).min().unwrap_or(0),
+    );
     let mut conflicts = Vec::new();
     for s in siblings {
         for (name, h) in &s.history {
-            out.history.entry(name.clone()).or_default().extend(h.iter().cloned());
+            out.history
+                .entry(name.clone())
+                .or_default()
+                .extend(h.iter().cloned());
         }
     }
 
@@ -313,7 +355,11 @@ pub fn resolve_with_conflicts(siblings: &[Item]) -> (Item, Vec<FieldConflict>) {
         losers.dedup_by(|a, b| cmp_field(a, b) == Ordering::Equal);
         for l in losers {
             if let Some(v) = &l.value {
-                let entry = HistoryEntry { value: v.clone(), stamp: l.stamp, device: l.device };
+                let entry = HistoryEntry {
+                    value: v.clone(),
+                    stamp: l.stamp,
+                    device: l.device,
+                };
                 if !is_stale(&entry, name, siblings) {
                     conflicts.push(FieldConflict {
                         field: name.clone(),
@@ -337,7 +383,8 @@ fn is_stale(entry: &HistoryEntry, name: &str, siblings: &[Item]) -> bool {
     siblings.iter().any(|s| {
         let h = s.history_of(name);
         h.iter().any(|k| k.cmp_key(entry) == Ordering::Equal)
-            || (h.len() >= HISTORY_CAP && h.first().is_some_and(|oldest| entry.stamp < oldest.stamp))
+            || (h.len() >= HISTORY_CAP
+                && h.first().is_some_and(|oldest| entry.stamp < oldest.stamp))
     })
 }
 
@@ -426,7 +473,12 @@ mod tests {
     fn history_is_capped_and_sorted() {
         let (mut it, mut clock) = base();
         for i in 0..50 {
-            it.apply(vec![(PASSWORD.into(), s(&format!("p{i}")))], &mut clock, 2000 + i, dev(1));
+            it.apply(
+                vec![(PASSWORD.into(), s(&format!("p{i}")))],
+                &mut clock,
+                2000 + i,
+                dev(1),
+            );
         }
         let h = it.history_of(PASSWORD);
         assert_eq!(h.len(), HISTORY_CAP);
@@ -449,18 +501,26 @@ mod tests {
         assert_eq!(r.get(URL).unwrap().expose(), "https://b");
         // Same stamp: the higher device id wins, the other is in history.
         assert_eq!(r.get(PASSWORD).unwrap().expose(), "pb");
-        let hist: Vec<&str> = r.history_of(PASSWORD).iter().map(|h| h.value.expose()).collect();
+        let hist: Vec<&str> = r
+            .history_of(PASSWORD)
+            .iter()
+            .map(|h| h.value.expose())
+            .collect();
         assert!(hist.contains(&"pa") && hist.contains(&"old"));
         assert_eq!(
             conflicts,
-            vec![FieldConflict { field: PASSWORD.into(), winner_device: dev(2), loser_device: dev(1) }]
+            vec![FieldConflict {
+                field: PASSWORD.into(),
+                winner_device: dev(2),
+                loser_device: dev(1)
+            }]
         );
     }
 
     #[test]
     fn resolving_identical_siblings_is_identity() {
         let (it, _) = base();
-        assert_eq!(resolve(&[it.clone()]), it);
+        assert_eq!(resolve(std::slice::from_ref(&it)), it);
         assert_eq!(resolve(&[it.clone(), it.clone(), it.clone()]), it);
     }
 

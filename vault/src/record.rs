@@ -181,7 +181,13 @@ pub fn seal_record(
     };
     let ad = record_ad(account_id, epoch, id, &dot, &context, deleted);
     let sealed = aead::seal(&key.0, &ad, &json);
-    RecordVersion { id, dot, context, deleted, sealed }
+    RecordVersion {
+        id,
+        dot,
+        context,
+        deleted,
+        sealed,
+    }
 }
 
 /// Opens a version sealed by [`seal_record`] for the same account and epoch.
@@ -205,10 +211,18 @@ pub fn open_record(
     } else {
         Item::from_json(&json).map(RecordPlain::Item)
     }
-    .map_err(|e| RecordOpenError::Malformed(format!("not a valid JSON {}: line {} column {}",
-        if version.deleted { "tombstone" } else { "item" }, e.line(), e.column())))?;
+    .map_err(|e| {
+        RecordOpenError::Malformed(format!(
+            "not a valid JSON {}: line {} column {}",
+            if version.deleted { "tombstone" } else { "item" },
+            e.line(),
+            e.column()
+        ))
+    })?;
     if plain.id() != version.id {
-        return Err(RecordOpenError::Malformed("the sealed item id differs from the record's".into()));
+        return Err(RecordOpenError::Malformed(
+            "the sealed item id differs from the record's".into(),
+        ));
     }
     Ok(plain)
 }
@@ -225,7 +239,9 @@ pub(crate) mod b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(text.as_bytes()).map_err(|e| D::Error::custom(format!("bad base64: {e}")))
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| D::Error::custom(format!("bad base64: {e}")))
     }
 }
 
@@ -252,13 +268,30 @@ mod tests {
     #[test]
     fn round_trip_item_and_tombstone() {
         let (key, acct, item, dot, ctx) = setup();
-        let v = seal_record(&key, acct, 1, dot, ctx.clone(), &RecordPlain::Item(item.clone()));
+        let v = seal_record(
+            &key,
+            acct,
+            1,
+            dot,
+            ctx.clone(),
+            &RecordPlain::Item(item.clone()),
+        );
         assert!(!v.deleted);
-        assert_eq!(open_record(&key, acct, 1, &v).unwrap(), RecordPlain::Item(item.clone()));
-        let t = Tombstone { id: item.id, stamp: Hlc::new(5, 0), device: dot.device };
+        assert_eq!(
+            open_record(&key, acct, 1, &v).unwrap(),
+            RecordPlain::Item(item.clone())
+        );
+        let t = Tombstone {
+            id: item.id,
+            stamp: Hlc::new(5, 0),
+            device: dot.device,
+        };
         let v = seal_record(&key, acct, 1, dot, ctx, &RecordPlain::Tombstone(t.clone()));
         assert!(v.deleted);
-        assert_eq!(open_record(&key, acct, 1, &v).unwrap(), RecordPlain::Tombstone(t));
+        assert_eq!(
+            open_record(&key, acct, 1, &v).unwrap(),
+            RecordPlain::Tombstone(t)
+        );
     }
 
     #[test]
@@ -266,7 +299,10 @@ mod tests {
         let (key, acct, item, dot, ctx) = setup();
         let v = seal_record(&key, acct, 2, dot, ctx, &RecordPlain::Item(item));
         let fails = |w: &RecordVersion, acct2: Uuid, epoch: u64| {
-            assert_eq!(open_record(&key, acct2, epoch, w), Err(RecordOpenError::Decrypt));
+            assert_eq!(
+                open_record(&key, acct2, epoch, w),
+                Err(RecordOpenError::Decrypt)
+            );
         };
         fails(&v, acct, 1);
         fails(&v, Uuid::new_v4(), 2);
@@ -289,7 +325,10 @@ mod tests {
         w.sealed[30] ^= 1;
         fails(&w, acct, 2);
         let other = RecordKey::derive(&SecretKey::generate());
-        assert_eq!(open_record(&other, acct, 2, &v), Err(RecordOpenError::Decrypt));
+        assert_eq!(
+            open_record(&other, acct, 2, &v),
+            Err(RecordOpenError::Decrypt)
+        );
     }
 
     #[test]
@@ -297,7 +336,10 @@ mod tests {
         let (_, acct, item, dot, ctx) = setup();
         let ad = record_ad(acct, 7, item.id, &dot, &ctx, false);
         // 8 parts of 4-byte lengths + 16 + 16 + 8 + 16 + 16 + 8 + 24 + 1.
-        assert_eq!(ad.len(), 8 * 4 + RECORD_AD_LABEL.len() + 16 + 8 + 16 + 16 + 8 + 24 + 1);
+        assert_eq!(
+            ad.len(),
+            8 * 4 + RECORD_AD_LABEL.len() + 16 + 8 + 16 + 16 + 8 + 24 + 1
+        );
         assert_eq!(&ad[..4], &(RECORD_AD_LABEL.len() as u32).to_be_bytes());
         assert_ne!(ad, record_ad(acct, 7, item.id, &dot, &ctx, true));
     }

@@ -28,7 +28,9 @@ use crate::aead;
 use crate::hlc::{Clock, Hlc};
 use crate::ids::{DeviceId, ItemId};
 use crate::item::{is_valid_field_name, resolve_with_conflicts, to_json_zeroizing, Item};
-use crate::record::{open_record, seal_record, RecordKey, RecordOpenError, RecordPlain, RecordVersion, Tombstone};
+use crate::record::{
+    open_record, seal_record, RecordKey, RecordOpenError, RecordPlain, RecordVersion, Tombstone,
+};
 use crate::secret::{SecretKey, SecretString};
 use crate::state::{Inserted, VaultState};
 use crate::vv::{Dot, VersionVector};
@@ -148,10 +150,18 @@ impl CachedItem {
     /// `plains` holds one plaintext per version, in the versions' order.
     fn new(versions: &[RecordVersion], plains: Vec<RecordPlain>) -> Self {
         let current = current_flags(versions);
-        let plains: Vec<RecordPlain> =
-            plains.into_iter().zip(current).filter(|(_, c)| *c).map(|(p, _)| p).collect();
+        let plains: Vec<RecordPlain> = plains
+            .into_iter()
+            .zip(current)
+            .filter(|(_, c)| *c)
+            .map(|(p, _)| p)
+            .collect();
         let view = view_of(&plains);
-        CachedItem { sigs: versions.iter().map(VersionSig::of).collect(), plains, view }
+        CachedItem {
+            sigs: versions.iter().map(VersionSig::of).collect(),
+            plains,
+            view,
+        }
     }
 }
 
@@ -161,7 +171,12 @@ fn current_flags(versions: &[RecordVersion]) -> Vec<bool> {
     versions
         .iter()
         .enumerate()
-        .map(|(i, v)| !versions.iter().enumerate().any(|(j, w)| j != i && w.context.covers(&v.dot)))
+        .map(|(i, v)| {
+            !versions
+                .iter()
+                .enumerate()
+                .any(|(j, w)| j != i && w.context.covers(&v.dot))
+        })
         .collect()
 }
 
@@ -181,7 +196,12 @@ impl VersionSig {
             nonce_and_tag[..aead::NONCE_LEN].copy_from_slice(&v.sealed[..aead::NONCE_LEN]);
             nonce_and_tag[aead::NONCE_LEN..].copy_from_slice(&v.sealed[n - aead::TAG_LEN..]);
         }
-        VersionSig { dot: v.dot, deleted: v.deleted, context: v.context.clone(), nonce_and_tag }
+        VersionSig {
+            dot: v.dot,
+            deleted: v.deleted,
+            context: v.context.clone(),
+            nonce_and_tag,
+        }
     }
 }
 
@@ -360,7 +380,10 @@ impl Replica {
     pub fn merge_remote(&mut self, remote: &VaultState, key: Option<&SecretKey>) -> MergeOutcome {
         let Some(key) = key else {
             let changed = self.state.union_changed(remote);
-            return MergeOutcome { changed_items: changed.len(), rejected: Vec::new() };
+            return MergeOutcome {
+                changed_items: changed.len(),
+                rejected: Vec::new(),
+            };
         };
         let rk = RecordKey::derive(key);
         let mut accepted = VaultState::new();
@@ -374,7 +397,11 @@ impl Replica {
                     self.observe(&plain);
                     accepted.insert(v.clone());
                 }
-                Err(reason) => rejected.push(Rejected { id: v.id, dot: v.dot, reason }),
+                Err(reason) => rejected.push(Rejected {
+                    id: v.id,
+                    dot: v.dot,
+                    reason,
+                }),
             }
         }
         accepted.join_vv(remote.vv());
@@ -382,7 +409,10 @@ impl Replica {
         for id in &changed {
             self.state.compact_item(id);
         }
-        MergeOutcome { changed_items: changed.len(), rejected }
+        MergeOutcome {
+            changed_items: changed.len(),
+            rejected,
+        }
     }
 
     /// At unlock: opens every version, drops those that fail (merged while
@@ -397,7 +427,11 @@ impl Replica {
                 Ok(plain) => {
                     opened.insert((v.id, v.dot), plain);
                 }
-                Err(reason) => rejected.push(Rejected { id: v.id, dot: v.dot, reason }),
+                Err(reason) => rejected.push(Rejected {
+                    id: v.id,
+                    dot: v.dot,
+                    reason,
+                }),
             }
         }
         for r in &rejected {
@@ -408,10 +442,15 @@ impl Replica {
             self.observe(plain);
         }
         // Fill the cache with what was just opened.
-        let mut cache = PlainCache { key_check: Some(cache_check(key)), items: HashMap::new() };
+        let mut cache = PlainCache {
+            key_check: Some(cache_check(key)),
+            items: HashMap::new(),
+        };
         for (id, versions) in self.state.records() {
-            let plains: Vec<RecordPlain> =
-                versions.iter().filter_map(|v| opened.remove(&(v.id, v.dot))).collect();
+            let plains: Vec<RecordPlain> = versions
+                .iter()
+                .filter_map(|v| opened.remove(&(v.id, v.dot)))
+                .collect();
             if plains.len() == versions.len() {
                 cache.items.insert(*id, CachedItem::new(versions, plains));
             }
@@ -420,7 +459,9 @@ impl Replica {
         self.reports = self
             .sealed_reports
             .as_deref()
-            .and_then(|sealed| open_reports(key, self.account_id, self.epoch, self.device_id, sealed))
+            .and_then(|sealed| {
+                open_reports(key, self.account_id, self.epoch, self.device_id, sealed)
+            })
             .unwrap_or_default();
         rejected
     }
@@ -492,7 +533,15 @@ impl Replica {
             self.clock.observe(seen);
         }
         let stamp = self.clock.tick(now_ms);
-        self.write(key, id, RecordPlain::Tombstone(Tombstone { id, stamp, device: self.device_id }))
+        self.write(
+            key,
+            id,
+            RecordPlain::Tombstone(Tombstone {
+                id,
+                stamp,
+                device: self.device_id,
+            }),
+        )
     }
 
     /// Resolves every item whose versions' plaintexts differ into one new
@@ -504,8 +553,13 @@ impl Replica {
         key: &SecretKey,
         now_ms: u64,
     ) -> Result<Vec<ConflictReport>, VaultError> {
-        let ids: Vec<ItemId> =
-            self.state.records().iter().filter(|(_, v)| v.len() > 1).map(|(id, _)| *id).collect();
+        let ids: Vec<ItemId> = self
+            .state
+            .records()
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(id, _)| *id)
+            .collect();
         let mut reports = Vec::new();
         for id in ids {
             reports.extend(self.resolve_item(key, id, now_ms)?);
@@ -518,16 +572,24 @@ impl Replica {
 
     fn cache_lock(&self) -> MutexGuard<'_, PlainCache> {
         // The cache holds no invariant a panic could break: recover it.
-        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The cache, emptied if it was filled under another key.
     fn checked_cache(&self, key: &SecretKey) -> MutexGuard<'_, PlainCache> {
         let check = cache_check(key);
         let mut cache = self.cache_lock();
-        let same = cache.key_check.as_ref().is_some_and(|k| bool::from(k.ct_eq(&*check)));
+        let same = cache
+            .key_check
+            .as_ref()
+            .is_some_and(|k| bool::from(k.ct_eq(&*check)));
         if !same {
-            *cache = PlainCache { key_check: Some(check), items: HashMap::new() };
+            *cache = PlainCache {
+                key_check: Some(check),
+                items: HashMap::new(),
+            };
         }
         cache
     }
@@ -541,30 +603,49 @@ impl Replica {
     ) -> Result<&'c CachedItem, VaultError> {
         let valid = cache.items.get(&id).is_some_and(|c| {
             c.sigs.len() == versions.len()
-                && c.sigs.iter().zip(versions).all(|(s, v)| *s == VersionSig::of(v))
+                && c.sigs
+                    .iter()
+                    .zip(versions)
+                    .all(|(s, v)| *s == VersionSig::of(v))
         });
         if !valid {
             let plains = versions
                 .iter()
                 .map(|v| {
-                    open_record(rk, self.account_id, self.epoch, v)
-                        .map_err(|reason| VaultError::Open { id, dot: v.dot, reason })
+                    open_record(rk, self.account_id, self.epoch, v).map_err(|reason| {
+                        VaultError::Open {
+                            id,
+                            dot: v.dot,
+                            reason,
+                        }
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             cache.items.insert(id, CachedItem::new(versions, plains));
         }
-        Ok(cache.items.get(&id).expect("the entry was just validated or inserted"))
+        Ok(cache
+            .items
+            .get(&id)
+            .expect("the entry was just validated or inserted"))
     }
 
     fn plains_of(&self, key: &SecretKey, id: ItemId) -> Result<Vec<RecordPlain>, VaultError> {
         let rk = RecordKey::derive(key);
         let mut cache = self.checked_cache(key);
-        Ok(self.cached(&mut cache, &rk, id, self.state.versions(&id))?.plains.clone())
+        Ok(self
+            .cached(&mut cache, &rk, id, self.state.versions(&id))?
+            .plains
+            .clone())
     }
 
     /// The item to base an edit or delete on: siblings resolved and written
     /// first, so that the reports are made.
-    fn live_for_update(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<Item, VaultError> {
+    fn live_for_update(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        now_ms: u64,
+    ) -> Result<Item, VaultError> {
         if self.state.versions(&id).len() > 1 {
             let reports = self.resolve_item(key, id, now_ms)?;
             self.add_reports(key, &reports);
@@ -573,10 +654,19 @@ impl Replica {
         view_of(&plains).ok_or(VaultError::NoSuchItem(id))
     }
 
-    fn resolve_item(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<Vec<ConflictReport>, VaultError> {
+    fn resolve_item(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        now_ms: u64,
+    ) -> Result<Vec<ConflictReport>, VaultError> {
         let versions: Vec<&RecordVersion> = {
             let all = self.state.versions(&id);
-            all.iter().zip(current_flags(all)).filter(|(_, c)| *c).map(|(v, _)| v).collect()
+            all.iter()
+                .zip(current_flags(all))
+                .filter(|(_, c)| *c)
+                .map(|(v, _)| v)
+                .collect()
         };
         let dots: Vec<Dot> = versions.iter().map(|v| v.dot).collect();
         let plains = self.plains_of(key, id)?;
@@ -652,12 +742,19 @@ impl Replica {
         let rk = RecordKey::derive(key);
         let version = seal_record(&rk, self.account_id, self.epoch, dot, context, &plain);
         let inserted = self.state.insert(version.clone());
-        debug_assert_eq!(inserted, Inserted::Added, "a fresh dot is never in the state");
+        debug_assert_eq!(
+            inserted,
+            Inserted::Added,
+            "a fresh dot is never in the state"
+        );
         self.state.compact_item(&id);
         // Keep the cache warm: the item now has exactly this version.
         let mut cache = self.checked_cache(key);
         if self.state.versions(&id).len() == 1 {
-            cache.items.insert(id, CachedItem::new(std::slice::from_ref(&version), vec![plain]));
+            cache.items.insert(
+                id,
+                CachedItem::new(std::slice::from_ref(&version), vec![plain]),
+            );
         } else {
             cache.items.remove(&id);
         }
@@ -680,8 +777,9 @@ impl Replica {
         }
         if self.reports.is_empty() {
             if let Some(sealed) = &self.sealed_reports {
-                self.reports = open_reports(key, self.account_id, self.epoch, self.device_id, sealed)
-                    .unwrap_or_default();
+                self.reports =
+                    open_reports(key, self.account_id, self.epoch, self.device_id, sealed)
+                        .unwrap_or_default();
             }
         }
         self.reports.extend_from_slice(new);
@@ -689,8 +787,13 @@ impl Replica {
             let excess = self.reports.len() - MAX_REPORTS;
             self.reports.drain(..excess);
         }
-        self.sealed_reports =
-            Some(seal_reports(key, self.account_id, self.epoch, self.device_id, &self.reports));
+        self.sealed_reports = Some(seal_reports(
+            key,
+            self.account_id,
+            self.epoch,
+            self.device_id,
+            &self.reports,
+        ));
     }
 }
 
@@ -731,7 +834,13 @@ fn reports_ad(account_id: Uuid, epoch: u64, device: DeviceId) -> Vec<u8> {
     ad
 }
 
-fn seal_reports(key: &SecretKey, account_id: Uuid, epoch: u64, device: DeviceId, reports: &[ConflictReport]) -> Vec<u8> {
+fn seal_reports(
+    key: &SecretKey,
+    account_id: Uuid,
+    epoch: u64,
+    device: DeviceId,
+    reports: &[ConflictReport],
+) -> Vec<u8> {
     let json = to_json_zeroizing(&reports, 256 * (reports.len() + 1));
     let k = aead::subkey(key, REPORTS_KEY_PURPOSE);
     aead::seal(&k, &reports_ad(account_id, epoch, device), &json)
@@ -739,7 +848,13 @@ fn seal_reports(key: &SecretKey, account_id: Uuid, epoch: u64, device: DeviceId,
 
 /// Opens sealed reports; `None` when they do not open (they are only
 /// informational, so a damaged blob is dropped rather than fatal).
-fn open_reports(key: &SecretKey, account_id: Uuid, epoch: u64, device: DeviceId, sealed: &[u8]) -> Option<Vec<ConflictReport>> {
+fn open_reports(
+    key: &SecretKey,
+    account_id: Uuid,
+    epoch: u64,
+    device: DeviceId,
+    sealed: &[u8],
+) -> Option<Vec<ConflictReport>> {
     let k = aead::subkey(key, REPORTS_KEY_PURPOSE);
     let json = aead::open(&k, &reports_ad(account_id, epoch, device), sealed).ok()?;
     serde_json::from_slice(&json).ok()

@@ -91,7 +91,8 @@ impl VaultState {
     /// True when this exact version is in the state.
     pub fn contains(&self, v: &RecordVersion) -> bool {
         let list = self.versions(&v.id);
-        list.binary_search_by(|x| x.dot.cmp(&v.dot)).is_ok_and(|i| list[i] == *v)
+        list.binary_search_by(|x| x.dot.cmp(&v.dot))
+            .is_ok_and(|i| list[i] == *v)
     }
 
     /// Adds one version (see the module docs for two versions with one dot).
@@ -207,7 +208,9 @@ fn compact_list(list: &mut Vec<RecordVersion>) {
     let covered: Vec<bool> = (0..list.len())
         .map(|i| {
             let dot = &list[i].dot;
-            list.iter().enumerate().any(|(j, w)| j != i && w.context.covers(dot))
+            list.iter()
+                .enumerate()
+                .any(|(j, w)| j != i && w.context.covers(dot))
         })
         .collect();
     let mut i = 0;
@@ -241,7 +244,11 @@ struct StateOwned {
 
 impl Serialize for VaultState {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        StateRef { vv: &self.vv, records: Versions(&self.records) }.serialize(s)
+        StateRef {
+            vv: &self.vv,
+            records: Versions(&self.records),
+        }
+        .serialize(s)
     }
 }
 
@@ -250,7 +257,10 @@ impl<'de> Deserialize<'de> for VaultState {
     /// covering every dot) whatever order the file lists versions in.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let owned = StateOwned::deserialize(d)?;
-        let mut state = VaultState { records: BTreeMap::new(), vv: owned.vv };
+        let mut state = VaultState {
+            records: BTreeMap::new(),
+            vv: owned.vv,
+        };
         for v in owned.records {
             state.insert(v);
         }
@@ -268,7 +278,13 @@ mod tests {
         for d in ctx {
             context.insert_dot(d);
         }
-        RecordVersion { id, dot, context, deleted: false, sealed: vec![sealed; 40] }
+        RecordVersion {
+            id,
+            dot,
+            context,
+            deleted: false,
+            sealed: vec![sealed; 40],
+        }
     }
 
     #[test]
@@ -283,7 +299,7 @@ mod tests {
             s.insert(v);
         }
         s.compact();
-        let mut expected = vec![v2, w1];
+        let mut expected = [v2, w1];
         expected.sort_by_key(|v| v.dot);
         assert_eq!(s.versions(&id), &expected[..]);
         assert_eq!(s.vv().get(&a), 2);

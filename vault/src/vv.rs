@@ -146,8 +146,9 @@ mod tests {
 
     #[test]
     fn serde_round_trip() {
-        let v: VersionVector =
-            [(DeviceId::new_random(), 4), (DeviceId::new_random(), 9)].into_iter().collect();
+        let v: VersionVector = [(DeviceId::new_random(), 4), (DeviceId::new_random(), 9)]
+            .into_iter()
+            .collect();
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(serde_json::from_str::<VersionVector>(&json).unwrap(), v);
     }

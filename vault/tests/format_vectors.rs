@@ -49,7 +49,10 @@ impl Vector {
     fn read(path: &Path) -> Vector {
         let bytes = std::fs::read(path).expect("vector readable");
         let sep = b"\n---\n";
-        let at = bytes.windows(sep.len()).position(|w| w == sep).expect("vector has a --- line");
+        let at = bytes
+            .windows(sep.len())
+            .position(|w| w == sep)
+            .expect("vector has a --- line");
         let head = std::str::from_utf8(&bytes[..at]).expect("vector header is UTF-8");
         let headers = head
             .lines()
@@ -59,18 +62,26 @@ impl Vector {
             })
             .collect();
         Vector {
-            name: path.file_name().expect("file name").to_string_lossy().into_owned(),
+            name: path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned(),
             headers,
             body: bytes[at + sep.len()..].to_vec(),
         }
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn need(&self, key: &str) -> &str {
-        self.get(key).unwrap_or_else(|| panic!("{}: no `{key}:` line", self.name))
+        self.get(key)
+            .unwrap_or_else(|| panic!("{}: no `{key}:` line", self.name))
     }
 
     fn write(dir: &Path, name: &str, headers: &[(&str, String)], body: &[u8]) {
@@ -89,11 +100,19 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn titles(r: &Replica, key: &SecretKey) -> String {
-    let mut t: Vec<String> = r.items(key).expect("records open").iter().map(|i| i.title().to_owned()).collect();
+    let mut t: Vec<String> = r
+        .items(key)
+        .expect("records open")
+        .iter()
+        .map(|i| i.title().to_owned())
+        .collect();
     t.sort();
     t.join("|")
 }
@@ -101,7 +120,9 @@ fn titles(r: &Replica, key: &SecretKey) -> String {
 fn check_error(v: &Vector, result: Result<(), FormatError>) {
     let expect = v.need("expect");
     match (expect, result) {
-        ("truncated", Err(FormatError::Corrupt(m))) => assert!(m.contains("truncated"), "{}: {m}", v.name),
+        ("truncated", Err(FormatError::Corrupt(m))) => {
+            assert!(m.contains("truncated"), "{}: {m}", v.name)
+        }
         ("corrupt", Err(FormatError::Corrupt(_))) => {}
         ("unknown version", Err(FormatError::UnknownVersion { version, .. })) => {
             assert_eq!(version.to_string(), v.need("version"), "{}", v.name)
@@ -118,12 +139,26 @@ fn run_sync(v: &Vector) {
         return check_error(v, parsed.map(|_| ()));
     }
     let file = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
-    assert_eq!(file.to_bytes(), v.body, "{}: writing again gives the same bytes", v.name);
+    assert_eq!(
+        file.to_bytes(),
+        v.body,
+        "{}: writing again gives the same bytes",
+        v.name
+    );
     let key = SecretKey::from_slice(&unhex(v.need("vault_key"))).expect("32-byte key");
-    let mut unlocked = Replica::new(file.account_id, file.epoch, DeviceId::new_random(), "reader".into());
+    let mut unlocked = Replica::new(
+        file.account_id,
+        file.epoch,
+        DeviceId::new_random(),
+        "reader".into(),
+    );
     let mut locked = unlocked.clone();
-    let out = unlocked.merge_sync_file(&file, Some(&key)).expect("same account and epoch");
-    locked.merge_sync_file(&file, None).expect("same account and epoch");
+    let out = unlocked
+        .merge_sync_file(&file, Some(&key))
+        .expect("same account and epoch");
+    locked
+        .merge_sync_file(&file, None)
+        .expect("same account and epoch");
     let rejected_at_unlock = locked.verify_and_compact(&key);
     if expect == "success" {
         assert!(out.rejected.is_empty(), "{}: {:?}", v.name, out.rejected);
@@ -145,16 +180,28 @@ fn run_container(v: &Vector) {
         return check_error(v, parsed.map(|_| ()));
     }
     let c = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
-    assert_eq!(c.to_bytes(), v.body, "{}: writing again gives the same bytes", v.name);
+    assert_eq!(
+        c.to_bytes(),
+        v.body,
+        "{}: writing again gives the same bytes",
+        v.name
+    );
     let (header, mut replica) = c.into_replica();
     let password = SecretString::from(v.need("password"));
     let account_key = AccountKey::parse(v.need("account_key")).expect("valid Account Key");
-    let key = header.unlock(&password, &account_key).expect("the vector's credentials");
+    let key = header
+        .unlock(&password, &account_key)
+        .expect("the vector's credentials");
     let rejected = replica.verify_and_compact(&key);
     if expect == "success" {
         assert!(rejected.is_empty(), "{}: {rejected:?}", v.name);
         assert_eq!(titles(&replica, &key), v.need("titles"), "{}", v.name);
-        assert_eq!(replica.reports().len().to_string(), v.need("reports"), "{}", v.name);
+        assert_eq!(
+            replica.reports().len().to_string(),
+            v.need("reports"),
+            "{}",
+            v.name
+        );
         assert_eq!(replica.container_bytes(&header).unwrap(), v.body);
     } else {
         assert_eq!(rejected.len().to_string(), v.need("rejected"), "{}", v.name);
@@ -170,7 +217,11 @@ fn every_vector_gives_what_it_expects() {
         .collect();
     names.sort();
     for path in names {
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         if !name.ends_with(".txt") {
             continue;
         }
@@ -188,11 +239,20 @@ fn every_vector_gives_what_it_expects() {
 // ----- round trips -----
 
 fn arb_replica() -> impl Strategy<Value = Replica> {
-    let edit = (0u8..4, 0u8..5, prop::option::weighted(0.8, "[ -~]{0,12}|[é€😀\"\\\\\n]{0,4}"));
+    let edit = (
+        0u8..4,
+        0u8..5,
+        prop::option::weighted(0.8, "[ -~]{0,12}|[é€😀\"\\\\\n]{0,4}"),
+    );
     (prop::collection::vec(edit, 0..25), any::<bool>()).prop_map(|(ops, resolve)| {
         let key = SecretKey::from_bytes([3; 32]);
         let acct = Uuid::from_bytes([1; 16]);
-        let mut a = Replica::new(acct, 4, DeviceId(Uuid::from_bytes([2; 16])), "dev \"a\" ✓".into());
+        let mut a = Replica::new(
+            acct,
+            4,
+            DeviceId(Uuid::from_bytes([2; 16])),
+            "dev \"a\" ✓".into(),
+        );
         let mut b = Replica::new(acct, 4, DeviceId(Uuid::from_bytes([3; 16])), "b".into());
         for (i, (kind, field, value)) in ops.into_iter().enumerate() {
             let r = if i % 2 == 0 { &mut a } else { &mut b };
@@ -201,13 +261,24 @@ fn arb_replica() -> impl Strategy<Value = Replica> {
             let ids: Vec<_> = r.items(&key).expect("open").iter().map(|i| i.id).collect();
             match (kind, ids.first()) {
                 (0, _) | (_, None) => {
-                    r.add(&key, vec![(field, SecretString::from(value.unwrap_or_default()))], now).expect("add");
+                    r.add(
+                        &key,
+                        vec![(field, SecretString::from(value.unwrap_or_default()))],
+                        now,
+                    )
+                    .expect("add");
                 }
                 (1, Some(&id)) => r.delete(&key, id, now).expect("delete"),
-                (_, Some(&id)) => r.edit(&key, id, vec![(field, value.map(SecretString::from))], now).expect("edit"),
+                (_, Some(&id)) => r
+                    .edit(&key, id, vec![(field, value.map(SecretString::from))], now)
+                    .expect("edit"),
             }
             if i % 5 == 4 {
-                let (from, to) = if i % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
+                let (from, to) = if i % 2 == 0 {
+                    (&a, &mut b)
+                } else {
+                    (&b, &mut a)
+                };
                 to.merge_remote(from.state(), Some(&key));
             }
         }
@@ -222,7 +293,9 @@ fn arb_replica() -> impl Strategy<Value = Replica> {
 
 fn test_header() -> AccountHeader {
     let v = Vector::read(&vectors_dir().join("container-success.txt"));
-    Container::from_bytes(&v.body).expect("container vector parses").account
+    Container::from_bytes(&v.body)
+        .expect("container vector parses")
+        .account
 }
 
 proptest! {
@@ -262,9 +335,12 @@ fn s(v: &str) -> SecretString {
 fn generate_vectors() {
     let dir = vectors_dir();
     // The account of the account-header vector `header-success.json`.
-    let hv: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("header-success.json")).expect("header vector")).expect("JSON");
-    let header = AccountHeader::from_json(hv["header"].as_str().expect("header").as_bytes()).expect("header parses");
+    let hv: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("header-success.json")).expect("header vector"),
+    )
+    .expect("JSON");
+    let header = AccountHeader::from_json(hv["header"].as_str().expect("header").as_bytes())
+        .expect("header parses");
     let password = hv["password"].as_str().expect("password").to_owned();
     let account_key_text = hv["account_key"].as_str().expect("account_key").to_owned();
     let account_key = AccountKey::parse(&account_key_text).expect("key");
@@ -276,17 +352,57 @@ fn generate_vectors() {
     let mut a = Replica::new(acct, epoch, laptop, "Ann's laptop".into());
     let mut b = Replica::new(acct, epoch, phone, "Ann's phone".into());
     let bank = a
-        .add(&key, vec![(TITLE.into(), s("Bank")), (USERNAME.into(), s("ann")), (PASSWORD.into(), s("hunter2"))], T0)
+        .add(
+            &key,
+            vec![
+                (TITLE.into(), s("Bank")),
+                (USERNAME.into(), s("ann")),
+                (PASSWORD.into(), s("hunter2")),
+            ],
+            T0,
+        )
         .unwrap();
-    let mail = a.add(&key, vec![(TITLE.into(), s("Mail")), (URL.into(), s("https://mail.example"))], T0 + 1).unwrap();
-    let old = a.add(&key, vec![(TITLE.into(), s("Old forum"))], T0 + 2).unwrap();
-    let gone = a.add(&key, vec![(TITLE.into(), s("Gone"))], T0 + 3).unwrap();
+    let mail = a
+        .add(
+            &key,
+            vec![
+                (TITLE.into(), s("Mail")),
+                (URL.into(), s("https://mail.example")),
+            ],
+            T0 + 1,
+        )
+        .unwrap();
+    let old = a
+        .add(&key, vec![(TITLE.into(), s("Old forum"))], T0 + 2)
+        .unwrap();
+    let gone = a
+        .add(&key, vec![(TITLE.into(), s("Gone"))], T0 + 3)
+        .unwrap();
     b.merge_remote(a.state(), Some(&key));
-    a.edit(&key, bank, vec![(PASSWORD.into(), Some(s("laptop-pw")))], T0 + 10).unwrap();
-    b.edit(&key, bank, vec![(PASSWORD.into(), Some(s("phone-pw")))], T0 + 11).unwrap();
-    b.edit(&key, mail, vec![(NOTES.into(), Some(s("2FA on")))], T0 + 12).unwrap();
+    a.edit(
+        &key,
+        bank,
+        vec![(PASSWORD.into(), Some(s("laptop-pw")))],
+        T0 + 10,
+    )
+    .unwrap();
+    b.edit(
+        &key,
+        bank,
+        vec![(PASSWORD.into(), Some(s("phone-pw")))],
+        T0 + 11,
+    )
+    .unwrap();
+    b.edit(&key, mail, vec![(NOTES.into(), Some(s("2FA on")))], T0 + 12)
+        .unwrap();
     a.delete(&key, old, T0 + 13).unwrap();
-    b.edit(&key, old, vec![(USERNAME.into(), Some(s("ann_f")))], T0 + 14).unwrap();
+    b.edit(
+        &key,
+        old,
+        vec![(USERNAME.into(), Some(s("ann_f")))],
+        T0 + 14,
+    )
+    .unwrap();
     a.delete(&key, gone, T0 + 15).unwrap();
     b.merge_remote(a.state(), Some(&key));
     // The phone's sync file: siblings not yet resolved.
@@ -294,22 +410,47 @@ fn generate_vectors() {
     a.merge_remote(&phone_file.state, Some(&key));
     let reports = a.resolve_conflicts(&key, T0 + 20).unwrap();
     assert_eq!(reports.len(), 2);
-    a.add(&key, vec![(TITLE.into(), s("Wifi")), (PASSWORD.into(), s("correct-horse"))], T0 + 21).unwrap();
+    a.add(
+        &key,
+        vec![
+            (TITLE.into(), s("Wifi")),
+            (PASSWORD.into(), s("correct-horse")),
+        ],
+        T0 + 21,
+    )
+    .unwrap();
     let titles_all = "Bank|Mail|Old forum|Wifi".to_owned();
 
     let vk = hex(key.expose());
-    let sync_hdr = |desc: &str, expect: &str| vec![("description", desc.to_owned()), ("expect", expect.to_owned()), ("vault_key", vk.clone())];
+    let sync_hdr = |desc: &str, expect: &str| {
+        vec![
+            ("description", desc.to_owned()),
+            ("expect", expect.to_owned()),
+            ("vault_key", vk.clone()),
+        ]
+    };
 
     // --- sync files ---
     let phone_bytes = phone_file.to_bytes();
-    let mut h = sync_hdr("the phone's file: concurrent edits and a delete-vs-edit not yet resolved", "success");
+    let mut h = sync_hdr(
+        "the phone's file: concurrent edits and a delete-vs-edit not yet resolved",
+        "success",
+    );
     h.push(("titles", "Bank|Mail|Old forum".into()));
     Vector::write(&dir, "sync-success-siblings.txt", &h, &phone_bytes);
 
     let laptop_file = a.to_sync_file();
-    let mut h = sync_hdr("the laptop's file after resolving and adding an item", "success");
+    let mut h = sync_hdr(
+        "the laptop's file after resolving and adding an item",
+        "success",
+    );
     h.push(("titles", titles_all.clone()));
-    Vector::write(&dir, "sync-success-resolved.txt", &h, &laptop_file.to_bytes());
+    Vector::write(
+        &dir,
+        "sync-success-resolved.txt",
+        &h,
+        &laptop_file.to_bytes(),
+    );
 
     let mut tampered = laptop_file.clone();
     let victim = tampered.state.iter_versions().next().unwrap().clone();
@@ -317,7 +458,10 @@ fn generate_vectors() {
     let mid = forged.sealed.len() / 2;
     forged.sealed[mid] ^= 0x01;
     tampered.state = rebuild(&tampered.state, &victim, forged);
-    let mut h = sync_hdr("one record's ciphertext has one bit flipped", "open failure");
+    let mut h = sync_hdr(
+        "one record's ciphertext has one bit flipped",
+        "open failure",
+    );
     h.push(("rejected", "1".into()));
     Vector::write(&dir, "sync-tampered-record.txt", &h, &tampered.to_bytes());
 
@@ -333,25 +477,59 @@ fn generate_vectors() {
     let mut next_epoch = laptop_file.clone();
     next_epoch.epoch += 1;
     let n = next_epoch.state.version_count();
-    let mut h = sync_hdr("records of epoch 1 replayed in a file claiming epoch 2", "open failure");
+    let mut h = sync_hdr(
+        "records of epoch 1 replayed in a file claiming epoch 2",
+        "open failure",
+    );
     h.push(("rejected", n.to_string()));
     Vector::write(&dir, "sync-moved-epoch.txt", &h, &next_epoch.to_bytes());
 
     let full = laptop_file.to_bytes();
-    Vector::write(&dir, "sync-truncated.txt", &sync_hdr("cut in the middle of the JSON", "truncated"), &full[..full.len() / 2]);
-    Vector::write(&dir, "sync-truncated-magic.txt", &sync_hdr("cut in the first line", "truncated"), &full[..6]);
+    Vector::write(
+        &dir,
+        "sync-truncated.txt",
+        &sync_hdr("cut in the middle of the JSON", "truncated"),
+        &full[..full.len() / 2],
+    );
+    Vector::write(
+        &dir,
+        "sync-truncated-magic.txt",
+        &sync_hdr("cut in the first line", "truncated"),
+        &full[..6],
+    );
     let mut v2 = b"COFFER-SYNC 2\n".to_vec();
     v2.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
     let mut h = sync_hdr("a future version", "unknown version");
     h.push(("version", "2".into()));
     Vector::write(&dir, "sync-unknown-version.txt", &h, &v2);
-    Vector::write(&dir, "sync-not-this-format-account.txt", &sync_hdr("an account.json is not a sync file", "not this format"), &header.to_json());
+    Vector::write(
+        &dir,
+        "sync-not-this-format-account.txt",
+        &sync_hdr("an account.json is not a sync file", "not this format"),
+        &header.to_json(),
+    );
     let text = String::from_utf8(full.clone()).unwrap();
-    let sealed_b64 = text.split("\"sealed\":\"").nth(1).unwrap().split('"').next().unwrap();
+    let sealed_b64 = text
+        .split("\"sealed\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let bad = text.replacen(sealed_b64, "not*base64", 1);
-    Vector::write(&dir, "sync-corrupt-base64.txt", &sync_hdr("a record's ciphertext is not base64", "corrupt"), bad.as_bytes());
+    Vector::write(
+        &dir,
+        "sync-corrupt-base64.txt",
+        &sync_hdr("a record's ciphertext is not base64", "corrupt"),
+        bad.as_bytes(),
+    );
     let bad = text.replacen("\"device_id\"", "\"device_idx\"", 1);
-    Vector::write(&dir, "sync-corrupt-missing-field.txt", &sync_hdr("the device_id field is missing", "corrupt"), bad.as_bytes());
+    Vector::write(
+        &dir,
+        "sync-corrupt-missing-field.txt",
+        &sync_hdr("the device_id field is missing", "corrupt"),
+        bad.as_bytes(),
+    );
 
     // --- containers ---
     let cont_hdr = |desc: &str, expect: &str| {
@@ -363,7 +541,10 @@ fn generate_vectors() {
         ]
     };
     let cbytes = a.container_bytes(&header).unwrap();
-    let mut h = cont_hdr("the laptop's container after resolving two conflicts", "success");
+    let mut h = cont_hdr(
+        "the laptop's container after resolving two conflicts",
+        "success",
+    );
     h.push(("titles", titles_all));
     h.push(("reports", "2".into()));
     Vector::write(&dir, "container-success.txt", &h, &cbytes);
@@ -377,15 +558,40 @@ fn generate_vectors() {
     h.push(("rejected", "1".into()));
     Vector::write(&dir, "container-tampered-record.txt", &h, &c.to_bytes());
 
-    Vector::write(&dir, "container-truncated.txt", &cont_hdr("cut in the middle of the JSON", "truncated"), &cbytes[..cbytes.len() * 2 / 3]);
-    Vector::write(&dir, "container-empty.txt", &cont_hdr("an empty file (a write that never happened)", "corrupt"), b"");
+    Vector::write(
+        &dir,
+        "container-truncated.txt",
+        &cont_hdr("cut in the middle of the JSON", "truncated"),
+        &cbytes[..cbytes.len() * 2 / 3],
+    );
+    Vector::write(
+        &dir,
+        "container-empty.txt",
+        &cont_hdr("an empty file (a write that never happened)", "corrupt"),
+        b"",
+    );
     let mut h = cont_hdr("a future version", "unknown version");
     h.push(("version", "7".into()));
-    Vector::write(&dir, "container-unknown-version.txt", &h, b"COFFER-CONTAINER 7\n{}\n");
-    Vector::write(&dir, "container-not-this-format-sync.txt", &cont_hdr("a sync file is not a container", "not this format"), &full);
+    Vector::write(
+        &dir,
+        "container-unknown-version.txt",
+        &h,
+        b"COFFER-CONTAINER 7\n{}\n",
+    );
+    Vector::write(
+        &dir,
+        "container-not-this-format-sync.txt",
+        &cont_hdr("a sync file is not a container", "not this format"),
+        &full,
+    );
     let ctext = String::from_utf8(cbytes).unwrap();
     let bad = ctext.replacen("\"salt\"", "\"pepper\"", 1);
-    Vector::write(&dir, "container-corrupt-header.txt", &cont_hdr("the embedded account header lost its salt", "corrupt"), bad.as_bytes());
+    Vector::write(
+        &dir,
+        "container-corrupt-header.txt",
+        &cont_hdr("the embedded account header lost its salt", "corrupt"),
+        bad.as_bytes(),
+    );
 }
 
 /// A copy of `state` with `old` replaced by `new`.

@@ -26,11 +26,27 @@ const FIELDS: [&str; 4] = ["title", "username", "password", "field:pin"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Add { dev: u8 },
-    Edit { dev: u8, item: u8, field: u8, remove: bool },
-    Delete { dev: u8, item: u8 },
-    Sync { from: u8, to: u8, locked: bool },
-    Resolve { dev: u8 },
+    Add {
+        dev: u8,
+    },
+    Edit {
+        dev: u8,
+        item: u8,
+        field: u8,
+        remove: bool,
+    },
+    Delete {
+        dev: u8,
+        item: u8,
+    },
+    Sync {
+        from: u8,
+        to: u8,
+        locked: bool,
+    },
+    Resolve {
+        dev: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -107,20 +123,32 @@ impl Sim {
                 let d = dev as usize % n;
                 self.unlock(d);
                 let (t, p) = (format!("t{step}"), format!("p{step}"));
-                let fields = vec![("title".into(), SecretString::from(t.as_str())), ("password".into(), SecretString::from(p.as_str()))];
-                let id = self.reps[d].add(&self.key, fields, self.now + self.skew[d]).expect("valid add");
+                let fields = vec![
+                    ("title".into(), SecretString::from(t.as_str())),
+                    ("password".into(), SecretString::from(p.as_str())),
+                ];
+                let id = self.reps[d]
+                    .add(&self.key, fields, self.now + self.skew[d])
+                    .expect("valid add");
                 self.written.push((step, id, "title".into(), t));
                 self.written.push((step, id, "password".into(), p));
                 self.added.insert(id);
             }
-            Op::Edit { dev, item, field, remove } => {
+            Op::Edit {
+                dev,
+                item,
+                field,
+                remove,
+            } => {
                 let d = dev as usize % n;
                 self.unlock(d);
                 let Some(it) = self.pick(d, item) else { return };
                 let field = FIELDS[field as usize % FIELDS.len()].to_owned();
                 let value = (!remove).then(|| format!("v{step}"));
                 let change = (field.clone(), value.clone().map(SecretString::from));
-                self.reps[d].edit(&self.key, it.id, vec![change], self.now + self.skew[d]).expect("live item");
+                self.reps[d]
+                    .edit(&self.key, it.id, vec![change], self.now + self.skew[d])
+                    .expect("live item");
                 if let Some(v) = value {
                     self.written.push((step, it.id, field, v));
                 }
@@ -129,7 +157,9 @@ impl Sim {
                 let d = dev as usize % n;
                 self.unlock(d);
                 let Some(it) = self.pick(d, item) else { return };
-                self.reps[d].delete(&self.key, it.id, self.now + self.skew[d]).expect("live item");
+                self.reps[d]
+                    .delete(&self.key, it.id, self.now + self.skew[d])
+                    .expect("live item");
                 self.deleted.insert((it.id, step));
             }
             Op::Sync { from, to, locked } => {
@@ -150,7 +180,9 @@ impl Sim {
             Op::Resolve { dev } => {
                 let d = dev as usize % n;
                 self.unlock(d);
-                self.reps[d].resolve_conflicts(&self.key, self.now + self.skew[d]).expect("honest records open");
+                self.reps[d]
+                    .resolve_conflicts(&self.key, self.now + self.skew[d])
+                    .expect("honest records open");
             }
         }
     }
@@ -173,7 +205,9 @@ impl Sim {
             }
             if round == 0 {
                 for d in 0..n {
-                    self.reps[d].resolve_conflicts(&self.key, self.now + 1000).expect("open");
+                    self.reps[d]
+                        .resolve_conflicts(&self.key, self.now + 1000)
+                        .expect("open");
                 }
             }
         }
@@ -187,7 +221,11 @@ fn merged(a: &VaultState, b: &VaultState) -> VaultState {
 }
 
 fn scenario() -> impl Strategy<Value = (usize, bool, Vec<Op>)> {
-    (2usize..=4, prop::bool::weighted(0.3), prop::collection::vec(op(), 1..60))
+    (
+        2usize..=4,
+        prop::bool::weighted(0.3),
+        prop::collection::vec(op(), 1..60),
+    )
 }
 
 proptest! {
@@ -306,13 +344,27 @@ proptest! {
 
 fn arb_state() -> impl Strategy<Value = VaultState> {
     // Few ids and devices so that versions collide on ids and dots.
-    let ids: Vec<ItemId> = (0..3u8).map(|i| ItemId(Uuid::from_bytes([i; 16]))).collect();
-    let devs: Vec<DeviceId> = (0..3u8).map(|i| DeviceId(Uuid::from_bytes([100 + i; 16]))).collect();
-    let version = (0..3usize, 0..3usize, 1..4u64, prop::collection::vec((0..3usize, 0..4u64), 0..3), any::<bool>(), 0..3u8)
+    let ids: Vec<ItemId> = (0..3u8)
+        .map(|i| ItemId(Uuid::from_bytes([i; 16])))
+        .collect();
+    let devs: Vec<DeviceId> = (0..3u8)
+        .map(|i| DeviceId(Uuid::from_bytes([100 + i; 16])))
+        .collect();
+    let version = (
+        0..3usize,
+        0..3usize,
+        1..4u64,
+        prop::collection::vec((0..3usize, 0..4u64), 0..3),
+        any::<bool>(),
+        0..3u8,
+    )
         .prop_map(move |(i, d, c, ctx, deleted, sealed)| RecordVersion {
             id: ids[i],
             dot: Dot::new(devs[d], c),
-            context: ctx.into_iter().map(|(d, c)| (devs[d], c)).collect::<VersionVector>(),
+            context: ctx
+                .into_iter()
+                .map(|(d, c)| (devs[d], c))
+                .collect::<VersionVector>(),
             deleted,
             sealed: vec![sealed; 4],
         });

@@ -30,32 +30,58 @@ fn sync(to: &mut Replica, from: &Replica, key: &SecretKey) {
 }
 
 fn value(r: &Replica, key: &SecretKey, id: ItemId, field: &str) -> Option<String> {
-    r.get(key, id).unwrap().and_then(|i| i.get(field).map(|v| v.expose().to_owned()))
+    r.get(key, id)
+        .unwrap()
+        .and_then(|i| i.get(field).map(|v| v.expose().to_owned()))
 }
 
 fn history(item: &Item, field: &str) -> Vec<String> {
-    item.history_of(field).iter().map(|h| h.value.expose().to_owned()).collect()
+    item.history_of(field)
+        .iter()
+        .map(|h| h.value.expose().to_owned())
+        .collect()
 }
 
 #[test]
 fn add_edit_delete_round_trip() {
     let (key, mut a, _) = pair();
-    let id = a.add(&key, vec![(TITLE.into(), s("Bank")), (PASSWORD.into(), s("pw1"))], 1000).unwrap();
-    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("pw2"))), (custom_field("PIN"), Some(s("1234")))], 2000)
+    let id = a
+        .add(
+            &key,
+            vec![(TITLE.into(), s("Bank")), (PASSWORD.into(), s("pw1"))],
+            1000,
+        )
         .unwrap();
+    a.edit(
+        &key,
+        id,
+        vec![
+            (PASSWORD.into(), Some(s("pw2"))),
+            (custom_field("PIN"), Some(s("1234"))),
+        ],
+        2000,
+    )
+    .unwrap();
     let item = a.get(&key, id).unwrap().unwrap();
     assert_eq!(item.title(), "Bank");
     assert_eq!(item.get(PASSWORD).unwrap().expose(), "pw2");
     assert_eq!(item.get("field:PIN").unwrap().expose(), "1234");
     assert_eq!(history(&item, PASSWORD), ["pw1"]);
     assert_eq!(item.modified_ms(), 2000);
-    assert_eq!(a.state().versions(&id).len(), 1, "the edit superseded the add");
+    assert_eq!(
+        a.state().versions(&id).len(),
+        1,
+        "the edit superseded the add"
+    );
     assert_eq!(a.items(&key).unwrap().len(), 1);
 
     a.delete(&key, id, 3000).unwrap();
     assert_eq!(a.get(&key, id).unwrap(), None);
     assert!(a.items(&key).unwrap().is_empty());
-    assert_eq!(a.edit(&key, id, vec![(URL.into(), Some(s("x")))], 4000), Err(VaultError::NoSuchItem(id)));
+    assert_eq!(
+        a.edit(&key, id, vec![(URL.into(), Some(s("x")))], 4000),
+        Err(VaultError::NoSuchItem(id))
+    );
     assert_eq!(a.delete(&key, id, 4000), Err(VaultError::NoSuchItem(id)));
     assert!(matches!(
         a.add(&key, vec![("colour".into(), s("red"))], 1),
@@ -68,8 +94,10 @@ fn concurrent_edits_of_different_fields_both_survive() {
     let (key, mut a, mut b) = pair();
     let id = a.add(&key, vec![(TITLE.into(), s("Mail"))], 1000).unwrap();
     sync(&mut b, &a, &key);
-    a.edit(&key, id, vec![(USERNAME.into(), Some(s("alice")))], 2000).unwrap();
-    b.edit(&key, id, vec![(URL.into(), Some(s("https://mail")))], 2001).unwrap();
+    a.edit(&key, id, vec![(USERNAME.into(), Some(s("alice")))], 2000)
+        .unwrap();
+    b.edit(&key, id, vec![(URL.into(), Some(s("https://mail")))], 2001)
+        .unwrap();
     sync(&mut a, &b, &key);
     sync(&mut b, &a, &key);
     // Siblings are resolved in memory before any explicit resolution.
@@ -89,22 +117,41 @@ fn concurrent_edits_of_different_fields_both_survive() {
 #[test]
 fn same_field_has_one_winner_and_the_loser_in_history_and_reported() {
     let (key, mut a, mut b) = pair();
-    let id = a.add(&key, vec![(TITLE.into(), s("Mail")), (PASSWORD.into(), s("old"))], 1000).unwrap();
+    let id = a
+        .add(
+            &key,
+            vec![(TITLE.into(), s("Mail")), (PASSWORD.into(), s("old"))],
+            1000,
+        )
+        .unwrap();
     sync(&mut b, &a, &key);
-    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("from-a")))], 2000).unwrap();
-    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("from-b")))], 2500).unwrap();
+    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("from-a")))], 2000)
+        .unwrap();
+    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("from-b")))], 2500)
+        .unwrap();
     sync(&mut a, &b, &key);
     let reports = a.resolve_conflicts(&key, 3000).unwrap();
     assert_eq!(reports.len(), 1);
     let r = &reports[0];
-    assert_eq!(r.kind, ConflictKind::SameField { field: PASSWORD.into() });
-    assert_eq!((r.winner_device, r.loser_device), (b.device_id(), a.device_id()));
+    assert_eq!(
+        r.kind,
+        ConflictKind::SameField {
+            field: PASSWORD.into()
+        }
+    );
+    assert_eq!(
+        (r.winner_device, r.loser_device),
+        (b.device_id(), a.device_id())
+    );
     assert_eq!(r.title.expose(), "Mail");
     assert_eq!(a.reports(), &reports[..]);
     let item = a.get(&key, id).unwrap().unwrap();
     assert_eq!(item.get(PASSWORD).unwrap().expose(), "from-b");
     let h = history(&item, PASSWORD);
-    assert!(h.contains(&"from-a".to_owned()) && h.contains(&"old".to_owned()), "{h:?}");
+    assert!(
+        h.contains(&"from-a".to_owned()) && h.contains(&"old".to_owned()),
+        "{h:?}"
+    );
 }
 
 #[test]
@@ -113,7 +160,8 @@ fn delete_concurrent_with_edit_keeps_the_edit_and_reports_it() {
     let id = a.add(&key, vec![(TITLE.into(), s("Shop"))], 1000).unwrap();
     sync(&mut b, &a, &key);
     a.delete(&key, id, 5000).unwrap();
-    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("new")))], 2000).unwrap();
+    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("new")))], 2000)
+        .unwrap();
     sync(&mut a, &b, &key);
     sync(&mut b, &a, &key);
     // Before resolution: the live edit wins in memory on both devices.
@@ -143,10 +191,17 @@ fn a_clock_a_year_ahead_does_not_win_once_its_edit_was_seen() {
     let id = a.add(&key, vec![(TITLE.into(), s("Bank"))], 1000).unwrap();
     sync(&mut b, &a, &key);
     // `a`'s clock runs a year ahead.
-    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("skewed")))], 2000 + YEAR_MS).unwrap();
+    a.edit(
+        &key,
+        id,
+        vec![(PASSWORD.into(), Some(s("skewed")))],
+        2000 + YEAR_MS,
+    )
+    .unwrap();
     sync(&mut b, &a, &key);
     // `b` (correct clock) edits after having seen it: b's edit wins.
-    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("later")))], 3000).unwrap();
+    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("later")))], 3000)
+        .unwrap();
     sync(&mut a, &b, &key);
     assert_eq!(value(&a, &key, id, PASSWORD).as_deref(), Some("later"));
     assert_eq!(a.state().versions(&id).len(), 1);
@@ -175,7 +230,9 @@ fn forged_cover_all(victim: &Replica, id: ItemId) -> RecordVersion {
 #[test]
 fn locked_merge_never_drops_data_for_a_forged_version() {
     let (key, mut a, mut b) = pair();
-    let id = a.add(&key, vec![(TITLE.into(), s("Keep me"))], 1000).unwrap();
+    let id = a
+        .add(&key, vec![(TITLE.into(), s("Keep me"))], 1000)
+        .unwrap();
     sync(&mut b, &a, &key);
     let mut evil = b.state().clone();
     evil.insert(forged_cover_all(&b, id));
@@ -185,7 +242,13 @@ fn locked_merge_never_drops_data_for_a_forged_version() {
     assert!(out.rejected.is_empty());
     assert_eq!(b.state().versions(&id).len(), 2);
     // Reading before the unlock check refuses the forged record.
-    assert!(matches!(b.items(&key), Err(VaultError::Open { reason: RecordOpenError::Decrypt, .. })));
+    assert!(matches!(
+        b.items(&key),
+        Err(VaultError::Open {
+            reason: RecordOpenError::Decrypt,
+            ..
+        })
+    ));
     // At unlock the forged version is dropped and the item is intact.
     let rejected = b.verify_and_compact(&key);
     assert_eq!(rejected.len(), 1);
@@ -204,9 +267,12 @@ fn locked_merges_are_resolved_at_unlock() {
     let (key, mut a, mut b) = pair();
     let id = a.add(&key, vec![(TITLE.into(), s("T"))], 1000).unwrap();
     sync(&mut b, &a, &key);
-    a.edit(&key, id, vec![(USERNAME.into(), Some(s("u")))], 2000).unwrap();
-    a.edit(&key, id, vec![(USERNAME.into(), Some(s("u2")))], 2100).unwrap();
-    b.edit(&key, id, vec![(URL.into(), Some(s("w")))], 2000).unwrap();
+    a.edit(&key, id, vec![(USERNAME.into(), Some(s("u")))], 2000)
+        .unwrap();
+    a.edit(&key, id, vec![(USERNAME.into(), Some(s("u2")))], 2100)
+        .unwrap();
+    b.edit(&key, id, vec![(URL.into(), Some(s("w")))], 2000)
+        .unwrap();
     b.forget_plaintext();
     // b is locked: it takes a's state in by union only (a's old version
     // from b's first sync is still present, superseded).
@@ -245,10 +311,18 @@ fn wrong_key_fails_even_with_a_warm_cache() {
 #[test]
 fn reports_are_sealed_in_the_container_and_reopened_at_unlock() {
     let (key, mut a, mut b) = pair();
-    let id = a.add(&key, vec![(TITLE.into(), s("Secret Title")), (PASSWORD.into(), s("p"))], 1).unwrap();
+    let id = a
+        .add(
+            &key,
+            vec![(TITLE.into(), s("Secret Title")), (PASSWORD.into(), s("p"))],
+            1,
+        )
+        .unwrap();
     sync(&mut b, &a, &key);
-    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("a")))], 2).unwrap();
-    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("b")))], 2).unwrap();
+    a.edit(&key, id, vec![(PASSWORD.into(), Some(s("a")))], 2)
+        .unwrap();
+    b.edit(&key, id, vec![(PASSWORD.into(), Some(s("b")))], 2)
+        .unwrap();
     sync(&mut a, &b, &key);
     assert_eq!(a.resolve_conflicts(&key, 3).unwrap().len(), 1);
     let sync_bytes = a.sync_file_bytes();
@@ -267,13 +341,29 @@ fn reports_are_sealed_in_the_container_and_reopened_at_unlock() {
 #[test]
 fn reports_keep_the_newest_hundred() {
     let (key, mut a, mut b) = pair();
-    let ids: Vec<ItemId> =
-        (0..60).map(|i| a.add(&key, vec![(TITLE.into(), s(&format!("t{i}")))], 1).unwrap()).collect();
+    let ids: Vec<ItemId> = (0..60)
+        .map(|i| {
+            a.add(&key, vec![(TITLE.into(), s(&format!("t{i}")))], 1)
+                .unwrap()
+        })
+        .collect();
     sync(&mut b, &a, &key);
     for round in 0..2u64 {
         for id in &ids {
-            a.edit(&key, *id, vec![(PASSWORD.into(), Some(s(&format!("a{round}"))))], 10 + round).unwrap();
-            b.edit(&key, *id, vec![(PASSWORD.into(), Some(s(&format!("b{round}"))))], 10 + round).unwrap();
+            a.edit(
+                &key,
+                *id,
+                vec![(PASSWORD.into(), Some(s(&format!("a{round}"))))],
+                10 + round,
+            )
+            .unwrap();
+            b.edit(
+                &key,
+                *id,
+                vec![(PASSWORD.into(), Some(s(&format!("b{round}"))))],
+                10 + round,
+            )
+            .unwrap();
         }
         sync(&mut a, &b, &key);
         assert_eq!(a.resolve_conflicts(&key, 100 + round).unwrap().len(), 60);
@@ -289,10 +379,19 @@ fn sync_files_of_another_account_or_epoch_are_refused() {
     let (key, mut a, b) = pair();
     let mut file: SyncFile = b.to_sync_file();
     file.epoch = 2;
-    assert_eq!(a.merge_sync_file(&file, Some(&key)), Err(VaultError::WrongEpoch { expected: 1, found: 2 }));
+    assert_eq!(
+        a.merge_sync_file(&file, Some(&key)),
+        Err(VaultError::WrongEpoch {
+            expected: 1,
+            found: 2
+        })
+    );
     file.epoch = 1;
     file.account_id = Uuid::new_v4();
-    assert!(matches!(a.merge_sync_file(&file, None), Err(VaultError::WrongAccount { .. })));
+    assert!(matches!(
+        a.merge_sync_file(&file, None),
+        Err(VaultError::WrongAccount { .. })
+    ));
     file.account_id = a.account_id();
     assert!(a.merge_sync_file(&file, Some(&key)).is_ok());
 }

@@ -72,7 +72,9 @@ fn convert(doc: &mut Value) -> Result<Parsed, ImportError> {
                 .into(),
         });
     }
-    let names_by_id = |key: &str, root: &mut Map<String, Value>| -> Result<HashMap<String, String>, ImportError> {
+    let names_by_id = |key: &str,
+                       root: &mut Map<String, Value>|
+     -> Result<HashMap<String, String>, ImportError> {
         let mut map = HashMap::new();
         if let Some(list) = root.get_mut(key).and_then(Value::as_array_mut) {
             for (i, entry) in list.iter_mut().enumerate() {
@@ -96,7 +98,11 @@ fn convert(doc: &mut Value) -> Result<Parsed, ImportError> {
     };
     let mut parsed = Parsed::default();
     for (i, raw) in items.iter_mut().enumerate() {
-        let title = raw.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let title = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let loc = entry_location("item", i + 1, &title);
         let obj = as_object(raw, &loc)?;
         let item = convert_item(obj, &loc, &folders, &collections, &mut parsed.dropped)?;
@@ -129,7 +135,11 @@ fn convert_item(
         }
     }
     if let Some(ids) = obj.get("collectionIds").and_then(Value::as_array) {
-        for name in ids.iter().filter_map(Value::as_str).filter_map(|id| collections.get(id)) {
+        for name in ids
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|id| collections.get(id))
+        {
             item.tags.push(name.clone());
         }
     }
@@ -138,7 +148,10 @@ fn convert_item(
         _ => None,
     };
     let Some(kind) = kind else {
-        return Err(ImportError::malformed(loc, "\"type\" is missing or not a number"));
+        return Err(ImportError::malformed(
+            loc,
+            "\"type\" is missing or not a number",
+        ));
     };
     match kind {
         1 => {
@@ -164,7 +177,9 @@ fn convert_item(
             item.kind = ItemKind::Other;
             dropped.push(Dropped {
                 location: loc.to_owned(),
-                reason: format!("unknown item type {other}: only name, notes and custom fields kept"),
+                reason: format!(
+                    "unknown item type {other}: only name, notes and custom fields kept"
+                ),
             });
         }
     }
@@ -180,7 +195,11 @@ fn convert_item(
     Ok(item)
 }
 
-fn read_login(item: &mut ExternalItem, login: &mut Map<String, Value>, loc: &str) -> Result<(), ImportError> {
+fn read_login(
+    item: &mut ExternalItem,
+    login: &mut Map<String, Value>,
+    loc: &str,
+) -> Result<(), ImportError> {
     item.username = take_string(login, "username", loc)?;
     item.password = take_string(login, "password", loc)?;
     if let Some(uris) = login.get_mut("uris").and_then(Value::as_array_mut) {
@@ -202,14 +221,21 @@ fn read_login(item: &mut ExternalItem, login: &mut Map<String, Value>, loc: &str
         item.fields.push(CustomField::new(OTP_FIELD, totp, true));
     }
     // Older exports put the history here rather than on the item.
-    if let Some(history) = login.get_mut("passwordHistory").and_then(Value::as_array_mut) {
+    if let Some(history) = login
+        .get_mut("passwordHistory")
+        .and_then(Value::as_array_mut)
+    {
         read_history(item, history, loc)?;
     }
     Ok(())
 }
 
 /// `passwordHistory` lists the newest first; history is kept oldest first.
-fn read_history(item: &mut ExternalItem, history: &mut [Value], loc: &str) -> Result<(), ImportError> {
+fn read_history(
+    item: &mut ExternalItem,
+    history: &mut [Value],
+    loc: &str,
+) -> Result<(), ImportError> {
     for (n, old) in history.iter_mut().enumerate().rev() {
         let hloc = format!("{loc}, passwordHistory {}", n + 1);
         let old = as_object(old, &hloc)?;
@@ -236,7 +262,8 @@ fn read_slots(
     for slot in slots {
         let value = take_string(data, slot.key, loc)?;
         if !value.is_empty() {
-            item.fields.push(CustomField::new(slot.label, value, slot.hidden));
+            item.fields
+                .push(CustomField::new(slot.label, value, slot.hidden));
         }
     }
     Ok(())
@@ -254,7 +281,8 @@ fn read_field(
         0..=2 => {
             let value = take_string(field, "value", loc)?;
             if kind == 0 && name == EXTRA_TAGS_FIELD {
-                item.tags.extend(value.lines().filter(|t| !t.is_empty()).map(str::to_owned));
+                item.tags
+                    .extend(value.lines().filter(|t| !t.is_empty()).map(str::to_owned));
             } else {
                 item.fields.push(CustomField::new(name, value, kind == 1));
             }

@@ -143,7 +143,16 @@ pub fn write_bitwarden_json(items: &[ExternalItem]) -> Zeroizing<Vec<u8>> {
     };
     let extra_tags: Vec<Zeroizing<String>> = items
         .iter()
-        .map(|i| Zeroizing::new(i.tags.iter().skip(1).cloned().collect::<Vec<_>>().join("\n")))
+        .map(|i| {
+            Zeroizing::new(
+                i.tags
+                    .iter()
+                    .skip(1)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })
         .collect();
     let export = Export {
         encrypted: false,
@@ -170,7 +179,11 @@ pub fn write_bitwarden_json(items: &[ExternalItem]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-fn item_out<'a>(item: &'a ExternalItem, extra_tags: &'a str, folder_id: Option<String>) -> ItemOut<'a> {
+fn item_out<'a>(
+    item: &'a ExternalItem,
+    extra_tags: &'a str,
+    folder_id: Option<String>,
+) -> ItemOut<'a> {
     let has_login = !item.username.is_empty()
         || !item.password.is_empty()
         || !item.url.is_empty()
@@ -254,7 +267,9 @@ fn item_out<'a>(item: &'a ExternalItem, extra_tags: &'a str, folder_id: Option<S
 
 /// Removes and returns the value of the first field with this name and hidden flag.
 fn take_field<'a>(fields: &mut Vec<&'a CustomField>, name: &str, hidden: bool) -> Option<&'a str> {
-    let pos = fields.iter().position(|f| f.name == name && f.hidden == hidden)?;
+    let pos = fields
+        .iter()
+        .position(|f| f.name == name && f.hidden == hidden)?;
     Some(fields.remove(pos).value.as_str())
 }
 
