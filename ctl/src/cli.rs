@@ -126,11 +126,28 @@ pub enum Command {
     /// Restore items from an encrypted backup (asks for its password and Account Key).
     #[command(after_help = "Example:\n  coffer restore vault.coffer-backup")]
     Restore(RestoreArgs),
+    /// Run cofferd at login (systemd user units on Linux, a launchd agent on macOS).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  coffer autostart enable\n  coffer autostart status --json\n  coffer autostart disable"
+    )]
+    Autostart(AutostartCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer"
     )]
     Completions(CompletionsArgs),
+}
+
+/// `coffer autostart …`.
+#[derive(Debug, Subcommand)]
+pub enum AutostartCommand {
+    /// Install the login item and start it where the service manager runs.
+    Enable(JsonArg),
+    /// Stop and remove the login item.
+    Disable(JsonArg),
+    /// Whether the login item is installed, current and running.
+    Status(JsonArg),
 }
 
 /// A lone `--json` flag.

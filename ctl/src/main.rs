@@ -13,6 +13,7 @@
 //! - [`error`]: errors and exit codes.
 #![warn(missing_docs)]
 
+mod autostart;
 mod cli;
 mod client;
 mod commands;

@@ -355,7 +355,8 @@ impl KeyCache {
         self.warning.as_deref()
     }
 
-    /// Caches `key` for `ns`, replacing any key cached there.
+    /// Caches `key` for `ns`, replacing any key cached there. When the store fails, whatever it
+    /// may have written for `ns` is removed (best effort), so a failed store leaves no key behind.
     pub fn store(&self, ns: &CacheNamespace, key: &[u8; 32]) -> Result<(), KeyCacheError> {
         ns.validate()?;
         // Known before the attempt: a store that timed out may still land later.
@@ -372,7 +373,8 @@ impl KeyCache {
         Ok(())
     }
 
-    /// The key cached for `ns`; `Ok(None)` when there is none.
+    /// The key cached for `ns`; `Ok(None)` when there is none. An entry that is not a 256-bit
+    /// key in hex is [`KeyCacheError::Corrupt`] (purge it and ask for the password).
     pub fn load(&self, ns: &CacheNamespace) -> Result<Option<Zeroizing<[u8; 32]>>, KeyCacheError> {
         ns.validate()?;
         if self.backend == Backend::Memory {

@@ -45,6 +45,8 @@ fn harden_process() {
 /// Runs the daemon; returns the process exit code.
 pub fn main(args: Args) -> i32 {
     harden_process();
+    // Before any thread exists: taking the socket unsets LISTEN_* variables.
+    let activated = crate::activation::take_listen_fd();
     let dirs = match Dirs::from_env().and_then(|d| d.create().map(|_| d)) {
         Ok(d) => d,
         Err(e) => {
@@ -87,11 +89,15 @@ pub fn main(args: Args) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(dirs, config))
+    rt.block_on(serve(dirs, config, activated))
 }
 
-async fn serve(dirs: Dirs, config: Config) -> i32 {
-    let listener = match crate::activation::take_listen_fd() {
+async fn serve(
+    dirs: Dirs,
+    config: Config,
+    activated: Result<Option<std::os::unix::net::UnixListener>, crate::activation::ActivationError>,
+) -> i32 {
+    let listener = match activated {
         Ok(Some(std_listener)) => match crate::socket::from_activation(std_listener) {
             Ok(l) => {
                 tracing::info!("using the socket handed over by the service manager");
@@ -126,7 +132,9 @@ async fn serve(dirs: Dirs, config: Config) -> i32 {
     let timer = tokio::spawn(daemon.clone().lock_timer());
     let signals = tokio::spawn(wait_for_signals(shutdown_tx.clone()));
     tracing::info!(socket = %dirs.socket().display(), pid = std::process::id(), "cofferd ready");
-    let _ = crate::activation::notify_ready();
+    if let Err(e) = crate::activation::notify_ready() {
+        tracing::warn!(error = %e, "could not tell the service manager that cofferd is ready");
+    }
     crate::server::run(listener, Arc::clone(&daemon), shutdown_rx).await;
     let _ = crate::activation::notify_stopping();
     // Requests in flight have finished (and with them their writes); the

@@ -82,11 +82,31 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(a) => transfer::export(&mut ctx, a),
         Command::Backup(a) => transfer::backup(&mut ctx, a),
         Command::Restore(a) => transfer::restore(&mut ctx, a),
+        Command::Autostart(c) => autostart(c),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "coffer", &mut buf);
             emit_bytes(&buf)
         }
+    }
+}
+
+fn autostart(c: crate::cli::AutostartCommand) -> Result<(), CliError> {
+    use crate::autostart::AutostartAction;
+    use crate::cli::AutostartCommand;
+    let (action, json) = match c {
+        AutostartCommand::Enable(a) => (AutostartAction::Enable, a.json),
+        AutostartCommand::Disable(a) => (AutostartAction::Disable, a.json),
+        AutostartCommand::Status(a) => (AutostartAction::Status, a.json),
+    };
+    let report = crate::autostart::run(action, crate::launch::find_daemon().as_deref())
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    if json {
+        emit_json(&report)
+    } else {
+        let mut text = report.lines.join("\n");
+        text.push('\n');
+        emit(&text)
     }
 }
 

@@ -1,0 +1,633 @@
+//! Sync through a real engine (issue 4): two Debian `syncthing` instances on
+//! loopback, each replicating one coffer device's sync folder to the other.
+//!
+//! Each syncthing instance gets its own temporary home, a GUI/REST address and
+//! a sync-protocol listener on `127.0.0.1` with free ports, and every network
+//! feature that could leave the machine switched off in `config.xml` before
+//! it starts (global and local discovery, relays, NAT/STUN, usage and crash
+//! reporting, upgrades). The two instances are then introduced to each other
+//! by device ID with their explicit `tcp://127.0.0.1:PORT` addresses and share
+//! one folder, all through the REST API (a tiny HTTP/1.0 client over
+//! `TcpStream`, authenticated with the `<apikey>` of `config.xml`).
+//!
+//! Scenario: device A signs up in its folder; once syncthing has carried
+//! `account.json` across, device B logs in from its own folder. Items
+//! propagate both ways; then the instances are partitioned (each pauses the
+//! other device), both coffer devices edit different fields of one item,
+//! and after the heal both have both fields; then the same field, and after
+//! the heal both show one winner with the loser in `coffer history`.
+//!
+//! The test is skipped (with a note) when `syncthing` is not installed,
+//! unless `COFFER_REQUIRE_TOOLS=1`, in which case it fails.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coffer_blackbox::{run_with_timeout, short_tempdir, Device};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const PW: &str = "correct horse battery staple";
+const EMAIL: &str = "syncthing@example.org";
+/// The id of the folder both instances share.
+const FOLDER_ID: &str = "coffer-blackbox";
+/// How long one change may take to travel through syncthing.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
+/// Timeout of every REST request.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Polls `f` every 50 ms until it returns `Some`; panics after `limit`,
+/// saying `what`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether the `syncthing` binary runs (`syncthing --version`).
+fn syncthing_version() -> Option<String> {
+    let mut cmd = Command::new("syncthing");
+    cmd.arg("--version");
+    let out = run_with_timeout(cmd, Duration::from_secs(20)).ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `count` distinct free TCP ports on 127.0.0.1 (all listeners are held
+/// until every port is chosen, so the ports differ).
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a loopback port can be bound"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound listener has an address").port())
+        .collect()
+}
+
+/// Replaces the text of the first `<tag>…</tag>` inside the section that
+/// starts with `section_open` and ends with `section_close`, or inserts the
+/// element before `section_close` when the section lacks it.
+fn set_xml(xml: &mut String, section_open: &str, section_close: &str, tag: &str, value: &str) {
+    let start = xml
+        .find(section_open)
+        .unwrap_or_else(|| panic!("config.xml has no {section_open}:\n{xml}"));
+    let end = start
+        + xml[start..]
+            .find(section_close)
+            .unwrap_or_else(|| panic!("config.xml has no {section_close}:\n{xml}"));
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    match xml[start..end].find(&open) {
+        Some(at) => {
+            let from = start + at + open.len();
+            let to = from
+                + xml[from..end]
+                    .find(&close)
+                    .unwrap_or_else(|| panic!("config.xml: <{tag}> is not closed"));
+            xml.replace_range(from..to, value);
+        }
+        None => xml.insert_str(end, &format!("{open}{value}{close}\n")),
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let from = xml.find(&open)? + open.len();
+    let to = from + xml[from..].find(&format!("</{tag}>"))?;
+    Some(&xml[from..to])
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// One headless syncthing instance; dropping it kills the process.
+struct Syncthing {
+    name: String,
+    child: Child,
+    home: TempDir,
+    gui_port: u16,
+    listen_port: u16,
+    api_key: String,
+    id: String,
+}
+
+impl Syncthing {
+    /// Generates a home for `name`, locks its config down to loopback and
+    /// starts `syncthing serve`; returns once the REST API answers.
+    fn start(name: &str, gui_port: u16, listen_port: u16) -> Syncthing {
+        let home = short_tempdir("st");
+        let mut generate = Command::new("syncthing");
+        generate
+            .args(["generate", "--no-default-folder", "--home"])
+            .arg(home.path())
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        let out = run_with_timeout(generate, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("syncthing generate: {e}"));
+        assert!(
+            out.status.success(),
+            "syncthing generate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let config = home.path().join("config.xml");
+        let mut xml = std::fs::read_to_string(&config).expect("syncthing generate wrote config.xml");
+        for (tag, value) in [
+            ("listenAddress", format!("tcp://127.0.0.1:{listen_port}")),
+            ("globalAnnounceEnabled", "false".into()),
+            ("localAnnounceEnabled", "false".into()),
+            ("relaysEnabled", "false".into()),
+            ("natEnabled", "false".into()),
+            ("urAccepted", "-1".into()),
+            ("autoUpgradeIntervalH", "0".into()),
+            ("crashReportingEnabled", "false".into()),
+            ("startBrowser", "false".into()),
+            ("announceLANAddresses", "false".into()),
+            ("reconnectionIntervalS", "1".into()),
+            ("stunKeepaliveStartS", "0".into()),
+        ] {
+            set_xml(&mut xml, "<options>", "</options>", tag, &value);
+        }
+        set_xml(
+            &mut xml,
+            "<gui ",
+            "</gui>",
+            "address",
+            &format!("127.0.0.1:{gui_port}"),
+        );
+        let api_key = xml_text(&xml, "apikey")
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| panic!("config.xml has no <apikey>:\n{xml}"))
+            .to_string();
+        std::fs::write(&config, &xml).expect("config.xml can be rewritten");
+
+        let log_path = home.path().join("syncthing.log");
+        let log = File::create(&log_path).expect("the syncthing log can be created");
+        let child = Command::new("syncthing")
+            .arg("serve")
+            .arg("--home")
+            .arg(home.path())
+            .args([
+                "--no-browser",
+                "--no-restart",
+                "--no-upgrade",
+                "--logflags=6",
+                &format!("--gui-address=http://127.0.0.1:{gui_port}"),
+            ])
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("STNORESTART", "1")
+            .env("STNOUPGRADE", "1")
+            .env("STNODEFAULTFOLDER", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log file handle can be cloned"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start syncthing serve: {e}"));
+        let mut st = Syncthing {
+            name: name.to_string(),
+            child,
+            home,
+            gui_port,
+            listen_port,
+            api_key,
+            id: String::new(),
+        };
+
+        let status = wait_for(Duration::from_secs(30), "syncthing's REST API", || {
+            if let Ok(Some(exit)) = st.child.try_wait() {
+                panic!(
+                    "syncthing {} exited ({exit}) at startup:\n{}",
+                    st.name,
+                    st.log()
+                );
+            }
+            st.try_request("GET", "/rest/system/status", None)
+                .ok()
+                .filter(|(code, _)| *code == 200)
+                .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+        });
+        st.id = status["myID"]
+            .as_str()
+            .unwrap_or_else(|| panic!("/rest/system/status has no myID: {status}"))
+            .to_string();
+
+        // The instance runs with what was written: nothing leaves loopback.
+        let options = st.get("/rest/config/options");
+        for (key, want) in [
+            ("globalAnnounceEnabled", json!(false)),
+            ("localAnnounceEnabled", json!(false)),
+            ("relaysEnabled", json!(false)),
+            ("natEnabled", json!(false)),
+            ("crashReportingEnabled", json!(false)),
+            ("urAccepted", json!(-1)),
+            ("autoUpgradeIntervalH", json!(0)),
+            (
+                "listenAddresses",
+                json!([format!("tcp://127.0.0.1:{listen_port}")]),
+            ),
+        ] {
+            assert_eq!(options[key], want, "syncthing {name}: option {key}");
+        }
+        st
+    }
+
+    /// The whole log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("syncthing.log")).unwrap_or_default()
+    }
+
+    /// One REST request; `Err` says what failed (connection, timeout).
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, String), String> {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.gui_port))
+            .map_err(|e| format!("connect to 127.0.0.1:{}: {e}", self.gui_port))?;
+        stream
+            .set_read_timeout(Some(HTTP_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(HTTP_TIMEOUT)))
+            .map_err(|e| e.to_string())?;
+        // HTTP/1.0: the server closes the connection after a plain,
+        // unchunked body.
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nX-API-Key: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.gui_port,
+            self.api_key,
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("{method} {path}: no HTTP header in {response:?}"))?;
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("{method} {path}: bad status line in {head:?}"))?;
+        Ok((code, body.to_string()))
+    }
+
+    /// A REST request that must succeed with 200; returns the body.
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> String {
+        match self.try_request(method, path, body) {
+            Ok((200, text)) => text,
+            Ok((code, text)) => panic!(
+                "syncthing {}: {method} {path} answered {code}: {text}",
+                self.name
+            ),
+            Err(e) => panic!("syncthing {}: {e}\n{}", self.name, tail(&self.log(), 40)),
+        }
+    }
+
+    /// GET `path`, parsed as JSON.
+    fn get(&self, path: &str) -> Value {
+        let text = self.request("GET", path, None);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("syncthing {}: GET {path}: {e}: {text}", self.name))
+    }
+
+    /// Introduces `peer` by device ID with its explicit loopback address.
+    fn add_peer(&self, peer: &Syncthing) {
+        let device = json!({
+            "deviceID": peer.id,
+            "name": peer.name,
+            "addresses": [format!("tcp://127.0.0.1:{}", peer.listen_port)],
+            "autoAcceptFolders": false,
+        });
+        self.request("POST", "/rest/config/devices", Some(&device));
+    }
+
+    /// Shares `path` as [`FOLDER_ID`] with `peer`, watched with a short delay.
+    fn share(&self, path: &Path, peer: &Syncthing) {
+        let folder = json!({
+            "id": FOLDER_ID,
+            "label": FOLDER_ID,
+            "path": path,
+            "type": "sendreceive",
+            "rescanIntervalS": 5,
+            "fsWatcherEnabled": true,
+            "fsWatcherDelayS": 1,
+            "devices": [{"deviceID": self.id}, {"deviceID": peer.id}],
+        });
+        self.request(
+            "PUT",
+            &format!("/rest/config/folders/{FOLDER_ID}"),
+            Some(&folder),
+        );
+    }
+
+    /// Whether this instance has a live connection to `peer`.
+    fn connected_to(&self, peer: &Syncthing) -> bool {
+        self.get("/rest/system/connections")["connections"][&peer.id]["connected"] == json!(true)
+    }
+
+    /// Pauses (cuts) the connection to `peer`.
+    fn pause(&self, peer: &Syncthing) {
+        self.request("POST", &format!("/rest/system/pause?device={}", peer.id), None);
+    }
+
+    /// Resumes the connection to `peer`.
+    fn resume(&self, peer: &Syncthing) {
+        self.request(
+            "POST",
+            &format!("/rest/system/resume?device={}", peer.id),
+            None,
+        );
+    }
+}
+
+impl Drop for Syncthing {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- syncthing {} log (tail) ---\n{}",
+                self.name,
+                tail(&self.log(), 60)
+            );
+        }
+    }
+}
+
+/// Two connected syncthing instances sharing `fa` ↔ `fb`.
+struct Pair {
+    a: Syncthing,
+    b: Syncthing,
+}
+
+impl Pair {
+    fn start(fa: &Path, fb: &Path) -> Pair {
+        let ports = free_ports(4);
+        let a = Syncthing::start("st-a", ports[0], ports[1]);
+        let b = Syncthing::start("st-b", ports[2], ports[3]);
+        a.add_peer(&b);
+        b.add_peer(&a);
+        a.share(fa, &b);
+        b.share(fb, &a);
+        let pair = Pair { a, b };
+        pair.wait_connected(true);
+        pair
+    }
+
+    /// Waits until both sides see the connection up (`true`) or down.
+    fn wait_connected(&self, up: bool) {
+        let what = if up { "connected" } else { "disconnected" };
+        wait_for(
+            Duration::from_secs(30),
+            &format!("the syncthing instances to be {what}"),
+            || {
+                (self.a.connected_to(&self.b) == up && self.b.connected_to(&self.a) == up)
+                    .then_some(())
+            },
+        );
+    }
+
+    /// Cuts the link both ways and waits until it is down.
+    fn partition(&self) {
+        self.a.pause(&self.b);
+        self.b.pause(&self.a);
+        self.wait_connected(false);
+    }
+
+    /// Restores the link both ways and waits until it is up.
+    fn heal(&self) {
+        self.a.resume(&self.b);
+        self.b.resume(&self.a);
+        self.wait_connected(true);
+    }
+}
+
+/// On panic, prints both coffer daemons' logs (the syncthing logs are
+/// printed by [`Syncthing`]'s `Drop`).
+struct DumpLogs<'a>(&'a [&'a Device]);
+
+impl Drop for DumpLogs<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for d in self.0 {
+                eprintln!(
+                    "--- cofferd {} log (tail) ---\n{}",
+                    d.name(),
+                    tail(&d.log(), 80)
+                );
+            }
+        }
+    }
+}
+
+/// The item `q` as JSON, or `None` while `coffer get` fails.
+fn item(d: &Device, q: &str) -> Option<Value> {
+    let out = d.coffer(&["get", q, "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The values `coffer history` lists for `field` of item `q`.
+fn history_values(d: &Device, q: &str, field: &str) -> Vec<String> {
+    let h = d.json(&["history", q, "--json"]);
+    h["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("history --json has entries: {h}"))
+        .iter()
+        .filter(|e| e["field"] == field)
+        .filter_map(|e| e["value"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until `q` exists on `d`; returns how long that took from `since`.
+fn wait_item(d: &Device, q: &str, since: Instant) -> Duration {
+    wait_for(
+        PROPAGATION_LIMIT,
+        &format!("item {q:?} on device {}", d.name()),
+        || item(d, q),
+    );
+    since.elapsed()
+}
+
+#[test]
+fn two_syncthing_instances_replicate_and_converge() {
+    let test_start = Instant::now();
+    let Some(version) = syncthing_version() else {
+        assert!(
+            std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "syncthing is not installed, and COFFER_REQUIRE_TOOLS=1 requires it"
+        );
+        eprintln!("SKIPPED: syncthing is not installed (set COFFER_REQUIRE_TOOLS=1 to fail instead)");
+        return;
+    };
+    println!("using {version}");
+
+    let dir_a = short_tempdir("sfa");
+    let dir_b = short_tempdir("sfb");
+    let (fa, fb): (PathBuf, PathBuf) = (dir_a.path().into(), dir_b.path().into());
+    let pair = Pair::start(&fa, &fb);
+    println!(
+        "syncthing pair up and connected after {:.2} s",
+        test_start.elapsed().as_secs_f64()
+    );
+
+    let a = Device::with_sync_folder("a", &fa);
+    let b = Device::with_sync_folder("b", &fb);
+    let devices = [&a, &b];
+    let _dump = DumpLogs(&devices);
+
+    // A signs up; syncthing carries account.json (and A's device file) to B.
+    let signup = a.signup(EMAIL, PW);
+    let t = Instant::now();
+    let key = signup["account_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("signup --json has account_key: {signup}"))
+        .to_string();
+    let account = signup["account_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("signup --json has account_id: {signup}"))
+        .to_string();
+    let account_json = fb.join(&account).join("account.json");
+    wait_for(PROPAGATION_LIMIT, "account.json in B's folder", || {
+        account_json.is_file().then_some(())
+    });
+    println!(
+        "account.json reached B's folder {:.2} s after signup",
+        t.elapsed().as_secs_f64()
+    );
+    b.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_ACCOUNT_KEY", &key)])
+        .ok(&[
+            "login",
+            "--email",
+            EMAIL,
+            "--sync-folder",
+            &fb.to_string_lossy(),
+        ]);
+
+    // An item added on A appears on B, and one added on B appears on A.
+    a.ok(&["add", "Mail", "--username", "me", "--password", "pw0"]);
+    let a_to_b = wait_item(&b, "Mail", Instant::now());
+    assert_eq!(b.ok(&["get", "Mail"]), "pw0\n");
+    b.ok(&["add", "Bank", "--password", "bank-pw"]);
+    let b_to_a = wait_item(&a, "Bank", Instant::now());
+    assert_eq!(a.ok(&["get", "Bank"]), "bank-pw\n");
+    println!(
+        "propagation through syncthing (add returned -> get succeeds): A->B {:.2} s, B->A {:.2} s",
+        a_to_b.as_secs_f64(),
+        b_to_a.as_secs_f64()
+    );
+
+    // Partition, edit different fields of one item on each side, heal.
+    pair.partition();
+    a.ok(&["edit", "Mail", "--username", "alice"]);
+    b.ok(&["edit", "Mail", "--url", "https://b.example.org"]);
+    std::thread::sleep(Duration::from_millis(1500)); // both edits are on disk and scanned
+    for (d, field, own) in [(&a, "username", "alice"), (&b, "url", "https://b.example.org")] {
+        let it = item(d, "Mail").expect("the item exists on both devices");
+        assert_eq!(it[field], own, "device {}: {it}", d.name());
+    }
+    pair.heal();
+    let t = Instant::now();
+    wait_for(
+        PROPAGATION_LIMIT,
+        "both devices to have both concurrent fields",
+        || {
+            devices
+                .iter()
+                .all(|d| {
+                    item(d, "Mail").is_some_and(|it| {
+                        it["username"] == "alice"
+                            && it["url"] == "https://b.example.org"
+                            && it["password"] == "pw0"
+                    })
+                })
+                .then_some(())
+        },
+    );
+    println!(
+        "different-field concurrent edits converged {:.2} s after the heal",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Partition, edit the same field on each side, heal: one winner
+    // everywhere, the loser in both histories.
+    pair.partition();
+    a.ok(&["edit", "Mail", "--password", "from-a"]);
+    b.ok(&["edit", "Mail", "--password", "from-b"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    pair.heal();
+    let t = Instant::now();
+    let winner = wait_for(
+        PROPAGATION_LIMIT,
+        "one winner of the same-field edits on both devices, the loser in both histories",
+        || {
+            let pa = item(&a, "Mail")?["password"].as_str()?.to_string();
+            let pb = item(&b, "Mail")?["password"].as_str()?.to_string();
+            if pa != pb || !(pa == "from-a" || pa == "from-b") {
+                return None;
+            }
+            let loser = if pa == "from-a" { "from-b" } else { "from-a" };
+            devices
+                .iter()
+                .all(|d| history_values(d, "Mail", "password").iter().any(|v| v == loser))
+                .then_some(pa)
+        },
+    );
+    println!(
+        "same-field concurrent edits converged {:.2} s after the heal; winner {winner}",
+        t.elapsed().as_secs_f64()
+    );
+    for d in devices {
+        let it = item(d, "Mail").expect("the item exists on both devices");
+        assert_eq!(it["username"], "alice", "device {}: {it}", d.name());
+        assert_eq!(it["url"], "https://b.example.org", "device {}: {it}", d.name());
+        assert_eq!(d.ok(&["get", "Bank"]), "bank-pw\n");
+        let list = d.json(&["list", "--json"]);
+        assert_eq!(
+            list.as_array().map(Vec::len),
+            Some(2),
+            "device {}: {list}",
+            d.name()
+        );
+    }
+
+    // Syncthing's own files (.stfolder, .syncthing.*.tmp) are no problem.
+    for d in devices {
+        let folders = d.json(&["sync", "list", "--json"]);
+        println!("device {} sync list: {folders}", d.name());
+    }
+    println!(
+        "whole syncthing test took {:.2} s",
+        test_start.elapsed().as_secs_f64()
+    );
+}
