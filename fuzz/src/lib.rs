@@ -21,7 +21,9 @@ pub fn account_header(data: &[u8]) {
 
 /// Account Key text parser.
 pub fn account_key(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(k) = AccountKey::parse(text) {
         let canonical = k.to_text();
         let again = AccountKey::parse(canonical.expose()).expect("a canonical key parses");

@@ -551,13 +551,22 @@ fn two_syncthing_instances_replicate_and_converge() {
     pair.partition();
     a.ok(&["edit", "Mail", "--username", "alice"]);
     b.ok(&["edit", "Mail", "--url", "https://b.example.org"]);
-    std::thread::sleep(Duration::from_millis(1500)); // both edits are on disk and scanned
-    for (d, field, own) in [(&a, "username", "alice"), (&b, "url", "https://b.example.org")] {
-        let it = item(d, "Mail").expect("the item exists on both devices");
-        assert_eq!(it[field], own, "device {}: {it}", d.name());
-    }
-    pair.heal();
+    // Long enough for syncthing to have scanned both edits (watch delay 1 s),
+    // which the partition must keep apart.
+    std::thread::sleep(Duration::from_millis(1500));
+    let on_a = item(&a, "Mail").expect("the item exists on A");
+    let on_b = item(&b, "Mail").expect("the item exists on B");
+    assert!(
+        on_a["username"] == "alice" && on_a["url"] != "https://b.example.org",
+        "partitioned A: {on_a}"
+    );
+    assert!(
+        on_b["url"] == "https://b.example.org" && on_b["username"] == "me",
+        "partitioned B: {on_b}"
+    );
     let t = Instant::now();
+    pair.heal();
+    let reconnect = t.elapsed();
     wait_for(
         PROPAGATION_LIMIT,
         "both devices to have both concurrent fields",
@@ -575,8 +584,10 @@ fn two_syncthing_instances_replicate_and_converge() {
         },
     );
     println!(
-        "different-field concurrent edits converged {:.2} s after the heal",
-        t.elapsed().as_secs_f64()
+        "different-field concurrent edits converged {:.2} s after the resume \
+         (reconnected after {:.2} s)",
+        t.elapsed().as_secs_f64(),
+        reconnect.as_secs_f64()
     );
 
     // Partition, edit the same field on each side, heal: one winner
@@ -585,8 +596,11 @@ fn two_syncthing_instances_replicate_and_converge() {
     a.ok(&["edit", "Mail", "--password", "from-a"]);
     b.ok(&["edit", "Mail", "--password", "from-b"]);
     std::thread::sleep(Duration::from_millis(1500));
-    pair.heal();
+    assert_eq!(a.ok(&["get", "Mail"]), "from-a\n", "partitioned A");
+    assert_eq!(b.ok(&["get", "Mail"]), "from-b\n", "partitioned B");
     let t = Instant::now();
+    pair.heal();
+    let reconnect = t.elapsed();
     let winner = wait_for(
         PROPAGATION_LIMIT,
         "one winner of the same-field edits on both devices, the loser in both histories",
@@ -604,8 +618,10 @@ fn two_syncthing_instances_replicate_and_converge() {
         },
     );
     println!(
-        "same-field concurrent edits converged {:.2} s after the heal; winner {winner}",
-        t.elapsed().as_secs_f64()
+        "same-field concurrent edits converged {:.2} s after the resume \
+         (reconnected after {:.2} s); winner {winner}",
+        t.elapsed().as_secs_f64(),
+        reconnect.as_secs_f64()
     );
     for d in devices {
         let it = item(d, "Mail").expect("the item exists on both devices");
@@ -625,6 +641,10 @@ fn two_syncthing_instances_replicate_and_converge() {
     for d in devices {
         let folders = d.json(&["sync", "list", "--json"]);
         println!("device {} sync list: {folders}", d.name());
+        let log = d.log();
+        for line in log.lines().filter(|l| { let l = l.to_lowercase(); l.contains("warn") || l.contains("error") }) {
+            println!("cofferd {} : {line}", d.name());
+        }
     }
     println!(
         "whole syncthing test took {:.2} s",

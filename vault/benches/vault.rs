@@ -25,10 +25,24 @@ const T0: u64 = 1_735_689_600_000;
 fn item(n: usize, device: DeviceId, clock: &mut Clock) -> Item {
     let mut it = Item::new(ItemId::new_random(), T0);
     let fields = vec![
-        (TITLE.to_owned(), Some(SecretString::from(format!("Site number {n}")))),
-        (USERNAME.to_owned(), Some(SecretString::from(format!("user{n}@example.com")))),
-        (PASSWORD.to_owned(), Some(SecretString::from(format!("pw-{n:08}-Xq7!kd")))),
-        (URL.to_owned(), Some(SecretString::from(format!("https://site{n}.example.com/login")))),
+        (
+            TITLE.to_owned(),
+            Some(SecretString::from(format!("Site number {n}"))),
+        ),
+        (
+            USERNAME.to_owned(),
+            Some(SecretString::from(format!("user{n}@example.com"))),
+        ),
+        (
+            PASSWORD.to_owned(),
+            Some(SecretString::from(format!("pw-{n:08}-Xq7!kd"))),
+        ),
+        (
+            URL.to_owned(),
+            Some(SecretString::from(format!(
+                "https://site{n}.example.com/login"
+            ))),
+        ),
     ];
     it.apply(fields, clock, T0 + n as u64, device);
     it
@@ -54,16 +68,47 @@ fn two_states(n: usize) -> (VaultState, VaultState) {
         let mut it = item(i, x, &mut clock);
         cx += 1;
         let base_dot = Dot::new(x, cx);
-        let base = seal_record(&rk, acct, 1, base_dot, VersionVector::new(), &RecordPlain::Item(it.clone()));
+        let base = seal_record(
+            &rk,
+            acct,
+            1,
+            base_dot,
+            VersionVector::new(),
+            &RecordPlain::Item(it.clone()),
+        );
         if i % 10 == 0 {
             let ctx: VersionVector = [(x, cx)].into_iter().collect();
             let mut ia = it.clone();
-            ia.apply(vec![(NOTES.into(), Some(SecretString::from("from a")))], &mut clock, T0 + 1, a);
+            ia.apply(
+                vec![(NOTES.into(), Some(SecretString::from("from a")))],
+                &mut clock,
+                T0 + 1,
+                a,
+            );
             ca += 1;
-            sa.insert(seal_record(&rk, acct, 1, Dot::new(a, ca), ctx.clone(), &RecordPlain::Item(ia)));
-            it.apply(vec![(NOTES.into(), Some(SecretString::from("from b")))], &mut clock, T0 + 1, b);
+            sa.insert(seal_record(
+                &rk,
+                acct,
+                1,
+                Dot::new(a, ca),
+                ctx.clone(),
+                &RecordPlain::Item(ia),
+            ));
+            it.apply(
+                vec![(NOTES.into(), Some(SecretString::from("from b")))],
+                &mut clock,
+                T0 + 1,
+                b,
+            );
             cb += 1;
-            sb.insert(seal_record(&rk, acct, 1, Dot::new(b, cb), ctx, &RecordPlain::Item(it)));
+            sb.insert(seal_record(
+                &rk,
+                acct,
+                1,
+                Dot::new(b, cb),
+                ctx,
+                &RecordPlain::Item(it),
+            ));
         } else {
             sa.insert(base.clone());
             sb.insert(base);
@@ -72,10 +117,24 @@ fn two_states(n: usize) -> (VaultState, VaultState) {
     for i in shared..n {
         ca += 1;
         let ia = item(i, a, &mut clock);
-        sa.insert(seal_record(&rk, acct, 1, Dot::new(a, ca), VersionVector::new(), &RecordPlain::Item(ia)));
+        sa.insert(seal_record(
+            &rk,
+            acct,
+            1,
+            Dot::new(a, ca),
+            VersionVector::new(),
+            &RecordPlain::Item(ia),
+        ));
         cb += 1;
         let ib = item(n + i, b, &mut clock);
-        sb.insert(seal_record(&rk, acct, 1, Dot::new(b, cb), VersionVector::new(), &RecordPlain::Item(ib)));
+        sb.insert(seal_record(
+            &rk,
+            acct,
+            1,
+            Dot::new(b, cb),
+            VersionVector::new(),
+            &RecordPlain::Item(ib),
+        ));
     }
     (sa, sb)
 }
@@ -85,20 +144,38 @@ fn seal_open(c: &mut Criterion) {
     let acct = Uuid::from_bytes([1; 16]);
     let dev = DeviceId::new_random();
     let mut clock = Clock::new();
-    let items: Vec<RecordPlain> = (0..10_000).map(|n| RecordPlain::Item(item(n, dev, &mut clock))).collect();
+    let items: Vec<RecordPlain> = (0..10_000)
+        .map(|n| RecordPlain::Item(item(n, dev, &mut clock)))
+        .collect();
     let mut g = c.benchmark_group("records");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.bench_function("seal 10k items", |bch| {
         bch.iter(|| {
             for (i, p) in items.iter().enumerate() {
-                black_box(seal_record(&rk, acct, 1, Dot::new(dev, i as u64 + 1), VersionVector::new(), p));
+                black_box(seal_record(
+                    &rk,
+                    acct,
+                    1,
+                    Dot::new(dev, i as u64 + 1),
+                    VersionVector::new(),
+                    p,
+                ));
             }
         })
     });
     let sealed: Vec<_> = items
         .iter()
         .enumerate()
-        .map(|(i, p)| seal_record(&rk, acct, 1, Dot::new(dev, i as u64 + 1), VersionVector::new(), p))
+        .map(|(i, p)| {
+            seal_record(
+                &rk,
+                acct,
+                1,
+                Dot::new(dev, i as u64 + 1),
+                VersionVector::new(),
+                p,
+            )
+        })
         .collect();
     g.bench_function("open 10k items", |bch| {
         bch.iter(|| {
@@ -112,21 +189,38 @@ fn seal_open(c: &mut Criterion) {
 
 fn listing(c: &mut Criterion) {
     let key = SecretKey::from_bytes([5; 32]);
-    let mut r = Replica::new(Uuid::from_bytes([1; 16]), 1, DeviceId::new_random(), "bench".into());
+    let mut r = Replica::new(
+        Uuid::from_bytes([1; 16]),
+        1,
+        DeviceId::new_random(),
+        "bench".into(),
+    );
     for n in 0..10_000 {
         let fields = vec![
-            (TITLE.to_owned(), SecretString::from(format!("Site number {n}"))),
-            (PASSWORD.to_owned(), SecretString::from(format!("pw-{n:08}"))),
+            (
+                TITLE.to_owned(),
+                SecretString::from(format!("Site number {n}")),
+            ),
+            (
+                PASSWORD.to_owned(),
+                SecretString::from(format!("pw-{n:08}")),
+            ),
         ];
         r.add(&key, fields, T0 + n).expect("add");
     }
     let mut g = c.benchmark_group("replica");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.bench_function("items() 10k, cold cache", |bch| {
-        bch.iter_batched(|| r.clone(), |fresh| black_box(fresh.items(&key).expect("open").len()), BatchSize::LargeInput)
+        bch.iter_batched(
+            || r.clone(),
+            |fresh| black_box(fresh.items(&key).expect("open").len()),
+            BatchSize::LargeInput,
+        )
     });
     r.items(&key).expect("warm the cache");
-    g.bench_function("items() 10k, warm cache", |bch| bch.iter(|| black_box(r.items(&key).expect("open").len())));
+    g.bench_function("items() 10k, warm cache", |bch| {
+        bch.iter(|| black_box(r.items(&key).expect("open").len()))
+    });
     g.finish();
 }
 
@@ -135,7 +229,9 @@ fn merging(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(8));
     for n in [10_000usize, 100_000] {
         let (a, b) = two_states(n);
-        g.bench_function(format!("clone {n} (baseline)"), |bch| bch.iter(|| black_box(a.clone())));
+        g.bench_function(format!("clone {n} (baseline)"), |bch| {
+            bch.iter(|| black_box(a.clone()))
+        });
         g.bench_function(format!("clone + merge {n} + {n}"), |bch| {
             bch.iter(|| {
                 let mut m = a.clone();

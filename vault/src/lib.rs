@@ -24,7 +24,7 @@
 //! - [`state`]: a vault state and its key-free merge (union, then compaction).
 //! - [`replica`]: one device's vault: add, edit, delete, locked and unlocked
 //!   merges, conflict resolution and reports.
-//! - [`format`]: the local container and per-device sync file formats.
+//! - [`format`](mod@format): the local container and per-device sync file formats.
 #![warn(missing_docs)]
 
 pub mod account;

@@ -89,8 +89,18 @@ fn mutate(rng: &mut StdRng, input: &[u8], pool: &[Vec<u8>]) -> Vec<u8> {
             }
             5 if len > 0 => {
                 // Replace with a "interesting" token.
-                let tokens: [&[u8]; 10] =
-                    [b"0", b"-1", b"18446744073709551616", b"null", b"\"\"", b"[]", b"{}", b"\"\\u0000\"", b"1e999", b"\xff"];
+                let tokens: [&[u8]; 10] = [
+                    b"0",
+                    b"-1",
+                    b"18446744073709551616",
+                    b"null",
+                    b"\"\"",
+                    b"[]",
+                    b"{}",
+                    b"\"\\u0000\"",
+                    b"1e999",
+                    b"\xff",
+                ];
                 let i = rng.gen_range(0..len);
                 let t = tokens[rng.gen_range(0..tokens.len())];
                 let j = (i + rng.gen_range(1..8)).min(len);
@@ -116,7 +126,10 @@ fn mutate(rng: &mut StdRng, input: &[u8], pool: &[Vec<u8>]) -> Vec<u8> {
             }
             _ if len > 0 => {
                 // Change a digit (versions, counters, epochs).
-                if let Some(i) = (0..8).map(|_| rng.gen_range(0..len)).find(|&i| b[i].is_ascii_digit()) {
+                if let Some(i) = (0..8)
+                    .map(|_| rng.gen_range(0..len))
+                    .find(|&i| b[i].is_ascii_digit())
+                {
                     b[i] = b'0' + rng.gen_range(0..10);
                 }
             }
@@ -128,11 +141,20 @@ fn mutate(rng: &mut StdRng, input: &[u8], pool: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn parsers_survive_vectors_and_mutations() {
-    let mutations: usize =
-        std::env::var("COFFER_SMOKE_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
-    let seed: u64 = std::env::var("COFFER_SMOKE_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0xC0FFEE);
+    let mutations: usize = std::env::var("COFFER_SMOKE_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    let seed: u64 = std::env::var("COFFER_SMOKE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0xC0FFEE);
     let pool = seeds();
-    assert!(pool.len() >= 20, "expected the test vectors as seeds, found {}", pool.len());
+    assert!(
+        pool.len() >= 20,
+        "expected the test vectors as seeds, found {}",
+        pool.len()
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let mut inputs = 0usize;
     for s in &pool {
@@ -169,7 +191,9 @@ fn each_check_accepts_its_own_seed() {
     use coffer_vault::format::{Container, SyncFile};
     use coffer_vault::item::Item;
     assert!(accepts(&|s| AccountHeader::from_json(s).is_ok()));
-    assert!(accepts(&|s| std::str::from_utf8(s).is_ok_and(|t| AccountKey::parse(t).is_ok())));
+    assert!(accepts(
+        &|s| std::str::from_utf8(s).is_ok_and(|t| AccountKey::parse(t).is_ok())
+    ));
     assert!(accepts(&|s| Container::from_bytes(s).is_ok()));
     assert!(accepts(&|s| SyncFile::from_bytes(s).is_ok()));
     assert!(accepts(&|s| Item::from_json(s).is_ok()));
