@@ -32,6 +32,11 @@ use crate::sync::FolderHealth;
 /// A handler's result.
 pub type Reply = Result<Value, ErrorBody>;
 
+/// A successful reply carrying `value`.
+pub(crate) fn to_reply<T: serde::Serialize>(value: T) -> Reply {
+    serde_json::to_value(value).map_err(internal)
+}
+
 pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(code, msg)
 }
@@ -249,7 +254,7 @@ impl Daemon {
 
     async fn status(&self) -> Reply {
         let inner = self.inner.lock().await;
-        Ok(serde_json::to_value(self.status_info(&inner)).map_err(internal)?)
+        to_reply(self.status_info(&inner))
     }
 
     pub(crate) fn status_info(&self, inner: &Inner) -> StatusInfo {
@@ -330,7 +335,7 @@ impl Daemon {
         tracing::info!(account = %reply.account_id, "signed up");
         drop(inner);
         self.after_sign_in().await;
-        Ok(serde_json::to_value(reply).map_err(internal)?)
+        to_reply(reply)
     }
 
     fn new_device_record(
@@ -660,7 +665,7 @@ impl Daemon {
                 ))
             }
         };
-        Ok(serde_json::to_value(reply::HintReply { hint, source }).map_err(internal)?)
+        to_reply(reply::HintReply { hint, source })
     }
 
     async fn kit(&self) -> Reply {
@@ -669,14 +674,13 @@ impl Daemon {
         let ak = dev
             .open_account_key_vk(&key)
             .ok_or_else(|| internal("the Account Key kept on this device does not open"))?;
-        Ok(serde_json::to_value(reply::KitReply {
+        to_reply(reply::KitReply {
             account_id: header.account_id.to_string(),
             email: header.email.clone(),
             account_key: Secret::new(ak.to_text().expose()),
             epoch: header.epoch,
             created_ms: header.created_ms,
         })
-        .map_err(internal)?)
     }
 
     async fn passwd(self: &Arc<Self>, p: PasswdParams) -> Reply {

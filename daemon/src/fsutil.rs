@@ -7,8 +7,14 @@
 //! either the old file or the new one, never a mix; leftover temp files are
 //! removed by [`clean_temp_files`] at start-up.
 //!
+//! Every write also removes the temp files a crashed writer left for the
+//! same target (sync folders get no start-up sweep, so this is what keeps
+//! them clean).
+//!
 //! The [`FaultInjector`] seam lets tests make a write fail (disk full, I/O
-//! error, a refused rename) without filling a disk.
+//! error, a refused rename) without filling a disk, either from start-up
+//! (`COFFER_FAULT`) or switched at run time through a file
+//! (`COFFER_FAULT_FILE`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -30,38 +36,77 @@ pub enum Fault {
     RenameRefused,
 }
 
-/// A process-wide fault set by tests through the `COFFER_FAULT` environment
-/// variable (`disk-full`, `io-error`, `rename-refused`, optionally followed by
-/// `:SUBSTRING` to hit only paths containing it) or at run time through
-/// [`FaultInjector::set`].
+/// A process-wide fault set by tests.
+///
+/// - `COFFER_FAULT=KIND[:SUBSTRING]` (read once at start-up), where KIND is
+///   `disk-full`, `io-error` or `rename-refused`, and SUBSTRING limits the
+///   fault to target paths containing it;
+/// - `COFFER_FAULT_FILE=PATH`: the file is re-read before every write; its
+///   first line, in the same syntax, is the fault in force (a missing or
+///   empty file means none), so a test can make writes fail and recover
+///   without restarting the daemon;
+/// - [`FaultInjector::set`], for unit tests.
 pub struct FaultInjector;
 
-static FAULT: Mutex<Option<(Fault, String)>> = Mutex::new(None);
+type FaultSpec = Option<(Fault, String)>;
+
+static FAULT: Mutex<FaultSpec> = Mutex::new(None);
+static FAULT_FILE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Parses `KIND[:SUBSTRING]`; `None` for anything else.
+fn parse_fault(v: &str) -> FaultSpec {
+    let v = v.trim();
+    let (kind, filter) = v.split_once(':').unwrap_or((v, ""));
+    let fault = match kind {
+        "disk-full" => Fault::DiskFull,
+        "io-error" => Fault::IoError,
+        "rename-refused" => Fault::RenameRefused,
+        _ => return None,
+    };
+    Some((fault, filter.to_owned()))
+}
 
 impl FaultInjector {
-    /// Reads `COFFER_FAULT` once at start-up.
+    /// Reads `COFFER_FAULT` and `COFFER_FAULT_FILE` once at start-up.
     pub fn init_from_env() {
         if let Ok(v) = std::env::var("COFFER_FAULT") {
-            let (kind, filter) = v.split_once(':').unwrap_or((v.as_str(), ""));
-            let fault = match kind {
-                "disk-full" => Fault::DiskFull,
-                "io-error" => Fault::IoError,
-                "rename-refused" => Fault::RenameRefused,
-                _ => return,
-            };
-            Self::set(Some((fault, filter.to_owned())));
+            match parse_fault(&v) {
+                Some(f) => {
+                    tracing::warn!(fault = %v, "COFFER_FAULT is set: writes will fail on purpose");
+                    Self::set(Some(f));
+                }
+                None => tracing::warn!(fault = %v, "COFFER_FAULT names no fault; ignored"),
+            }
+        }
+        if let Some(p) = std::env::var_os("COFFER_FAULT_FILE").filter(|p| !p.is_empty()) {
+            tracing::warn!(path = %Path::new(&p).display(), "COFFER_FAULT_FILE is set: writes may fail on purpose");
+            *FAULT_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(PathBuf::from(p));
         }
     }
 
     /// Sets or clears the fault.
-    pub fn set(fault: Option<(Fault, String)>) {
+    pub fn set(fault: FaultSpec) {
         *FAULT.lock().unwrap_or_else(|e| e.into_inner()) = fault;
     }
 
+    /// The fault in force now: the fault file's, else the one set.
+    fn current() -> FaultSpec {
+        let file = FAULT_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(path) = file {
+            // Bounded: the file is ours and tiny; a missing file means no fault.
+            let text = read_bounded(&path, 4096).unwrap_or_default();
+            let text = String::from_utf8_lossy(&text);
+            let first = text.lines().next().unwrap_or("");
+            if let Some(f) = parse_fault(first) {
+                return Some(f);
+            }
+        }
+        FAULT.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn check(stage: Fault, path: &Path) -> io::Result<()> {
-        let guard = FAULT.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((fault, filter)) = guard.as_ref() {
-            if *fault == stage && path.to_string_lossy().contains(filter.as_str()) {
+        if let Some((fault, filter)) = Self::current() {
+            if fault == stage && path.to_string_lossy().contains(filter.as_str()) {
                 return Err(match stage {
                     Fault::DiskFull => io::Error::from_raw_os_error(libc::ENOSPC),
                     Fault::IoError => io::Error::from_raw_os_error(libc::EIO),
@@ -86,6 +131,7 @@ pub fn temp_path(target: &Path) -> PathBuf {
 /// Writes `bytes` to `target` atomically and durably, with `mode` (e.g.
 /// 0o600). On error the target is untouched and the temp file is removed.
 pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    clean_stale_temps_of(target);
     let tmp = temp_path(target);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -116,6 +162,39 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Is this one of coffer's own temp files (`.….tmp`)?
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Removes the temp files that a writer which is gone left for `target`
+/// (`.NAME.<pid>-<n>.tmp` beside it). Best effort: errors are ignored.
+fn clean_stale_temps_of(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(rd) = fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+        return;
+    };
+    for entry in rd.flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else {
+            continue;
+        };
+        match temp_writer_pid(rest) {
+            Some(p) if p != std::process::id() && !process_alive(p) => {
+                if fs::remove_file(entry.path()).is_ok() {
+                    tracing::info!(path = %entry.path().display(), "removed a temp file left by an interrupted write");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The pid in a temp name's `<pid>-<n>` part.
+fn temp_writer_pid(tail: &str) -> Option<u32> {
+    let (pid, n) = tail.rsplit('.').next()?.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse::<u32>().ok().filter(|p| *p > 0)
 }
 
 /// Removes coffer's leftover temp files in `dir` written by a process that
@@ -151,9 +230,25 @@ pub fn clean_temp_files(dir: &Path) -> usize {
 }
 
 fn process_alive(pid: u32) -> bool {
+    // A pid that no process can have (0 or beyond pid_t) is no live writer.
+    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0) else {
+        return false;
+    };
     // SAFETY: kill with signal 0 only checks whether the process exists.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let r = unsafe { libc::kill(pid, 0) };
+    let exists = r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A zombie (killed, not yet reaped) writes nothing any more.
+    exists && !is_zombie(pid)
+}
+
+/// Whether `pid` is a zombie (Linux: state `Z` or `X` in /proc/PID/stat).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_some_and(|state| state == 'Z' || state == 'X')
 }
 
 /// Reads a file of at most `max` bytes; a larger file is an error (so a
@@ -213,6 +308,35 @@ mod tests {
         fs::write(d.path().join("keep"), b"x").unwrap();
         assert_eq!(clean_temp_files(d.path()), 1);
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_write_removes_stale_temps_of_its_target_only() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("dev.cofsync");
+        let stale = d.path().join(".dev.cofsync.999999999-3.tmp");
+        let other = d.path().join(".other.999999999-3.tmp");
+        let engine = d.path().join(".syncthing.dev.cofsync.tmp");
+        for f in [&stale, &other, &engine] {
+            fs::write(f, b"x").unwrap();
+        }
+        write_atomic(&p, b"new", 0o600).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists() && engine.exists());
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn parses_fault_specs() {
+        assert_eq!(parse_fault("disk-full"), Some((Fault::DiskFull, String::new())));
+        assert_eq!(parse_fault("rename-refused:.coffer\n"), Some((Fault::RenameRefused, ".coffer".into())));
+        assert_eq!(parse_fault("io-error:x:y"), Some((Fault::IoError, "x:y".into())));
+        assert_eq!(parse_fault(""), None);
+        assert_eq!(parse_fault("melt"), None);
+        assert_eq!(temp_writer_pid("12-3"), Some(12));
+        assert_eq!(temp_writer_pid("x.12-3"), Some(12));
+        assert_eq!(temp_writer_pid("0-3"), None);
+        assert_eq!(temp_writer_pid("12"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use coffer_vault::secret::{SecretKey, SecretString};
 use coffer_vault::replica::Replica;
 use serde_json::json;
 
-use crate::daemon::{err, internal, now_ms, Daemon, Inner, Reply};
+use crate::daemon::{to_reply, err, internal, now_ms, Daemon, Inner, Reply};
 
 const STANDARD: [&str; 5] = ["title", "username", "password", "url", "notes"];
 const CUSTOM_PREFIX: &str = "field:";
@@ -149,7 +149,7 @@ impl Daemon {
         let id = replica.add(&key, fields, now_ms()).map_err(internal)?;
         self.commit(&mut inner, before)?;
         tracing::debug!(item = %id, "added");
-        Ok(serde_json::to_value(AddReply { id: id.to_string() }).map_err(internal)?)
+        to_reply(AddReply { id: id.to_string() })
     }
 
     pub(crate) async fn get(self: &Arc<Self>, p: QueryParams) -> Reply {
@@ -157,7 +157,7 @@ impl Daemon {
         let (_, _, key) = self.unlocked(&mut inner)?;
         let replica = inner.replica.as_ref().ok_or_else(|| internal("no replica"))?;
         let item = find(replica, &key, &p.query)?;
-        Ok(serde_json::to_value(view(&item)).map_err(internal)?)
+        to_reply(view(&item))
     }
 
     pub(crate) async fn list(self: &Arc<Self>) -> Reply {
@@ -166,7 +166,7 @@ impl Daemon {
         let replica = inner.replica.as_ref().ok_or_else(|| internal("no replica"))?;
         let mut items: Vec<ItemSummary> = replica.items(&key).map_err(internal)?.iter().map(summary).collect();
         items.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
-        Ok(serde_json::to_value(items).map_err(internal)?)
+        to_reply(items)
     }
 
     pub(crate) async fn edit(self: &Arc<Self>, p: EditParams) -> Reply {
@@ -213,11 +213,10 @@ impl Daemon {
             })
             .collect();
         entries.sort_by(|a, b| b.set_ms.cmp(&a.set_ms).then(a.field.cmp(&b.field)));
-        Ok(serde_json::to_value(HistoryReply {
+        to_reply(HistoryReply {
             id: item.id.to_string(),
             title: item.title().to_owned(),
             entries,
         })
-        .map_err(internal)?)
     }
 }

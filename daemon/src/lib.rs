@@ -17,7 +17,7 @@
 //! - [`socket`]: binding the socket safely.
 //! - [`keycache`]: the OS keyring cache.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
-//! - [`device`]: `device.json`.
+//! - [`device`]: the `device.json` file.
 //! - [`config`], [`logging`], [`lockfile`], [`fsutil`], [`trash`].
 #![warn(missing_docs)]
 

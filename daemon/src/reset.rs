@@ -18,7 +18,7 @@ use coffer_vault::account::AccountHeader;
 use coffer_vault::secret::SecretString;
 use serde_json::json;
 
-use crate::daemon::{
+use crate::daemon::{to_reply, 
     blocking, check_email, check_folders, container_path, err, internal, io_err, not_ready, now_ms, Daemon, Reply,
 };
 use crate::sync::FolderHealth;
@@ -173,7 +173,7 @@ impl Daemon {
             }
         }
         let report = crate::sync::round(self, true).await;
-        Ok(serde_json::to_value(report).map_err(internal)?)
+        to_reply(report)
     }
 
     pub(crate) async fn sync_add(self: &Arc<Self>, p: PathParams) -> Reply {
@@ -220,6 +220,6 @@ impl Daemon {
         if inner.device.is_none() {
             return Err(not_ready(State::SignedOut));
         }
-        Ok(serde_json::to_value(crate::sync::folder_infos(&inner)).map_err(internal)?)
+        to_reply(crate::sync::folder_infos(&inner))
     }
 }

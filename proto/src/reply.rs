@@ -331,4 +331,14 @@ pub enum Event {
     Conflict(ConflictInfo),
     /// The account was reset.
     Reset(ResetDetails),
+    /// A long request (an import or a restore) advanced; sent every few
+    /// hundred items, then once more when all are done.
+    Progress {
+        /// `import` or `restore`.
+        operation: String,
+        /// Items done so far.
+        done: usize,
+        /// Items in all.
+        total: usize,
+    },
 }

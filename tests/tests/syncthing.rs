@@ -56,14 +56,40 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
-/// Whether the `syncthing` binary runs (`syncthing --version`).
-fn syncthing_version() -> Option<String> {
+/// How a syncthing binary takes its commands.
+#[derive(Clone, Copy, Debug)]
+enum Cli {
+    /// v1.18 and later: `syncthing generate --home DIR`, `syncthing serve
+    /// --home DIR`.
+    Subcommands,
+    /// Older: `syncthing -generate=DIR`, `syncthing -home=DIR`.
+    Legacy,
+}
+
+/// The installed syncthing's version line and command style, or `None`
+/// when `syncthing --version` does not run.
+fn syncthing_version() -> Option<(String, Cli)> {
     let mut cmd = Command::new("syncthing");
     cmd.arg("--version");
     let out = run_with_timeout(cmd, Duration::from_secs(20)).ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    if !out.status.success() {
+        return None;
+    }
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut help = Command::new("syncthing");
+    help.arg("--help");
+    let help = run_with_timeout(help, Duration::from_secs(20)).ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&help.stdout),
+        String::from_utf8_lossy(&help.stderr)
+    );
+    let cli = if text.lines().any(|l| l.trim() == "serve") {
+        Cli::Subcommands
+    } else {
+        Cli::Legacy
+    };
+    Some((version, cli))
 }
 
 /// `count` distinct free TCP ports on 127.0.0.1 (all listeners are held
@@ -74,7 +100,11 @@ fn free_ports(count: usize) -> Vec<u16> {
         .collect();
     listeners
         .iter()
-        .map(|l| l.local_addr().expect("a bound listener has an address").port())
+        .map(|l| {
+            l.local_addr()
+                .expect("a bound listener has an address")
+                .port()
+        })
         .collect()
 }
 
@@ -131,16 +161,20 @@ struct Syncthing {
 
 impl Syncthing {
     /// Generates a home for `name`, locks its config down to loopback and
-    /// starts `syncthing serve`; returns once the REST API answers.
-    fn start(name: &str, gui_port: u16, listen_port: u16) -> Syncthing {
+    /// starts syncthing; returns once the REST API answers.
+    fn start(cli: Cli, name: &str, gui_port: u16, listen_port: u16) -> Syncthing {
         let home = short_tempdir("st");
+        let home_arg = home.path().to_string_lossy().into_owned();
         let mut generate = Command::new("syncthing");
+        match cli {
+            Cli::Subcommands => generate.args(["generate", "--home", &home_arg]),
+            Cli::Legacy => generate.arg(format!("-generate={home_arg}")),
+        };
         generate
-            .args(["generate", "--no-default-folder", "--home"])
-            .arg(home.path())
             .env_clear()
             .env("HOME", home.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("STNODEFAULTFOLDER", "1");
         let out = run_with_timeout(generate, Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("syncthing generate: {e}"));
         assert!(
@@ -150,7 +184,8 @@ impl Syncthing {
         );
 
         let config = home.path().join("config.xml");
-        let mut xml = std::fs::read_to_string(&config).expect("syncthing generate wrote config.xml");
+        let mut xml =
+            std::fs::read_to_string(&config).expect("syncthing generate wrote config.xml");
         for (tag, value) in [
             ("listenAddress", format!("tcp://127.0.0.1:{listen_port}")),
             ("globalAnnounceEnabled", "false".into()),
@@ -182,17 +217,29 @@ impl Syncthing {
 
         let log_path = home.path().join("syncthing.log");
         let log = File::create(&log_path).expect("the syncthing log can be created");
-        let child = Command::new("syncthing")
-            .arg("serve")
-            .arg("--home")
-            .arg(home.path())
-            .args([
+        let mut serve = Command::new("syncthing");
+        let gui = format!("http://127.0.0.1:{gui_port}");
+        match cli {
+            Cli::Subcommands => serve.args([
+                "serve",
+                "--home",
+                &home_arg,
                 "--no-browser",
                 "--no-restart",
-                "--no-upgrade",
                 "--logflags=6",
-                &format!("--gui-address=http://127.0.0.1:{gui_port}"),
-            ])
+                &format!("--gui-address={gui}"),
+            ]),
+            Cli::Legacy => serve.args([
+                format!("-home={home_arg}"),
+                "-no-browser".into(),
+                "-no-restart".into(),
+                "-logflags=6".into(),
+                format!("-gui-address={gui}"),
+            ]),
+        };
+        // No monitor process (STNORESTART): the child is syncthing itself,
+        // so killing it leaves nothing behind.
+        let child = serve
             .env_clear()
             .env("HOME", home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -203,7 +250,7 @@ impl Syncthing {
             .stdout(log.try_clone().expect("the log file handle can be cloned"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start syncthing serve: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start syncthing: {e}"));
         let mut st = Syncthing {
             name: name.to_string(),
             child,
@@ -318,12 +365,22 @@ impl Syncthing {
             .unwrap_or_else(|e| panic!("syncthing {}: GET {path}: {e}: {text}", self.name))
     }
 
-    /// Introduces `peer` by device ID with its explicit loopback address.
-    fn add_peer(&self, peer: &Syncthing) {
+    /// Introduces `peer` by device ID. With `dial`, this instance knows the
+    /// peer's explicit loopback address and connects to it; without, the
+    /// address is `dynamic`, which with every discovery off means "never
+    /// dial, only accept": syncthing 1.19 sometimes stalls for 20 s (a
+    /// Hello timeout) when both sides dial each other at the same moment,
+    /// as they do after a resume.
+    fn add_peer(&self, peer: &Syncthing, dial: bool) {
+        let address = if dial {
+            format!("tcp://127.0.0.1:{}", peer.listen_port)
+        } else {
+            "dynamic".to_string()
+        };
         let device = json!({
             "deviceID": peer.id,
             "name": peer.name,
-            "addresses": [format!("tcp://127.0.0.1:{}", peer.listen_port)],
+            "addresses": [address],
             "autoAcceptFolders": false,
         });
         self.request("POST", "/rest/config/devices", Some(&device));
@@ -355,7 +412,11 @@ impl Syncthing {
 
     /// Pauses (cuts) the connection to `peer`.
     fn pause(&self, peer: &Syncthing) {
-        self.request("POST", &format!("/rest/system/pause?device={}", peer.id), None);
+        self.request(
+            "POST",
+            &format!("/rest/system/pause?device={}", peer.id),
+            None,
+        );
     }
 
     /// Resumes the connection to `peer`.
@@ -389,12 +450,13 @@ struct Pair {
 }
 
 impl Pair {
-    fn start(fa: &Path, fb: &Path) -> Pair {
+    fn start(cli: Cli, fa: &Path, fb: &Path) -> Pair {
         let ports = free_ports(4);
-        let a = Syncthing::start("st-a", ports[0], ports[1]);
-        let b = Syncthing::start("st-b", ports[2], ports[3]);
-        a.add_peer(&b);
-        b.add_peer(&a);
+        let a = Syncthing::start(cli, "st-a", ports[0], ports[1]);
+        let b = Syncthing::start(cli, "st-b", ports[2], ports[3]);
+        // A dials B; B only accepts (see `add_peer`).
+        b.add_peer(&a, false);
+        a.add_peer(&b, true);
         a.share(fa, &b);
         b.share(fb, &a);
         let pair = Pair { a, b };
@@ -422,10 +484,11 @@ impl Pair {
         self.wait_connected(false);
     }
 
-    /// Restores the link both ways and waits until it is up.
+    /// Restores the link both ways and waits until it is up (B, which
+    /// only accepts, first, so that A's first dial gets through).
     fn heal(&self) {
-        self.a.resume(&self.b);
         self.b.resume(&self.a);
+        self.a.resume(&self.b);
         self.wait_connected(true);
     }
 }
@@ -482,20 +545,22 @@ fn wait_item(d: &Device, q: &str, since: Instant) -> Duration {
 #[test]
 fn two_syncthing_instances_replicate_and_converge() {
     let test_start = Instant::now();
-    let Some(version) = syncthing_version() else {
+    let Some((version, cli)) = syncthing_version() else {
         assert!(
             std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
             "syncthing is not installed, and COFFER_REQUIRE_TOOLS=1 requires it"
         );
-        eprintln!("SKIPPED: syncthing is not installed (set COFFER_REQUIRE_TOOLS=1 to fail instead)");
+        eprintln!(
+            "SKIPPED: syncthing is not installed (set COFFER_REQUIRE_TOOLS=1 to fail instead)"
+        );
         return;
     };
-    println!("using {version}");
+    println!("using {version} ({cli:?} command line)");
 
     let dir_a = short_tempdir("sfa");
     let dir_b = short_tempdir("sfb");
     let (fa, fb): (PathBuf, PathBuf) = (dir_a.path().into(), dir_b.path().into());
-    let pair = Pair::start(&fa, &fb);
+    let pair = Pair::start(cli, &fa, &fb);
     println!(
         "syncthing pair up and connected after {:.2} s",
         test_start.elapsed().as_secs_f64()
@@ -534,18 +599,34 @@ fn two_syncthing_instances_replicate_and_converge() {
             &fb.to_string_lossy(),
         ]);
 
-    // An item added on A appears on B, and one added on B appears on A.
-    a.ok(&["add", "Mail", "--username", "me", "--password", "pw0"]);
-    let a_to_b = wait_item(&b, "Mail", Instant::now());
-    assert_eq!(b.ok(&["get", "Mail"]), "pw0\n");
-    b.ok(&["add", "Bank", "--password", "bank-pw"]);
-    let b_to_a = wait_item(&a, "Bank", Instant::now());
-    assert_eq!(a.ok(&["get", "Bank"]), "bank-pw\n");
+    // Items added on A appear on B and the other way round; each sample
+    // is the time from `coffer add` returning to `coffer get` succeeding.
+    let mut samples = Vec::new();
+    for (i, (from, to)) in [(&a, &b), (&b, &a), (&a, &b), (&b, &a)]
+        .into_iter()
+        .enumerate()
+    {
+        let title = format!("Probe {i}");
+        let password = format!("probe-pw-{i}");
+        from.ok(&["add", &title, "--password", &password]);
+        samples.push((
+            from.name(),
+            to.name(),
+            wait_item(to, &title, Instant::now()),
+        ));
+        assert_eq!(to.ok(&["get", &title]), format!("{password}\n"));
+    }
+    let shown: Vec<String> = samples
+        .iter()
+        .map(|(f, t, d)| format!("{f}->{t} {:.2} s", d.as_secs_f64()))
+        .collect();
     println!(
-        "propagation through syncthing (add returned -> get succeeds): A->B {:.2} s, B->A {:.2} s",
-        a_to_b.as_secs_f64(),
-        b_to_a.as_secs_f64()
+        "propagation through syncthing (add returned -> get succeeds): {}",
+        shown.join(", ")
     );
+    a.ok(&["add", "Mail", "--username", "me", "--password", "pw0"]);
+    wait_item(&b, "Mail", Instant::now());
+    assert_eq!(b.ok(&["get", "Mail"]), "pw0\n");
 
     // Partition, edit different fields of one item on each side, heal.
     pair.partition();
@@ -613,7 +694,11 @@ fn two_syncthing_instances_replicate_and_converge() {
             let loser = if pa == "from-a" { "from-b" } else { "from-a" };
             devices
                 .iter()
-                .all(|d| history_values(d, "Mail", "password").iter().any(|v| v == loser))
+                .all(|d| {
+                    history_values(d, "Mail", "password")
+                        .iter()
+                        .any(|v| v == loser)
+                })
                 .then_some(pa)
         },
     );
@@ -626,12 +711,16 @@ fn two_syncthing_instances_replicate_and_converge() {
     for d in devices {
         let it = item(d, "Mail").expect("the item exists on both devices");
         assert_eq!(it["username"], "alice", "device {}: {it}", d.name());
-        assert_eq!(it["url"], "https://b.example.org", "device {}: {it}", d.name());
-        assert_eq!(d.ok(&["get", "Bank"]), "bank-pw\n");
+        assert_eq!(
+            it["url"],
+            "https://b.example.org",
+            "device {}: {it}",
+            d.name()
+        );
         let list = d.json(&["list", "--json"]);
         assert_eq!(
             list.as_array().map(Vec::len),
-            Some(2),
+            Some(5),
             "device {}: {list}",
             d.name()
         );
@@ -640,11 +729,31 @@ fn two_syncthing_instances_replicate_and_converge() {
     // Syncthing's own files (.stfolder, .syncthing.*.tmp) are no problem.
     for d in devices {
         let folders = d.json(&["sync", "list", "--json"]);
-        println!("device {} sync list: {folders}", d.name());
-        let log = d.log();
-        for line in log.lines().filter(|l| { let l = l.to_lowercase(); l.contains("warn") || l.contains("error") }) {
-            println!("cofferd {} : {line}", d.name());
-        }
+        let folders = folders
+            .as_array()
+            .unwrap_or_else(|| panic!("sync list --json is an array: {folders}"));
+        assert_eq!(folders.len(), 1, "device {}: {folders:?}", d.name());
+        assert_eq!(
+            folders[0]["health"],
+            "ok",
+            "device {}: {}",
+            d.name(),
+            folders[0]
+        );
+        assert_eq!(
+            folders[0]["problems"],
+            json!([]),
+            "device {}: {}",
+            d.name(),
+            folders[0]
+        );
+        assert_eq!(
+            folders[0]["device_files"],
+            2,
+            "device {}: {}",
+            d.name(),
+            folders[0]
+        );
     }
     println!(
         "whole syncthing test took {:.2} s",

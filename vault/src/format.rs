@@ -8,7 +8,7 @@
 //! anything else wrong (truncated, not JSON, a field missing or of the wrong
 //! type) is [`FormatError::Corrupt`] saying where. Readers ignore unknown
 //! JSON fields; a change that an older reader must not ignore gets a new
-//! version. `docs/FORMAT-sync.md` specifies both.
+//! version. `docs/FORMAT.md` (part 2) specifies both.
 //!
 //! Neither file holds a secret in the clear: records are sealed one by one
 //! (see [`crate::record`]), conflict reports are sealed as one box, and the

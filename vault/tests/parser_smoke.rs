@@ -3,7 +3,7 @@
 //! same check functions the fuzz targets call (`fuzz/src/lib.rs`): no
 //! input may panic, and whatever a parser accepts must round-trip.
 //!
-//! `COFFER_SMOKE_MUTATIONS=N` sets the mutations per seed (default 150);
+//! `COFFER_SMOKE_MUTATIONS=N` sets the mutations per seed (default 400);
 //! `COFFER_SMOKE_SEED=S` changes the random seed.
 
 #[path = "../../fuzz/src/lib.rs"]
@@ -144,7 +144,7 @@ fn parsers_survive_vectors_and_mutations() {
     let mutations: usize = std::env::var("COFFER_SMOKE_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(400);
     let seed: u64 = std::env::var("COFFER_SMOKE_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -1,18 +1,32 @@
 //! `import`, `export`, `backup`, `restore`: files in and out, sent to and
 //! from the daemon as base64.
+//!
+//! While a long import or restore runs and stderr is a terminal, a second
+//! connection subscribes to the daemon's events and shows
+//! `importing N/M` from its progress events (see [`ProgressLine`]).
 
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use base64::Engine as _;
-use coffer_proto::reply::{BlobReply, ImportReply};
+use coffer_proto::envelope::HelloEnvelope;
+use coffer_proto::reply::{BlobReply, Event, ImportReply};
 use coffer_proto::request::{ExportParams, ImportParams, NoParams, RestoreParams};
-use coffer_proto::{Request, Secret, MAX_LINE};
+use coffer_proto::{
+    frame, ErrorCode, EventEnvelope, Hello, Request, RequestEnvelope, ResponseEnvelope, Secret,
+    MAX_LINE,
+};
 use coffer_vault::account_key::AccountKey;
 use zeroize::Zeroizing;
 
 use super::{emit_bytes, emit_json, line, message_or, Ctx};
 use crate::cli::{BackupArgs, ExportArgs, ImportArgs, RestoreArgs};
-use crate::client::decode;
+use crate::client::{decode, VERSION};
 use crate::error::CliError;
 use crate::files::write_private;
 use crate::secrets;
@@ -49,6 +63,9 @@ fn decode_blob(what: &str, b: &BlobReply) -> Result<Zeroizing<Vec<u8>>, CliError
         .map_err(|e| CliError::Failed(format!("cofferd sent a {what} that is not base64: {e}")))
 }
 
+/// How many skipped items a summary lists before it only counts them.
+const LISTED: usize = 20;
+
 fn import_summary(r: &ImportReply, source: &str) -> String {
     let mut s = if r.dry_run {
         format!(
@@ -63,27 +80,48 @@ fn import_summary(r: &ImportReply, source: &str) -> String {
     };
     if !r.skipped.is_empty() {
         s.push_str(&format!("\nSkipped {}:", r.skipped.len()));
-        for why in &r.skipped {
+        for why in r.skipped.iter().take(LISTED) {
             s.push_str(&format!("\n  {why}"));
+        }
+        if r.skipped.len() > LISTED {
+            s.push_str(&format!(
+                "\n  … and {} more (`--json` lists them all)",
+                r.skipped.len() - LISTED
+            ));
         }
     }
     s
 }
 
+/// Names the file in a daemon's complaint about its content.
+fn in_file(path: &Path, e: CliError) -> CliError {
+    match e {
+        CliError::Daemon(mut body) if body.code == ErrorCode::BadInput => {
+            let shown = path.display().to_string();
+            if !body.message.starts_with(&shown) {
+                body.message = format!("{shown}: {}", body.message);
+            }
+            CliError::Daemon(body)
+        }
+        e => e,
+    }
+}
+
 pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     let content = read_base64(&a.file)?;
-    let file_name = a
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| a.file.display().to_string());
-    let value = ctx.client()?.call(Request::Import(ImportParams {
+    let file_name = a.file.display().to_string();
+    let mut client = ctx.client()?;
+    let socket = ctx.dirs()?.socket();
+    let progress = ProgressLine::start(&socket, "import", "importing");
+    let result = client.call(Request::Import(ImportParams {
         format: a.format,
         file_name: file_name.clone(),
         content_base64: content.expose().to_string(),
         dry_run: a.dry_run,
-    }))?;
+    }));
+    drop(progress);
     drop(content);
+    let value = result.map_err(|e| in_file(&a.file, e))?;
     if a.json {
         return emit_json(&value);
     }
@@ -145,19 +183,161 @@ pub fn restore(ctx: &mut Ctx, a: RestoreArgs) -> Result<(), CliError> {
     let key = AccountKey::parse(text.expose()).map_err(CliError::BadAccountKey)?;
     let account_key = Secret::new(key.to_text().expose());
     let password = ctx.secrets().get(secrets::PASSWORD)?;
-    let value = ctx.client()?.call(Request::Restore(RestoreParams {
+    let mut client = ctx.client()?;
+    let socket = ctx.dirs()?.socket();
+    let progress = ProgressLine::start(&socket, "restore", "restoring");
+    let result = client.call(Request::Restore(RestoreParams {
         content_base64: content.expose().to_string(),
         password,
         account_key,
-    }))?;
+    }));
+    drop(progress);
+    drop(content);
+    let value = result.map_err(|e| in_file(&a.file, e))?;
     if a.json {
         return emit_json(&value);
     }
     let source = a.file.display().to_string();
     match decode::<ImportReply>("restore", value.clone()) {
-        Ok(r) => line(&import_summary(&r, &source)),
+        Ok(r) => line(&import_summary(&r, &source).replace(" imported.", " restored.")),
         Err(_) => line(&message_or(&value, &format!("Restored {source}."))),
     }
+}
+
+/// How long the subscription's handshake may take before progress is
+/// given up (the request itself is not affected).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the progress thread checks whether it should stop.
+const POLL: Duration = Duration::from_millis(100);
+/// Event lines are small; a longer one ends the progress display.
+const MAX_EVENT_LINE: usize = 64 * 1024;
+
+/// `importing N/M` on stderr, from the daemon's progress events, while a
+/// request runs on the main connection. Best effort: when stderr is not a
+/// terminal or the subscription fails, nothing is shown and nothing else
+/// changes. Dropping it stops the thread (within [`POLL`]) and clears the
+/// line.
+struct ProgressLine {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<bool>>,
+}
+
+impl ProgressLine {
+    /// Subscribes on a second connection (before the request is sent, so
+    /// no event is missed) and starts the display thread.
+    fn start(socket: &Path, operation: &'static str, verb: &'static str) -> Option<ProgressLine> {
+        // SAFETY: isatty only inspects the descriptor number.
+        if unsafe { libc::isatty(2) } != 1 {
+            return None;
+        }
+        let reader = subscribe(socket).ok()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || show_progress(reader, &flag, operation, verb))
+            .ok()?;
+        Some(ProgressLine {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            if let Ok(true) = t.join() {
+                let mut err = io::stderr().lock();
+                let _ = err.write_all(b"\r\x1b[2K");
+                let _ = err.flush();
+            }
+        }
+    }
+}
+
+/// Connects, says hello and subscribes; returns the reader, ready for
+/// event lines (with a short read timeout, so the thread can stop).
+fn subscribe(socket: &Path) -> io::Result<BufReader<UnixStream>> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let hello = HelloEnvelope {
+        hello: Hello {
+            protocol: coffer_proto::PROTOCOL_VERSION,
+            software: format!("coffer {VERSION}"),
+            pid: std::process::id(),
+        },
+    };
+    frame::write_line(&mut writer, &hello)?;
+    let theirs = frame::read_line(&mut reader, MAX_EVENT_LINE).map_err(|_| bad("no hello"))?;
+    serde_json::from_str::<HelloEnvelope>(&theirs).map_err(|_| bad("not a hello"))?;
+    let request = RequestEnvelope {
+        id: 1,
+        request: Request::Subscribe(NoParams {}),
+    };
+    frame::write_line(&mut writer, &request)?;
+    let ack = frame::read_line(&mut reader, MAX_EVENT_LINE).map_err(|_| bad("no answer"))?;
+    match serde_json::from_str::<ResponseEnvelope>(&ack) {
+        Ok(r) if r.result.is_some() => {}
+        _ => return Err(bad("subscription refused")),
+    }
+    reader.get_ref().set_read_timeout(Some(POLL))?;
+    Ok(reader)
+}
+
+/// The display loop; returns whether it printed anything.
+fn show_progress(
+    mut reader: BufReader<UnixStream>,
+    stop: &AtomicBool,
+    operation: &str,
+    verb: &str,
+) -> bool {
+    let mut shown = false;
+    // Kept across timeouts: read_until leaves what it read of a line here.
+    let mut buf = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) if buf.ends_with(b"\n") => {
+                if let Ok(EventEnvelope {
+                    event:
+                        Event::Progress {
+                            operation: op,
+                            done,
+                            total,
+                        },
+                    ..
+                }) = serde_json::from_slice(&buf)
+                {
+                    if op == operation && !stop.load(Ordering::Relaxed) {
+                        let mut err = io::stderr().lock();
+                        let _ = write!(err, "\r{verb} {done}/{total}");
+                        let _ = err.flush();
+                        shown = true;
+                    }
+                }
+                buf.clear();
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
+        }
+        if buf.len() > MAX_EVENT_LINE {
+            break;
+        }
+    }
+    shown
 }
 
 #[cfg(test)]

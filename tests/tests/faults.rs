@@ -1,0 +1,283 @@
+//! Failing writes (issue 7): disk full, an I/O error, a rename refused (as
+//! when a sync client holds the file). The faults are injected through the
+//! daemon's seam (`COFFER_FAULT_FILE`, re-read before every write), not by
+//! filling a disk. Each time: the change is not acknowledged (non-zero
+//! exit, a message naming the cause), the previous file is intact byte for
+//! byte, no temp file is left, the daemon's memory is rolled back, and it
+//! works again as soon as the fault goes, across a restart too.
+
+use std::path::{Path, PathBuf};
+
+use coffer_blackbox::{shared_folder, stderr, Device};
+use coffer_vault::format::{Container, SyncFile};
+
+const PW: &str = "faulty horse battery";
+const EMAIL: &str = "faults@example.org";
+
+/// The three faults and the words the user sees for each.
+const FAULTS: [(&str, &str); 3] = [
+    ("disk-full", "No space left on device"),
+    ("io-error", "Input/output error"),
+    ("rename-refused", "Device or resource busy"),
+];
+
+struct Rig {
+    dev: Device,
+    fault_file: PathBuf,
+    _sync: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new(name: &str) -> Rig {
+        let sync = shared_folder();
+        let mut dev = Device::with_sync_folder(name, sync.path());
+        let fault_file = dev.home().join("fault");
+        dev.set_env("COFFER_FAULT_FILE", fault_file.as_os_str().to_owned());
+        dev.signup(EMAIL, PW);
+        Rig {
+            dev,
+            fault_file,
+            _sync: sync,
+        }
+    }
+
+    fn fault(&self, spec: &str) {
+        std::fs::write(&self.fault_file, format!("{spec}\n")).expect("the fault file is written");
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.fault_file);
+    }
+
+    fn container(&self) -> PathBuf {
+        let st = self.dev.json(&["status", "--json"]);
+        PathBuf::from(st["container"].as_str().expect("status names the container"))
+    }
+
+    fn titles(&self) -> Vec<String> {
+        let list = self.dev.json(&["list", "--json"]);
+        let mut t: Vec<String> = list
+            .as_array()
+            .expect("list --json is an array")
+            .iter()
+            .map(|i| i["title"].as_str().unwrap_or("").to_owned())
+            .collect();
+        t.sort();
+        t
+    }
+
+    /// The sync folder's file of this device.
+    fn device_file(&self) -> PathBuf {
+        let st = self.dev.json(&["status", "--json"]);
+        let dir = self
+            .dev
+            .sync_folder()
+            .expect("a sync folder")
+            .join(st["account_id"].as_str().expect("account_id"));
+        let id = st["device_id"].as_str().expect("device_id");
+        std::fs::read_dir(&dir)
+            .expect("the account folder exists")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.contains(id) && !n.starts_with('.')
+            })
+            .unwrap_or_else(|| panic!("no sync file of device {id} in {}", dir.display()))
+    }
+}
+
+/// No coffer temp file (`.….tmp`) in `dir`.
+fn assert_no_temp(dir: &Path) {
+    let temps: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left in {}: {temps:?}", dir.display());
+}
+
+#[test]
+fn failed_container_writes_are_not_acknowledged_and_the_daemon_recovers() {
+    let rig = Rig::new("faults");
+    let dev = &rig.dev;
+    dev.ok(&["add", "Kept", "--password", "kept-pw", "--field", "pin=1"]);
+    let container = rig.container();
+    let data_dir = container.parent().unwrap().to_path_buf();
+    let mut expected = vec!["Kept".to_owned()];
+
+    for (kind, words) in FAULTS {
+        let before = std::fs::read(&container).unwrap();
+        // Only the container is hit (its name ends in .coffer).
+        rig.fault(&format!("{kind}:.coffer"));
+        let title = format!("New {kind}");
+        let attempts: [Vec<&str>; 4] = [
+            vec!["add", &title, "--password", "never"],
+            vec!["edit", "Kept", "--password", "never"],
+            vec!["edit", "Kept", "--remove-field", "pin"],
+            vec!["rm", "Kept"],
+        ];
+        for args in &attempts {
+            let out = dev.coffer(args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{args:?} under {kind}: {err}");
+            assert!(
+                err.contains(words) && err.contains("nothing was changed"),
+                "{args:?} under {kind}: unclear message {err:?}"
+            );
+            assert!(err.starts_with("coffer: "), "{err}");
+            assert_eq!(
+                std::fs::read(&container).unwrap(),
+                before,
+                "{args:?} under {kind} changed the container"
+            );
+            assert_no_temp(&data_dir);
+        }
+        // Nothing of the failed changes is visible, in memory either.
+        assert_eq!(rig.titles(), expected, "under {kind}");
+        assert_eq!(dev.ok(&["get", "Kept"]), "kept-pw\n");
+        assert_eq!(dev.ok(&["get", "Kept", "--field", "pin"]), "1\n");
+        let hist = dev.json(&["history", "Kept", "--json"]);
+        assert!(
+            !hist.to_string().contains("never"),
+            "a failed edit reached the history: {hist}"
+        );
+
+        // The fault goes: the same change now works and is durable.
+        rig.clear();
+        dev.ok(&["add", &title, "--password", "now"]);
+        expected.push(title.clone());
+        expected.sort();
+        assert_eq!(rig.titles(), expected);
+        let after = std::fs::read(&container).unwrap();
+        assert_ne!(after, before);
+        Container::from_bytes(&after).expect("the container parses after recovery");
+        assert_no_temp(&data_dir);
+    }
+
+    // A restart reads exactly the acknowledged changes.
+    dev.stop_daemon();
+    let st = dev.json(&["status", "--json"]);
+    if st["state"] == "locked" {
+        dev.with_env(&[("COFFER_PASSWORD", PW)]).ok(&["unlock"]);
+    }
+    assert_eq!(rig.titles(), expected);
+    assert_eq!(dev.ok(&["get", "Kept"]), "kept-pw\n");
+}
+
+#[test]
+fn failed_sync_publishing_is_reported_and_retried() {
+    let rig = Rig::new("syncfault");
+    let dev = &rig.dev;
+    dev.ok(&["add", "One", "--password", "1"]);
+    dev.ok(&["sync", "now"]);
+    let file = rig.device_file();
+    let dir = file.parent().unwrap().to_path_buf();
+    let mut published = std::fs::read(&file).unwrap();
+    let versions = |b: &[u8]| {
+        SyncFile::from_bytes(b)
+            .expect("the sync file parses")
+            .state
+            .version_count()
+    };
+    assert_eq!(versions(&published), 1);
+
+    for (kind, words) in FAULTS {
+        rig.fault(&format!("{kind}:.cofsync"));
+        // The local change is durable and acknowledged: only publishing fails.
+        dev.ok(&["add", &format!("Local {kind}"), "--password", "x"]);
+        let report = dev.json(&["sync", "now", "--json"]);
+        let folders = dev.json(&["sync", "list", "--json"]);
+        let text = folders.to_string();
+        assert!(
+            text.contains(words) && text.contains("cannot write this device's file"),
+            "under {kind} the problem is not reported: {folders} / {report}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            published,
+            "the published file changed under {kind}"
+        );
+        assert_no_temp(&dir);
+
+        // The fault goes: the next round publishes and the problem clears.
+        rig.clear();
+        dev.ok(&["sync", "now"]);
+        let now = std::fs::read(&file).unwrap();
+        assert!(
+            versions(&now) > versions(&published),
+            "the change made under {kind} was not published once it went"
+        );
+        published = now;
+        let folders = dev.json(&["sync", "list", "--json"]);
+        assert_eq!(folders[0]["health"], "ok", "{folders}");
+        assert_no_temp(&dir);
+    }
+    let last = SyncFile::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(last.state.version_count(), 4, "every item was published");
+}
+
+#[test]
+fn a_password_change_failing_on_the_container_changes_nothing() {
+    password_change_fails_cleanly(&["disk-full:.coffer", "rename-refused:.coffer"]);
+}
+
+/// Known bug (reported with a fix for daemon.rs `passwd`): the container is
+/// saved with the new header, then device.json fails, and nothing undoes the
+/// container, so neither password opens this device's Account Key any more.
+#[test]
+#[ignore = "daemon bug: passwd does not undo the container when device.json cannot be written"]
+fn a_password_change_failing_on_the_device_record_changes_nothing() {
+    password_change_fails_cleanly(&["rename-refused:device.json", "io-error:device.json"]);
+}
+
+fn password_change_fails_cleanly(specs: &[&str]) {
+    const NEW: &str = "a brand new password";
+    let rig = Rig::new("passwd");
+    let dev = &rig.dev;
+    dev.ok(&["add", "Item", "--password", "p"]);
+    let container = rig.container();
+    for &spec in specs {
+        let before = std::fs::read(&container).unwrap();
+        let header_before = Container::from_bytes(&before).unwrap().account.to_json();
+        rig.fault(spec);
+        let out = dev
+            .with_env(&[("COFFER_PASSWORD", PW), ("COFFER_NEW_PASSWORD", NEW)])
+            .run(&["passwd"]);
+        rig.clear();
+        assert_eq!(out.status.code(), Some(1), "passwd under {spec}: {}", stderr(&out));
+        assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+        // The old password still unlocks, after a restart too.
+        dev.ok(&["lock"]);
+        let out = dev.with_env(&[("COFFER_PASSWORD", PW)]).run(&["unlock"]);
+        assert!(
+            out.status.success(),
+            "after a failed passwd ({spec}) the old password no longer unlocks: {}",
+            stderr(&out)
+        );
+        assert_eq!(dev.ok(&["get", "Item"]), "p\n");
+        dev.stop_daemon();
+        let st = dev.json(&["status", "--json"]);
+        if st["state"] == "locked" {
+            let out = dev.with_env(&[("COFFER_PASSWORD", PW)]).run(&["unlock"]);
+            assert!(
+                out.status.success(),
+                "after a failed passwd ({spec}) and a restart the old password no longer unlocks: {}",
+                stderr(&out)
+            );
+        }
+        let now = Container::from_bytes(&std::fs::read(&container).unwrap()).unwrap();
+        assert_eq!(
+            now.account.to_json(),
+            header_before,
+            "the container's header changed although passwd failed ({spec})"
+        );
+    }
+    // And a password change without a fault still works.
+    dev.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_NEW_PASSWORD", NEW)])
+        .ok(&["passwd"]);
+    dev.ok(&["lock"]);
+    dev.with_env(&[("COFFER_PASSWORD", NEW)]).ok(&["unlock"]);
+    assert_eq!(dev.ok(&["get", "Item"]), "p\n");
+}
