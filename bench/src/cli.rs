@@ -38,8 +38,8 @@ impl Mode {
     name = "coffer-bench",
     version,
     after_help = "Examples:\n  cargo build --release --workspace\n  target/release/coffer-bench all\n  target/release/coffer-bench --full --markdown results.md merge\n\n\
-Nothing is installed: `coffer-bench tools` says which peer tools were found and how to get the others\n\
-(cargo install rbw; apt-get install keepassxc syncthing keyutils)."
+Nothing is installed: `coffer-bench tools` says which peer tools were found and how to get\n\
+the others (cargo install rbw; apt-get install keepassxc syncthing keyutils)."
 )]
 pub struct Args {
     /// More samples and sizes (the default is a quick run of a few minutes).
@@ -51,6 +51,9 @@ pub struct Args {
     /// Also write the results as Markdown tables to FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Skip vault sizes above N items (merge and idle).
+    #[arg(long, global = true, value_name = "N", default_value_t = 100_000)]
+    pub max_items: usize,
     /// Also write the results as JSON to FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -76,6 +79,8 @@ pub enum Cmd {
     Idle,
     /// Daemon start to ready.
     Coldstart,
+    /// The daemon's per-request steps timed in process at 10,000 items.
+    Breakdown,
     /// Everything above, in turn.
     All,
     /// (internal) the unlock measurement inside a kernel session keyring.
@@ -101,6 +106,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bins = Bins::locate(args.bin_dir.as_deref())?;
     if args.command != Cmd::UnlockInner {
         println!("coffer-bench ({} mode) on {}", mode.name(), report.machine);
+        let load: f64 = crate::report::load_average().parse().unwrap_or(0.0);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        if load > cores / 2.0 {
+            eprintln!(
+                "warning: the load average is {load:.1} on {cores} cores: other work is running, \
+                 and whole-process timings will be inflated; measure on a quiet machine"
+            );
+        }
         println!("binaries: {} and {}", bins.coffer.display(), bins.cofferd.display());
         tools::print(&tools);
     }
@@ -112,10 +125,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let result = match cmd {
             Cmd::Cli => crate::cli_rt::run(&bins, &tools, mode, report),
-            Cmd::Merge => crate::merge::run(&bins, &tools, mode, report),
+            Cmd::Merge => crate::merge::run(&bins, &tools, mode, args.max_items, report),
+            Cmd::Breakdown => crate::breakdown::run(mode, report),
             Cmd::Propagation => crate::propagation::run(&bins, &tools, mode, report),
             Cmd::Unlock => crate::unlock::run(&bins, &tools, mode, report),
-            Cmd::Idle => crate::idle::run(&bins, mode, report),
+            Cmd::Idle => crate::idle::run(&bins, mode, args.max_items, report),
             Cmd::Coldstart => crate::coldstart::run(&bins, mode, report),
             Cmd::UnlockInner => crate::unlock::run_inner(&bins, mode, report),
             Cmd::Tools | Cmd::All => Ok(()),
@@ -133,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Ok(())
     };
     step("cli", Cmd::Cli, &mut report)?;
+    step("breakdown", Cmd::Breakdown, &mut report)?;
     step("coldstart", Cmd::Coldstart, &mut report)?;
     step("unlock", Cmd::Unlock, &mut report)?;
     step("merge", Cmd::Merge, &mut report)?;

@@ -77,6 +77,8 @@ impl Device {
             ("HOME".to_owned(), home.path().to_string_lossy().into_owned()),
             ("COFFER_PASSWORD".to_owned(), PASSWORD.to_owned()),
             ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            // Never the user's own keyring; the unlock measurement sets its own.
+            ("COFFER_KEYRING".to_owned(), "memory".to_owned()),
         ];
         if fast_kdf {
             env.push(("COFFER_KDF".to_owned(), "fast".to_owned()));
@@ -97,11 +99,6 @@ impl Device {
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_owned(), value.to_owned()));
-    }
-
-    /// The device's name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Its HOME.
@@ -370,17 +367,17 @@ pub fn write_csv(path: &Path, n: usize, prefix: &str) -> anyhow::Result<()> {
 }
 
 /// A new device with a vault of `items` items (imported from a CSV), signed
-/// up in `folder` and running (started by the CLI).
-pub fn with_items(bins: &Bins, name: &str, items: usize, folder: &Path) -> anyhow::Result<Device> {
+/// up in `folder` and running (started by the CLI); and its Account Key.
+pub fn with_items(bins: &Bins, name: &str, items: usize, folder: &Path) -> anyhow::Result<(Device, String)> {
     let d = Device::new(bins, name, true)?;
-    d.signup(&format!("{name}@bench.example.org"), Some(folder))?;
+    let key = d.signup(&format!("{name}@bench.example.org"), Some(folder))?;
     if items > 0 {
         let csv = d.home().join("items.csv");
         write_csv(&csv, items, "item")?;
         d.import_csv(&csv)?;
         std::fs::remove_file(&csv).ok();
     }
-    Ok(d)
+    Ok((d, key))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! - [`proc`]: timing processes; CPU time, memory and wake-ups from `/proc`.
 //! - [`device`]: a coffer device in a temporary HOME.
 //! - [`cli_rt`]: CLI round trips (`status`, `get`, `add`) vs `/bin/true`, rbw.
+//! - [`breakdown`]: the daemon's per-request steps, timed in process.
 //! - [`merge`], [`keepass`]: merge cost vs `keepassxc-cli merge`.
 //! - [`propagation`], [`syncthing`]: device-to-device propagation vs Syncthing.
 //! - [`unlock`]: unlock from the keyring cache vs a full key derivation.
@@ -20,6 +21,7 @@
 //! - [`coldstart`]: daemon start to ready.
 #![warn(missing_docs)]
 
+mod breakdown;
 mod cli;
 mod cli_rt;
 mod coldstart;

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{self, Summary};
 
 /// A measured value.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Value {
     /// Timings.
@@ -48,7 +48,7 @@ impl Value {
 }
 
 /// A comparison with a baseline measured in the same run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ratio {
     /// What the row is compared with.
     pub baseline: String,
@@ -57,7 +57,7 @@ pub struct Ratio {
 }
 
 /// A target and whether this run met it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Target {
     /// The target, as the issue states it.
     pub text: String,
@@ -66,7 +66,7 @@ pub struct Target {
 }
 
 /// One measurement.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     /// The group it belongs to (`cli`, `merge`, …).
     pub section: String,
@@ -265,7 +265,15 @@ fn machine_description() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{uname}, {cpu}, {cores} cores")
+    format!("{uname}, {cpu}, {cores} cores, load average at start {}", load_average())
+}
+
+/// The 1-minute load average (`/proc/loadavg`), as text.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Timings of one measurement, in seconds.
 #[derive(Clone, Debug, Default)]
@@ -26,16 +26,6 @@ impl Samples {
     /// Adds one timing given in seconds (for differences of timings).
     pub fn push_secs(&mut self, s: f64) {
         self.values.push(s);
-    }
-
-    /// How many samples.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// True when there is no sample.
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 
     /// The summary; `None` without samples.
@@ -73,7 +63,7 @@ pub fn percentile(v: &[f64], p: f64) -> f64 {
 }
 
 /// A summary of timings, in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of samples.
     pub n: usize,

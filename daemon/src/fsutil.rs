@@ -171,7 +171,11 @@ fn clean_stale_temps_of(target: &Path) {
         return;
     };
     let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(rd) = fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else {
+    let Ok(rd) = fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
         return;
     };
     for entry in rd.flatten() {
@@ -179,13 +183,9 @@ fn clean_stale_temps_of(target: &Path) {
         let Some(rest) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else {
             continue;
         };
-        match temp_writer_pid(rest) {
-            Some(p) if p != std::process::id() && !process_alive(p) => {
-                if fs::remove_file(entry.path()).is_ok() {
-                    tracing::info!(path = %entry.path().display(), "removed a temp file left by an interrupted write");
-                }
-            }
-            _ => {}
+        let dead = matches!(temp_writer_pid(rest), Some(p) if p != std::process::id() && !process_alive(p));
+        if dead && fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(path = %entry.path().display(), "removed a temp file left by an interrupted write");
         }
     }
 }
@@ -217,13 +217,9 @@ pub fn clean_temp_files(dir: &Path) -> usize {
             .next()
             .and_then(|s| s.split('-').next())
             .and_then(|s| s.parse::<u32>().ok());
-        match pid {
-            Some(p) if p == me || !process_alive(p) => {
-                if fs::remove_file(entry.path()).is_ok() {
-                    removed += 1;
-                }
-            }
-            _ => {}
+        let dead = matches!(pid, Some(p) if p == me || !process_alive(p));
+        if dead && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
         }
     }
     removed
@@ -260,7 +256,10 @@ pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{} is {len} bytes, over the {max}-byte limit", path.display()),
+            format!(
+                "{} is {len} bytes, over the {max}-byte limit",
+                path.display()
+            ),
         ));
     }
     let mut buf = Vec::with_capacity(len as usize);
@@ -281,7 +280,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -294,7 +296,11 @@ mod tests {
             assert!(write_atomic(&p, b"new", 0o600).is_err());
             FaultInjector::set(None);
             assert_eq!(fs::read(&p).unwrap(), b"old");
-            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "{fault:?} left a temp file");
+            assert_eq!(
+                fs::read_dir(d.path()).unwrap().count(),
+                1,
+                "{fault:?} left a temp file"
+            );
         }
         write_atomic(&p, b"new", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"new");
@@ -328,9 +334,18 @@ mod tests {
 
     #[test]
     fn parses_fault_specs() {
-        assert_eq!(parse_fault("disk-full"), Some((Fault::DiskFull, String::new())));
-        assert_eq!(parse_fault("rename-refused:.coffer\n"), Some((Fault::RenameRefused, ".coffer".into())));
-        assert_eq!(parse_fault("io-error:x:y"), Some((Fault::IoError, "x:y".into())));
+        assert_eq!(
+            parse_fault("disk-full"),
+            Some((Fault::DiskFull, String::new()))
+        );
+        assert_eq!(
+            parse_fault("rename-refused:.coffer\n"),
+            Some((Fault::RenameRefused, ".coffer".into()))
+        );
+        assert_eq!(
+            parse_fault("io-error:x:y"),
+            Some((Fault::IoError, "x:y".into()))
+        );
         assert_eq!(parse_fault(""), None);
         assert_eq!(parse_fault("melt"), None);
         assert_eq!(temp_writer_pid("12-3"), Some(12));

@@ -21,9 +21,11 @@ pub fn init(log_file: Option<&Path>, journal: bool) -> anyhow::Result<()> {
     };
     let mut layers: Vec<Boxed> = Vec::new();
     let stderr = fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    // The CLI points stderr at the log file too: then one copy is enough.
+    let stderr_is_log = log_file.is_some_and(|p| same_file_as_stderr(p));
     if journal {
         layers.push(stderr.without_time().with_filter(filter()).boxed());
-    } else {
+    } else if !stderr_is_log {
         layers.push(stderr.with_filter(filter()).boxed());
     }
     if let Some(path) = log_file {
@@ -38,10 +40,23 @@ pub fn init(log_file: Option<&Path>, journal: bool) -> anyhow::Result<()> {
             fmt::layer()
                 .with_writer(std::sync::Mutex::new(file))
                 .with_ansi(false)
+                .with_target(false)
                 .with_filter(filter())
                 .boxed(),
         );
     }
     tracing_subscriber::registry().with(layers).try_init()?;
     Ok(())
+}
+
+/// Is file descriptor 2 the file at `path`?
+fn same_file_as_stderr(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else { return false };
+    // SAFETY: fstat on fd 2 into a stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev as u64 == m.dev() && st.st_ino as u64 == m.ino()
 }

@@ -122,9 +122,6 @@ async fn serve(
         }
     };
     let keycache = tokio::task::spawn_blocking(KeyCache::open).await.unwrap_or_else(|_| KeyCache::memory());
-    if let Some(w) = keycache.warning() {
-        tracing::warn!("key cache: {w}");
-    }
     tracing::info!(backend = keycache.backend(), "key cache ready");
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let daemon = Daemon::load(dirs.clone(), config, keycache, shutdown_tx.clone());

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_proto::envelope::{HelloEnvelope, RawRequest};
-use coffer_proto::{ErrorBody, ErrorCode, Hello, Request, ResponseEnvelope, MAX_LINE, PROTOCOL_VERSION};
+use coffer_proto::{
+    ErrorBody, ErrorCode, Hello, Request, ResponseEnvelope, MAX_LINE, PROTOCOL_VERSION,
+};
 use interprocess::local_socket::traits::tokio::{Listener as _, Stream as _};
 use interprocess::local_socket::traits::StreamCommon;
 use interprocess::os::unix::uds_local_socket::tokio::{Listener, Stream};
@@ -159,7 +161,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(
             return if buf.is_empty() {
                 Ok(None)
             } else {
-                Err(ErrorBody::new(ErrorCode::BadRequest, "the connection closed mid-line"))
+                Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "the connection closed mid-line",
+                ))
             };
         }
         let (n, done) = match available.iter().position(|&b| b == b'\n') {
@@ -195,7 +200,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-async fn send<W: AsyncWriteExt + Unpin, T: serde::Serialize>(w: &mut W, v: &T) -> std::io::Result<()> {
+async fn send<W: AsyncWriteExt + Unpin, T: serde::Serialize>(
+    w: &mut W,
+    v: &T,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line).await?;
@@ -215,14 +223,26 @@ async fn connection(stream: Stream, daemon: Arc<Daemon>, mut shutdown: watch::Re
         // closing with it unread would reset the connection, and the client
         // would see "connection reset" instead of the reason.
         let mut nothing = Reservation::default();
-        let _ = tokio::time::timeout(Duration::from_secs(2), read_line(&mut r, 4096, &mut nothing)).await;
-        let e = ErrorBody::new(ErrorCode::BadRequest, "connections from other users are refused");
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            read_line(&mut r, 4096, &mut nothing),
+        )
+        .await;
+        let e = ErrorBody::new(
+            ErrorCode::BadRequest,
+            "connections from other users are refused",
+        );
         let _ = send(&mut w, &ResponseEnvelope::err(None, e)).await;
         return;
     }
     // The hello.
     let mut hello_budget = Reservation::default();
-    let hello = match tokio::time::timeout(LINE_TIMEOUT, read_line(&mut r, 64 * 1024, &mut hello_budget)).await {
+    let hello = match tokio::time::timeout(
+        LINE_TIMEOUT,
+        read_line(&mut r, 64 * 1024, &mut hello_budget),
+    )
+    .await
+    {
         Ok(Ok(Some(line))) => line,
         Ok(Ok(None)) | Err(_) => return,
         Ok(Err(e)) => {
@@ -307,9 +327,12 @@ async fn connection(stream: Stream, daemon: Arc<Daemon>, mut shutdown: watch::Re
         };
         if let Request::Subscribe(_) = request {
             let mut rx = daemon.subscribe();
-            if send(&mut w, &ResponseEnvelope::ok(id, serde_json::json!({"subscribed": true})))
-                .await
-                .is_err()
+            if send(
+                &mut w,
+                &ResponseEnvelope::ok(id, serde_json::json!({"subscribed": true})),
+            )
+            .await
+            .is_err()
             {
                 return;
             }
@@ -363,7 +386,10 @@ mod tests {
     #[tokio::test]
     async fn lines_share_one_budget() {
         let mut a = Reservation::default();
-        assert!(a.grow_to(FREE_LINE_BYTES), "the free allowance needs no budget");
+        assert!(
+            a.grow_to(FREE_LINE_BYTES),
+            "the free allowance needs no budget"
+        );
         assert_eq!(a.held, 0);
         assert!(a.grow_to(FREE_LINE_BYTES + LINE_BUDGET));
         let mut b = Reservation::default();
@@ -377,7 +403,10 @@ mod tests {
         input.push(b'\n');
         let mut r = tokio::io::BufReader::new(&input[..]);
         let mut res = Reservation::default();
-        let line = read_line(&mut r, MAX_LINE, &mut res).await.unwrap().unwrap();
+        let line = read_line(&mut r, MAX_LINE, &mut res)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(line.len(), data.len());
         assert!(res.held >= FREE_LINE_BYTES * 2);
     }

@@ -64,9 +64,11 @@ pub fn check_runtime_dir(dir: &Path) -> Result<(), SocketError> {
     }
     if meta.mode() & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), mode = format!("{:o}", meta.mode() & 0o777), "runtime directory had loose permissions; setting 0700");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| SocketError::Io {
-            path: dir.display().to_string(),
-            source,
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            SocketError::Io {
+                path: dir.display().to_string(),
+                source,
+            }
         })?;
     }
     Ok(())
@@ -176,7 +178,9 @@ mod tests {
         assert!(matches!(clear_stale(&p), Err(SocketError::Unsafe(m)) if m.contains("symlink")));
         fs::remove_file(&p).unwrap();
         fs::write(&p, b"x").unwrap();
-        assert!(matches!(clear_stale(&p), Err(SocketError::Unsafe(m)) if m.contains("not a socket")));
+        assert!(
+            matches!(clear_stale(&p), Err(SocketError::Unsafe(m)) if m.contains("not a socket"))
+        );
         let run = d.path().join("loose");
         fs::create_dir(&run).unwrap();
         fs::set_permissions(&run, fs::Permissions::from_mode(0o777)).unwrap();

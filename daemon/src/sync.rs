@@ -326,6 +326,12 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
         }
     }
     report.folders = folder_infos(inner);
+    tracing::debug!(
+        merged_files = report.merged_files,
+        new_versions = report.new_versions,
+        conflict_copies_removed = report.conflict_copies_removed,
+        "sync round"
+    );
     report
 }
 

@@ -93,23 +93,39 @@ async fn sleep_opt(d: Option<Duration>) {
     }
 }
 
-/// An event about a sync file (not only coffer's own temp files).
-fn relevant(ev: &notify::Event) -> bool {
-    if matches!(ev.kind, notify::EventKind::Access(_)) {
-        return false;
+/// Events that say something changed: creations, writes, renames and
+/// removals. Opens, reads and closes without writing (our own reads
+/// included) are not changes.
+fn is_change(ev: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+        EventKind::Modify(notify::event::ModifyKind::Metadata(_)) => false,
+        _ => true,
     }
-    ev.paths.iter().any(|p| {
-        p.file_name()
-            .map(|n| !is_temp_name(&n.to_string_lossy()))
-            .unwrap_or(true)
-    })
 }
 
-/// A change in a watched sync folder itself (the account directory
-/// appearing or vanishing) needs the watches re-armed.
+/// A change to a sync file (not only to coffer's own temp files).
+fn relevant(ev: &notify::Event) -> bool {
+    is_change(ev)
+        && ev.paths.iter().any(|p| {
+            p.file_name()
+                .map(|n| !is_temp_name(&n.to_string_lossy()))
+                .unwrap_or(true)
+        })
+}
+
+/// A directory appearing or vanishing in a watched sync folder (the
+/// account directory) needs the watches re-armed.
 fn is_structural(ev: &notify::Event, watched: &[PathBuf]) -> bool {
-    ev.paths.iter().any(|p| p.parent().is_some_and(|parent| watched.iter().any(|w| w == parent) && p.is_dir()))
-        || matches!(ev.kind, notify::EventKind::Remove(_))
+    use notify::EventKind;
+    matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)))
+        && ev.paths.iter().any(|p| {
+            p.parent().is_some_and(|parent| watched.iter().any(|w| w == parent))
+                && !p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()))
+                && (p.is_dir() || !p.exists())
+        })
 }
 
 async fn rewatch(daemon: &Arc<Daemon>, watcher: Option<&mut notify::RecommendedWatcher>, watched: &mut Vec<PathBuf>) {
@@ -128,12 +144,16 @@ async fn rewatch(daemon: &Arc<Daemon>, watcher: Option<&mut notify::RecommendedW
         }
         return;
     };
-    for old in watched.iter() {
-        let _ = w.unwatch(old);
-    }
-    watched.clear();
+    // Only what changed: re-adding a watch would drop events in between.
+    watched.retain(|old| {
+        let keep = want.contains(old) && old.is_dir();
+        if !keep {
+            let _ = w.unwatch(old);
+        }
+        keep
+    });
     for path in want {
-        if !path.is_dir() {
+        if !path.is_dir() || watched.contains(&path) {
             continue;
         }
         match w.watch(&path, RecursiveMode::NonRecursive) {

@@ -116,10 +116,12 @@ fn client(dev: &Device, n: usize, ledger: Ledger, stop: Arc<AtomicBool>, seed: u
                     maybe: vec![value.clone()],
                 },
             );
-            let out = dev
-                .call()
-                .timeout(Duration::from_secs(30))
-                .try_run(&["add", &title, "--password", &value]);
+            let out = dev.call().timeout(Duration::from_secs(30)).try_run(&[
+                "add",
+                &title,
+                "--password",
+                &value,
+            ]);
             if out.is_ok_and(|o| o.status.success()) {
                 let mut l = ledger.lock().unwrap();
                 let k = l.get_mut(&title).expect("inserted above");
@@ -137,10 +139,12 @@ fn client(dev: &Device, n: usize, ledger: Ledger, stop: Arc<AtomicBool>, seed: u
                 .expect("a known item")
                 .maybe
                 .push(value.clone());
-            let out = dev
-                .call()
-                .timeout(Duration::from_secs(30))
-                .try_run(&["edit", &title, "--password", &value]);
+            let out = dev.call().timeout(Duration::from_secs(30)).try_run(&[
+                "edit",
+                &title,
+                "--password",
+                &value,
+            ]);
             if out.is_ok_and(|o| o.status.success()) {
                 let mut l = ledger.lock().unwrap();
                 let k = l.get_mut(&title).expect("a known item");
@@ -190,7 +194,11 @@ fn ensure_unlocked(dev: &Device) -> u32 {
     let st = dev.json(&["status", "--json"]);
     if st["state"] == "locked" {
         let out = dev.with_env(&[("COFFER_PASSWORD", PW)]).run(&["unlock"]);
-        assert!(out.status.success(), "unlock after a crash: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "unlock after a crash: {}",
+            stderr(&out)
+        );
     } else {
         assert_eq!(st["state"], "unlocked", "{st}");
     }
@@ -198,7 +206,12 @@ fn ensure_unlocked(dev: &Device) -> u32 {
 }
 
 /// The on-disk checks after a kill; returns (items, versions).
-fn check_disk(container: &Path, sync_dir: &Path, ak: &AccountKey, ledger: &Ledger) -> (usize, usize) {
+fn check_disk(
+    container: &Path,
+    sync_dir: &Path,
+    ak: &AccountKey,
+    ledger: &Ledger,
+) -> (usize, usize) {
     let bytes = std::fs::read(container).expect("the container exists after a crash");
     let c = Container::from_bytes(&bytes)
         .unwrap_or_else(|e| panic!("the container is corrupt after a crash: {e}"));
@@ -207,7 +220,10 @@ fn check_disk(container: &Path, sync_dir: &Path, ak: &AccountKey, ledger: &Ledge
         .unlock(&SecretString::new(PW.into()), ak)
         .unwrap_or_else(|e| panic!("the container's header does not open after a crash: {e}"));
     let rejected = replica.verify_and_compact(&key);
-    assert!(rejected.is_empty(), "versions that do not open: {rejected:?}");
+    assert!(
+        rejected.is_empty(),
+        "versions that do not open: {rejected:?}"
+    );
     let items = replica.items(&key).expect("the items open");
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     for item in &items {
@@ -219,11 +235,22 @@ fn check_disk(container: &Path, sync_dir: &Path, ak: &AccountKey, ledger: &Ledge
             let same: Vec<String> = items
                 .iter()
                 .filter(|i| i.title() == item.title())
-                .map(|i| format!("{} created {} versions {:?}", i.id, i.created_ms, replica.state().versions(&i.id)))
+                .map(|i| {
+                    format!(
+                        "{} created {} versions {:?}",
+                        i.id,
+                        i.created_ms,
+                        replica.state().versions(&i.id)
+                    )
+                })
                 .collect();
             let copy = std::env::temp_dir().join("coffer-crash-evidence.coffer");
             let _ = std::fs::write(&copy, &bytes);
-            panic!("two items titled {}: {same:#?} (container copied to {})", item.title(), copy.display());
+            panic!(
+                "two items titled {}: {same:#?} (container copied to {})",
+                item.title(),
+                copy.display()
+            );
         }
     }
     let ledger = ledger.lock().unwrap();
@@ -276,6 +303,21 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         .path()
         .join(signup["account_id"].as_str().expect("account_id"));
     let ledger: Ledger = Arc::new(Mutex::new(BTreeMap::new()));
+    // Ballast, so that each container write takes long enough for kills to
+    // land inside it (about 250 kB written per change).
+    for b in 0..3 {
+        let title = format!("ballast-{b}");
+        let value = format!("v-{title}");
+        let notes = "n".repeat(64 * 1024);
+        dev.ok(&["add", &title, "--password", &value, "--notes", &notes]);
+        ledger.lock().unwrap().insert(
+            title,
+            Known {
+                acked: Some(value),
+                maybe: Vec::new(),
+            },
+        );
+    }
     let started = Instant::now();
     let (mut ops, mut temps_seen, mut acked_total) = (0usize, 0usize, 0usize);
     let mut last = (0, 0);
@@ -285,11 +327,19 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         // The restarted daemon swept the data directory; a round swept the
         // sync folder (each write removes its target's dead temp files).
         let left = dead_temps(&data_dir);
-        assert!(left.is_empty(), "cycle {cycle}: temp files left in the data dir: {left:?}");
+        assert!(
+            left.is_empty(),
+            "cycle {cycle}: temp files left in the data dir: {left:?}"
+        );
         dev.ok(&["sync", "now"]);
         let left = dead_temps(&sync_dir);
-        let all: Vec<_> = std::fs::read_dir(&sync_dir).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-        assert!(left.is_empty(), "cycle {cycle}: temp files left in the sync folder: {left:?} (all: {all:?})");
+        let all: Vec<_> = std::fs::read_dir(&sync_dir)
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "cycle {cycle}: temp files left in the sync folder: {left:?} (all: {all:?})"
+        );
 
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..CLIENTS)
@@ -314,7 +364,12 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         temps_seen += dead_temps(&data_dir).len() + dead_temps(&sync_dir).len();
         last = check_disk(&container, &sync_dir, &ak, &ledger);
     }
-    acked_total += ledger.lock().unwrap().values().filter(|k| k.acked.is_some()).count();
+    acked_total += ledger
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|k| k.acked.is_some())
+        .count();
     ensure_unlocked(&dev);
     let list = dev.json(&["list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(last.0));

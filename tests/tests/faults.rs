@@ -51,7 +51,11 @@ impl Rig {
 
     fn container(&self) -> PathBuf {
         let st = self.dev.json(&["status", "--json"]);
-        PathBuf::from(st["container"].as_str().expect("status names the container"))
+        PathBuf::from(
+            st["container"]
+                .as_str()
+                .expect("status names the container"),
+        )
     }
 
     fn titles(&self) -> Vec<String> {
@@ -95,7 +99,11 @@ fn assert_no_temp(dir: &Path) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
         .collect();
-    assert!(temps.is_empty(), "temp files left in {}: {temps:?}", dir.display());
+    assert!(
+        temps.is_empty(),
+        "temp files left in {}: {temps:?}",
+        dir.display()
+    );
 }
 
 #[test]
@@ -246,8 +254,17 @@ fn password_change_fails_cleanly(specs: &[&str]) {
             .with_env(&[("COFFER_PASSWORD", PW), ("COFFER_NEW_PASSWORD", NEW)])
             .run(&["passwd"]);
         rig.clear();
-        assert_eq!(out.status.code(), Some(1), "passwd under {spec}: {}", stderr(&out));
-        assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "passwd under {spec}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("nothing was changed"),
+            "{}",
+            stderr(&out)
+        );
         // The old password still unlocks, after a restart too.
         dev.ok(&["lock"]);
         let out = dev.with_env(&[("COFFER_PASSWORD", PW)]).run(&["unlock"]);

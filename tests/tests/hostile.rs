@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use coffer_blackbox::{
-    coffer_bin, cofferd_bin, mode, run_with_timeout, short_tempdir, stderr, stdout, Device,
-    RawConn,
+    coffer_bin, cofferd_bin, mode, run_with_timeout, short_tempdir, stderr, stdout, Device, RawConn,
 };
 
 const PW: &str = "hostile horse battery";
@@ -85,13 +84,33 @@ fn malformed_requests_get_typed_errors_and_the_connection_survives() {
         (r#"{"id":4,"method":"fly"}"#, Some(4), "unknown_method"),
         (r#"{"id":5,"method":""}"#, Some(5), "unknown_method"),
         (r#"{"id":6,"method":17}"#, None, "bad_request"),
-        (r#"{"id":7,"method":"get","params":[1,2]}"#, Some(7), "invalid_params"),
-        (r#"{"id":8,"method":"add","params":{"fields":"x"}}"#, Some(8), "invalid_params"),
-        (r#"{"id":9,"method":"get","params":{"query":"x","extra":1}}"#, Some(9), "invalid_params"),
-        (r#"{"id":10,"method":"unlock","params":{"password":12}}"#, Some(10), "invalid_params"),
+        (
+            r#"{"id":7,"method":"get","params":[1,2]}"#,
+            Some(7),
+            "invalid_params",
+        ),
+        (
+            r#"{"id":8,"method":"add","params":{"fields":"x"}}"#,
+            Some(8),
+            "invalid_params",
+        ),
+        (
+            r#"{"id":9,"method":"get","params":{"query":"x","extra":1}}"#,
+            Some(9),
+            "invalid_params",
+        ),
+        (
+            r#"{"id":10,"method":"unlock","params":{"password":12}}"#,
+            Some(10),
+            "invalid_params",
+        ),
         (&deep, None, "bad_request"),
         (&deep_params, None, "bad_request"),
-        ("{\"id\":11,\"method\":\"status\"\u{0}}", None, "bad_request"),
+        (
+            "{\"id\":11,\"method\":\"status\"\u{0}}",
+            None,
+            "bad_request",
+        ),
     ];
     for (line, id, code) in &cases {
         let r = c
@@ -99,7 +118,9 @@ fn malformed_requests_get_typed_errors_and_the_connection_survives() {
             .unwrap_or_else(|e| panic!("no answer to {:.60}: {e}", line));
         assert_eq!(r["error"]["code"], *code, "{:.60} -> {r}", line);
         assert!(
-            r["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{r}"
         );
         match id {
@@ -114,7 +135,8 @@ fn malformed_requests_get_typed_errors_and_the_connection_survives() {
 
     // Bytes that are not UTF-8: an error, then that connection closes.
     let (mut bad, _) = RawConn::hello(&socket).expect("hello");
-    bad.send_raw(b"{\"id\":1,\"method\":\"st\xffatus\"}\n").unwrap();
+    bad.send_raw(b"{\"id\":1,\"method\":\"st\xffatus\"}\n")
+        .unwrap();
     let r = bad.read_json().expect("an answer to non-UTF-8 bytes");
     assert_eq!(r["error"]["code"], "bad_request", "{r}");
     // A first line that is no hello, and a hello of another protocol.
@@ -292,7 +314,9 @@ fn a_thousand_connections_at_once() {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         while got.iter().filter(|&&b| b == b'\n').count() < want {
-            let n = s.read(&mut buf).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            let n = s
+                .read(&mut buf)
+                .unwrap_or_else(|e| panic!("connection {i}: {e}"));
             assert!(n > 0, "connection {i} was closed");
             got.extend_from_slice(&buf[..n]);
         }
@@ -445,7 +469,10 @@ fn start_daemon_directly(dev: &Device) -> (Option<i32>, String) {
             let status = child.wait().unwrap();
             return (status.code(), read_err());
         }
-        assert!(Instant::now() < deadline, "cofferd neither served nor exited");
+        assert!(
+            Instant::now() < deadline,
+            "cofferd neither served nor exited"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -471,7 +498,10 @@ fn unsafe_socket_paths_are_refused_and_loose_dirs_repaired() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("symlink"), "{err}");
     assert!(
-        std::fs::symlink_metadata(&socket).unwrap().file_type().is_symlink(),
+        std::fs::symlink_metadata(&socket)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
         "the planted symlink was left alone"
     );
     assert!(!target.exists(), "nothing was created through the symlink");
@@ -570,4 +600,204 @@ fn another_uid_is_refused_by_the_daemon() {
     // The daemon was not stopped by nobody, and its log names the refusal.
     assert_eq!(dev.json(&["status", "--json"])["state"], "unlocked");
     assert!(dev.log().contains("refused a connection from another user"));
+}
+
+// ----- fuzz smoke for the request decoder -----
+
+/// A small xorshift generator (reproducible: the seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn fuzz_seed() -> u64 {
+    std::env::var("COFFER_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+                | 1
+        })
+}
+
+/// Requests that change nothing dangerous (safe to send a live daemon
+/// mutated), then the rest (decoded in process only).
+const SAFE_SEEDS: &[&str] = &[
+    r#"{"id":1,"method":"status"}"#,
+    r#"{"id":2,"method":"list","params":{}}"#,
+    r#"{"id":3,"method":"get","params":{"query":"Mail"}}"#,
+    r#"{"id":4,"method":"history","params":{"query":"Mail"}}"#,
+    r#"{"id":5,"method":"add","params":{"fields":[{"name":"title","value":"F"},{"name":"pin","value":"1"}]}}"#,
+    r#"{"id":6,"method":"edit","params":{"query":"F","fields":[{"name":"password","value":"x"},{"name":"pin","value":null}]}}"#,
+    r#"{"id":7,"method":"hint","params":{"email":"a@b.c"}}"#,
+    r#"{"id":8,"method":"sync_list"}"#,
+    r#"{"id":9,"method":"unlock","params":{"password":"p"}}"#,
+];
+const OTHER_SEEDS: &[&str] = &[
+    r#"{"id":10,"method":"signup","params":{"email":"a@b.c","password":"p","hint":"h","sync_folders":["/x"]}}"#,
+    r#"{"id":11,"method":"login","params":{"email":"a@b.c","password":"p","account_key":"C1-AAAAA","sync_folder":"/x"}}"#,
+    r#"{"id":12,"method":"reset","params":{"email":"a@b.c","new_password":"p","hint":null}}"#,
+    r#"{"id":13,"method":"import","params":{"format":"csv","file_name":"f","content_base64":"YQ==","dry_run":true}}"#,
+    r#"{"id":14,"method":"restore","params":{"content_base64":"YQ==","password":"p","account_key":"k"}}"#,
+    r#"{"id":15,"method":"export","params":{"format":"csv","path":"/tmp/x"}}"#,
+    r#"{"id":16,"method":"passwd","params":{"old_password":"a","new_password":"b"}}"#,
+    r#"{"id":17,"method":"subscribe"}"#,
+    r#"{"id":18,"method":"stop"}"#,
+];
+
+/// Tokens that make mutations reach deeper than random bytes do.
+const DICT: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\\",
+    "\\u0000",
+    "\\ud800",
+    "null",
+    "true",
+    "-0",
+    "1e999",
+    "18446744073709551616",
+    "\"id\"",
+    "\"method\"",
+    "\"params\"",
+    "\"fields\"",
+    "\"value\"",
+    "{}",
+    "[]",
+];
+
+fn mutate(rng: &mut Rng, seeds: &[&str]) -> Vec<u8> {
+    let mut b = seeds[rng.below(seeds.len())].as_bytes().to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(b.len() + 1);
+        match rng.below(7) {
+            0 if !b.is_empty() => {
+                let i = at.min(b.len() - 1);
+                b[i] ^= 1 << rng.below(8);
+            }
+            1 if at < b.len() => {
+                let end = (at + 1 + rng.below(8)).min(b.len());
+                b.drain(at..end);
+            }
+            2 => {
+                let t = DICT[rng.below(DICT.len())];
+                b.splice(at..at, t.bytes());
+            }
+            3 => b.truncate(at),
+            4 => {
+                let other = seeds[rng.below(seeds.len())].as_bytes();
+                let from = rng.below(other.len());
+                b.splice(at..at, other[from..].iter().copied());
+            }
+            5 => b.insert(at.min(b.len()), (rng.next() & 0xff) as u8),
+            _ => {
+                let t = DICT[rng.below(DICT.len())];
+                let end = (at + t.len()).min(b.len());
+                b.splice(at..end, t.bytes());
+            }
+        }
+    }
+    b
+}
+
+#[test]
+fn fuzz_smoke_request_decoder_in_process() {
+    let seed = fuzz_seed();
+    let iterations: usize = if long_run() { 2_000_000 } else { 50_000 };
+    let mut rng = Rng(seed);
+    let all: Vec<&str> = SAFE_SEEDS.iter().chain(OTHER_SEEDS).copied().collect();
+    let start = Instant::now();
+    let (mut ok, mut err) = (0usize, 0usize);
+    for n in 0..iterations {
+        let bytes = if n % 10 == 0 {
+            (0..rng.below(64))
+                .map(|_| (rng.next() & 0xff) as u8)
+                .collect()
+        } else {
+            mutate(&mut rng, &all)
+        };
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        let r = std::panic::catch_unwind(|| coffer_proto::envelope::RawRequest::decode(line))
+            .unwrap_or_else(|_| panic!("decode panicked on {line:?} (COFFER_SEED={seed})"));
+        match r {
+            Ok(_) => ok += 1,
+            Err((_, e)) => {
+                assert!(!e.message.is_empty(), "an empty error for {line:?}");
+                err += 1;
+            }
+        }
+    }
+    eprintln!(
+        "decoder fuzz smoke: {iterations} inputs in {:?}, {ok} decoded, {err} refused (COFFER_SEED={seed})",
+        start.elapsed()
+    );
+    assert!(ok > 0 && err > 0);
+}
+
+#[test]
+fn fuzz_smoke_live_socket() {
+    let seed = fuzz_seed();
+    let lines: usize = if long_run() { 50_000 } else { 2_000 };
+    let (dev, pid) = device("fuzz");
+    dev.ok(&["add", "Mail", "--password", "m"]);
+    let socket = dev.socket();
+    let mut rng = Rng(seed);
+    let start = Instant::now();
+    let (mut answered, mut closed) = (0usize, 0usize);
+    let mut conn = RawConn::hello(&socket).expect("hello").0;
+    for _ in 0..lines {
+        let mut line = mutate(&mut rng, SAFE_SEEDS);
+        line.retain(|&b| b != b'\n');
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        line.push(b'\n');
+        let sent = conn.send_raw(&line).and_then(|_| conn.read_json());
+        match sent {
+            Ok(r) => {
+                assert!(
+                    r.get("result").is_some() || r["error"]["code"].is_string(),
+                    "{r}"
+                );
+                answered += 1;
+                if std::str::from_utf8(&line).is_err() {
+                    // Answered, then that connection is closed by design.
+                    assert_eq!(r["error"]["code"], "bad_request", "{r}");
+                    closed += 1;
+                    conn = RawConn::hello(&socket).expect("the daemon still accepts").0;
+                }
+            }
+            Err(e) => panic!(
+                "the daemon dropped a connection on {:?}: {e} (COFFER_SEED={seed})",
+                String::from_utf8_lossy(&line)
+            ),
+        }
+    }
+    eprintln!(
+        "socket fuzz smoke: {lines} mutated lines in {:?}: {answered} answered, {closed} closed the connection (COFFER_SEED={seed})",
+        start.elapsed()
+    );
+    assert_eq!(dev.daemon_pid(), Some(pid), "the daemon died or restarted");
+    assert!(timed_status(&socket) < Duration::from_secs(5));
 }

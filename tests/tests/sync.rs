@@ -222,11 +222,8 @@ fn bad_files_are_reported_retried_and_never_lose_data() {
     // A half-written delivery of a's new file: reported, nothing lost.
     f.devices[0].ok(&["add", "Later", "--password", "l0"]);
     f.devices[0].ok(&["sync", "now"]);
-    let a_file = std::fs::read_dir(f.folders[0].join(&acct))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .find(|n| n.ends_with(".cofsync"))
-        .unwrap();
+    let a_id = f.devices[0].json(&["status", "--json"])["device_id"].as_str().unwrap().to_owned();
+    let a_file = format!("device-{a_id}.cofsync");
     let rel = format!("{acct}/{a_file}");
     let half = f.rep.deliver_half_written(0, 1, &rel).expect("half-written delivery");
     let b = &f.devices[1];

@@ -6,9 +6,10 @@
 //! feature that could leave the machine switched off in `config.xml` before
 //! it starts (global and local discovery, relays, NAT/STUN, usage and crash
 //! reporting, upgrades). The two instances are then introduced to each other
-//! by device ID with their explicit `tcp://127.0.0.1:PORT` addresses and share
-//! one folder, all through the REST API (a tiny HTTP/1.0 client over
-//! `TcpStream`, authenticated with the `<apikey>` of `config.xml`).
+//! by device ID (A dials B at its explicit `tcp://127.0.0.1:PORT`, B only
+//! accepts: see `Syncthing::add_peer`) and share one folder, all through the
+//! REST API (a tiny HTTP/1.0 client over `TcpStream`, authenticated with the
+//! `<apikey>` of `config.xml`).
 //!
 //! Scenario: device A signs up in its folder; once syncthing has carried
 //! `account.json` across, device B logs in from its own folder. Items
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::{run_with_timeout, short_tempdir, Device};
+use coffer_blackbox::{pid_alive, run_with_timeout, short_tempdir, Device};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -39,6 +40,8 @@ const FOLDER_ID: &str = "coffer-blackbox";
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
 /// Timeout of every REST request.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a syncthing instance may take to shut down when asked.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Polls `f` every 50 ms until it returns `Some`; panics after `limit`,
 /// saying `what`.
@@ -429,10 +432,62 @@ impl Syncthing {
     }
 }
 
-impl Drop for Syncthing {
-    fn drop(&mut self) {
+impl Syncthing {
+    /// The pids of the live processes running with this instance's home on
+    /// their command line: the process we spawned and the inner syncthing
+    /// it forks (in its own process group, so killing ours alone would
+    /// leave it running).
+    fn processes(&self) -> Vec<u32> {
+        let home = self.home.path().as_os_str().as_encoded_bytes().to_vec();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+                    cmd.split(|&b| b == 0)
+                        .any(|arg| arg.windows(home.len()).any(|w| w == home.as_slice()))
+                })
+            })
+            .filter(|&pid| pid_alive(pid))
+            .collect()
+    }
+
+    /// Shuts syncthing down through the API; after 10 s, or when the API
+    /// does not answer, kills every process of this instance by pid.
+    fn stop(&mut self) {
+        let asked = self
+            .try_request("POST", "/rest/system/shutdown", None)
+            .is_ok();
+        let deadline = Instant::now() + if asked { STOP_GRACE } else { Duration::ZERO };
+        loop {
+            let spawned_done = matches!(self.child.try_wait(), Ok(Some(_)) | Err(_));
+            if spawned_done && self.processes().is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("syncthing {}: killing it", self.name);
+        for pid in self.processes() {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) on a pid whose command line names this
+                // instance's private home, checked just above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Syncthing {
+    fn drop(&mut self) {
+        self.stop();
         if std::thread::panicking() {
             eprintln!(
                 "--- syncthing {} log (tail) ---\n{}",

@@ -361,6 +361,152 @@ mod tests {
     }
 
     #[test]
+    fn long_skip_lists_are_cut() {
+        let r = ImportReply {
+            read: 30,
+            imported: 0,
+            skipped: (1..=30)
+                .map(|i| format!("item {i}: already in the vault"))
+                .collect(),
+            dry_run: false,
+        };
+        let s = import_summary(&r, "x.csv");
+        assert!(s.contains("item 20: already"), "{s}");
+        assert!(!s.contains("item 21: already"), "{s}");
+        assert!(s.contains("… and 10 more"), "{s}");
+    }
+
+    #[test]
+    fn content_errors_name_the_file() {
+        let e = CliError::Daemon(coffer_proto::ErrorBody::new(
+            ErrorCode::BadInput,
+            "not a coffer backup",
+        ));
+        let e = in_file(Path::new("dir/b.backup"), e);
+        assert!(
+            e.to_string().contains("dir/b.backup: not a coffer backup"),
+            "{e}"
+        );
+        let e = CliError::Daemon(coffer_proto::ErrorBody::new(ErrorCode::Locked, "locked"));
+        assert!(!in_file(Path::new("f"), e).to_string().contains("f:"));
+    }
+
+    /// A fake daemon: answers the hello and the subscription (or refuses
+    /// it), sends `events`, then hangs up.
+    fn fake_daemon(path: &Path, refuse: bool, events: Vec<String>) -> std::thread::JoinHandle<()> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("\"hello\""), "{line}");
+            w.write_all(b"{\"hello\":{\"protocol\":1,\"software\":\"cofferd t\",\"pid\":9}}\n")
+                .unwrap();
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("\"subscribe\""), "{line}");
+            if refuse {
+                w.write_all(
+                    b"{\"id\":1,\"error\":{\"code\":\"bad_request\",\"message\":\"no\"}}\n",
+                )
+                .unwrap();
+                return;
+            }
+            w.write_all(b"{\"id\":1,\"result\":{\"subscribed\":true}}\n")
+                .unwrap();
+            for e in events {
+                // Split lines in two writes: the reader must join them.
+                let (a, b) = e.split_at(e.len() / 2);
+                w.write_all(a.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+                w.write_all(b.as_bytes()).unwrap();
+                w.write_all(b"\n").unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn progress_follows_the_events_of_its_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let progress = |op: &str, done: usize| {
+            serde_json::json!({"event": {"kind": "progress", "operation": op, "done": done, "total": 500}, "at_ms": 1}).to_string()
+        };
+        let events = vec![
+            serde_json::json!({"event": {"kind": "state", "state": "locked"}, "at_ms": 1})
+                .to_string(),
+            progress("restore", 250),
+            progress("import", 250),
+        ];
+        let server = fake_daemon(&path, false, events);
+        let reader = subscribe(&path).unwrap();
+        // The fake hangs up after its events, which ends the loop.
+        assert!(show_progress(
+            reader,
+            &AtomicBool::new(false),
+            "import",
+            "importing"
+        ));
+        server.join().unwrap();
+
+        // Only other operations' events: nothing shown.
+        let path2 = dir.path().join("s2.sock");
+        let server = fake_daemon(&path2, false, vec![progress("restore", 250)]);
+        let reader = subscribe(&path2).unwrap();
+        assert!(!show_progress(
+            reader,
+            &AtomicBool::new(false),
+            "import",
+            "importing"
+        ));
+        server.join().unwrap();
+
+        // A stop request ends the loop while the daemon stays silent.
+        let path3 = dir.path().join("s3.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path3).unwrap();
+        let silent = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            w.write_all(b"{\"hello\":{\"protocol\":1,\"software\":\"t\",\"pid\":9}}\n")
+                .unwrap();
+            r.read_line(&mut line).unwrap();
+            w.write_all(b"{\"id\":1,\"result\":{}}\n").unwrap();
+            line.clear();
+            let _ = r.read_line(&mut line);
+        });
+        let reader = subscribe(&path3).unwrap();
+        let stop = AtomicBool::new(false);
+        let started = std::time::Instant::now();
+        let shown = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                stop.store(true, Ordering::Relaxed);
+            });
+            show_progress(reader, &stop, "import", "importing")
+        });
+        assert!(!shown);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        silent.join().unwrap();
+    }
+
+    #[test]
+    fn a_failed_subscription_is_no_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let server = fake_daemon(&path, true, Vec::new());
+        assert!(subscribe(&path).is_err());
+        server.join().unwrap();
+        assert!(subscribe(&dir.path().join("nobody")).is_err());
+        // Not a terminal under the test harness, or no daemon: no display.
+        assert!(ProgressLine::start(&dir.path().join("nobody"), "import", "importing").is_none());
+    }
+
+    #[test]
     fn files_round_trip_through_base64() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("in.csv");

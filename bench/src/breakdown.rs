@@ -1,0 +1,111 @@
+//! Where a request's time goes: the daemon's per-request steps timed one
+//! by one in process, on a replica of 10,000 real sealed items, through
+//! coffer-vault's public API. `coffer add` answers after cloning the replica
+//! (to undo a failed save), adding one sealed record and writing the whole
+//! container (serialize, write, fsync, rename); the sync round it then
+//! triggers serializes and writes this device's whole sync file. `coffer
+//! get TITLE` resolves every item to compare titles.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+use coffer_vault::ids::ItemId;
+
+use crate::merge::{fields, fixture};
+use crate::report::{Report, Row};
+use crate::stats::Samples;
+use crate::Mode;
+
+const SECTION: &str = "Breakdown (in process, 10,000 items)";
+
+fn time(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<crate::stats::Summary> {
+    let mut s = Samples::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        s.push(t.elapsed());
+    }
+    s.summary().context("no sample")
+}
+
+/// Runs the breakdown.
+pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
+    println!("\n== {SECTION} ==");
+    let runs = mode.pick(10, 40);
+    let n = 10_000;
+    let fx = fixture(n)?;
+    let (a, key, header) = (&fx.a, &fx.key, &fx.header);
+    let dir = tempfile::Builder::new().prefix("cb-bd-").tempdir_in("/tmp")?;
+
+    let clone = time(runs, || {
+        std::hint::black_box(a.clone());
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "Replica::clone (add/edit/rm keep one to undo)", clone));
+
+    let mut r = a.clone();
+    let mut i = n;
+    let add = time(runs, || {
+        r.add(key, fields(i, "pw"), 1)?;
+        i += 1;
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "Replica::add (seal one record)", add));
+
+    let mut container = Vec::new();
+    let ser = time(runs, || {
+        container = a.container_bytes(header)?;
+        Ok(())
+    })?;
+    report.add(Row::time(
+        SECTION,
+        format!("Replica::container_bytes ({} KiB)", container.len() / 1024),
+        ser,
+    ));
+
+    let path = dir.path().join("container.tmp");
+    let write = time(runs, || {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&container)?;
+        f.sync_all()?;
+        std::fs::rename(&path, dir.path().join("container"))?;
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "write + fsync + rename of that container", write));
+
+    let mut sync = Vec::new();
+    let sync_ser = time(runs, || {
+        sync = a.sync_file_bytes();
+        Ok(())
+    })?;
+    report.add(Row::time(
+        SECTION,
+        format!("Replica::sync_file_bytes ({} KiB; every sync round)", sync.len() / 1024),
+        sync_ser,
+    ));
+
+    let parse = time(runs, || {
+        std::hint::black_box(coffer_vault::format::SyncFile::from_bytes(&sync)?);
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "SyncFile::from_bytes of that file", parse));
+
+    // Warm the plaintext cache, as an unlocked daemon has it.
+    let _ = a.items(key)?;
+    let items = time(runs, || {
+        let all = a.items(key)?;
+        let hit = all.iter().filter(|it| it.title().eq_ignore_ascii_case("item-005000")).count();
+        std::hint::black_box(hit);
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "Replica::items + title match (get TITLE)", items));
+
+    let id: ItemId = *a.state().records().keys().nth(n / 2).context("an item")?;
+    let get = time(runs, || {
+        std::hint::black_box(a.get(key, id)?);
+        Ok(())
+    })?;
+    report.add(Row::time(SECTION, "Replica::get by id (get ID)", get));
+    Ok(())
+}
