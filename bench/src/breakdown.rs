@@ -19,7 +19,10 @@ use crate::Mode;
 
 const SECTION: &str = "Breakdown (in process, 10,000 items)";
 
-fn time(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<crate::stats::Summary> {
+fn time(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<crate::stats::Summary> {
     let mut s = Samples::new();
     for _ in 0..runs {
         let t = Instant::now();
@@ -36,13 +39,19 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     let n = 10_000;
     let fx = fixture(n)?;
     let (a, key, header) = (&fx.a, &fx.key, &fx.header);
-    let dir = tempfile::Builder::new().prefix("cb-bd-").tempdir_in("/tmp")?;
+    let dir = tempfile::Builder::new()
+        .prefix("cb-bd-")
+        .tempdir_in("/tmp")?;
 
     let clone = time(runs, || {
         std::hint::black_box(a.clone());
         Ok(())
     })?;
-    report.add(Row::time(SECTION, "Replica::clone (add/edit/rm keep one to undo)", clone));
+    report.add(Row::time(
+        SECTION,
+        "Replica::clone (add/edit/rm keep one to undo)",
+        clone,
+    ));
 
     let mut r = a.clone();
     let mut i = n;
@@ -72,7 +81,11 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
         std::fs::rename(&path, dir.path().join("container"))?;
         Ok(())
     })?;
-    report.add(Row::time(SECTION, "write + fsync + rename of that container", write));
+    report.add(Row::time(
+        SECTION,
+        "write + fsync + rename of that container",
+        write,
+    ));
 
     let mut sync = Vec::new();
     let sync_ser = time(runs, || {
@@ -81,7 +94,10 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     })?;
     report.add(Row::time(
         SECTION,
-        format!("Replica::sync_file_bytes ({} KiB; every sync round)", sync.len() / 1024),
+        format!(
+            "Replica::sync_file_bytes ({} KiB; every sync round)",
+            sync.len() / 1024
+        ),
         sync_ser,
     ));
 
@@ -89,17 +105,28 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
         std::hint::black_box(coffer_vault::format::SyncFile::from_bytes(&sync)?);
         Ok(())
     })?;
-    report.add(Row::time(SECTION, "SyncFile::from_bytes of that file", parse));
+    report.add(Row::time(
+        SECTION,
+        "SyncFile::from_bytes of that file",
+        parse,
+    ));
 
     // Warm the plaintext cache, as an unlocked daemon has it.
     let _ = a.items(key)?;
     let items = time(runs, || {
         let all = a.items(key)?;
-        let hit = all.iter().filter(|it| it.title().eq_ignore_ascii_case("item-005000")).count();
+        let hit = all
+            .iter()
+            .filter(|it| it.title().eq_ignore_ascii_case("item-005000"))
+            .count();
         std::hint::black_box(hit);
         Ok(())
     })?;
-    report.add(Row::time(SECTION, "Replica::items + title match (get TITLE)", items));
+    report.add(Row::time(
+        SECTION,
+        "Replica::items + title match (get TITLE)",
+        items,
+    ));
 
     let id: ItemId = *a.state().records().keys().nth(n / 2).context("an item")?;
     let get = time(runs, || {

@@ -114,7 +114,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                  and whole-process timings will be inflated; measure on a quiet machine"
             );
         }
-        println!("binaries: {} and {}", bins.coffer.display(), bins.cofferd.display());
+        println!(
+            "binaries: {} and {}",
+            bins.coffer.display(),
+            bins.cofferd.display()
+        );
         tools::print(&tools);
     }
     let all = args.command == Cmd::All;

@@ -65,7 +65,10 @@ impl RbwAgent {
                 break;
             }
             if start.elapsed() > Duration::from_secs(10) {
-                bail!("rbw unlocked never got an answer from rbw-agent: {}", err.trim());
+                bail!(
+                    "rbw unlocked never got an answer from rbw-agent: {}",
+                    err.trim()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -111,7 +114,9 @@ fn time_ok(cmd: &mut Command) -> anyhow::Result<Duration> {
 pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     println!("\n== {SECTION} ==");
     let rounds = mode.pick(100, 400);
-    let folder = tempfile::Builder::new().prefix("cb-sync-").tempdir_in("/tmp")?;
+    let folder = tempfile::Builder::new()
+        .prefix("cb-sync-")
+        .tempdir_in("/tmp")?;
     let mut dev = Device::new(bins, "cli", true)?;
     dev.signup("cli@bench.example.org", Some(folder.path()))?;
     // The daemon was started by the CLI; every later run just connects.
@@ -153,10 +158,13 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
     let mut row = Row::time(SECTION, "coffer status (empty vault)", status).vs("/bin/true", &base);
     let under3 = status.median < 3.0 * base.median;
     if let Some(rbw_s) = t_rbw.summary() {
-        report.add(Row::time(SECTION, "rbw unlocked (agent, no account)", rbw_s).vs("/bin/true", &base));
-        row = row
-            .vs("rbw unlocked", &rbw_s)
-            .target("< 3× /bin/true and faster than rbw", under3 && status.median < rbw_s.median);
+        report.add(
+            Row::time(SECTION, "rbw unlocked (agent, no account)", rbw_s).vs("/bin/true", &base),
+        );
+        row = row.vs("rbw unlocked", &rbw_s).target(
+            "< 3× /bin/true and faster than rbw",
+            under3 && status.median < rbw_s.median,
+        );
     } else {
         row = row.target("< 3× /bin/true (rbw not measured)", under3);
     }
@@ -173,8 +181,12 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
         .to_owned();
     let title = format!("item-{:06}", n / 2);
     let get_rounds = mode.pick(40, 200);
-    let (mut t_true, mut t_status, mut t_get_title, mut t_get_id) =
-        (Samples::new(), Samples::new(), Samples::new(), Samples::new());
+    let (mut t_true, mut t_status, mut t_get_title, mut t_get_id) = (
+        Samples::new(),
+        Samples::new(),
+        Samples::new(),
+        Samples::new(),
+    );
     dev.time(&["get", &title])?;
     for _ in 0..get_rounds {
         t_true.push(time_ok(&mut Command::new("/bin/true"))?);
@@ -214,7 +226,9 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
             .target("< 20 ms", a.median < 0.020),
     );
     let b = t_burst.summary().context("no sample")?;
-    report.add(Row::time(SECTION, "coffer add (10,000 items, back to back)", b).vs("/bin/true", &base));
+    report.add(
+        Row::time(SECTION, "coffer add (10,000 items, back to back)", b).vs("/bin/true", &base),
+    );
     dev.stop()?;
     Ok(())
 }

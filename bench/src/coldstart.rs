@@ -18,7 +18,9 @@ pub fn run(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     println!("\n== {SECTION} ==");
     let runs = mode.pick(10, 30);
     for items in [0usize, 10_000] {
-        let folder = tempfile::Builder::new().prefix("cb-cold-").tempdir_in("/tmp")?;
+        let folder = tempfile::Builder::new()
+            .prefix("cb-cold-")
+            .tempdir_in("/tmp")?;
         let (mut dev, _) = device::with_items(bins, &format!("cold{items}"), items, folder.path())?;
         dev.run(&["sync", "now"])?;
         dev.stop()?;
@@ -34,10 +36,18 @@ pub fn run(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result<()> {
         }
         let warm = warm.summary().context("no sample")?;
         let cold = cold.summary().context("no sample")?;
-        report.add(Row::time(SECTION, format!("coffer status, daemon running ({items} items)"), warm));
+        report.add(Row::time(
+            SECTION,
+            format!("coffer status, daemon running ({items} items)"),
+            warm,
+        ));
         report.add(
-            Row::time(SECTION, format!("cofferd spawn → first successful status ({items} items)"), cold)
-                .vs("coffer status on a running daemon", &warm),
+            Row::time(
+                SECTION,
+                format!("cofferd spawn → first successful status ({items} items)"),
+                cold,
+            )
+            .vs("coffer status on a running daemon", &warm),
         );
     }
     Ok(())

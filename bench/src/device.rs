@@ -74,7 +74,10 @@ impl Device {
             .tempdir_in("/tmp")
             .context("cannot create a temporary HOME")?;
         let mut env = vec![
-            ("HOME".to_owned(), home.path().to_string_lossy().into_owned()),
+            (
+                "HOME".to_owned(),
+                home.path().to_string_lossy().into_owned(),
+            ),
             ("COFFER_PASSWORD".to_owned(), PASSWORD.to_owned()),
             ("LANG".to_owned(), "C.UTF-8".to_owned()),
             // Never the user's own keyring; the unlock measurement sets its own.
@@ -167,7 +170,11 @@ impl Device {
     pub fn time(&self, args: &[&str]) -> anyhow::Result<Duration> {
         let (status, took) = proc::time_process(&mut self.command(args))?;
         if !status.success() {
-            bail!("device {}: `coffer {}` failed ({status})", self.name, args.join(" "));
+            bail!(
+                "device {}: `coffer {}` failed ({status})",
+                self.name,
+                args.join(" ")
+            );
         }
         Ok(took)
     }
@@ -264,7 +271,11 @@ impl Device {
 
     /// Polls `coffer status` until it answers (and, with `want_state`,
     /// reports that state); returns when it did.
-    pub fn wait_ready(&mut self, want_state: Option<&str>, limit: Duration) -> anyhow::Result<Instant> {
+    pub fn wait_ready(
+        &mut self,
+        want_state: Option<&str>,
+        limit: Duration,
+    ) -> anyhow::Result<Instant> {
         let start = Instant::now();
         loop {
             let out = self.try_run(&["status", "--json"])?;
@@ -281,11 +292,19 @@ impl Device {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     self.child = None;
-                    bail!("device {}: cofferd exited ({status}) while starting; log:\n{}", self.name, self.log_tail());
+                    bail!(
+                        "device {}: cofferd exited ({status}) while starting; log:\n{}",
+                        self.name,
+                        self.log_tail()
+                    );
                 }
             }
             if start.elapsed() > limit {
-                bail!("device {}: cofferd not ready after {limit:?}; log:\n{}", self.name, self.log_tail());
+                bail!(
+                    "device {}: cofferd not ready after {limit:?}; log:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
         }
     }
@@ -368,7 +387,12 @@ pub fn write_csv(path: &Path, n: usize, prefix: &str) -> anyhow::Result<()> {
 
 /// A new device with a vault of `items` items (imported from a CSV), signed
 /// up in `folder` and running (started by the CLI); and its Account Key.
-pub fn with_items(bins: &Bins, name: &str, items: usize, folder: &Path) -> anyhow::Result<(Device, String)> {
+pub fn with_items(
+    bins: &Bins,
+    name: &str,
+    items: usize,
+    folder: &Path,
+) -> anyhow::Result<(Device, String)> {
     let d = Device::new(bins, name, true)?;
     let key = d.signup(&format!("{name}@bench.example.org"), Some(folder))?;
     if items > 0 {

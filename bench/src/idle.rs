@@ -34,8 +34,13 @@ pub fn run(bins: &Bins, mode: Mode, max_items: usize, report: &mut Report) -> an
     println!("\n== {SECTION} ==");
     let window = Duration::from_secs(mode.pick(60, 300));
     let mut daemons = Vec::new();
-    for items in [0usize, 1_000, 10_000, 100_000].into_iter().filter(|n| *n <= max_items) {
-        let folder = tempfile::Builder::new().prefix("cb-idle-").tempdir_in("/tmp")?;
+    for items in [0usize, 1_000, 10_000, 100_000]
+        .into_iter()
+        .filter(|n| *n <= max_items)
+    {
+        let folder = tempfile::Builder::new()
+            .prefix("cb-idle-")
+            .tempdir_in("/tmp")?;
         let (mut dev, _) = device::with_items(bins, &format!("idle{items}"), items, folder.path())?;
         dev.run(&["sync", "now"])?;
         let after_import = proc::memory(dev.pid()?)?;
@@ -50,7 +55,10 @@ pub fn run(bins: &Bins, mode: Mode, max_items: usize, report: &mut Report) -> an
         // Let the unlock's sync round and the allocator settle.
         std::thread::sleep(Duration::from_secs(2));
         let fresh = proc::memory(pid)?;
-        println!("  {items} items: daemon {pid} ready, RSS {}", crate::stats::bytes(fresh.rss));
+        println!(
+            "  {items} items: daemon {pid} ready, RSS {}",
+            crate::stats::bytes(fresh.rss)
+        );
         daemons.push(Idle {
             items,
             dev,
@@ -105,12 +113,16 @@ pub fn run(bins: &Bins, mode: Mode, max_items: usize, report: &mut Report) -> an
         report.add(Row::new(
             SECTION,
             format!("cofferd VmHWM (peak) since restart ({n} items)"),
-            Value::Bytes { bytes: d.fresh.hwm.max(now.hwm) },
+            Value::Bytes {
+                bytes: d.fresh.hwm.max(now.hwm),
+            },
         ));
         report.add(Row::new(
             SECTION,
             format!("cofferd VmRSS right after the import, before restart ({n} items)"),
-            Value::Bytes { bytes: d.after_import.rss },
+            Value::Bytes {
+                bytes: d.after_import.rss,
+            },
         ));
         let _ = d.fresh.threads;
         d.dev.stop()?;

@@ -62,7 +62,9 @@ fn entry(i: usize, password: String, modified: &str) -> Entry {
 pub fn entries(n: usize, edited: usize, added: usize) -> (Vec<Entry>, Vec<Entry>) {
     let old = "2024-01-01T00:00:00Z";
     let new = "2024-06-01T00:00:00Z";
-    let a: Vec<Entry> = (0..n).map(|i| entry(i, format!("pw-{i:06}"), old)).collect();
+    let a: Vec<Entry> = (0..n)
+        .map(|i| entry(i, format!("pw-{i:06}"), old))
+        .collect();
     let mut b = a.clone();
     for (i, e) in b.iter_mut().enumerate().take(edited) {
         e.password = format!("edited-{i:06}");
@@ -84,8 +86,14 @@ pub fn xml(entries: &[Entry]) -> String {
     let b64 = |u: &[u8; 16]| base64::engine::general_purpose::STANDARD.encode(u);
     let mut out = String::with_capacity(entries.len() * 900 + 512);
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?>\n<KeePassFile>\n");
-    out.push_str("<Meta><Generator>coffer-bench</Generator><DatabaseName>bench</DatabaseName></Meta>\n");
-    let _ = writeln!(out, "<Root><Group><UUID>{}</UUID><Name>Root</Name>", b64(&[0u8; 16]));
+    out.push_str(
+        "<Meta><Generator>coffer-bench</Generator><DatabaseName>bench</DatabaseName></Meta>\n",
+    );
+    let _ = writeln!(
+        out,
+        "<Root><Group><UUID>{}</UUID><Name>Root</Name>",
+        b64(&[0u8; 16])
+    );
     for e in entries {
         let t = &e.modified;
         let _ = writeln!(
@@ -233,11 +241,23 @@ impl Kp {
             .count();
         let out = run_with_timeout(
             self.command(&[
-                "show", "-q", "--no-password", "-k", &key, "-s", "-a", "Password", &dbs, title,
+                "show",
+                "-q",
+                "--no-password",
+                "-k",
+                &key,
+                "-s",
+                "-a",
+                "Password",
+                &dbs,
+                title,
             ]),
             KP_TIMEOUT,
         )?;
-        Ok((count, String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+        Ok((
+            count,
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        ))
     }
 }
 

@@ -50,10 +50,22 @@ pub fn changes_at(n: usize) -> (usize, usize) {
 
 pub(crate) fn fields(i: usize, password: &str) -> Vec<(String, SecretString)> {
     vec![
-        ("title".to_owned(), SecretString::from(format!("item-{i:06}"))),
-        ("username".to_owned(), SecretString::from(format!("user{i}@example.org"))),
-        ("password".to_owned(), SecretString::from(password.to_owned())),
-        ("url".to_owned(), SecretString::from(format!("https://site{i}.example.org/login"))),
+        (
+            "title".to_owned(),
+            SecretString::from(format!("item-{i:06}")),
+        ),
+        (
+            "username".to_owned(),
+            SecretString::from(format!("user{i}@example.org")),
+        ),
+        (
+            "password".to_owned(),
+            SecretString::from(password.to_owned()),
+        ),
+        (
+            "url".to_owned(),
+            SecretString::from(format!("https://site{i}.example.org/login")),
+        ),
         ("notes".to_owned(), SecretString::from(format!("note {i}"))),
     ]
 }
@@ -79,7 +91,10 @@ fn other_side(
         b.edit(
             key,
             id,
-            vec![("password".to_owned(), Some(SecretString::from(format!("edited-{j:06}"))))],
+            vec![(
+                "password".to_owned(),
+                Some(SecretString::from(format!("edited-{j:06}"))),
+            )],
             later,
         )?;
     }
@@ -109,13 +124,25 @@ pub(crate) fn fixture(n: usize) -> anyhow::Result<Fixture> {
     )?;
     let key = acct.vault_key;
     let header = acct.header;
-    let mut a = Replica::new(header.account_id, header.epoch, DeviceId::new_random(), "bench-a".to_owned());
+    let mut a = Replica::new(
+        header.account_id,
+        header.epoch,
+        DeviceId::new_random(),
+        "bench-a".to_owned(),
+    );
     let t = now_ms();
     for i in 0..n {
         a.add(&key, fields(i, &format!("pw-{i:06}")), t)?;
     }
     let (edited, added) = changes_at(n);
-    let b = other_side(a.state(), header.account_id, header.epoch, &key, edited, added)?;
+    let b = other_side(
+        a.state(),
+        header.account_id,
+        header.epoch,
+        &key,
+        edited,
+        added,
+    )?;
     Ok(Fixture {
         header,
         key,
@@ -152,7 +179,10 @@ struct InProcess {
 fn in_process(n: usize, runs: usize, report: &mut Report) -> anyhow::Result<InProcess> {
     let build = Instant::now();
     let fx = fixture(n)?;
-    println!("  (built two sealed {n}-item replicas in {})", stats::secs(build.elapsed().as_secs_f64()));
+    println!(
+        "  (built two sealed {n}-item replicas in {})",
+        stats::secs(build.elapsed().as_secs_f64())
+    );
     let (edited, added) = changes_at(n);
     let what = format!("{n} items, {edited} edited, {added} new");
 
@@ -182,7 +212,11 @@ fn in_process(n: usize, runs: usize, report: &mut Report) -> anyhow::Result<InPr
         s.push(start.elapsed());
     }
     let state_merge = s.summary().context("no sample")?;
-    report.add(Row::time(SECTION, format!("coffer VaultState::merge, key-free ({what})"), state_merge));
+    report.add(Row::time(
+        SECTION,
+        format!("coffer VaultState::merge, key-free ({what})"),
+        state_merge,
+    ));
 
     let replica_merge = time_on_clone(&fx.a, runs, |r| {
         r.merge_remote(&b_state, Some(&fx.key));
@@ -190,7 +224,11 @@ fn in_process(n: usize, runs: usize, report: &mut Report) -> anyhow::Result<InPr
     })?
     .summary()
     .context("no sample")?;
-    report.add(Row::time(SECTION, format!("coffer Replica::merge_remote, unlocked ({what})"), replica_merge));
+    report.add(Row::time(
+        SECTION,
+        format!("coffer Replica::merge_remote, unlocked ({what})"),
+        replica_merge,
+    ));
 
     let b_bytes = fx.b.sync_file_bytes();
     let round = time_on_clone(&fx.a, runs, |r| {
@@ -205,7 +243,10 @@ fn in_process(n: usize, runs: usize, report: &mut Report) -> anyhow::Result<InPr
     .context("no sample")?;
     report.add(Row::time(
         SECTION,
-        format!("coffer round in memory: parse {} KiB file + merge + serialize ({what})", b_bytes.len() / 1024),
+        format!(
+            "coffer round in memory: parse {} KiB file + merge + serialize ({what})",
+            b_bytes.len() / 1024
+        ),
         round,
     ));
     Ok(InProcess {
@@ -230,10 +271,15 @@ struct KpBench {
 
 impl KpBench {
     fn new(cli: &Path, runs: usize, report: &mut Report) -> anyhow::Result<KpBench> {
-        let dir = tempfile::Builder::new().prefix("cb-kp-").tempdir_in("/tmp")?;
+        let dir = tempfile::Builder::new()
+            .prefix("cb-kp-")
+            .tempdir_in("/tmp")?;
         let kp = Kp::new(cli, dir.path())?;
         let (a, b) = keepass::entries(1, 1, 0);
-        let (ta, tb) = (dir.path().join("tiny-a.kdbx"), dir.path().join("tiny-b.kdbx"));
+        let (ta, tb) = (
+            dir.path().join("tiny-a.kdbx"),
+            dir.path().join("tiny-b.kdbx"),
+        );
         kp.create(&ta, &a)?;
         kp.create(&tb, &b)?;
         let work = dir.path().join("tiny-work.kdbx");
@@ -247,13 +293,33 @@ impl KpBench {
         let fixed = merge.summary().context("no sample")?;
         let open = open.summary().context("no sample")?;
         let startup = startup.summary().context("no sample")?;
-        report.add(Row::time(SECTION, "keepassxc-cli start-up (ls of a missing file)", startup));
-        report.add(Row::time(SECTION, "keepassxc-cli ls, 1 entry (start-up + 1 KDF, 100 ms target)", open));
+        report.add(Row::time(
+            SECTION,
+            "keepassxc-cli start-up (ls of a missing file)",
+            startup,
+        ));
+        report.add(Row::time(
+            SECTION,
+            "keepassxc-cli ls, 1 entry (start-up + 1 KDF, 100 ms target)",
+            open,
+        ));
         let kdf = open.median - startup.median;
-        let kdfs = if kdf > 0.0 { (fixed.median - startup.median) / kdf } else { 0.0 };
+        let kdfs = if kdf > 0.0 {
+            (fixed.median - startup.median) / kdf
+        } else {
+            0.0
+        };
         report.add(
-            Row::time(SECTION, "keepassxc-cli merge, 1 entry each (fixed cost: start-up + KDFs)", fixed).ratio(
-                format!("one KDF ≈ {}, so ≈ {kdfs:.1} KDF runs per merge", stats::secs(kdf)),
+            Row::time(
+                SECTION,
+                "keepassxc-cli merge, 1 entry each (fixed cost: start-up + KDFs)",
+                fixed,
+            )
+            .ratio(
+                format!(
+                    "one KDF ≈ {}, so ≈ {kdfs:.1} KDF runs per merge",
+                    stats::secs(kdf)
+                ),
                 kdfs,
             ),
         );
@@ -264,11 +330,18 @@ impl KpBench {
         let (edited, added) = changes_at(n);
         let (a, b) = keepass::entries(n, edited, added);
         let d = self.dir.path();
-        let (pa, pb, work) = (d.join(format!("a-{n}.kdbx")), d.join(format!("b-{n}.kdbx")), d.join("work.kdbx"));
+        let (pa, pb, work) = (
+            d.join(format!("a-{n}.kdbx")),
+            d.join(format!("b-{n}.kdbx")),
+            d.join("work.kdbx"),
+        );
         let build = Instant::now();
         self.kp.create(&pa, &a)?;
         self.kp.create(&pb, &b)?;
-        println!("  (built two {n}-entry KeePass databases in {})", stats::secs(build.elapsed().as_secs_f64()));
+        println!(
+            "  (built two {n}-entry KeePass databases in {})",
+            stats::secs(build.elapsed().as_secs_f64())
+        );
         let (mut raw, mut net) = (Samples::new(), Samples::new());
         for i in 0..runs {
             std::fs::copy(&pa, &work)?;
@@ -290,8 +363,16 @@ impl KpBench {
         let what = format!("{n} entries, {edited} edited, {added} new");
         let raw = raw.summary().context("no sample")?;
         let net = net.summary().context("no sample")?;
-        report.add(Row::time(SECTION, format!("keepassxc-cli merge ({what})"), raw));
-        report.add(Row::time(SECTION, format!("keepassxc-cli merge minus fixed cost ({what})"), net));
+        report.add(Row::time(
+            SECTION,
+            format!("keepassxc-cli merge ({what})"),
+            raw,
+        ));
+        report.add(Row::time(
+            SECTION,
+            format!("keepassxc-cli merge minus fixed cost ({what})"),
+            net,
+        ));
         Ok(KpResult { raw, net })
     }
 }
@@ -308,23 +389,49 @@ fn slope(points: &[(usize, f64)]) -> Option<f64> {
 
 /// Through real daemons at `n` items: `coffer sync now` right after the
 /// other device's file landed, against `sync now` with nothing new.
-fn daemon_merge(bins: &Bins, n: usize, runs: usize, report: &mut Report) -> anyhow::Result<Summary> {
-    let folder = tempfile::Builder::new().prefix("cb-msync-").tempdir_in("/tmp")?;
+fn daemon_merge(
+    bins: &Bins,
+    n: usize,
+    runs: usize,
+    report: &mut Report,
+) -> anyhow::Result<Summary> {
+    let folder = tempfile::Builder::new()
+        .prefix("cb-msync-")
+        .tempdir_in("/tmp")?;
     let (mut a, ak_text) = device::with_items(bins, "merge", n, folder.path())?;
     a.run(&["sync", "now"])?;
     let status = a.status()?;
-    let account = status["account_id"].as_str().context("status has no account_id")?.to_owned();
-    let a_device = status["device_id"].as_str().context("status has no device_id")?.to_owned();
+    let account = status["account_id"]
+        .as_str()
+        .context("status has no account_id")?
+        .to_owned();
+    let a_device = status["device_id"]
+        .as_str()
+        .context("status has no device_id")?
+        .to_owned();
     let acct_dir = folder.path().join(&account);
     let header = AccountHeader::from_json(&std::fs::read(acct_dir.join("account.json"))?)?;
-    let ak = AccountKey::parse(ak_text.trim()).map_err(|e| anyhow::anyhow!("bad Account Key: {e}"))?;
+    let ak =
+        AccountKey::parse(ak_text.trim()).map_err(|e| anyhow::anyhow!("bad Account Key: {e}"))?;
     let vault_key = header.unlock(&SecretString::from(PASSWORD), &ak)?;
-    let a_file = SyncFile::from_bytes(&std::fs::read(acct_dir.join(format!("device-{a_device}.cofsync")))?)?;
+    let a_file = SyncFile::from_bytes(&std::fs::read(
+        acct_dir.join(format!("device-{a_device}.cofsync")),
+    )?)?;
     if a_file.state.item_count() != n {
-        bail!("A's sync file has {} items, expected {n}", a_file.state.item_count());
+        bail!(
+            "A's sync file has {} items, expected {n}",
+            a_file.state.item_count()
+        );
     }
     let (edited, added) = changes_at(n);
-    let b = other_side(&a_file.state, header.account_id, header.epoch, &vault_key, edited, added)?;
+    let b = other_side(
+        &a_file.state,
+        header.account_id,
+        header.epoch,
+        &vault_key,
+        edited,
+        added,
+    )?;
     let b_bytes = b.sync_file_bytes();
     let b_name = format!("device-{}.cofsync", b.device_id());
     drop(vault_key);
@@ -333,7 +440,9 @@ fn daemon_merge(bins: &Bins, n: usize, runs: usize, report: &mut Report) -> anyh
     // that 10 s, so that the timed `sync now` is what merges it.
     a.write_config("debounce_ms = 10000\n")?;
     a.stop()?;
-    let snap = tempfile::Builder::new().prefix("cb-msnap-").tempdir_in("/tmp")?;
+    let snap = tempfile::Builder::new()
+        .prefix("cb-msnap-")
+        .tempdir_in("/tmp")?;
     copy_dir(&a.data_dir(), &snap.path().join("data"))?;
     copy_dir(&acct_dir, &snap.path().join("sync"))?;
 
@@ -357,7 +466,10 @@ fn daemon_merge(bins: &Bins, n: usize, runs: usize, report: &mut Report) -> anyh
         if i == 0 {
             let items = a.status()?["items"].as_u64().unwrap_or(0);
             if items != (n + added) as u64 {
-                bail!("after the merge A has {items} items, expected {}", n + added);
+                bail!(
+                    "after the merge A has {items} items, expected {}",
+                    n + added
+                );
             }
         }
         a.stop()?;
@@ -365,10 +477,21 @@ fn daemon_merge(bins: &Bins, n: usize, runs: usize, report: &mut Report) -> anyh
     let what = format!("{n} items, {edited} edited, {added} new");
     let noop = noop.summary().context("no sample")?;
     let merge = merge.summary().context("no sample")?;
-    report.add(Row::time(SECTION, format!("coffer sync now, nothing new ({n} items)"), noop));
+    report.add(Row::time(
+        SECTION,
+        format!("coffer sync now, nothing new ({n} items)"),
+        noop,
+    ));
     report.add(
-        Row::time(SECTION, format!("coffer sync now merging B's {} KiB file ({what})", b_bytes.len() / 1024), merge)
-            .vs("sync now with nothing new", &noop),
+        Row::time(
+            SECTION,
+            format!(
+                "coffer sync now merging B's {} KiB file ({what})",
+                b_bytes.len() / 1024
+            ),
+            merge,
+        )
+        .vs("sync now with nothing new", &noop),
     );
     Ok(merge)
 }
@@ -388,9 +511,18 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs the merge measurements.
-pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, max_items: usize, report: &mut Report) -> anyhow::Result<()> {
+pub fn run(
+    bins: &Bins,
+    tools: &[Tool],
+    mode: Mode,
+    max_items: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     println!("\n== {SECTION} ==");
-    let sizes: Vec<usize> = [1_000usize, 10_000, 50_000].into_iter().filter(|n| *n <= max_items).collect();
+    let sizes: Vec<usize> = [1_000usize, 10_000, 50_000]
+        .into_iter()
+        .filter(|n| *n <= max_items)
+        .collect();
     let runs = |n: usize| match n {
         1_000 => mode.pick(15, 40),
         10_000 => mode.pick(7, 20),
@@ -418,14 +550,22 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, max_items: usize, report: &m
                 kp_pts.push((*n, kr.net.median));
                 let faster = ours.replica_merge.median < kr.net.median;
                 report.add(
-                    Row::time(SECTION, format!("coffer merge_remote vs keepassxc-cli, {n} items"), ours.replica_merge)
-                        .vs("keepassxc-cli net of fixed cost", &kr.net)
-                        .vs("keepassxc-cli raw", &kr.raw)
-                        .target("faster than keepassxc-cli", faster),
+                    Row::time(
+                        SECTION,
+                        format!("coffer merge_remote vs keepassxc-cli, {n} items"),
+                        ours.replica_merge,
+                    )
+                    .vs("keepassxc-cli net of fixed cost", &kr.net)
+                    .vs("keepassxc-cli raw", &kr.raw)
+                    .target("faster than keepassxc-cli", faster),
                 );
                 report.add(
-                    Row::time(SECTION, format!("coffer round in memory vs keepassxc-cli, {n} items"), ours.round)
-                        .vs("keepassxc-cli net of fixed cost", &kr.net),
+                    Row::time(
+                        SECTION,
+                        format!("coffer round in memory vs keepassxc-cli, {n} items"),
+                        ours.round,
+                    )
+                    .vs("keepassxc-cli net of fixed cost", &kr.net),
                 );
                 let _ = ours.state_merge;
             }
@@ -438,8 +578,12 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, max_items: usize, report: &m
         let s = daemon_merge(bins, n, mode.pick(3, 7), report)?;
         if let Some((_, k)) = kp_pts.iter().find(|(m, _)| *m == n) {
             report.add(
-                Row::time(SECTION, format!("coffer sync now merge vs keepassxc-cli, {n} items"), s)
-                    .ratio("keepassxc-cli net of fixed cost", s.median / k),
+                Row::time(
+                    SECTION,
+                    format!("coffer sync now merge vs keepassxc-cli, {n} items"),
+                    s,
+                )
+                .ratio("keepassxc-cli net of fixed cost", s.median / k),
             );
         }
     }
@@ -449,7 +593,9 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, max_items: usize, report: &m
             Row::new(
                 SECTION,
                 "growth of coffer merge_remote, 1k → 50k (log-log slope; 1 = linear)",
-                Value::Text { text: format!("{sl:.2}") },
+                Value::Text {
+                    text: format!("{sl:.2}"),
+                },
             )
             .target("no worse than linear (slope ≤ 1.1)", sl <= 1.1),
         );
@@ -458,7 +604,9 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, max_items: usize, report: &m
         report.add(Row::new(
             SECTION,
             "growth of keepassxc-cli merge net, 1k → 50k (log-log slope)",
-            Value::Text { text: format!("{sl:.2}") },
+            Value::Text {
+                text: format!("{sl:.2}"),
+            },
         ));
     }
     Ok(())

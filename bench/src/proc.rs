@@ -14,7 +14,9 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> anyhow::Result<O
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     let mut stdout = child.stdout.take().context("stdout was piped")?;
     let mut stderr = child.stderr.take().context("stderr was piped")?;
     let out_reader = std::thread::spawn(move || {

@@ -22,7 +22,11 @@ const SECTION: &str = "Propagation";
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Polls `f` every `every` until it is true; the instant it was.
-fn poll_until(every: Duration, limit: Duration, mut f: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<Instant> {
+fn poll_until(
+    every: Duration,
+    limit: Duration,
+    mut f: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<Instant> {
     let start = Instant::now();
     loop {
         if f()? {
@@ -73,18 +77,32 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
     let runs = mode.pick(20, 60);
     let mut coffer_medians: Vec<(usize, Summary)> = Vec::new();
     for items in [0usize, 10_000] {
-        let folder = tempfile::Builder::new().prefix("cb-prop-").tempdir_in("/tmp")?;
+        let folder = tempfile::Builder::new()
+            .prefix("cb-prop-")
+            .tempdir_in("/tmp")?;
         let (mut a, mut b) = coffer_pair(bins, items, folder.path())?;
         let (prop, add, get) = coffer_runs(&a, &b, runs)?;
         let get = get.summary().context("no sample")?;
         let add = add.summary().context("no sample")?;
         let p = prop.summary().context("no sample")?;
-        report.add(Row::time(SECTION, format!("coffer get on B ({items} items; the polling step)"), get));
-        report.add(Row::time(SECTION, format!("coffer add on A ({items} items)"), add));
+        report.add(Row::time(
+            SECTION,
+            format!("coffer get on B ({items} items; the polling step)"),
+            get,
+        ));
+        report.add(Row::time(
+            SECTION,
+            format!("coffer add on A ({items} items)"),
+            add,
+        ));
         report.add(
-            Row::time(SECTION, format!("coffer A add returned → B get succeeds ({items} items)"), p)
-                .vs("coffer get on B", &get)
-                .target("median < 250 ms", p.median < 0.250),
+            Row::time(
+                SECTION,
+                format!("coffer A add returned → B get succeeds ({items} items)"),
+                p,
+            )
+            .vs("coffer get on B", &get)
+            .target("median < 250 ms", p.median < 0.250),
         );
         coffer_medians.push((items, p));
         a.stop()?;
@@ -108,11 +126,19 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
                     format!("syncthing folder as configured ({label})"),
                     Value::Text { text: cfg },
                 ));
-                report.add(Row::time(SECTION, format!("syncthing: plain file written in A → present in B ({label})"), s));
+                report.add(Row::time(
+                    SECTION,
+                    format!("syncthing: plain file written in A → present in B ({label})"),
+                    s,
+                ));
                 for (items, c) in &coffer_medians {
                     report.add(
-                        Row::time(SECTION, format!("coffer ({items} items) vs syncthing ({label})"), *c)
-                            .vs("syncthing", &s),
+                        Row::time(
+                            SECTION,
+                            format!("coffer ({items} items) vs syncthing ({label})"),
+                            *c,
+                        )
+                        .vs("syncthing", &s),
                     );
                 }
             }
@@ -124,8 +150,12 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
 
 /// Syncthing's own propagation of a small file, `runs` times.
 fn syncthing_runs(runs: usize, extra: &serde_json::Value) -> anyhow::Result<(Summary, String)> {
-    let fa = tempfile::Builder::new().prefix("cb-sta-").tempdir_in("/tmp")?;
-    let fb = tempfile::Builder::new().prefix("cb-stb-").tempdir_in("/tmp")?;
+    let fa = tempfile::Builder::new()
+        .prefix("cb-sta-")
+        .tempdir_in("/tmp")?;
+    let fb = tempfile::Builder::new()
+        .prefix("cb-stb-")
+        .tempdir_in("/tmp")?;
     let (a, _b) = syncthing::pair(fa.path(), fb.path(), extra)?;
     let cfg = a.folder_config()?;
     let cfg_text = format!(

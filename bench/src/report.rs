@@ -242,7 +242,16 @@ impl Report {
         }
         println!("\nTargets:");
         for r in with {
-            println!("  {:<7} {} — {}", if r.target.as_ref().is_some_and(|t| t.met) { "MET" } else { "MISSED" }, r.what, r.value.text());
+            println!(
+                "  {:<7} {} — {}",
+                if r.target.as_ref().is_some_and(|t| t.met) {
+                    "MET"
+                } else {
+                    "MISSED"
+                },
+                r.what,
+                r.value.text()
+            );
         }
     }
 }
@@ -265,7 +274,10 @@ fn machine_description() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{uname}, {cpu}, {cores} cores, load average at start {}", load_average())
+    format!(
+        "{uname}, {cpu}, {cores} cores, load average at start {}",
+        load_average()
+    )
 }
 
 /// The 1-minute load average (`/proc/loadavg`), as text.

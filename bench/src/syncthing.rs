@@ -51,13 +51,21 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
 
 /// Sets `<tag>value</tag>` inside `<options>`, adding it when absent.
 fn set_option(xml: &mut String, tag: &str, value: &str) -> anyhow::Result<()> {
-    let start = xml.find("<options>").context("config.xml has no <options>")?;
-    let end = start + xml[start..].find("</options>").context("<options> is not closed")?;
+    let start = xml
+        .find("<options>")
+        .context("config.xml has no <options>")?;
+    let end = start
+        + xml[start..]
+            .find("</options>")
+            .context("<options> is not closed")?;
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     match xml[start..end].find(&open) {
         Some(at) => {
             let from = start + at + open.len();
-            let to = from + xml[from..end].find(&close).context("an option is not closed")?;
+            let to = from
+                + xml[from..end]
+                    .find(&close)
+                    .context("an option is not closed")?;
             xml.replace_range(from..to, value);
         }
         None => xml.insert_str(end, &format!("{open}{value}{close}")),
@@ -70,7 +78,9 @@ impl Instance {
     /// returns once its REST API answers.
     pub fn start(name: &str) -> anyhow::Result<Instance> {
         let ports = free_ports(2)?;
-        let home = tempfile::Builder::new().prefix("cb-st-").tempdir_in("/tmp")?;
+        let home = tempfile::Builder::new()
+            .prefix("cb-st-")
+            .tempdir_in("/tmp")?;
         let home_arg = home.path().to_string_lossy().into_owned();
         let mut gen = Command::new("syncthing");
         gen.args(["generate", "--home", &home_arg, "--no-default-folder"])
@@ -137,20 +147,34 @@ impl Instance {
         let start = Instant::now();
         let status = loop {
             if let Some(code) = st.child.try_wait()? {
-                bail!("syncthing {} exited at start ({code}):\n{}", st.name, st.log_tail());
+                bail!(
+                    "syncthing {} exited at start ({code}):\n{}",
+                    st.name,
+                    st.log_tail()
+                );
             }
             if let Ok(v) = st.get("/rest/system/status") {
                 break v;
             }
             if start.elapsed() > Duration::from_secs(60) {
-                bail!("syncthing {}'s REST API never answered:\n{}", st.name, st.log_tail());
+                bail!(
+                    "syncthing {}'s REST API never answered:\n{}",
+                    st.name,
+                    st.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        st.id = status["myID"].as_str().context("no myID in /rest/system/status")?.to_owned();
+        st.id = status["myID"]
+            .as_str()
+            .context("no myID in /rest/system/status")?
+            .to_owned();
         let opts = st.get("/rest/config/options")?;
         if opts["globalAnnounceEnabled"] != json!(false) || opts["relaysEnabled"] != json!(false) {
-            bail!("syncthing {} did not take the loopback-only options: {opts}", st.name);
+            bail!(
+                "syncthing {} did not take the loopback-only options: {opts}",
+                st.name
+            );
         }
         Ok(st)
     }
@@ -162,7 +186,12 @@ impl Instance {
     }
 
     /// One REST request; the status code and body.
-    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, String)> {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, String)> {
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut s = TcpStream::connect(("127.0.0.1", self.gui))?;
         s.set_read_timeout(Some(HTTP_TIMEOUT))?;
@@ -204,7 +233,11 @@ impl Instance {
 
     /// Knows `peer`; dials it when `dial`, else only accepts it.
     pub fn add_peer(&self, peer: &Instance, dial: bool) -> anyhow::Result<()> {
-        let addr = if dial { format!("tcp://127.0.0.1:{}", peer.listen) } else { "dynamic".to_owned() };
+        let addr = if dial {
+            format!("tcp://127.0.0.1:{}", peer.listen)
+        } else {
+            "dynamic".to_owned()
+        };
         self.send(
             "POST",
             "/rest/config/devices",
@@ -279,7 +312,9 @@ mod tests {
 
     #[test]
     fn options_are_replaced_or_added() {
-        let mut xml = "<configuration><options><relaysEnabled>true</relaysEnabled></options></configuration>".to_owned();
+        let mut xml =
+            "<configuration><options><relaysEnabled>true</relaysEnabled></options></configuration>"
+                .to_owned();
         set_option(&mut xml, "relaysEnabled", "false").expect("present");
         set_option(&mut xml, "natEnabled", "false").expect("added");
         assert_eq!(

@@ -94,7 +94,11 @@ pub fn check_all() -> Vec<Tool> {
                 let mut cmd = Command::new(p);
                 cmd.args(*version_args);
                 let out = run_with_timeout(cmd, Duration::from_secs(10)).ok()?;
-                let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
+                let text = if out.stdout.is_empty() {
+                    out.stderr
+                } else {
+                    out.stdout
+                };
                 String::from_utf8_lossy(&text)
                     .lines()
                     .next()

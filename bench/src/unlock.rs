@@ -30,7 +30,10 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
         report.note(tools::missing_note(tools, "keyctl"));
         return Ok(());
     };
-    let out = tempfile::Builder::new().prefix("cb-unlock-").suffix(".json").tempfile_in("/tmp")?;
+    let out = tempfile::Builder::new()
+        .prefix("cb-unlock-")
+        .suffix(".json")
+        .tempfile_in("/tmp")?;
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let bin_dir = bins.coffer.parent().context("coffer has no directory")?;
     let mut cmd = Command::new(keyctl);
@@ -65,7 +68,9 @@ pub fn run(bins: &Bins, tools: &[Tool], mode: Mode, report: &mut Report) -> anyh
 /// The measurement itself (inside `keyctl session -`).
 pub fn run_inner(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     let runs = mode.pick(5, 15);
-    let folder = tempfile::Builder::new().prefix("cb-usync-").tempdir_in("/tmp")?;
+    let folder = tempfile::Builder::new()
+        .prefix("cb-usync-")
+        .tempdir_in("/tmp")?;
     let mut dev = Device::new(bins, "unlock", false)?;
     dev.set_env("COFFER_KEYRING", "keyutils");
     let t = Instant::now();
@@ -75,8 +80,13 @@ pub fn run_inner(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result
     if status["key_cache"]["backend"] != "keyutils" || status["key_cache"]["persistent"] != true {
         bail!("the kernel keyring is not in use: {}", status["key_cache"]);
     }
-    let account = status["account_id"].as_str().context("no account_id")?.to_owned();
-    let header = AccountHeader::from_json(&std::fs::read(folder.path().join(&account).join("account.json"))?)?;
+    let account = status["account_id"]
+        .as_str()
+        .context("no account_id")?
+        .to_owned();
+    let header = AccountHeader::from_json(&std::fs::read(
+        folder.path().join(&account).join("account.json"),
+    )?)?;
     let p = header.kdf;
     report.add(Row::new(
         SECTION,
@@ -106,7 +116,11 @@ pub fn run_inner(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result
         drop(k);
     }
     let kdf = kdf.summary().context("no sample")?;
-    report.add(Row::time(SECTION, "Argon2id derivation alone (in process)", kdf));
+    report.add(Row::time(
+        SECTION,
+        "Argon2id derivation alone (in process)",
+        kdf,
+    ));
 
     // Restart → unlocked from the keyring.
     let (mut cached, mut locked_unlock) = (Samples::new(), Samples::new());
@@ -131,15 +145,28 @@ pub fn run_inner(bins: &Bins, mode: Mode, report: &mut Report) -> anyhow::Result
     dev.wait_ready(None, Duration::from_secs(60))?;
     let state = dev.status()?["state"].as_str().unwrap_or("").to_owned();
     if state != "locked" {
-        report.note(format!("after lock and restart the daemon was {state}, not locked"));
+        report.note(format!(
+            "after lock and restart the daemon was {state}, not locked"
+        ));
     }
     dev.stop()?;
     let full = locked_unlock.summary().context("no sample")?;
     let cached = cached.summary().context("no sample")?;
-    report.add(Row::time(SECTION, "coffer unlock with the password (full KDF, 10,000 items)", full).vs("Argon2id alone", &kdf));
     report.add(
-        Row::time(SECTION, "cofferd restart → status unlocked from the keyring (10,000 items)", cached)
-            .vs("coffer unlock with the password", &full),
+        Row::time(
+            SECTION,
+            "coffer unlock with the password (full KDF, 10,000 items)",
+            full,
+        )
+        .vs("Argon2id alone", &kdf),
+    );
+    report.add(
+        Row::time(
+            SECTION,
+            "cofferd restart → status unlocked from the keyring (10,000 items)",
+            cached,
+        )
+        .vs("coffer unlock with the password", &full),
     );
     Ok(())
 }

@@ -123,19 +123,28 @@ impl Config {
         }
         if let Some(n) = raw.device_name {
             if n.trim().is_empty() || n.len() > 64 {
-                return Err(err(line_of("device_name"), "device_name: must be 1 to 64 characters".into()));
+                return Err(err(
+                    line_of("device_name"),
+                    "device_name: must be 1 to 64 characters".into(),
+                ));
             }
             c.device_name = Some(n);
         }
         if let Some(ms) = raw.debounce_ms {
             if ms > 10_000 {
-                return Err(err(line_of("debounce_ms"), "debounce_ms: at most 10000".into()));
+                return Err(err(
+                    line_of("debounce_ms"),
+                    "debounce_ms: at most 10000".into(),
+                ));
             }
             c.debounce = Duration::from_millis(ms);
         }
         if let Some(s) = raw.poll_interval_secs {
             if s == 0 {
-                return Err(err(line_of("poll_interval_secs"), "poll_interval_secs: must be at least 1".into()));
+                return Err(err(
+                    line_of("poll_interval_secs"),
+                    "poll_interval_secs: must be at least 1".into(),
+                ));
             }
             c.poll_interval = Duration::from_secs(s);
         }
@@ -173,7 +182,10 @@ mod tests {
         assert_eq!(c.lock_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(c.device_name.as_deref(), Some("pc"));
         assert_eq!(parse("lock_timeout = 0").unwrap().lock_timeout, None);
-        assert_eq!(parse("lock_timeout = 5").unwrap().lock_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse("lock_timeout = 5").unwrap().lock_timeout,
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]

@@ -118,7 +118,12 @@ pub struct Daemon {
 
 impl Daemon {
     /// Loads the device's state from disk and the key cache.
-    pub fn load(dirs: Dirs, config: Config, keycache: KeyCache, shutdown: watch::Sender<bool>) -> Arc<Daemon> {
+    pub fn load(
+        dirs: Dirs,
+        config: Config,
+        keycache: KeyCache,
+        shutdown: watch::Sender<bool>,
+    ) -> Arc<Daemon> {
         let (events, _) = broadcast::channel(256);
         let mut inner = Inner {
             device: None,
@@ -169,7 +174,10 @@ impl Daemon {
                         if let Some(r) = inner.replica.as_mut() {
                             let rejected = r.verify_and_compact(&key);
                             if !rejected.is_empty() {
-                                tracing::warn!(count = rejected.len(), "dropped versions that do not open");
+                                tracing::warn!(
+                                    count = rejected.len(),
+                                    "dropped versions that do not open"
+                                );
                             }
                         }
                         inner.key = Some(key);
@@ -202,7 +210,10 @@ impl Daemon {
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        let _ = self.events.send(EventEnvelope { event, at_ms: now_ms() });
+        let _ = self.events.send(EventEnvelope {
+            event,
+            at_ms: now_ms(),
+        });
     }
 
     pub(crate) fn kdf_params() -> KdfParams {
@@ -244,9 +255,24 @@ impl Daemon {
             Request::Import(p) => self.import(p).await,
             Request::Export(p) => self.export(p).await,
             Request::Backup(_) => self.backup().await,
-            Request::Restore(p) => self.restore(p).await,
-            Request::Subscribe(_) => Err(err(ErrorCode::InvalidParams, "subscribe is handled by the connection")),
-            _ => Err(err(ErrorCode::UnknownMethod, "this method is not supported by this cofferd")),
+            Request::Restore(p) => {
+                let bytes = crate::device::b64_decode(&p.content_base64).ok_or_else(|| {
+                    err(ErrorCode::InvalidParams, "the file content is not base64")
+                })?;
+                if bytes.starts_with(b"COFFER-CONTAINER ") {
+                    self.recover(p, bytes).await
+                } else {
+                    self.restore(p).await
+                }
+            }
+            Request::Subscribe(_) => Err(err(
+                ErrorCode::InvalidParams,
+                "subscribe is handled by the connection",
+            )),
+            _ => Err(err(
+                ErrorCode::UnknownMethod,
+                "this method is not supported by this cofferd",
+            )),
         }
     }
 
@@ -279,7 +305,9 @@ impl Daemon {
             device_name: dev.map(|d| d.device_name.clone()),
             items,
             pid: std::process::id(),
-            container: dev.filter(|d| d.reset.is_none()).map(|d| container_path(&self.dirs, d)),
+            container: dev
+                .filter(|d| d.reset.is_none())
+                .map(|d| container_path(&self.dirs, d)),
             sync_folders: crate::sync::folder_infos(inner),
             key_cache: KeyCacheInfo {
                 backend: self.keycache.backend().to_owned(),
@@ -302,7 +330,10 @@ impl Daemon {
     async fn signup(self: &Arc<Self>, p: SignupParams) -> Reply {
         let email = check_email(&p.email)?;
         if p.password.expose().is_empty() {
-            return Err(err(ErrorCode::InvalidParams, "the Account Password must not be empty"));
+            return Err(err(
+                ErrorCode::InvalidParams,
+                "the Account Password must not be empty",
+            ));
         }
         let folders = check_folders(&p.sync_folders)?;
         let mut inner = self.inner.lock().await;
@@ -310,13 +341,21 @@ impl Daemon {
         let password = SecretString::new(p.password.expose().to_owned());
         let hint = p.hint.clone();
         let (new, stretched) = blocking(move || {
-            let new = AccountHeader::create(&email, &hint, &password, Self::kdf_params(), now_ms())?;
-            let stretched = coffer_vault::kdf::stretch_password(&password, &new.header.salt, &new.header.kdf)?;
+            let new =
+                AccountHeader::create(&email, &hint, &password, Self::kdf_params(), now_ms())?;
+            let stretched =
+                coffer_vault::kdf::stretch_password(&password, &new.header.salt, &new.header.kdf)?;
             Ok::<_, anyhow::Error>((new, stretched))
         })
         .await
         .map_err(internal)?;
-        let device = self.new_device_record(&new.header, folders, &new.account_key, &stretched, &new.vault_key);
+        let device = self.new_device_record(
+            &new.header,
+            folders,
+            &new.account_key,
+            &stretched,
+            &new.vault_key,
+        );
         let replica = Replica::new(
             new.header.account_id,
             new.header.epoch,
@@ -373,7 +412,7 @@ impl Daemon {
     }
 
     /// Persists a fresh sign-in (container first, then device.json) and caches the key.
-    fn sign_in(
+    pub(crate) fn sign_in(
         &self,
         inner: &mut Inner,
         device: DeviceRecord,
@@ -383,8 +422,12 @@ impl Daemon {
     ) -> Result<(), ErrorBody> {
         crate::fsutil::clean_temp_files(&self.dirs.data);
         let bytes = replica.container_bytes(&header).map_err(internal)?;
-        crate::fsutil::write_atomic(&container_path(&self.dirs, &device), &bytes, 0o600).map_err(io_err)?;
-        device.save(&self.dirs.data.join("device.json")).map_err(io_err)?;
+        crate::fsutil::write_atomic(&container_path(&self.dirs, &device), &bytes, 0o600)
+            .map_err(io_err)?;
+        device
+            .save(&self.dirs.data.join("device.json"))
+            .map_err(io_err)?;
+        crate::sync::forget_reset_header(&self.dirs);
         inner.folders = device
             .sync_folders
             .iter()
@@ -403,10 +446,12 @@ impl Daemon {
         Ok(())
     }
 
-    async fn after_sign_in(self: &Arc<Self>) {
+    pub(crate) async fn after_sign_in(self: &Arc<Self>) {
         self.rewatch.notify_one();
         self.activity.notify_one();
-        self.emit(Event::State { state: State::Unlocked });
+        self.emit(Event::State {
+            state: State::Unlocked,
+        });
         // Pull everything before answering, so login returns with the vault.
         crate::sync::round(self, true).await;
     }
@@ -433,7 +478,11 @@ impl Daemon {
             }
         }
         self.check_rate(&inner)?;
-        let mut folders: Vec<PathBuf> = inner.device.as_ref().map(|d| d.sync_folders.clone()).unwrap_or_default();
+        let mut folders: Vec<PathBuf> = inner
+            .device
+            .as_ref()
+            .map(|d| d.sync_folders.clone())
+            .unwrap_or_default();
         if let Some(f) = &p.sync_folder {
             let f = check_folders(std::slice::from_ref(f))?.remove(0);
             if !folders.contains(&f) {
@@ -446,7 +495,23 @@ impl Daemon {
                 "say where the account is: coffer login --email EMAIL --sync-folder DIR",
             ));
         }
-        let header = crate::sync::find_account(&folders, &email).ok_or_else(|| {
+        // In state reset, the header this device kept counts too (a folder may hold a replayed
+        // older one for a moment).
+        let kept = inner
+            .device
+            .as_ref()
+            .filter(|d| d.reset.is_some())
+            .and_then(|_| crate::sync::kept_reset_header(&self.dirs))
+            .filter(|h| h.email.eq_ignore_ascii_case(&email));
+        let header = match (crate::sync::find_account(&folders, &email), kept) {
+            (Some(f), Some(k)) => Some(if k.precedence() > f.precedence() {
+                k
+            } else {
+                f
+            }),
+            (f, k) => f.or(k),
+        };
+        let header = header.ok_or_else(|| {
             err(
                 ErrorCode::AccountNotFound,
                 format!("no account for {email} in {}", show_paths(&folders)),
@@ -498,7 +563,7 @@ impl Daemon {
         Ok(())
     }
 
-    fn credential_failure(&self, inner: &mut Inner, e: AccountError) -> ErrorBody {
+    pub(crate) fn credential_failure(&self, inner: &mut Inner, e: AccountError) -> ErrorBody {
         match e {
             AccountError::WrongCredentials => {
                 inner.failures += 1;
@@ -507,14 +572,25 @@ impl Daemon {
                     let secs = (1u64 << (inner.failures - 3).min(5)).min(30);
                     inner.not_before = Some(Instant::now() + Duration::from_secs(secs));
                 }
-                tracing::info!(failures = inner.failures, "wrong Account Password or Account Key");
-                err(ErrorCode::WrongCredentials, "Account Password or Account Key is wrong")
+                tracing::info!(
+                    failures = inner.failures,
+                    "wrong Account Password or Account Key"
+                );
+                err(
+                    ErrorCode::WrongCredentials,
+                    "Account Password or Account Key is wrong",
+                )
             }
             AccountError::Kdf(k) => err(
                 ErrorCode::BadInput,
-                format!("the account header asks for key derivation parameters coffer refuses: {k}"),
+                format!(
+                    "the account header asks for key derivation parameters coffer refuses: {k}"
+                ),
             ),
-            other => err(ErrorCode::BadInput, format!("the account header is damaged: {other}")),
+            other => err(
+                ErrorCode::BadInput,
+                format!("the account header is damaged: {other}"),
+            ),
         }
     }
 
@@ -529,12 +605,21 @@ impl Daemon {
             s => return Err(not_ready(s)),
         }
         self.check_rate(&inner)?;
-        let header = inner.header.clone().ok_or_else(|| internal("no account header"))?;
-        let device = inner.device.clone().ok_or_else(|| internal("no device record"))?;
+        let header = inner
+            .header
+            .clone()
+            .ok_or_else(|| internal("no account header"))?;
+        let device = inner
+            .device
+            .clone()
+            .ok_or_else(|| internal("no device record"))?;
         let password = SecretString::new(p.password.expose().to_owned());
         let result = blocking(move || {
-            let stretched = coffer_vault::kdf::stretch_password(&password, &header.salt, &header.kdf)?;
-            let ak = device.open_account_key_pw(&stretched).ok_or(AccountError::WrongCredentials)?;
+            let stretched =
+                coffer_vault::kdf::stretch_password(&password, &header.salt, &header.kdf)?;
+            let ak = device
+                .open_account_key_pw(&stretched)
+                .ok_or(AccountError::WrongCredentials)?;
             header.unlock_stretched(&stretched, &ak)
         })
         .await;
@@ -558,13 +643,17 @@ impl Daemon {
         tracing::info!("unlocked");
         self.activity.notify_one();
         self.kick.notify_one();
-        self.emit(Event::State { state: State::Unlocked });
+        self.emit(Event::State {
+            state: State::Unlocked,
+        });
         Ok(json!({"message": "unlocked"}))
     }
 
     /// Resolves siblings field by field (unlocked only) and saves.
     pub(crate) fn resolve_and_save(&self, inner: &mut Inner) -> Result<(), ErrorBody> {
-        let Some(key) = inner.key.clone() else { return Ok(()) };
+        let Some(key) = inner.key.clone() else {
+            return Ok(());
+        };
         let reports = match inner.replica.as_mut() {
             Some(r) => r.resolve_conflicts(&key, now_ms()).map_err(internal)?,
             None => return Ok(()),
@@ -596,7 +685,9 @@ impl Daemon {
                 r.forget_plaintext();
             }
             tracing::info!(why, "locked");
-            self.emit(Event::State { state: State::Locked });
+            self.emit(Event::State {
+                state: State::Locked,
+            });
         }
     }
 
@@ -619,13 +710,20 @@ impl Daemon {
         let cpath = container_path(&self.dirs, &dev);
         let trashed = if cpath.exists() {
             Some(crate::trash::move_to_trash(&cpath).map_err(|e| {
-                err(ErrorCode::Io, format!("could not move {} to the trash: {e}; nothing was changed", cpath.display()))
+                err(
+                    ErrorCode::Io,
+                    format!(
+                        "could not move {} to the trash: {e}; nothing was changed",
+                        cpath.display()
+                    ),
+                )
             })?)
         } else {
             None
         };
         let dpath = self.dirs.data.join("device.json");
         std::fs::remove_file(&dpath).map_err(io_err)?;
+        crate::sync::forget_reset_header(&self.dirs);
         inner.device = None;
         inner.header = None;
         inner.replica = None;
@@ -633,9 +731,14 @@ impl Daemon {
         inner.published.clear();
         drop(inner);
         self.rewatch.notify_one();
-        self.emit(Event::State { state: State::SignedOut });
+        self.emit(Event::State {
+            state: State::SignedOut,
+        });
         let msg = match trashed {
-            Some(t) => format!("signed out; the container is in the trash at {}", t.display()),
+            Some(t) => format!(
+                "signed out; the container is in the trash at {}",
+                t.display()
+            ),
             None => "signed out".to_owned(),
         };
         Ok(json!({ "message": msg }))
@@ -653,17 +756,22 @@ impl Daemon {
         }
         // The newest header wins: after a reset the folder has the new hint.
         let from_folder = crate::sync::find_account(&folders, &email);
-        let local = inner.header.as_ref().filter(|h| h.email.eq_ignore_ascii_case(&email));
+        let local = inner
+            .header
+            .as_ref()
+            .filter(|h| h.email.eq_ignore_ascii_case(&email));
         let (hint, source) = match (from_folder, local) {
-            (Some(f), Some(l)) if l.precedence() >= f.precedence() => (l.hint.clone(), "this device".to_owned()),
+            (Some(f), Some(l)) if l.precedence() >= f.precedence() => {
+                (l.hint.clone(), "this device".to_owned())
+            }
             (Some(f), _) => (f.hint.clone(), "the sync folder".to_owned()),
             (None, Some(l)) => (l.hint.clone(), "this device".to_owned()),
-            (None, None) => {
-                return Err(err(
-                    ErrorCode::AccountNotFound,
-                    format!("no account for {email} here; pass --sync-folder DIR to look in a sync folder"),
-                ))
-            }
+            (None, None) => return Err(err(
+                ErrorCode::AccountNotFound,
+                format!(
+                    "no account for {email} here; pass --sync-folder DIR to look in a sync folder"
+                ),
+            )),
         };
         to_reply(reply::HintReply { hint, source })
     }
@@ -685,7 +793,10 @@ impl Daemon {
 
     async fn passwd(self: &Arc<Self>, p: PasswdParams) -> Reply {
         if p.new_password.expose().is_empty() {
-            return Err(err(ErrorCode::InvalidParams, "the new Account Password must not be empty"));
+            return Err(err(
+                ErrorCode::InvalidParams,
+                "the new Account Password must not be empty",
+            ));
         }
         let mut inner = self.inner.lock().await;
         match inner.state() {
@@ -699,10 +810,13 @@ impl Daemon {
         let new = SecretString::new(p.new_password.expose().to_owned());
         let result = blocking(move || {
             let stretched = coffer_vault::kdf::stretch_password(&old, &header.salt, &header.kdf)?;
-            let ak = device.open_account_key_pw(&stretched).ok_or(AccountError::WrongCredentials)?;
+            let ak = device
+                .open_account_key_pw(&stretched)
+                .ok_or(AccountError::WrongCredentials)?;
             let vault_key = header.unlock_stretched(&stretched, &ak)?;
             let new_header = header.change_password(&vault_key, &ak, &new, Self::kdf_params())?;
-            let new_stretched = coffer_vault::kdf::stretch_password(&new, &new_header.salt, &new_header.kdf)?;
+            let new_stretched =
+                coffer_vault::kdf::stretch_password(&new, &new_header.salt, &new_header.kdf)?;
             let mut device = device;
             device.seal_account_key(&ak, &new_stretched, &vault_key);
             Ok::<_, AccountError>((new_header, device, vault_key))
@@ -717,7 +831,9 @@ impl Daemon {
             inner.header = old_header;
             return Err(e);
         }
-        device.save(&self.dirs.data.join("device.json")).map_err(io_err)?;
+        device
+            .save(&self.dirs.data.join("device.json"))
+            .map_err(io_err)?;
         inner.device = Some(device);
         inner.key = Some(vault_key);
         inner.last_use = Instant::now();
@@ -727,7 +843,10 @@ impl Daemon {
     }
 
     /// The device record, header and key, or the right "not unlocked" error.
-    pub(crate) fn unlocked(&self, inner: &mut Inner) -> Result<(DeviceRecord, AccountHeader, SecretKey), ErrorBody> {
+    pub(crate) fn unlocked(
+        &self,
+        inner: &mut Inner,
+    ) -> Result<(DeviceRecord, AccountHeader, SecretKey), ErrorBody> {
         match inner.state() {
             State::Unlocked => {}
             s => return Err(not_ready(s)),
@@ -743,7 +862,9 @@ impl Daemon {
 
     /// Waits out the lock timeout; locks when it passes without use.
     pub async fn lock_timer(self: Arc<Self>) {
-        let Some(timeout) = self.config.lock_timeout else { return };
+        let Some(timeout) = self.config.lock_timeout else {
+            return;
+        };
         loop {
             let deadline = {
                 let inner = self.inner.lock().await;
@@ -773,9 +894,14 @@ pub(crate) fn container_path(dirs: &Dirs, dev: &DeviceRecord) -> PathBuf {
 }
 
 fn load_container(path: &Path) -> Result<(AccountHeader, Replica), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the container {}: {e}", path.display()))?;
-    let c = Container::from_bytes(&bytes)
-        .map_err(|e| format!("the container {} cannot be read ({e}); it was left untouched", path.display()))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read the container {}: {e}", path.display()))?;
+    let c = Container::from_bytes(&bytes).map_err(|e| {
+        format!(
+            "the container {} cannot be read ({e}); it was left untouched",
+            path.display()
+        )
+    })?;
     Ok(c.into_replica())
 }
 
@@ -838,13 +964,21 @@ fn refuse_if_signed_in(inner: &Inner) -> Result<(), ErrorBody> {
 pub(crate) fn check_email(e: &str) -> Result<String, ErrorBody> {
     let e = e.trim();
     if e.is_empty() || !e.contains('@') || e.len() > 254 || e.chars().any(char::is_whitespace) {
-        return Err(err(ErrorCode::InvalidParams, format!("{e:?} is not an email address")));
+        return Err(err(
+            ErrorCode::InvalidParams,
+            format!("{e:?} is not an email address"),
+        ));
     }
     Ok(e.to_owned())
 }
 
 pub(crate) fn parse_account_key(text: &str) -> Result<AccountKey, ErrorBody> {
-    AccountKey::parse(text).map_err(|e| err(ErrorCode::BadAccountKey, format!("{e}; check the emergency kit")))
+    AccountKey::parse(text).map_err(|e| {
+        err(
+            ErrorCode::BadAccountKey,
+            format!("{e}; check the emergency kit"),
+        )
+    })
 }
 
 pub(crate) fn check_folders(folders: &[PathBuf]) -> Result<Vec<PathBuf>, ErrorBody> {
@@ -854,7 +988,10 @@ pub(crate) fn check_folders(folders: &[PathBuf]) -> Result<Vec<PathBuf>, ErrorBo
         if !abs.is_dir() {
             return Err(err(
                 ErrorCode::SyncFolder,
-                format!("{} is not a folder; create it (or check the path) and try again", abs.display()),
+                format!(
+                    "{} is not a folder; create it (or check the path) and try again",
+                    abs.display()
+                ),
             ));
         }
         if !out.contains(&abs) {
@@ -865,7 +1002,10 @@ pub(crate) fn check_folders(folders: &[PathBuf]) -> Result<Vec<PathBuf>, ErrorBo
 }
 
 fn show_paths(p: &[PathBuf]) -> String {
-    p.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    p.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorBody {

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use coffer_proto::reply::ResetDetails;
-use coffer_vault::aead;
 use coffer_vault::account_key::AccountKey;
+use coffer_vault::aead;
 use coffer_vault::secret::SecretKey;
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,12 @@ impl DeviceRecord {
     }
 
     /// Seals the Account Key under both keys.
-    pub fn seal_account_key(&mut self, ak: &AccountKey, stretched: &SecretKey, vault_key: &SecretKey) {
+    pub fn seal_account_key(
+        &mut self,
+        ak: &AccountKey,
+        stretched: &SecretKey,
+        vault_key: &SecretKey,
+    ) {
         let text = ak.to_text();
         let pw_key = aead::subkey(stretched, b"coffer device account key pw v1");
         let vk_key = aead::subkey(vault_key, b"coffer device account key vk v1");
@@ -108,8 +113,12 @@ impl DeviceRecord {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
         };
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); move it away to sign in again", path.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is corrupt ({e}); move it away to sign in again",
+                path.display()
+            )
+        })?;
         if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             anyhow::bail!("{} is not a coffer device file", path.display());
         }
@@ -120,8 +129,12 @@ impl DeviceRecord {
                 path.display()
             );
         }
-        let rec: DeviceRecord = serde_json::from_value(v)
-            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); move it away to sign in again", path.display()))?;
+        let rec: DeviceRecord = serde_json::from_value(v).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is corrupt ({e}); move it away to sign in again",
+                path.display()
+            )
+        })?;
         Ok(Some(rec))
     }
 
@@ -139,5 +152,7 @@ pub fn b64_encode(bytes: &[u8]) -> String {
 
 /// Base64 helper for protocol blobs.
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
 }

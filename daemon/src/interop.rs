@@ -13,8 +13,8 @@
 //!   the import, so two equal rows of one file are both imported (once).
 //! - **History**: a source's earlier versions are applied first, as
 //!   successive edits, so they become the fields' history.
-//! - **Progress**: for more than [`PROGRESS_MIN`] items an
-//!   [`Event::Progress`] goes out every [`PROGRESS_EVERY`] items.
+//! - **Progress**: from [`PROGRESS_MIN`] items on, an [`Event::Progress`]
+//!   goes out every [`PROGRESS_EVERY`] items (and at 0 and at the end).
 //! - **Export** writes Bitwarden-compatible JSON or generic CSV (plaintext:
 //!   the CLI warns and writes the file 0600).
 //! - **Backup / restore**: see [`backup`](self::backup).
@@ -80,10 +80,10 @@ pub(crate) fn apply_plans(
     work: &mut Replica,
     key: &SecretKey,
     plans: &[Plan],
-    progress: &Progress,
+    progress: &dyn Fn(usize),
 ) -> Result<(), (usize, VaultError)> {
     let now = now_ms();
-    progress.report(0);
+    progress(0);
     for (i, plan) in plans.iter().enumerate() {
         let mut versions = plan.versions.iter();
         if let Some(first) = versions.next() {
@@ -96,9 +96,21 @@ pub(crate) fn apply_plans(
                 work.edit(key, id, v.clone(), now).map_err(|e| (i, e))?;
             }
         }
-        progress.report(i + 1);
+        progress(i + 1);
     }
     Ok(())
+}
+
+/// Items one request adds.
+pub(crate) struct Batch {
+    /// How to build each item.
+    pub(crate) plans: Vec<Plan>,
+    /// What to call each item in errors (`item 3 ("Mail")`).
+    pub(crate) labels: Vec<String>,
+    /// `import` or `restore`, for the progress events.
+    pub(crate) operation: &'static str,
+    /// Do the work, keep nothing.
+    pub(crate) dry_run: bool,
 }
 
 /// `item 3 ("Mail")`, as summaries and errors name an item.
@@ -114,12 +126,12 @@ impl Daemon {
     /// Replaces the vault with `work` and writes the container; on failure
     /// the vault stays as it was.
     pub(crate) fn commit_work(&self, inner: &mut Inner, work: Replica) -> Result<(), ErrorBody> {
-        let before = inner
-            .replica
-            .replace(work)
-            .ok_or_else(|| internal("no replica"))?;
+        if inner.replica.is_none() {
+            return Err(internal("no replica"));
+        }
+        let before = inner.replica.replace(work);
         if let Err(e) = self.save_container(inner) {
-            inner.replica = Some(before);
+            inner.replica = before;
             return Err(e);
         }
         inner.last_use = Instant::now();
@@ -127,20 +139,22 @@ impl Daemon {
         Ok(())
     }
 
-    /// Adds `plans` to a copy of the vault off the async threads, then
-    /// (unless `dry_run`) makes the copy the vault. `labels[i]` names plan
-    /// `i` in errors, which `what` turns into the reply's message.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds the batch's items to a copy of the vault off the async
+    /// threads, then (unless it is a dry run) makes the copy the vault.
+    /// `what(label, why)` words the error when an item cannot be added.
     pub(crate) async fn add_all(
         self: &Arc<Self>,
         inner: &mut Inner,
         key: SecretKey,
-        plans: Vec<Plan>,
-        labels: &[String],
-        operation: &'static str,
-        dry_run: bool,
+        batch: Batch,
         what: impl FnOnce(&str, &str) -> String,
     ) -> Result<(), ErrorBody> {
+        let Batch {
+            plans,
+            labels,
+            operation,
+            dry_run,
+        } = batch;
         let work = inner
             .replica
             .as_ref()
@@ -149,7 +163,7 @@ impl Daemon {
         let progress = Progress::new(self.clone(), operation, plans.len());
         let (work, result) = blocking(move || {
             let mut work = work;
-            let result = apply_plans(&mut work, &key, &plans, &progress);
+            let result = apply_plans(&mut work, &key, &plans, &|done| progress.report(done));
             Ok::<_, std::convert::Infallible>((work, result))
         })
         .await
@@ -217,15 +231,15 @@ impl Daemon {
         let imported = plans.len();
         let started = Instant::now();
         let file = &p.file_name;
-        self.add_all(
-            &mut inner,
-            key,
+        let batch = Batch {
             plans,
-            &labels,
-            "import",
-            p.dry_run,
-            |label, why| format!("{file}: {label}: {why}; nothing was imported"),
-        )
+            labels,
+            operation: "import",
+            dry_run: p.dry_run,
+        };
+        self.add_all(&mut inner, key, batch, |label, why| {
+            format!("{file}: {label}: {why}; nothing was imported")
+        })
         .await?;
         tracing::info!(
             read,
@@ -282,5 +296,47 @@ impl Daemon {
             items: items.len(),
         })
         .map_err(internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_vault::ids::DeviceId;
+    use std::cell::RefCell;
+
+    fn plan(title: &str, extra: &str) -> Plan {
+        Plan {
+            versions: vec![
+                vec![("title".into(), Some(SecretString::from(title)))],
+                vec![(extra.into(), Some(SecretString::from("v")))],
+            ],
+        }
+    }
+
+    #[test]
+    fn plans_apply_in_order_and_a_bad_one_is_named() {
+        let key = SecretKey::generate();
+        let mut work = Replica::new(uuid::Uuid::new_v4(), 1, DeviceId::new_random(), "t".into());
+        let seen = RefCell::new(Vec::new());
+        let plans = vec![plan("a", "password"), plan("b", "field:x")];
+        apply_plans(&mut work, &key, &plans, &|d| seen.borrow_mut().push(d)).unwrap();
+        assert_eq!(*seen.borrow(), [0, 1, 2]);
+        let items = work.items(&key).unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(items
+            .iter()
+            .any(|i| i.title() == "b" && i.get("field:x").is_some()));
+
+        // An invalid field name in the third plan: its index comes back.
+        let plans = vec![plan("c", "url"), plan("d", "notes"), plan("e", "field:")];
+        let (i, e) = apply_plans(&mut work, &key, &plans, &|_| {}).unwrap_err();
+        assert_eq!(i, 2, "{e}");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(item_label(0, "Mail"), "item 1 (\"Mail\")");
+        assert_eq!(item_label(4, " "), "item 5 (untitled)");
     }
 }

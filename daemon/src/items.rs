@@ -7,16 +7,18 @@
 
 use std::sync::Arc;
 
-use coffer_proto::reply::{AddReply, FieldView, HistoryEntryView, HistoryReply, ItemSummary, ItemView};
+use coffer_proto::reply::{
+    AddReply, FieldView, HistoryEntryView, HistoryReply, ItemSummary, ItemView,
+};
 use coffer_proto::request::{AddParams, EditParams, FieldInput, QueryParams};
 use coffer_proto::{ErrorBody, ErrorCode, Secret};
 use coffer_vault::ids::ItemId;
 use coffer_vault::item::{custom_field, Item};
-use coffer_vault::secret::{SecretKey, SecretString};
 use coffer_vault::replica::Replica;
+use coffer_vault::secret::{SecretKey, SecretString};
 use serde_json::json;
 
-use crate::daemon::{to_reply, err, internal, now_ms, Daemon, Inner, Reply};
+use crate::daemon::{err, internal, now_ms, to_reply, Daemon, Inner, Reply};
 
 const STANDARD: [&str; 5] = ["title", "username", "password", "url", "notes"];
 const CUSTOM_PREFIX: &str = "field:";
@@ -25,7 +27,10 @@ const CUSTOM_PREFIX: &str = "field:";
 pub(crate) fn vault_field(name: &str) -> Result<String, ErrorBody> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(err(ErrorCode::InvalidParams, "a field name must not be empty"));
+        return Err(err(
+            ErrorCode::InvalidParams,
+            "a field name must not be empty",
+        ));
     }
     let lower = name.to_ascii_lowercase();
     if STANDARD.contains(&lower.as_str()) {
@@ -33,7 +38,10 @@ pub(crate) fn vault_field(name: &str) -> Result<String, ErrorBody> {
     }
     let v = custom_field(name);
     if !coffer_vault::item::is_valid_field_name(&v) {
-        return Err(err(ErrorCode::InvalidParams, format!("{name:?} is not a valid field name")));
+        return Err(err(
+            ErrorCode::InvalidParams,
+            format!("{name:?} is not a valid field name"),
+        ));
     }
     Ok(v)
 }
@@ -44,14 +52,19 @@ fn user_field(name: &str) -> &str {
 }
 
 fn get_str(item: &Item, name: &str) -> String {
-    item.get(name).map(|s| s.expose().to_owned()).unwrap_or_default()
+    item.get(name)
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default()
 }
 
 pub(crate) fn view(item: &Item) -> ItemView {
     let fields = item
         .live_fields()
         .filter(|(n, _)| n.starts_with(CUSTOM_PREFIX))
-        .map(|(n, v)| FieldView { name: user_field(n).to_owned(), value: Secret::new(v.expose()) })
+        .map(|(n, v)| FieldView {
+            name: user_field(n).to_owned(),
+            value: Secret::new(v.expose()),
+        })
         .collect();
     ItemView {
         id: item.id.to_string(),
@@ -115,7 +128,10 @@ fn changes(fields: &[FieldInput]) -> Result<Vec<(String, Option<SecretString>)>,
         .iter()
         .map(|f| {
             let name = vault_field(&f.name)?;
-            let value = f.value.as_ref().map(|v| SecretString::new(v.expose().to_owned()));
+            let value = f
+                .value
+                .as_ref()
+                .map(|v| SecretString::new(v.expose().to_owned()));
             if name == "title" && value.as_ref().is_none_or(|v| v.expose().trim().is_empty()) {
                 return Err(err(ErrorCode::InvalidParams, "the title must not be empty"));
             }
@@ -143,9 +159,15 @@ impl Daemon {
         }
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_mut().ok_or_else(|| internal("no replica"))?;
+        let replica = inner
+            .replica
+            .as_mut()
+            .ok_or_else(|| internal("no replica"))?;
         let before = replica.clone();
-        let fields = fields.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))).collect();
+        let fields = fields
+            .into_iter()
+            .filter_map(|(n, v)| v.map(|v| (n, v)))
+            .collect();
         let id = replica.add(&key, fields, now_ms()).map_err(internal)?;
         self.commit(&mut inner, before)?;
         tracing::debug!(item = %id, "added");
@@ -155,7 +177,10 @@ impl Daemon {
     pub(crate) async fn get(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_ref().ok_or_else(|| internal("no replica"))?;
+        let replica = inner
+            .replica
+            .as_ref()
+            .ok_or_else(|| internal("no replica"))?;
         let item = find(replica, &key, &p.query)?;
         to_reply(view(&item))
     }
@@ -163,23 +188,44 @@ impl Daemon {
     pub(crate) async fn list(self: &Arc<Self>) -> Reply {
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_ref().ok_or_else(|| internal("no replica"))?;
-        let mut items: Vec<ItemSummary> = replica.items(&key).map_err(internal)?.iter().map(summary).collect();
-        items.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()).then(a.id.cmp(&b.id)));
+        let replica = inner
+            .replica
+            .as_ref()
+            .ok_or_else(|| internal("no replica"))?;
+        let mut items: Vec<ItemSummary> = replica
+            .items(&key)
+            .map_err(internal)?
+            .iter()
+            .map(summary)
+            .collect();
+        items.sort_by(|a, b| {
+            a.title
+                .to_lowercase()
+                .cmp(&b.title.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
         to_reply(items)
     }
 
     pub(crate) async fn edit(self: &Arc<Self>, p: EditParams) -> Reply {
         let ch = changes(&p.fields)?;
         if ch.is_empty() {
-            return Err(err(ErrorCode::InvalidParams, "nothing to change: pass --title, --password, --field …"));
+            return Err(err(
+                ErrorCode::InvalidParams,
+                "nothing to change: pass --title, --password, --field …",
+            ));
         }
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_mut().ok_or_else(|| internal("no replica"))?;
+        let replica = inner
+            .replica
+            .as_mut()
+            .ok_or_else(|| internal("no replica"))?;
         let item = find(replica, &key, &p.query)?;
         let before = replica.clone();
-        replica.edit(&key, item.id, ch, now_ms()).map_err(internal)?;
+        replica
+            .edit(&key, item.id, ch, now_ms())
+            .map_err(internal)?;
         self.commit(&mut inner, before)?;
         Ok(json!({"id": item.id.to_string()}))
     }
@@ -187,7 +233,10 @@ impl Daemon {
     pub(crate) async fn remove(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_mut().ok_or_else(|| internal("no replica"))?;
+        let replica = inner
+            .replica
+            .as_mut()
+            .ok_or_else(|| internal("no replica"))?;
         let item = find(replica, &key, &p.query)?;
         let before = replica.clone();
         replica.delete(&key, item.id, now_ms()).map_err(internal)?;
@@ -198,7 +247,10 @@ impl Daemon {
     pub(crate) async fn history(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
         let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner.replica.as_ref().ok_or_else(|| internal("no replica"))?;
+        let replica = inner
+            .replica
+            .as_ref()
+            .ok_or_else(|| internal("no replica"))?;
         let item = find(replica, &key, &p.query)?;
         let mut entries: Vec<HistoryEntryView> = item
             .history

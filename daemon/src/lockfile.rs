@@ -82,7 +82,9 @@ mod tests {
         let p = d.path().join("l");
         let a = InstanceLock::acquire(&p).unwrap();
         match InstanceLock::acquire(&p) {
-            Err(LockError::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            Err(LockError::AlreadyRunning { pid, .. }) => {
+                assert_eq!(pid, std::process::id().to_string())
+            }
             other => panic!("{:?}", other.err()),
         }
         drop(a);

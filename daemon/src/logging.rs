@@ -20,7 +20,10 @@ pub fn init(log_file: Option<&Path>, journal: bool) -> anyhow::Result<()> {
             .unwrap_or_else(|| EnvFilter::new("info"))
     };
     let mut layers: Vec<Boxed> = Vec::new();
-    let stderr = fmt::layer().with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
     // The CLI points stderr at the log file too: then one copy is enough.
     let stderr_is_log = log_file.is_some_and(|p| same_file_as_stderr(p));
     if journal {
@@ -52,7 +55,9 @@ pub fn init(log_file: Option<&Path>, journal: bool) -> anyhow::Result<()> {
 /// Is file descriptor 2 the file at `path`?
 fn same_file_as_stderr(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(path) else { return false };
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
     // SAFETY: fstat on fd 2 into a stat buffer we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(2, &mut st) } != 0 {

@@ -23,7 +23,11 @@ pub const EXIT_ALREADY_RUNNING: i32 = 17;
 
 /// Command-line options.
 #[derive(Debug, Default, clap::Parser)]
-#[command(name = "cofferd", version, about = "coffer's per-user daemon (runs in the foreground)")]
+#[command(
+    name = "cofferd",
+    version,
+    about = "coffer's per-user daemon (runs in the foreground)"
+)]
 pub struct Args {
     /// Also log to this file (the CLI passes it when it starts the daemon).
     #[arg(long, value_name = "PATH")]
@@ -35,7 +39,10 @@ fn harden_process() {
     // SAFETY: plain libc calls with valid arguments.
     unsafe {
         libc::umask(0o077);
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         #[cfg(target_os = "linux")]
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -61,7 +68,10 @@ pub fn main(args: Args) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = crate::logging::init(args.log_file.as_deref(), crate::activation::under_systemd_journal()) {
+    if let Err(e) = crate::logging::init(
+        args.log_file.as_deref(),
+        crate::activation::under_systemd_journal(),
+    ) {
         eprintln!("cofferd: {e}");
         return 1;
     }
@@ -121,7 +131,9 @@ async fn serve(
             return 1;
         }
     };
-    let keycache = tokio::task::spawn_blocking(KeyCache::open).await.unwrap_or_else(|_| KeyCache::memory());
+    let keycache = tokio::task::spawn_blocking(KeyCache::open)
+        .await
+        .unwrap_or_else(|_| KeyCache::memory());
     tracing::info!(backend = keycache.backend(), "key cache ready");
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let daemon = Daemon::load(dirs.clone(), config, keycache, shutdown_tx.clone());
@@ -145,7 +157,10 @@ async fn serve(
 
 async fn wait_for_signals(shutdown: watch::Sender<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot install signal handlers");
         return;
     };

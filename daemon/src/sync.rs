@@ -44,10 +44,21 @@ pub fn folder_infos(inner: &Inner) -> Vec<SyncFolderInfo> {
             let mut problems: Vec<FileProblem> = h
                 .problems
                 .iter()
-                .map(|(p, (reason, since))| FileProblem { path: p.clone(), reason: reason.clone(), since_ms: *since })
+                .map(|(p, (reason, since))| FileProblem {
+                    path: p.clone(),
+                    reason: reason.clone(),
+                    since_ms: *since,
+                })
                 .collect();
             if let Some(u) = &h.unreachable {
-                problems.insert(0, FileProblem { path: path.clone(), reason: u.clone(), since_ms: 0 });
+                problems.insert(
+                    0,
+                    FileProblem {
+                        path: path.clone(),
+                        reason: u.clone(),
+                        since_ms: 0,
+                    },
+                );
             }
             SyncFolderInfo {
                 path: path.clone(),
@@ -61,7 +72,11 @@ pub fn folder_infos(inner: &Inner) -> Vec<SyncFolderInfo> {
                 last_merge_ms: h.last_merge_ms,
                 device_files: h.device_files,
                 problems,
-                watch: if h.polled { "poll".into() } else { "notify".into() },
+                watch: if h.polled {
+                    "poll".into()
+                } else {
+                    "notify".into()
+                },
             }
         })
         .collect()
@@ -84,10 +99,15 @@ fn read_header(path: &Path) -> Result<AccountHeader, String> {
 /// Every readable header of the account in `dir` with its path.
 fn headers_in(dir: &Path) -> Vec<(PathBuf, AccountHeader)> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if matches!(classify(&name), Entry::AccountHeader | Entry::AccountHeaderConflict { .. }) {
+        if matches!(
+            classify(&name),
+            Entry::AccountHeader | Entry::AccountHeaderConflict { .. }
+        ) {
             if let Ok(h) = read_header(&e.path()) {
                 out.push((e.path(), h));
             }
@@ -100,7 +120,9 @@ fn headers_in(dir: &Path) -> Vec<(PathBuf, AccountHeader)> {
 pub fn find_account(folders: &[PathBuf], email: &str) -> Option<AccountHeader> {
     let mut best: Option<AccountHeader> = None;
     for f in folders {
-        let Ok(rd) = std::fs::read_dir(f) else { continue };
+        let Ok(rd) = std::fs::read_dir(f) else {
+            continue;
+        };
         for e in rd.flatten() {
             if !e.path().is_dir() {
                 continue;
@@ -108,7 +130,9 @@ pub fn find_account(folders: &[PathBuf], email: &str) -> Option<AccountHeader> {
             for (_, h) in headers_in(&e.path()) {
                 if h.email.eq_ignore_ascii_case(email)
                     && e.file_name().to_string_lossy() == h.account_id.to_string()
-                    && best.as_ref().is_none_or(|b| h.precedence() > b.precedence())
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| h.precedence() > b.precedence())
                 {
                     best = Some(h);
                 }
@@ -128,6 +152,74 @@ fn best_header(folders: &[PathBuf], account_id: &uuid::Uuid) -> Option<AccountHe
         .max_by(|a, b| a.precedence().cmp(&b.precedence()))
 }
 
+/// The newest header a device in state `reset` knows, kept beside its device record: the
+/// device puts it back in any sync folder that holds an older one (an engine replaying an old
+/// version), since nobody else may be signed in to do it.
+const RESET_HEADER: &str = "reset-header.json";
+
+/// Keeps `header` as the newest one this device knows while in state `reset`.
+pub(crate) fn keep_reset_header(
+    dirs: &coffer_proto::dirs::Dirs,
+    header: &AccountHeader,
+) -> std::io::Result<()> {
+    crate::fsutil::write_atomic(&dirs.data.join(RESET_HEADER), &header.to_json(), 0o600)
+}
+
+/// The header kept by [`keep_reset_header`], if any.
+pub(crate) fn kept_reset_header(dirs: &coffer_proto::dirs::Dirs) -> Option<AccountHeader> {
+    read_header(&dirs.data.join(RESET_HEADER)).ok()
+}
+
+/// Forgets the kept header (a login or logout ends state `reset`).
+pub(crate) fn forget_reset_header(dirs: &coffer_proto::dirs::Dirs) {
+    let _ = std::fs::remove_file(dirs.data.join(RESET_HEADER));
+}
+
+/// Puts `best` as `account.json` in every reachable folder that holds an older header (or none),
+/// and retires the header conflict copies that `best` supersedes.
+fn republish_header(folders: &[PathBuf], best: &AccountHeader) {
+    for f in folders {
+        if !f.is_dir() {
+            continue;
+        }
+        let dir = f.join(best.account_id.to_string());
+        if coffer_proto::dirs::create_private_dir(&dir).is_err() {
+            continue;
+        }
+        let path = dir.join(ACCOUNT_FILE);
+        let stale = match read_header(&path) {
+            Ok(h) => h.precedence() < best.precedence(),
+            // Missing or empty; a file that does not parse may be half delivered: left alone.
+            Err(_) => {
+                !path.exists()
+                    || std::fs::metadata(&path)
+                        .map(|m| m.len() == 0)
+                        .unwrap_or(true)
+            }
+        };
+        if stale {
+            tracing::info!(path = %path.display(), epoch = best.epoch, "putting the newest account header back");
+            if let Err(e) = crate::fsutil::write_atomic(&path, &best.to_json(), 0o644) {
+                tracing::warn!(path = %path.display(), error = %e, "could not write the account header");
+                continue;
+            }
+        }
+        for (copy, h) in headers_in(&dir) {
+            let is_copy = copy.file_name().is_some_and(|n| {
+                matches!(
+                    classify(&n.to_string_lossy()),
+                    Entry::AccountHeaderConflict { .. }
+                )
+            });
+            if is_copy && h.precedence() <= best.precedence() {
+                if let Err(e) = crate::trash::move_to_trash(&copy) {
+                    tracing::debug!(path = %copy.display(), error = %e, "could not trash a header conflict copy");
+                }
+            }
+        }
+    }
+}
+
 /// Runs one round. With `publish`, this device's file is (re)written even
 /// when nothing new arrived.
 pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
@@ -135,20 +227,32 @@ pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
     let report = round_locked(daemon, &mut inner, publish);
     let problems: usize = inner.folders.values().map(|h| h.problems.len()).sum();
     drop(inner);
-    daemon.emit(Event::Synced { new_versions: report.new_versions, problems });
+    daemon.emit(Event::Synced {
+        new_versions: report.new_versions,
+        problems,
+    });
     report
 }
 
 pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) -> SyncReport {
-    let mut report = SyncReport { merged_files: 0, conflict_copies_removed: 0, new_versions: 0, folders: vec![] };
-    let Some(dev) = inner.device.clone() else { return report };
+    let mut report = SyncReport {
+        merged_files: 0,
+        conflict_copies_removed: 0,
+        new_versions: 0,
+        folders: vec![],
+    };
+    let Some(dev) = inner.device.clone() else {
+        return report;
+    };
     let folders = dev.sync_folders.clone();
     if dev.reset.is_some() {
         watch_reset_state(daemon, inner);
         report.folders = folder_infos(inner);
         return report;
     }
-    let Some(our_header) = inner.header.clone() else { return report };
+    let Some(our_header) = inner.header.clone() else {
+        return report;
+    };
     // 1. The account header: resets and concurrent resets.
     if let Some(best) = best_header(&folders, &dev.account_id) {
         let newer_epoch = best.epoch > our_header.epoch;
@@ -156,9 +260,14 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
             && best.reset != our_header.reset
             && best.precedence() > our_header.precedence();
         if newer_epoch || lost_same_epoch {
-            enter_reset(daemon, inner, &best, lost_same_epoch.then(|| {
-                "this device was signed in to a reset that lost to a concurrent one".to_owned()
-            }));
+            enter_reset(
+                daemon,
+                inner,
+                &best,
+                lost_same_epoch.then(|| {
+                    "this device was signed in to a reset that lost to a concurrent one".to_owned()
+                }),
+            );
             report.folders = folder_infos(inner);
             return report;
         }
@@ -181,19 +290,32 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
         // header of the same epoch that lost is replaced too.
         let header_path = dir.join(ACCOUNT_FILE);
         let rewrite = match read_header(&header_path) {
-            Ok(h) => h.epoch < our_header.epoch || (h.epoch == our_header.epoch && h.reset != our_header.reset),
-            Err(_) => !header_path.exists() || std::fs::metadata(&header_path).map(|m| m.len() == 0).unwrap_or(true),
+            Ok(h) => {
+                h.epoch < our_header.epoch
+                    || (h.epoch == our_header.epoch && h.reset != our_header.reset)
+            }
+            Err(_) => {
+                !header_path.exists()
+                    || std::fs::metadata(&header_path)
+                        .map(|m| m.len() == 0)
+                        .unwrap_or(true)
+            }
         };
         if rewrite {
-            if let Err(e) = crate::fsutil::write_atomic(&header_path, &our_header.to_json(), 0o644) {
+            if let Err(e) = crate::fsutil::write_atomic(&header_path, &our_header.to_json(), 0o644)
+            {
                 tracing::warn!(path = %header_path.display(), error = %e, "could not write the account header");
             }
         }
         let mut seen_problems = BTreeMap::new();
         let mut device_files = 0;
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-        let mut entries: Vec<(PathBuf, Entry)> =
-            rd.flatten().map(|e| (e.path(), classify(&e.file_name().to_string_lossy()))).collect();
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<(PathBuf, Entry)> = rd
+            .flatten()
+            .map(|e| (e.path(), classify(&e.file_name().to_string_lossy())))
+            .collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, entry) in entries {
             let is_copy = match &entry {
@@ -221,7 +343,9 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
             }
             let parsed = crate::fsutil::read_bounded(&path, MAX_FILE)
                 .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|b| SyncFile::from_bytes(&b).map_err(|e| format!("cannot parse ({e}); will retry")));
+                .and_then(|b| {
+                    SyncFile::from_bytes(&b).map_err(|e| format!("cannot parse ({e}); will retry"))
+                });
             let file = match parsed {
                 Ok(f) => f,
                 Err(reason) => {
@@ -230,17 +354,28 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
                 }
             };
             if file.account_id != dev.account_id {
-                seen_problems.insert(path, format!("belongs to account {}, not this one; ignored", file.account_id));
+                seen_problems.insert(
+                    path,
+                    format!(
+                        "belongs to account {}, not this one; ignored",
+                        file.account_id
+                    ),
+                );
                 continue;
             }
             if file.epoch != dev.epoch {
                 seen_problems.insert(
                     path,
-                    format!("is from epoch {} but this device is on epoch {}; not merged", file.epoch, dev.epoch),
+                    format!(
+                        "is from epoch {} but this device is on epoch {}; not merged",
+                        file.epoch, dev.epoch
+                    ),
                 );
                 continue;
             }
-            let Some(replica) = inner.replica.as_mut() else { break };
+            let Some(replica) = inner.replica.as_mut() else {
+                break;
+            };
             match replica.merge_sync_file(&file, key.as_ref()) {
                 Ok(outcome) => {
                     if let Some(st) = stamp {
@@ -320,7 +455,10 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
                         .entry(folder.clone())
                         .or_default()
                         .problems
-                        .insert(path, (format!("cannot write this device's file: {e}"), now_ms()));
+                        .insert(
+                            path,
+                            (format!("cannot write this device's file: {e}"), now_ms()),
+                        );
                 }
             }
         }
@@ -338,16 +476,46 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
 /// In state `reset`: keep the details current, and learn whether our own
 /// reset lost to a concurrent one.
 fn watch_reset_state(daemon: &Daemon, inner: &mut Inner) {
-    let Some(mut dev) = inner.device.clone() else { return };
-    let Some(mut details) = dev.reset.clone() else { return };
-    let Some(best) = best_header(&dev.sync_folders, &dev.account_id) else { return };
+    let Some(mut dev) = inner.device.clone() else {
+        return;
+    };
+    let Some(mut details) = dev.reset.clone() else {
+        return;
+    };
+    let kept = kept_reset_header(&daemon.dirs).filter(|h| h.account_id == dev.account_id);
+    let seen = best_header(&dev.sync_folders, &dev.account_id);
+    let best = match (seen, kept.clone()) {
+        (Some(s), Some(k)) => {
+            if s.precedence() > k.precedence() {
+                s
+            } else {
+                k
+            }
+        }
+        (Some(s), None) => s,
+        (None, Some(k)) => k,
+        (None, None) => return,
+    };
     if best.epoch < details.new_epoch {
         return;
     }
+    if kept
+        .as_ref()
+        .is_none_or(|k| k.precedence() < best.precedence())
+    {
+        if let Err(e) = keep_reset_header(&daemon.dirs, &best) {
+            tracing::warn!(error = %e, "could not keep the newest account header");
+        }
+    }
+    // Nobody may be signed in to the new epoch yet: keep the folders on the newest header.
+    republish_header(&dev.sync_folders, &best);
     let mut changed = false;
     if let Some(info) = &best.reset {
         let we_reset = details.by_device_id == dev.device_id;
-        if we_reset && info.by_device_id != dev.device_id && details.lost_to_concurrent_reset.is_none() {
+        if we_reset
+            && info.by_device_id != dev.device_id
+            && details.lost_to_concurrent_reset.is_none()
+        {
             details.lost_to_concurrent_reset = Some(format!(
                 "a reset from device {} ({}) at the same time won; the Account Key this device printed is void: use the one shown on {}",
                 info.by_device_name, info.by_device_id, info.by_device_name
@@ -377,9 +545,20 @@ fn watch_reset_state(daemon: &Daemon, inner: &mut Inner) {
 /// The account was reset (elsewhere, or a concurrent reset won): purge the
 /// key, put the container and our old sync files in the trash, and wait
 /// for a login. Nothing of the old epoch is merged into the new one.
-pub(crate) fn enter_reset(daemon: &Daemon, inner: &mut Inner, best: &AccountHeader, lost: Option<String>) {
-    let Some(mut dev) = inner.device.clone() else { return };
-    tracing::warn!(from_epoch = dev.epoch, to_epoch = best.epoch, "the account was reset; waiting for a new login");
+pub(crate) fn enter_reset(
+    daemon: &Daemon,
+    inner: &mut Inner,
+    best: &AccountHeader,
+    lost: Option<String>,
+) {
+    let Some(mut dev) = inner.device.clone() else {
+        return;
+    };
+    tracing::warn!(
+        from_epoch = dev.epoch,
+        to_epoch = best.epoch,
+        "the account was reset; waiting for a new login"
+    );
     if let Some(ns) = inner.namespace() {
         if let Err(e) = daemon.keycache.purge(&ns) {
             tracing::warn!(error = %e, "could not purge the key from the keyring");
@@ -399,12 +578,23 @@ pub(crate) fn enter_reset(daemon: &Daemon, inner: &mut Inner, best: &AccountHead
         None
     };
     retire_own_files(&dev.sync_folders, &dev.account_id, &dev.device_id);
+    if let Err(e) = keep_reset_header(&daemon.dirs, best) {
+        tracing::warn!(error = %e, "could not keep the newest account header");
+    }
     let info = best.reset.clone();
-    let folder = dev.sync_folders.first().map(|f| f.display().to_string()).unwrap_or_else(|| "DIR".into());
+    let folder = dev
+        .sync_folders
+        .first()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "DIR".into());
     let details = ResetDetails {
         at_ms: info.as_ref().map_or(0, |i| i.at_ms),
-        by_device_id: info.as_ref().map_or_else(|| "unknown".into(), |i| i.by_device_id.clone()),
-        by_device_name: info.as_ref().map_or_else(|| "unknown".into(), |i| i.by_device_name.clone()),
+        by_device_id: info
+            .as_ref()
+            .map_or_else(|| "unknown".into(), |i| i.by_device_id.clone()),
+        by_device_name: info
+            .as_ref()
+            .map_or_else(|| "unknown".into(), |i| i.by_device_name.clone()),
         previous_epoch: dev.epoch,
         new_epoch: best.epoch,
         trashed_container: trashed,
@@ -421,7 +611,9 @@ pub(crate) fn enter_reset(daemon: &Daemon, inner: &mut Inner, best: &AccountHead
     inner.published.clear();
     inner.file_stamps.clear();
     daemon.emit(Event::Reset(details));
-    daemon.emit(Event::State { state: State::Reset });
+    daemon.emit(Event::State {
+        state: State::Reset,
+    });
 }
 
 /// Moves this device's sync files of a retired epoch (and their conflict
@@ -429,10 +621,14 @@ pub(crate) fn enter_reset(daemon: &Daemon, inner: &mut Inner, best: &AccountHead
 pub(crate) fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
     for f in folders {
         let dir = f.join(account_id.to_string());
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let ours = match classify(&e.file_name().to_string_lossy()) {
-                Entry::DeviceFile { device_id: d } | Entry::DeviceConflict { device_id: d } => d == device_id,
+                Entry::DeviceFile { device_id: d } | Entry::DeviceConflict { device_id: d } => {
+                    d == device_id
+                }
                 _ => false,
             };
             if ours {

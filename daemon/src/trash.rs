@@ -124,9 +124,17 @@ fn reserve(files: &Path, info: &Path, path: &Path) -> io::Result<(PathBuf, PathB
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "coffer-file".into());
     for n in 0..10_000u32 {
-        let name = if n == 0 { base.clone() } else { format!("{base}.{n}") };
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}.{n}")
+        };
         let info_file = info.join(format!("{name}.trashinfo"));
-        match OpenOptions::new().write(true).create_new(true).open(&info_file) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&info_file)
+        {
             Ok(mut f) => {
                 let body = format!(
                     "[Trash Info]\nPath={}\nDeletionDate={}\n",
@@ -154,7 +162,11 @@ fn unique_dest(dir: &Path, path: &Path, _: &str) -> io::Result<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "coffer-file".into());
     for n in 0..10_000u32 {
-        let name = if n == 0 { base.clone() } else { format!("{base} {n}") };
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base} {n}")
+        };
         let dest = dir.join(name);
         if !dest.exists() {
             return Ok(dest);

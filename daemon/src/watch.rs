@@ -18,17 +18,18 @@ use crate::fsutil::is_temp_name;
 /// Runs until shutdown.
 pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<notify::Event>();
-    let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            let _ = tx.send(ev);
-        }
-    }) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch files; falling back to polling");
-            None
-        }
-    };
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                let _ = tx.send(ev);
+            }
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch files; falling back to polling");
+                None
+            }
+        };
     let mut watched: Vec<PathBuf> = Vec::new();
     rewatch(&daemon, watcher.as_mut(), &mut watched).await;
     crate::sync::round(&daemon, false).await;
@@ -37,7 +38,10 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
         let (has_problems, polled) = {
             let inner = daemon.inner.lock().await;
             (
-                inner.folders.values().any(|h| !h.problems.is_empty() || h.unreachable.is_some()),
+                inner
+                    .folders
+                    .values()
+                    .any(|h| !h.problems.is_empty() || h.unreachable.is_some()),
                 watcher.is_none() || inner.folders.values().any(|h| h.polled),
             )
         };
@@ -120,15 +124,26 @@ fn relevant(ev: &notify::Event) -> bool {
 /// account directory) needs the watches re-armed.
 fn is_structural(ev: &notify::Event, watched: &[PathBuf]) -> bool {
     use notify::EventKind;
-    matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)))
-        && ev.paths.iter().any(|p| {
-            p.parent().is_some_and(|parent| watched.iter().any(|w| w == parent))
-                && !p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()))
-                && (p.is_dir() || !p.exists())
-        })
+    matches!(
+        ev.kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Modify(notify::event::ModifyKind::Name(_))
+    ) && ev.paths.iter().any(|p| {
+        p.parent()
+            .is_some_and(|parent| watched.iter().any(|w| w == parent))
+            && !p
+                .file_name()
+                .is_some_and(|n| is_temp_name(&n.to_string_lossy()))
+            && (p.is_dir() || !p.exists())
+    })
 }
 
-async fn rewatch(daemon: &Arc<Daemon>, watcher: Option<&mut notify::RecommendedWatcher>, watched: &mut Vec<PathBuf>) {
+async fn rewatch(
+    daemon: &Arc<Daemon>,
+    watcher: Option<&mut notify::RecommendedWatcher>,
+    watched: &mut Vec<PathBuf>,
+) {
     let mut inner = daemon.inner.lock().await;
     let want: Vec<PathBuf> = match &inner.device {
         Some(d) => d
@@ -160,7 +175,12 @@ async fn rewatch(daemon: &Arc<Daemon>, watcher: Option<&mut notify::RecommendedW
             Ok(()) => watched.push(path),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot watch; polling this folder");
-                if let Some(h) = inner.folders.iter_mut().find(|(f, _)| path.starts_with(f)).map(|(_, h)| h) {
+                if let Some(h) = inner
+                    .folders
+                    .iter_mut()
+                    .find(|(f, _)| path.starts_with(f))
+                    .map(|(_, h)| h)
+                {
                     h.polled = true;
                 }
             }

@@ -350,15 +350,16 @@ fn slow_clients_hold_only_their_own_connection() {
         slow.read_json().expect("the slow request is answered")
     });
     // A client that sends many requests and never reads the answers.
-    let (mut deaf, _) = RawConn::hello(&socket).expect("hello");
-    for i in 0..2_000 {
-        if deaf
-            .send_line(&format!("{{\"id\":{i},\"method\":\"status\"}}"))
-            .is_err()
-        {
-            break;
-        }
-    }
+    // It keeps writing from its own thread (its writes block once the
+    // daemon, whose answers nobody reads, stops reading).
+    let (deaf, _) = RawConn::hello(&socket).expect("hello");
+    let mut dw = deaf.writer().unwrap();
+    let flood: Vec<u8> = (0..2_000)
+        .flat_map(|i| format!("{{\"id\":{i},\"method\":\"status\"}}\n").into_bytes())
+        .collect();
+    let deaf_thread = std::thread::spawn(move || {
+        let _ = dw.write_all(&flood);
+    });
     let mut worst = Duration::ZERO;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(4) {
@@ -370,6 +371,9 @@ fn slow_clients_hold_only_their_own_connection() {
     assert!(worst < Duration::from_secs(2), "{worst:?}");
     let r = trickle.join().expect("the slow client ends");
     assert_eq!(r["id"], 5, "{r}");
+    // Cut the deaf client off; its writer thread then ends.
+    let _ = deaf.writer().unwrap().shutdown(std::net::Shutdown::Both);
+    deaf_thread.join().expect("the deaf writer ends");
     drop(deaf);
 
     if long_run() {

@@ -30,16 +30,29 @@ fn have(tool: &str) -> bool {
 fn self_cmd(program: &str, pre: &[&str], name: &str) -> Command {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(program);
-    cmd.args(pre).arg(exe).args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    cmd.args(pre)
+        .arg(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"]);
     cmd.env(INNER, name);
     cmd
 }
 
 fn run_outer(cmd: Command, name: &str) {
-    let out = run_with_timeout(cmd, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{name} failed inside its keyring session:\n{text}");
-    assert!(text.contains("1 passed"), "{name} did not run inside its session:\n{text}");
+    let out =
+        run_with_timeout(cmd, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name} failed inside its keyring session:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run inside its session:\n{text}"
+    );
 }
 
 /// The scenario, run inside a session where `backend` works.
@@ -56,7 +69,10 @@ fn scenario(backend: &str, entry_exists: impl Fn(&str) -> bool) {
         status["epoch"],
         status["device_id"].as_str().unwrap()
     );
-    assert!(entry_exists(&user), "no {backend} entry for {user} after signup");
+    assert!(
+        entry_exists(&user),
+        "no {backend} entry for {user} after signup"
+    );
     d.ok(&["add", "Cached", "--password", "c"]);
     let first_pid = d.daemon_pid();
     d.stop_daemon();
@@ -103,7 +119,10 @@ fn secret_service_resumes_and_purges() {
             Command::new("secret-tool")
                 .args(["search", "service", "coffer", "username", user])
                 .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(user) || String::from_utf8_lossy(&o.stderr).contains(user))
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout).contains(user)
+                        || String::from_utf8_lossy(&o.stderr).contains(user)
+                })
         });
         return;
     }

@@ -1312,7 +1312,7 @@ fn keyring_inner() {
 /// logged in again. The reset must not be undone: the devices stay in reset, a device that was
 /// off still follows, and the new secrets still open the account.
 #[test]
-#[ignore = "daemon bug: a device in reset never puts the new header back, so a replayed old header undoes the reset (see the issue-5 test report)"]
+
 fn a_replayed_old_header_does_not_undo_the_reset() {
     let fa = short_tempdir("pa");
     let fb = short_tempdir("pb");
@@ -1375,7 +1375,7 @@ fn a_replayed_old_header_does_not_undo_the_reset() {
 /// nothing changes, or the new secrets bring the device back. It must never end in a `reset`
 /// that no login can leave.
 #[test]
-#[ignore = "daemon bug: a reset without a sync folder strands the device in reset (see the issue-5 test report)"]
+
 fn a_device_without_a_sync_folder_is_never_stranded_by_a_reset() {
     let a = Device::new("solo");
     let signed = a
@@ -1422,7 +1422,7 @@ fn a_device_without_a_sync_folder_is_never_stranded_by_a_reset() {
 /// does not create it (writing into the bare mount point), and the reachable folder gets the
 /// new header.
 #[test]
-#[ignore = "daemon bug: reset recreates a missing sync folder (see the issue-5 test report)"]
+
 fn a_reset_does_not_recreate_a_missing_sync_folder() {
     let folder = shared_folder();
     let gone = short_tempdir("cg");
@@ -1471,7 +1471,7 @@ fn a_reset_does_not_recreate_a_missing_sync_folder() {
 /// A second reset before anyone logged in again (the new kit was lost at once): every device
 /// follows to epoch 3, still knows where its old container went, and only the newest key works.
 #[test]
-#[ignore = "daemon bug: a second reset forgets where the container was trashed (see the issue-5 test report)"]
+
 fn a_second_reset_before_anyone_logged_in_again() {
     let folder = shared_folder();
     let a = Device::with_sync_folder("a", folder.path());
@@ -1531,7 +1531,7 @@ fn a_second_reset_before_anyone_logged_in_again() {
 /// before anyone logs in, every folder holds the winner's header as account.json and no
 /// conflict copy of it (the devices in reset are the only ones who can tidy up).
 #[test]
-#[ignore = "daemon bug: devices in reset leave the losing header and conflict copies in the folders (see the issue-5 test report)"]
+
 fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
     let fa = short_tempdir("va");
     let fb = short_tempdir("vb");
@@ -1588,4 +1588,70 @@ fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
         || devs[1 - winner].log(),
     );
     assert!(!lost(devs[winner]), "the winner is not told it lost");
+}
+
+/// After a forged reset the displaced containers come back, as
+/// docs/SECURITY.md describes: the other devices sign out, one device
+/// restores its container from the trash with the OLD secrets (which puts
+/// the real header back in the folder), and the others log in again with
+/// the old secrets and get every item back.
+#[test]
+fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
+    let folder = shared_folder();
+    let a = Device::with_sync_folder("a", folder.path());
+    let b = Device::with_sync_folder("b", folder.path());
+    let signed = signup(&a, folder.path(), "");
+    let key1 = text(&signed["account_key"]);
+    let account_id = text(&signed["account_id"]);
+    login_ok(&b, PW, &key1, folder.path());
+    a.ok(&["add", "Mail", "--password", "pw1"]);
+    b.ok(&["add", "Bank", "--password", "pw2"]);
+    wait_until(
+        "both devices have both items",
+        SETTLE,
+        || (has_title(&a, "Bank") && has_title(&b, "Mail")).then_some(()),
+        || "items did not converge".to_owned(),
+    );
+    let dir = folder.path().join(&account_id);
+    let mut forged = header(&dir.join("account.json"));
+    forged["epoch"] = Value::from(7);
+    put_atomically(
+        &dir.join("account.json"),
+        &serde_json::to_vec_pretty(&forged).expect("JSON"),
+    );
+    let landed = Instant::now();
+    let (st_a, _) = wait_reset(&a, landed);
+    wait_reset(&b, landed);
+    let trashed = text(&st_a["reset"]["trashed_container"]);
+    // 1. The other device signs out (so it stops defending the forged header).
+    b.ok(&["logout"]);
+    // 2. One device restores its container with the old secrets.
+    let wrong = a
+        .with_env(&[
+            ("COFFER_PASSWORD", "not it"),
+            ("COFFER_ACCOUNT_KEY", key1.as_str()),
+        ])
+        .code(&["restore", &trashed]);
+    assert_eq!(wrong, 5, "a wrong password must not restore");
+    a.with_env(&[
+        ("COFFER_PASSWORD", PW),
+        ("COFFER_ACCOUNT_KEY", key1.as_str()),
+    ])
+    .ok(&["restore", &trashed]);
+    assert_eq!(status(&a)["state"], "unlocked");
+    assert_eq!(status(&a)["epoch"], 1);
+    assert!(has_title(&a, "Mail") && has_title(&a, "Bank"));
+    assert_eq!(
+        header(&dir.join("account.json"))["epoch"],
+        1,
+        "the real header is back"
+    );
+    // 3. The other device logs in again with the old secrets and gets everything.
+    login_ok(&b, PW, &key1, folder.path());
+    wait_until(
+        "b has every item back",
+        SETTLE,
+        || (has_title(&b, "Mail") && has_title(&b, "Bank")).then_some(()),
+        || format!("{:?}", titles(&b)),
+    );
 }

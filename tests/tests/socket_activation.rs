@@ -47,32 +47,62 @@ fn the_first_connection_starts_the_daemon_and_a_second_reuses_it() {
     assert_eq!(socket, runtime.join("coffer/coffer.sock"));
     let mut cmd = Command::new("systemd-socket-activate");
     cmd.arg("-l").arg(&socket);
-    for var in ["HOME", "XDG_RUNTIME_DIR", "COFFER_KDF", "COFFER_LOG", "PATH"] {
+    for var in [
+        "HOME",
+        "XDG_RUNTIME_DIR",
+        "COFFER_KDF",
+        "COFFER_LOG",
+        "PATH",
+    ] {
         if var == "HOME" {
             cmd.arg("-E").arg(format!("HOME={}", d.home().display()));
         } else if var == "XDG_RUNTIME_DIR" {
-            cmd.arg("-E").arg(format!("XDG_RUNTIME_DIR={}", runtime.display()));
+            cmd.arg("-E")
+                .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()));
         } else {
             cmd.arg("-E").arg(var);
         }
     }
-    cmd.arg(cofferd_bin()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.arg(cofferd_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let activator = Kill(cmd.spawn().expect("systemd-socket-activate starts"));
     let start = Instant::now();
     while !socket.exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the activator never bound {}", socket.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the activator never bound {}",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let first = d.json(&["status", "--json"]);
     assert_eq!(first["state"], "signed-out");
     let pid = first["pid"].as_u64().expect("a pid");
     // systemd-socket-activate execs cofferd in its own process on the first connection.
-    assert_eq!(pid as u32, activator.0.id(), "the status came from the activated daemon");
+    assert_eq!(
+        pid as u32,
+        activator.0.id(),
+        "the status came from the activated daemon"
+    );
     // A second command reaches the same daemon, and a second cofferd refuses to start.
     let second = d.json(&["status", "--json"]);
-    assert_eq!(second["pid"].as_u64(), Some(pid), "a second daemon was started");
-    let out = d.call().command(&cofferd_bin(), &[]).output().expect("cofferd runs");
-    assert_eq!(out.status.code(), Some(17), "a second cofferd must say it is already running");
+    assert_eq!(
+        second["pid"].as_u64(),
+        Some(pid),
+        "a second daemon was started"
+    );
+    let out = d
+        .call()
+        .command(&cofferd_bin(), &[])
+        .output()
+        .expect("cofferd runs");
+    assert_eq!(
+        out.status.code(),
+        Some(17),
+        "a second cofferd must say it is already running"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
     // It works as a daemon: sign up and use it through the activated socket.
     d.signup("act@example.org", "pw");

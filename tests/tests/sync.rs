@@ -22,24 +22,37 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn login(d: &Device, key: &str, folder: &Path) {
     d.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_ACCOUNT_KEY", key)])
-        .ok(&["login", "--email", EMAIL, "--sync-folder", &folder.to_string_lossy()]);
+        .ok(&[
+            "login",
+            "--email",
+            EMAIL,
+            "--sync-folder",
+            &folder.to_string_lossy(),
+        ]);
 }
 
 fn item(d: &Device, q: &str) -> Option<Value> {
     let out = d.coffer(&["get", q, "--json"]);
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("get --json prints JSON"))
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("get --json prints JSON"))
 }
 
 fn field(v: &Value, name: &str) -> String {
     match name {
-        "title" | "username" | "password" | "url" | "notes" => v[name].as_str().unwrap_or("").to_owned(),
+        "title" | "username" | "password" | "url" | "notes" => {
+            v[name].as_str().unwrap_or("").to_owned()
+        }
         custom => v["fields"]
             .as_array()
             .and_then(|f| f.iter().find(|x| x["name"] == custom))
@@ -86,15 +99,25 @@ struct Fleet {
 fn fleet(n: usize) -> Fleet {
     let dirs: Vec<_> = (0..n).map(|_| shared_folder()).collect();
     let folders: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
-    let devices: Vec<Device> =
-        (0..n).map(|i| Device::with_sync_folder(&format!("dev{i}"), &folders[i])).collect();
+    let devices: Vec<Device> = (0..n)
+        .map(|i| Device::with_sync_folder(&format!("dev{i}"), &folders[i]))
+        .collect();
     let mut rep = Replicator::with_seed(folders.clone(), 7);
-    let key = devices[0].signup(EMAIL, PW)["account_key"].as_str().expect("account_key").to_owned();
+    let key = devices[0].signup(EMAIL, PW)["account_key"]
+        .as_str()
+        .expect("account_key")
+        .to_owned();
     rep.sync_all();
     for (i, d) in devices.iter().enumerate().skip(1) {
         login(d, &key, &folders[i]);
     }
-    Fleet { _dirs: dirs, folders, devices, rep, key }
+    Fleet {
+        _dirs: dirs,
+        folders,
+        devices,
+        rep,
+        key,
+    }
 }
 
 impl Fleet {
@@ -109,14 +132,19 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
     let folder = shared_folder();
     let a = Device::with_sync_folder("a", folder.path());
     let b = Device::with_sync_folder("b", folder.path());
-    let key = a.signup(EMAIL, PW)["account_key"].as_str().unwrap().to_owned();
+    let key = a.signup(EMAIL, PW)["account_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     login(&b, &key, folder.path());
     let mut worst = Duration::ZERO;
     for i in 0..5 {
         let title = format!("item {i}");
         a.ok(&["add", &title, "--password", &format!("pw{i}")]);
         let t = Instant::now();
-        let got = wait_for(Duration::from_secs(5), "the item on device b", || item(&b, &title));
+        let got = wait_for(Duration::from_secs(5), "the item on device b", || {
+            item(&b, &title)
+        });
         worst = worst.max(t.elapsed());
         assert_eq!(got["password"], format!("pw{i}"));
     }
@@ -127,26 +155,46 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
         item(&a, "item 0").filter(|v| v["username"] == "bob")
     });
     // One file per device, each written only by its device.
-    let acct = a.json(&["status", "--json"])["account_id"].as_str().unwrap().to_owned();
+    let acct = a.json(&["status", "--json"])["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let names: Vec<String> = std::fs::read_dir(folder.path().join(&acct))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.iter().filter(|n| n.ends_with(".cofsync")).count(), 2, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".cofsync")).count(),
+        2,
+        "{names:?}"
+    );
     assert!(names.contains(&"account.json".to_owned()));
 }
 
 #[test]
 fn concurrent_edits_of_different_and_same_fields_converge() {
     let mut f = fleet(3);
-    f.devices[0].ok(&["add", "Mail", "--username", "u0", "--password", "p0", "--field", "pin=0000"]);
+    f.devices[0].ok(&[
+        "add",
+        "Mail",
+        "--username",
+        "u0",
+        "--password",
+        "p0",
+        "--field",
+        "pin=0000",
+    ]);
     f.settle();
     // Partition: each device edits offline.
     f.devices[0].ok(&["edit", "Mail", "--username", "from-a"]);
     f.devices[1].ok(&["edit", "Mail", "--password", "from-b"]);
     f.devices[2].ok(&["edit", "Mail", "--field", "pin=2222"]);
     f.settle();
-    let views: Vec<Value> = f.devices.iter().map(|d| item(d, "Mail").expect("Mail exists")).collect();
+    let views: Vec<Value> = f
+        .devices
+        .iter()
+        .map(|d| item(d, "Mail").expect("Mail exists"))
+        .collect();
     for v in &views {
         assert_eq!(field(v, "username"), "from-a");
         assert_eq!(field(v, "password"), "from-b");
@@ -156,13 +204,25 @@ fn concurrent_edits_of_different_and_same_fields_converge() {
     f.devices[0].ok(&["edit", "Mail", "--password", "same-a"]);
     f.devices[1].ok(&["edit", "Mail", "--password", "same-b"]);
     f.settle();
-    let winners: Vec<String> = f.devices.iter().map(|d| field(&item(d, "Mail").unwrap(), "password")).collect();
+    let winners: Vec<String> = f
+        .devices
+        .iter()
+        .map(|d| field(&item(d, "Mail").unwrap(), "password"))
+        .collect();
     assert!(winners.iter().all(|w| *w == winners[0]), "{winners:?}");
-    let loser = if winners[0] == "same-a" { "same-b" } else { "same-a" };
+    let loser = if winners[0] == "same-a" {
+        "same-b"
+    } else {
+        "same-a"
+    };
     assert!(winners[0] == "same-a" || winners[0] == "same-b");
     for d in &f.devices {
         let h = history_values(d, "Mail", "password");
-        assert!(h.contains(&loser.to_owned()), "{} lacks {loser} in history: {h:?}", d.name());
+        assert!(
+            h.contains(&loser.to_owned()),
+            "{} lacks {loser} in history: {h:?}",
+            d.name()
+        );
     }
 }
 
@@ -188,14 +248,26 @@ fn delete_versus_edit_keeps_the_edit_everywhere_and_reports_it() {
 
 #[test]
 fn conflict_copies_of_every_engine_are_merged_and_removed() {
-    for engine in [Engine::Syncthing, Engine::Dropbox, Engine::Nextcloud, Engine::ICloud, Engine::OneDrive] {
+    for engine in [
+        Engine::Syncthing,
+        Engine::Dropbox,
+        Engine::Nextcloud,
+        Engine::ICloud,
+        Engine::OneDrive,
+    ] {
         let mut f = fleet(2);
-        let acct = f.devices[0].json(&["status", "--json"])["account_id"].as_str().unwrap().to_owned();
+        let acct = f.devices[0].json(&["status", "--json"])["account_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         f.devices[0].ok(&["add", "Copy", "--password", "c0"]);
         f.devices[0].ok(&["sync", "now"]);
         // b's folder keeps a's old file and gets a's new one as a conflict copy.
         let stats = f.rep.conflict_copy(0, 1, engine);
-        assert!(stats.conflicts > 0, "{engine:?}: the replicator made no conflict copy");
+        assert!(
+            stats.conflicts > 0,
+            "{engine:?}: the replicator made no conflict copy"
+        );
         let dir = f.folders[1].join(&acct);
         let copies = || -> Vec<String> {
             std::fs::read_dir(&dir)
@@ -204,49 +276,91 @@ fn conflict_copies_of_every_engine_are_merged_and_removed() {
                 .filter(|n| cofferd::sync_names::classify(n).is_conflict())
                 .collect()
         };
-        assert!(!copies().is_empty(), "{engine:?}: no conflict copy in b's folder");
-        let got = wait_for(Duration::from_secs(5), "the item from the conflict copy", || item(&f.devices[1], "Copy"));
+        assert!(
+            !copies().is_empty(),
+            "{engine:?}: no conflict copy in b's folder"
+        );
+        let got = wait_for(
+            Duration::from_secs(5),
+            "the item from the conflict copy",
+            || item(&f.devices[1], "Copy"),
+        );
         assert_eq!(got["password"], "c0");
-        wait_for(Duration::from_secs(5), "the merged conflict copy to be removed", || {
-            copies().is_empty().then_some(())
-        });
+        wait_for(
+            Duration::from_secs(5),
+            "the merged conflict copy to be removed",
+            || copies().is_empty().then_some(()),
+        );
     }
 }
 
 #[test]
 fn bad_files_are_reported_retried_and_never_lose_data() {
     let mut f = fleet(2);
-    let acct = f.devices[0].json(&["status", "--json"])["account_id"].as_str().unwrap().to_owned();
+    let acct = f.devices[0].json(&["status", "--json"])["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     f.devices[0].ok(&["add", "Keep", "--password", "k0"]);
     f.settle();
     // A half-written delivery of a's new file: reported, nothing lost.
     f.devices[0].ok(&["add", "Later", "--password", "l0"]);
     f.devices[0].ok(&["sync", "now"]);
-    let a_id = f.devices[0].json(&["status", "--json"])["device_id"].as_str().unwrap().to_owned();
+    let a_id = f.devices[0].json(&["status", "--json"])["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let a_file = format!("device-{a_id}.cofsync");
     let rel = format!("{acct}/{a_file}");
-    let half = f.rep.deliver_half_written(0, 1, &rel).expect("half-written delivery");
+    let half = f
+        .rep
+        .deliver_half_written(0, 1, &rel)
+        .expect("half-written delivery");
     let b = &f.devices[1];
-    let problem = wait_for(Duration::from_secs(5), "the truncated file to be reported", || {
-        let s = b.json(&["sync", "list", "--json"]);
-        let p = s[0]["problems"].as_array().cloned().unwrap_or_default();
-        p.iter().find(|x| x["path"].as_str().is_some_and(|p| p.ends_with(&a_file))).cloned()
-    });
-    assert!(problem["reason"].as_str().unwrap().contains("retry"), "{problem}");
-    assert_eq!(item(b, "Keep").expect("Keep survives a truncated file")["password"], "k0");
+    let problem = wait_for(
+        Duration::from_secs(5),
+        "the truncated file to be reported",
+        || {
+            let s = b.json(&["sync", "list", "--json"]);
+            let p = s[0]["problems"].as_array().cloned().unwrap_or_default();
+            p.iter()
+                .find(|x| x["path"].as_str().is_some_and(|p| p.ends_with(&a_file)))
+                .cloned()
+        },
+    );
+    assert!(
+        problem["reason"].as_str().unwrap().contains("retry"),
+        "{problem}"
+    );
+    assert_eq!(
+        item(b, "Keep").expect("Keep survives a truncated file")["password"],
+        "k0"
+    );
     half.complete().unwrap();
-    wait_for(Duration::from_secs(10), "the completed file to be merged", || item(b, "Later"));
+    wait_for(
+        Duration::from_secs(10),
+        "the completed file to be merged",
+        || item(b, "Later"),
+    );
     wait_for(Duration::from_secs(10), "the problem to clear", || {
         let s = b.json(&["sync", "list", "--json"]);
-        s[0]["problems"].as_array().is_some_and(|p| p.is_empty()).then_some(())
+        s[0]["problems"]
+            .as_array()
+            .is_some_and(|p| p.is_empty())
+            .then_some(())
     });
     // A file that vanishes for a moment is not a deletion.
-    let v = f.rep.vanish_for(1, &rel, Duration::from_millis(400)).unwrap();
+    let v = f
+        .rep
+        .vanish_for(1, &rel, Duration::from_millis(400))
+        .unwrap();
     b.ok(&["sync", "now"]);
     assert!(item(b, "Keep").is_some() && item(b, "Later").is_some());
     v.wait().unwrap();
     // A corrupt file and a file from another epoch are reported and left in place.
-    let bogus = f.folders[1].join(&acct).join("device-00000000-0000-4000-8000-000000000001.cofsync");
+    let bogus = f.folders[1]
+        .join(&acct)
+        .join("device-00000000-0000-4000-8000-000000000001.cofsync");
     std::fs::write(&bogus, b"COFFER-SYNC 1\n{not json").unwrap();
     b.ok(&["sync", "now"]);
     let s = b.json(&["status", "--json"]);
@@ -267,22 +381,34 @@ fn a_locked_device_keeps_merging_and_resolves_at_unlock() {
     f.devices[2].ok(&["edit", "Shared", "--password", "p-c"]);
     f.devices[0].ok(&["add", "New", "--password", "n"]);
     f.settle();
-    assert_eq!(f.devices[1].code(&["get", "Shared"]), 3, "locked devices do not answer get");
+    assert_eq!(
+        f.devices[1].code(&["get", "Shared"]),
+        3,
+        "locked devices do not answer get"
+    );
     // The others vanish: b's own container must already hold their changes.
     f.devices[0].stop_daemon();
     f.devices[2].stop_daemon();
     for folder in &f.folders {
         for e in walk(folder) {
             let name = e.file_name().unwrap().to_string_lossy().into_owned();
-            let own = f.devices[1].json(&["status", "--json"])["device_id"].as_str().unwrap().to_owned();
+            let own = f.devices[1].json(&["status", "--json"])["device_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
             if name.ends_with(".cofsync") && !name.contains(&own) {
                 std::fs::remove_file(&e).unwrap();
             }
         }
     }
-    f.devices[1].with_env(&[("COFFER_PASSWORD", PW)]).ok(&["unlock"]);
+    f.devices[1]
+        .with_env(&[("COFFER_PASSWORD", PW)])
+        .ok(&["unlock"]);
     let v = item(&f.devices[1], "Shared").expect("Shared");
-    assert_eq!((field(&v, "username"), field(&v, "password")), ("u-a".into(), "p-c".into()));
+    assert_eq!(
+        (field(&v, "username"), field(&v, "password")),
+        ("u-a".into(), "p-c".into())
+    );
     assert!(item(&f.devices[1], "New").is_some());
     let _ = &f.key;
 }
@@ -304,7 +430,12 @@ fn partitions_reordering_and_silent_overwrites_converge() {
     let mut f = fleet(3);
     for round in 0..4 {
         for (i, d) in f.devices.iter().enumerate() {
-            d.ok(&["add", &format!("r{round}-d{i}"), "--password", &format!("{round}{i}")]);
+            d.ok(&[
+                "add",
+                &format!("r{round}-d{i}"),
+                "--password",
+                &format!("{round}{i}"),
+            ]);
             d.ok(&["sync", "now"]);
         }
         match round {
@@ -318,7 +449,8 @@ fn partitions_reordering_and_silent_overwrites_converge() {
             2 => {
                 // A replay of an old copy of a's folder into c's.
                 f.rep.enqueue_all();
-                f.rep.deliver_queued(coffer_blackbox::replicator::Order::Lifo);
+                f.rep
+                    .deliver_queued(coffer_blackbox::replicator::Order::Lifo);
             }
             _ => {
                 f.rep.sync_all();
@@ -330,7 +462,11 @@ fn partitions_reordering_and_silent_overwrites_converge() {
         .devices
         .iter()
         .map(|d| {
-            let mut t: Vec<String> = d.json(&["list", "--json"]).as_array().unwrap().iter()
+            let mut t: Vec<String> = d
+                .json(&["list", "--json"])
+                .as_array()
+                .unwrap()
+                .iter()
                 .map(|x| x["title"].as_str().unwrap().to_owned())
                 .collect();
             t.sort();
@@ -352,12 +488,25 @@ fn sync_folder_management() {
     let list = a.json(&["sync", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     // Two folders merged together: a device on the second folder sees everything.
-    let key = a.json(&["kit", "--json"])["account_key"].as_str().unwrap().to_owned();
+    let key = a.json(&["kit", "--json"])["account_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let b = Device::with_sync_folder("b", two.path());
     login(&b, &key, two.path());
     assert_eq!(item(&b, "X").unwrap()["password"], "x");
-    assert_ne!(a.code(&["sync", "add", &two.path().to_string_lossy()]), 0, "adding twice is an error");
+    assert_ne!(
+        a.code(&["sync", "add", &two.path().to_string_lossy()]),
+        0,
+        "adding twice is an error"
+    );
     a.ok(&["sync", "remove", &two.path().to_string_lossy()]);
-    assert_eq!(a.json(&["sync", "list", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        a.json(&["sync", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_ne!(a.code(&["sync", "add", "/nonexistent/folder"]), 0);
 }

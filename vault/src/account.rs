@@ -291,7 +291,8 @@ impl AccountHeader {
         stretched: &SecretKey,
         account_key: &AccountKey,
     ) -> Result<SecretKey, AccountError> {
-        let kek = crate::kdf::kek_from_stretched(stretched, account_key, &self.account_id, self.epoch);
+        let kek =
+            crate::kdf::kek_from_stretched(stretched, account_key, &self.account_id, self.epoch);
         let plain = aead::open(&kek, &self.wrap_ad(), &self.wrapped_vault_key)
             .map_err(|_| AccountError::WrongCredentials)?;
         let vault_key = SecretKey::from_slice(&plain).ok_or(AccountError::Tampered)?;

@@ -28,7 +28,13 @@ pub fn seal(key: &SecretKey, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let ct = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad: ad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: ad,
+            },
+        )
         // Encryption only fails for plaintexts over 256 GiB, which no caller builds.
         .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());

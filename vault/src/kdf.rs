@@ -266,7 +266,12 @@ pub fn derive_kek(
     epoch: u64,
 ) -> Result<SecretKey, KdfError> {
     let stretched = stretch_password(password, salt, params)?;
-    Ok(kek_from_stretched(&stretched, account_key, account_id, epoch))
+    Ok(kek_from_stretched(
+        &stretched,
+        account_key,
+        account_id,
+        epoch,
+    ))
 }
 
 #[cfg(test)]

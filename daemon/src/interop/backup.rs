@@ -31,6 +31,7 @@ use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::mapping::{id_key, tuu_key, vault_keys, Changes, Plan};
+use super::Batch;
 use crate::daemon::{blocking, err, internal, now_ms, Daemon, Reply};
 use crate::device::{b64_decode, b64_encode};
 
@@ -218,15 +219,15 @@ impl Daemon {
             }
         }
         let restored = plans.len();
-        self.add_all(
-            &mut inner,
-            key,
+        let batch = Batch {
             plans,
-            &labels,
-            "restore",
-            false,
-            |label, why| format!("{label}: {why}; nothing was restored"),
-        )
+            labels,
+            operation: "restore",
+            dry_run: false,
+        };
+        self.add_all(&mut inner, key, batch, |label, why| {
+            format!("{label}: {why}; nothing was restored")
+        })
         .await?;
         tracing::info!(
             read = items.len(),
