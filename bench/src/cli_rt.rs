@@ -1,6 +1,7 @@
 //! CLI round trips, each a whole process from spawn to exit: `coffer
 //! status` against `/bin/true` and against `rbw unlocked` (rbw's client
-//! asking its agent, which has no account: one request, one answer); then
+//! asking its agent, which has an email configured but no account and is
+//! locked: one request over its socket, one answer); then
 //! `coffer get` and `coffer add` on a vault of 10,000 items.
 //!
 //! The commands are interleaved (one of each per round), so that a burst of
@@ -42,6 +43,15 @@ impl RbwAgent {
             std::fs::create_dir_all(&p)?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+        }
+        // An email is all the config rbw needs to run its agent; no
+        // account, no server is ever contacted.
+        let mut config = Command::new(rbw);
+        config.args(["config", "set", "email", "bench@example.org"]);
+        apply_env(&mut config, dir.path());
+        let out = proc::run_with_timeout(config, Duration::from_secs(10))?;
+        if !out.status.success() {
+            bail!("rbw config set email failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let mut cmd = Command::new(agent);
         cmd.arg("--no-daemonize");

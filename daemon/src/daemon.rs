@@ -63,6 +63,8 @@ pub struct Inner {
     pub(crate) published: BTreeMap<PathBuf, blake_hash::Hash>,
     /// A problem with the local files that keeps the daemon from working.
     pub(crate) problem: Option<String>,
+    /// Inode of the container file this daemon last wrote (0: none).
+    pub(crate) container_hash: std::sync::atomic::AtomicU64,
     /// Remote files already merged, by inode/size/mtime.
     pub(crate) file_stamps: std::collections::HashMap<PathBuf, crate::sync::FileStamp>,
 }
@@ -137,6 +139,7 @@ impl Daemon {
             published: BTreeMap::new(),
             problem: None,
             file_stamps: Default::default(),
+            container_hash: Default::default(),
         };
         let removed = crate::fsutil::clean_temp_files(&dirs.data);
         if removed > 0 {
@@ -422,8 +425,13 @@ impl Daemon {
     ) -> Result<(), ErrorBody> {
         crate::fsutil::clean_temp_files(&self.dirs.data);
         let bytes = replica.container_bytes(&header).map_err(internal)?;
-        crate::fsutil::write_atomic(&container_path(&self.dirs, &device), &bytes, 0o600)
-            .map_err(io_err)?;
+        let cpath = container_path(&self.dirs, &device);
+        crate::fsutil::write_atomic(&cpath, &bytes, 0o600).map_err(io_err)?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ino = std::fs::metadata(&cpath).map(|m| m.ino()).unwrap_or(0);
+            inner.container_hash.store(ino, std::sync::atomic::Ordering::Relaxed);
+        }
         device
             .save(&self.dirs.data.join("device.json"))
             .map_err(io_err)?;
@@ -670,7 +678,13 @@ impl Daemon {
             return Ok(());
         };
         let bytes = r.container_bytes(h).map_err(internal)?;
-        crate::fsutil::write_atomic(&container_path(&self.dirs, dev), &bytes, 0o600).map_err(io_err)
+        crate::fsutil::write_atomic(&container_path(&self.dirs, dev), &bytes, 0o600).map_err(io_err)?;
+        // Remember which file we wrote (rename gives each write a new inode),
+        // so the watcher can tell our writes from anybody else's.
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(container_path(&self.dirs, dev)).map(|m| m.ino()).unwrap_or(0);
+        inner.container_hash.store(ino, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Locks: the key leaves memory and the keyring.
@@ -831,9 +845,23 @@ impl Daemon {
             inner.header = old_header;
             return Err(e);
         }
-        device
-            .save(&self.dirs.data.join("device.json"))
-            .map_err(io_err)?;
+        if let Err(e) = device.save(&self.dirs.data.join("device.json")) {
+            // The old password must keep working: put the old header back.
+            inner.header = old_header;
+            if let Err(undo) = self.save_container(&inner) {
+                tracing::error!(error = %undo.message, "could not restore the container after a failed passwd");
+            }
+            return Err(io_err(e));
+        }
+        // New logins read the header from the sync folders: give them the new one.
+        if let Some(h) = inner.header.as_ref() {
+            for f in device.sync_folders.iter().filter(|f| f.is_dir()) {
+                let path = f.join(h.account_id.to_string()).join(crate::sync_names::ACCOUNT_FILE);
+                if let Err(e) = crate::fsutil::write_atomic(&path, &h.to_json(), 0o644) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not publish the new account header");
+                }
+            }
+        }
         inner.device = Some(device);
         inner.key = Some(vault_key);
         inner.last_use = Instant::now();

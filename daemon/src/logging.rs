@@ -25,7 +25,7 @@ pub fn init(log_file: Option<&Path>, journal: bool) -> anyhow::Result<()> {
         .with_ansi(false)
         .with_target(false);
     // The CLI points stderr at the log file too: then one copy is enough.
-    let stderr_is_log = log_file.is_some_and(|p| same_file_as_stderr(p));
+    let stderr_is_log = log_file.is_some_and(same_file_as_stderr);
     if journal {
         layers.push(stderr.without_time().with_filter(filter()).boxed());
     } else if !stderr_is_log {

@@ -639,3 +639,55 @@ pub(crate) fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, dev
         }
     }
 }
+
+/// The local container changed on disk without this daemon writing it (a
+/// user put an old copy back, a backup tool restored it): merge what it
+/// holds into the replica (nothing in memory is lost, the merge is a union)
+/// and write the container again, so the file never stays behind what was
+/// acknowledged.
+pub async fn container_changed(daemon: &Arc<Daemon>) {
+    let mut inner = daemon.inner.lock().await;
+    let Some(dev) = inner.device.clone() else { return };
+    if dev.reset.is_some() || inner.replica.is_none() {
+        return;
+    }
+    let path = container_path(&daemon.dirs, &dev);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
+        if ino != 0 && ino == inner.container_hash.load(std::sync::atomic::Ordering::Relaxed) {
+            return; // our own write
+        }
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the container vanished; writing it again");
+            if let Err(e) = daemon.save_container(&inner) {
+                tracing::error!(error = %e.message, "could not write the container");
+            }
+            return;
+        }
+    };
+    match coffer_vault::format::Container::from_bytes(&bytes) {
+        Ok(c) => {
+            let (header, other) = c.into_replica();
+            if header.account_id == dev.account_id && header.epoch == dev.epoch {
+                let key = inner.key.clone();
+                if let Some(r) = inner.replica.as_mut() {
+                    let outcome = r.merge_remote(other.state(), key.as_ref());
+                    tracing::info!(changed = outcome.changed_items, "merged a container changed on disk");
+                }
+            } else {
+                tracing::warn!(path = %path.display(), "the container on disk belongs to another account or epoch; replacing it with this device's");
+            }
+        }
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "the container on disk is damaged; writing it again"),
+    }
+    let saved = if inner.key.is_some() { daemon.resolve_and_save(&mut inner) } else { daemon.save_container(&inner) };
+    if let Err(e) = saved {
+        tracing::error!(error = %e.message, "could not write the container");
+    }
+    drop(inner);
+    daemon.kick.notify_one();
+}

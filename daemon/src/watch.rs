@@ -63,17 +63,27 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
                 crate::sync::round(&daemon, false).await;
             }
             Some(ev) = rx.recv() => {
+                tracing::trace!(?ev, "file event");
+                let mut container = is_change(&ev) && touches_container(&ev, &daemon.dirs.data);
                 let mut structural = is_structural(&ev, &watched);
-                if !relevant(&ev) && !structural {
+                if !container && !relevant(&ev) && !structural {
                     continue;
                 }
                 // Debounce: wait for the burst to settle.
                 let deadline = Instant::now() + daemon.config.debounce;
                 loop {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        Some(more) = rx.recv() => structural |= is_structural(&more, &watched),
+                        _ = tokio::time::sleep_until(deadline), if !container => break,
+                        Some(more) = rx.recv(), if !container => {
+                            structural |= is_structural(&more, &watched);
+                            container |= is_change(&more) && touches_container(&more, &daemon.dirs.data);
+                        }
+                        // The container is written by rename: no need to wait.
+                        else => break,
                     }
+                }
+                if container {
+                    crate::sync::container_changed(&daemon).await;
                 }
                 if structural {
                     rewatch(&daemon, watcher.as_mut(), &mut watched).await;
@@ -108,6 +118,15 @@ fn is_change(ev: &notify::Event) -> bool {
         EventKind::Modify(notify::event::ModifyKind::Metadata(_)) => false,
         _ => true,
     }
+}
+
+/// An event on the local container (not on its temp files).
+fn touches_container(ev: &notify::Event, data: &std::path::Path) -> bool {
+    ev.paths.iter().any(|p| {
+        p.parent() == Some(data)
+            && p.extension().is_some_and(|e| e == "coffer")
+            && !p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()))
+    })
 }
 
 /// A change to a sync file (not only to coffer's own temp files).
@@ -150,6 +169,7 @@ async fn rewatch(
             .sync_folders
             .iter()
             .flat_map(|f| [f.clone(), f.join(d.account_id.to_string())])
+            .chain(std::iter::once(daemon.dirs.data.clone()))
             .collect(),
         None => Vec::new(),
     };
@@ -172,7 +192,10 @@ async fn rewatch(
             continue;
         }
         match w.watch(&path, RecursiveMode::NonRecursive) {
-            Ok(()) => watched.push(path),
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "watching");
+                watched.push(path)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot watch; polling this folder");
                 if let Some(h) = inner

@@ -235,7 +235,6 @@ fn a_password_change_failing_on_the_container_changes_nothing() {
 /// saved with the new header, then device.json fails, and nothing undoes the
 /// container, so neither password opens this device's Account Key any more.
 #[test]
-#[ignore = "daemon bug: passwd does not undo the container when device.json cannot be written"]
 fn a_password_change_failing_on_the_device_record_changes_nothing() {
     password_change_fails_cleanly(&["rename-refused:device.json", "io-error:device.json"]);
 }

@@ -74,3 +74,61 @@ fn a_bad_config_names_the_file_line_and_key() {
     let out = d.coffer(&["status"]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+#[test]
+fn an_old_container_put_back_on_disk_is_merged_and_rewritten() {
+    let d = Device::new("container");
+    d.signup("c@example.org", "pw");
+    d.ok(&["add", "First", "--password", "1"]);
+    let status = d.json(&["status", "--json"]);
+    let container = std::path::PathBuf::from(status["container"].as_str().unwrap());
+    let old = std::fs::read(&container).unwrap();
+    d.ok(&["add", "Second", "--password", "2"]);
+    let current = std::fs::read(&container).unwrap();
+    assert_ne!(old, current);
+    // Somebody puts the old copy back (atomically, as a restore tool would).
+    let tmp = container.with_extension("restoring");
+    std::fs::write(&tmp, &old).unwrap();
+    std::fs::rename(&tmp, &container).unwrap();
+    let start = Instant::now();
+    while std::fs::read(&container).unwrap() == old {
+        assert!(start.elapsed() < Duration::from_secs(5), "the daemon left the stale container on disk");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The rewritten container holds both items: a restarted daemon still has them.
+    d.stop_daemon();
+    // Without a keyring the restarted daemon is locked; unlock if so.
+    let _ = d.with_env(&[("COFFER_PASSWORD", "pw")]).code(&["unlock"]);
+    assert_eq!(d.ok(&["get", "Second"]).trim(), "2");
+    assert_eq!(d.ok(&["get", "First"]).trim(), "1");
+}
+
+#[test]
+fn passwd_rewraps_the_key_and_new_devices_use_the_new_password() {
+    let folder = coffer_blackbox::shared_folder();
+    let a = Device::with_sync_folder("pa", folder.path());
+    let key = a.signup("p@example.org", "old pw")["account_key"].as_str().unwrap().to_owned();
+    a.ok(&["add", "Kept", "--password", "k"]);
+    assert_eq!(
+        a.with_env(&[("COFFER_PASSWORD", "wrong"), ("COFFER_NEW_PASSWORD", "new pw")]).code(&["passwd"]),
+        5
+    );
+    a.with_env(&[("COFFER_PASSWORD", "old pw"), ("COFFER_NEW_PASSWORD", "new pw")]).ok(&["passwd"]);
+    // The data was not re-encrypted, and this device unlocks with the new password only.
+    a.ok(&["lock"]);
+    assert_eq!(a.with_env(&[("COFFER_PASSWORD", "old pw")]).code(&["unlock"]), 5);
+    std::thread::sleep(Duration::from_millis(1100)); // past the rate limit after two failures
+    a.with_env(&[("COFFER_PASSWORD", "new pw")]).ok(&["unlock"]);
+    assert_eq!(a.ok(&["get", "Kept"]).trim(), "k");
+    // A new device finds the new header in the sync folder.
+    let b = Device::with_sync_folder("pb", folder.path());
+    let dir = folder.path().to_string_lossy().into_owned();
+    let old = b
+        .with_env(&[("COFFER_PASSWORD", "old pw"), ("COFFER_ACCOUNT_KEY", key.as_str())])
+        .code(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
+    assert_eq!(old, 5, "the old password must not open the account any more");
+    std::thread::sleep(Duration::from_millis(1100));
+    b.with_env(&[("COFFER_PASSWORD", "new pw"), ("COFFER_ACCOUNT_KEY", key.as_str())])
+        .ok(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
+    assert_eq!(b.ok(&["get", "Kept"]).trim(), "k");
+}

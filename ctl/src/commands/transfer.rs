@@ -66,7 +66,8 @@ fn decode_blob(what: &str, b: &BlobReply) -> Result<Zeroizing<Vec<u8>>, CliError
 /// How many skipped items a summary lists before it only counts them.
 const LISTED: usize = 20;
 
-fn import_summary(r: &ImportReply, source: &str) -> String {
+/// What an import (`done` = "imported") or restore ("restored") did.
+fn import_summary(r: &ImportReply, source: &str, done: &str) -> String {
     let mut s = if r.dry_run {
         format!(
             "Dry run: {} item(s) read from {source}; {} would be imported. Nothing was changed.",
@@ -74,7 +75,7 @@ fn import_summary(r: &ImportReply, source: &str) -> String {
         )
     } else {
         format!(
-            "{} item(s) read from {source}; {} imported.",
+            "{} item(s) read from {source}; {} {done}.",
             r.read, r.imported
         )
     };
@@ -126,7 +127,7 @@ pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
         return emit_json(&value);
     }
     let r: ImportReply = decode("import", value)?;
-    line(&import_summary(&r, &file_name))
+    line(&import_summary(&r, &file_name, "imported"))
 }
 
 pub fn export(ctx: &mut Ctx, a: ExportArgs) -> Result<(), CliError> {
@@ -199,7 +200,7 @@ pub fn restore(ctx: &mut Ctx, a: RestoreArgs) -> Result<(), CliError> {
     }
     let source = a.file.display().to_string();
     match decode::<ImportReply>("restore", value.clone()) {
-        Ok(r) => line(&import_summary(&r, &source).replace(" imported.", " restored.")),
+        Ok(r) => line(&import_summary(&r, &source, "restored")),
         Err(_) => line(&message_or(&value, &format!("Restored {source}."))),
     }
 }
@@ -352,7 +353,7 @@ mod tests {
             skipped: vec!["row 3: no title".into()],
             dry_run: true,
         };
-        let s = import_summary(&r, "x.csv");
+        let s = import_summary(&r, "x.csv", "imported");
         assert!(
             s.starts_with("Dry run: 3 item(s) read from x.csv; 2 would be imported."),
             "{s}"
@@ -370,7 +371,7 @@ mod tests {
                 .collect(),
             dry_run: false,
         };
-        let s = import_summary(&r, "x.csv");
+        let s = import_summary(&r, "x.csv", "imported");
         assert!(s.contains("item 20: already"), "{s}");
         assert!(!s.contains("item 21: already"), "{s}");
         assert!(s.contains("… and 10 more"), "{s}");
