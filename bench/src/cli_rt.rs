@@ -51,7 +51,10 @@ impl RbwAgent {
         apply_env(&mut config, dir.path());
         let out = proc::run_with_timeout(config, Duration::from_secs(10))?;
         if !out.status.success() {
-            bail!("rbw config set email failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "rbw config set email failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         let mut cmd = Command::new(agent);
         cmd.arg("--no-daemonize");

@@ -259,9 +259,10 @@ impl Daemon {
             Request::Export(p) => self.export(p).await,
             Request::Backup(_) => self.backup().await,
             Request::Restore(p) => {
-                let bytes = crate::device::b64_decode(&p.content_base64).ok_or_else(|| {
-                    err(ErrorCode::InvalidParams, "the file content is not base64")
-                })?;
+                let bytes =
+                    crate::device::b64_decode(p.content_base64.expose()).ok_or_else(|| {
+                        err(ErrorCode::InvalidParams, "the file content is not base64")
+                    })?;
                 if bytes.starts_with(b"COFFER-CONTAINER ") {
                     self.recover(p, bytes).await
                 } else {
@@ -430,7 +431,9 @@ impl Daemon {
         {
             use std::os::unix::fs::MetadataExt;
             let ino = std::fs::metadata(&cpath).map(|m| m.ino()).unwrap_or(0);
-            inner.container_hash.store(ino, std::sync::atomic::Ordering::Relaxed);
+            inner
+                .container_hash
+                .store(ino, std::sync::atomic::Ordering::Relaxed);
         }
         device
             .save(&self.dirs.data.join("device.json"))
@@ -678,12 +681,17 @@ impl Daemon {
             return Ok(());
         };
         let bytes = r.container_bytes(h).map_err(internal)?;
-        crate::fsutil::write_atomic(&container_path(&self.dirs, dev), &bytes, 0o600).map_err(io_err)?;
+        crate::fsutil::write_atomic(&container_path(&self.dirs, dev), &bytes, 0o600)
+            .map_err(io_err)?;
         // Remember which file we wrote (rename gives each write a new inode),
         // so the watcher can tell our writes from anybody else's.
         use std::os::unix::fs::MetadataExt;
-        let ino = std::fs::metadata(container_path(&self.dirs, dev)).map(|m| m.ino()).unwrap_or(0);
-        inner.container_hash.store(ino, std::sync::atomic::Ordering::Relaxed);
+        let ino = std::fs::metadata(container_path(&self.dirs, dev))
+            .map(|m| m.ino())
+            .unwrap_or(0);
+        inner
+            .container_hash
+            .store(ino, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -780,12 +788,14 @@ impl Daemon {
             }
             (Some(f), _) => (f.hint.clone(), "the sync folder".to_owned()),
             (None, Some(l)) => (l.hint.clone(), "this device".to_owned()),
-            (None, None) => return Err(err(
-                ErrorCode::AccountNotFound,
-                format!(
+            (None, None) => {
+                return Err(err(
+                    ErrorCode::AccountNotFound,
+                    format!(
                     "no account for {email} here; pass --sync-folder DIR to look in a sync folder"
                 ),
-            )),
+                ))
+            }
         };
         to_reply(reply::HintReply { hint, source })
     }
@@ -856,7 +866,9 @@ impl Daemon {
         // New logins read the header from the sync folders: give them the new one.
         if let Some(h) = inner.header.as_ref() {
             for f in device.sync_folders.iter().filter(|f| f.is_dir()) {
-                let path = f.join(h.account_id.to_string()).join(crate::sync_names::ACCOUNT_FILE);
+                let path = f
+                    .join(h.account_id.to_string())
+                    .join(crate::sync_names::ACCOUNT_FILE);
                 if let Err(e) = crate::fsutil::write_atomic(&path, &h.to_json(), 0o644) {
                     tracing::warn!(path = %path.display(), error = %e, "could not publish the new account header");
                 }

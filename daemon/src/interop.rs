@@ -35,7 +35,7 @@ use coffer_proto::request::{ExportParams, ImportParams};
 use coffer_proto::{ErrorBody, ErrorCode, Secret};
 use coffer_vault::replica::{Replica, VaultError};
 use coffer_vault::secret::{SecretKey, SecretString};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::daemon::{blocking, err, internal, now_ms, Daemon, Inner, Reply};
 use crate::device::{b64_decode, b64_encode};
@@ -183,10 +183,10 @@ impl Daemon {
             .map_err(|e| err(ErrorCode::InvalidParams, e.to_string()))?;
         let file = p.file_name.clone();
         let bytes = Zeroizing::new(
-            b64_decode(&p.content_base64)
+            b64_decode(p.content_base64.expose())
                 .ok_or_else(|| err(ErrorCode::InvalidParams, "the file content is not base64"))?,
         );
-        p.content_base64.zeroize();
+        p.content_base64 = coffer_proto::Secret::default();
         {
             // Locked or signed out: say so before parsing anything.
             let mut inner = self.inner.lock().await;

@@ -647,7 +647,9 @@ pub(crate) fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, dev
 /// acknowledged.
 pub async fn container_changed(daemon: &Arc<Daemon>) {
     let mut inner = daemon.inner.lock().await;
-    let Some(dev) = inner.device.clone() else { return };
+    let Some(dev) = inner.device.clone() else {
+        return;
+    };
     if dev.reset.is_some() || inner.replica.is_none() {
         return;
     }
@@ -655,7 +657,12 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
     {
         use std::os::unix::fs::MetadataExt;
         let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
-        if ino != 0 && ino == inner.container_hash.load(std::sync::atomic::Ordering::Relaxed) {
+        if ino != 0
+            && ino
+                == inner
+                    .container_hash
+                    .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return; // our own write
         }
     }
@@ -676,15 +683,24 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
                 let key = inner.key.clone();
                 if let Some(r) = inner.replica.as_mut() {
                     let outcome = r.merge_remote(other.state(), key.as_ref());
-                    tracing::info!(changed = outcome.changed_items, "merged a container changed on disk");
+                    tracing::info!(
+                        changed = outcome.changed_items,
+                        "merged a container changed on disk"
+                    );
                 }
             } else {
                 tracing::warn!(path = %path.display(), "the container on disk belongs to another account or epoch; replacing it with this device's");
             }
         }
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "the container on disk is damaged; writing it again"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the container on disk is damaged; writing it again")
+        }
     }
-    let saved = if inner.key.is_some() { daemon.resolve_and_save(&mut inner) } else { daemon.save_container(&inner) };
+    let saved = if inner.key.is_some() {
+        daemon.resolve_and_save(&mut inner)
+    } else {
+        daemon.save_container(&inner)
+    };
     if let Err(e) = saved {
         tracing::error!(error = %e.message, "could not write the container");
     }

@@ -125,7 +125,9 @@ fn touches_container(ev: &notify::Event, data: &std::path::Path) -> bool {
     ev.paths.iter().any(|p| {
         p.parent() == Some(data)
             && p.extension().is_some_and(|e| e == "coffer")
-            && !p.file_name().is_some_and(|n| is_temp_name(&n.to_string_lossy()))
+            && !p
+                .file_name()
+                .is_some_and(|n| is_temp_name(&n.to_string_lossy()))
     })
 }
 

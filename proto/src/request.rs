@@ -317,8 +317,8 @@ pub struct ImportParams {
     pub format: String,
     /// The file's name, for messages.
     pub file_name: String,
-    /// The file's bytes, standard base64.
-    pub content_base64: String,
+    /// The file's bytes, standard base64 (plaintext secrets: never logged).
+    pub content_base64: Secret,
     /// Report what would happen, change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -337,7 +337,7 @@ pub struct ExportParams {
 #[serde(deny_unknown_fields)]
 pub struct RestoreParams {
     /// The backup's bytes, standard base64.
-    pub content_base64: String,
+    pub content_base64: Secret,
     /// The Account Password the backup was made under.
     pub password: Secret,
     /// The Account Key the backup was made under.

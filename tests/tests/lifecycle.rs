@@ -7,14 +7,21 @@ use std::time::{Duration, Instant};
 use coffer_blackbox::{cofferd_bin, pid_alive, Device};
 
 fn state(d: &Device) -> String {
-    d.json(&["status", "--json"])["state"].as_str().unwrap_or("").to_owned()
+    d.json(&["status", "--json"])["state"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[test]
 fn the_lock_timeout_locks_and_status_is_not_use() {
     let d = Device::new("timeout");
     let config = d.dirs().config_file();
-    std::fs::write(&config, "device_name = \"timeout\"\nlock_timeout = \"2s\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "device_name = \"timeout\"\nlock_timeout = \"2s\"\n",
+    )
+    .unwrap();
     d.signup("t@example.org", "pw");
     d.ok(&["add", "X", "--password", "x"]);
     assert_eq!(d.json(&["status", "--json"])["lock_timeout_secs"], 2);
@@ -24,7 +31,11 @@ fn the_lock_timeout_locks_and_status_is_not_use() {
         assert!(start.elapsed() < Duration::from_secs(10), "never locked");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(start.elapsed() >= Duration::from_millis(1500), "locked too early: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "locked too early: {:?}",
+        start.elapsed()
+    );
     assert_eq!(state(&d), "locked");
     assert_eq!(d.code(&["get", "X"]), 3);
     // Use pushes the deadline back.
@@ -33,7 +44,11 @@ fn the_lock_timeout_locks_and_status_is_not_use() {
         std::thread::sleep(Duration::from_millis(700));
         d.ok(&["get", "X"]);
     }
-    assert_eq!(state(&d), "unlocked", "use within the timeout must keep it unlocked");
+    assert_eq!(
+        state(&d),
+        "unlocked",
+        "use within the timeout must keep it unlocked"
+    );
 }
 
 #[test]
@@ -41,22 +56,37 @@ fn a_second_daemon_says_already_running_and_sigterm_stops_gracefully() {
     let d = Device::new("single");
     d.signup("s@example.org", "pw");
     let pid = d.daemon_pid().expect("a daemon runs");
-    let out = d.call().command(&cofferd_bin(), &[]).output().expect("cofferd runs");
+    let out = d
+        .call()
+        .command(&cofferd_bin(), &[])
+        .output()
+        .expect("cofferd runs");
     assert_eq!(out.status.code(), Some(17));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already running") && err.contains(&pid.to_string()), "{err}");
+    assert!(
+        err.contains("already running") && err.contains(&pid.to_string()),
+        "{err}"
+    );
     // SIGTERM: the daemon finishes and exits; the next command starts a new one.
     // SAFETY: kill sends a signal to a process we started.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let start = Instant::now();
     while pid_alive(pid) {
-        assert!(start.elapsed() < Duration::from_secs(10), "cofferd ignored SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cofferd ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(d.log().contains("SIGTERM"), "{}", d.log());
     assert!(d.log().contains("cofferd stopped"));
-    assert!(!d.socket().exists(), "the socket is removed on a clean exit");
-    let again = d.json(&["status", "--json"])["pid"].as_u64().expect("a new daemon");
+    assert!(
+        !d.socket().exists(),
+        "the socket is removed on a clean exit"
+    );
+    let again = d.json(&["status", "--json"])["pid"]
+        .as_u64()
+        .expect("a new daemon");
     assert_ne!(again, u64::from(pid));
 }
 
@@ -65,7 +95,11 @@ fn a_bad_config_names_the_file_line_and_key() {
     let d = Device::new("badconfig");
     let config = d.dirs().config_file();
     std::fs::write(&config, "device_name = \"x\"\nlock_timout = \"5m\"\n").unwrap();
-    let out = d.call().command(&cofferd_bin(), &[]).output().expect("cofferd runs");
+    let out = d
+        .call()
+        .command(&cofferd_bin(), &[])
+        .output()
+        .expect("cofferd runs");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:2:", config.display())), "{err}");
@@ -92,7 +126,10 @@ fn an_old_container_put_back_on_disk_is_merged_and_rewritten() {
     std::fs::rename(&tmp, &container).unwrap();
     let start = Instant::now();
     while std::fs::read(&container).unwrap() == old {
-        assert!(start.elapsed() < Duration::from_secs(5), "the daemon left the stale container on disk");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the daemon left the stale container on disk"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // The rewritten container holds both items: a restarted daemon still has them.
@@ -107,16 +144,31 @@ fn an_old_container_put_back_on_disk_is_merged_and_rewritten() {
 fn passwd_rewraps_the_key_and_new_devices_use_the_new_password() {
     let folder = coffer_blackbox::shared_folder();
     let a = Device::with_sync_folder("pa", folder.path());
-    let key = a.signup("p@example.org", "old pw")["account_key"].as_str().unwrap().to_owned();
+    let key = a.signup("p@example.org", "old pw")["account_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     a.ok(&["add", "Kept", "--password", "k"]);
     assert_eq!(
-        a.with_env(&[("COFFER_PASSWORD", "wrong"), ("COFFER_NEW_PASSWORD", "new pw")]).code(&["passwd"]),
+        a.with_env(&[
+            ("COFFER_PASSWORD", "wrong"),
+            ("COFFER_NEW_PASSWORD", "new pw")
+        ])
+        .code(&["passwd"]),
         5
     );
-    a.with_env(&[("COFFER_PASSWORD", "old pw"), ("COFFER_NEW_PASSWORD", "new pw")]).ok(&["passwd"]);
+    a.with_env(&[
+        ("COFFER_PASSWORD", "old pw"),
+        ("COFFER_NEW_PASSWORD", "new pw"),
+    ])
+    .ok(&["passwd"]);
     // The data was not re-encrypted, and this device unlocks with the new password only.
     a.ok(&["lock"]);
-    assert_eq!(a.with_env(&[("COFFER_PASSWORD", "old pw")]).code(&["unlock"]), 5);
+    assert_eq!(
+        a.with_env(&[("COFFER_PASSWORD", "old pw")])
+            .code(&["unlock"]),
+        5
+    );
     std::thread::sleep(Duration::from_millis(1100)); // past the rate limit after two failures
     a.with_env(&[("COFFER_PASSWORD", "new pw")]).ok(&["unlock"]);
     assert_eq!(a.ok(&["get", "Kept"]).trim(), "k");
@@ -124,11 +176,20 @@ fn passwd_rewraps_the_key_and_new_devices_use_the_new_password() {
     let b = Device::with_sync_folder("pb", folder.path());
     let dir = folder.path().to_string_lossy().into_owned();
     let old = b
-        .with_env(&[("COFFER_PASSWORD", "old pw"), ("COFFER_ACCOUNT_KEY", key.as_str())])
+        .with_env(&[
+            ("COFFER_PASSWORD", "old pw"),
+            ("COFFER_ACCOUNT_KEY", key.as_str()),
+        ])
         .code(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
-    assert_eq!(old, 5, "the old password must not open the account any more");
+    assert_eq!(
+        old, 5,
+        "the old password must not open the account any more"
+    );
     std::thread::sleep(Duration::from_millis(1100));
-    b.with_env(&[("COFFER_PASSWORD", "new pw"), ("COFFER_ACCOUNT_KEY", key.as_str())])
-        .ok(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
+    b.with_env(&[
+        ("COFFER_PASSWORD", "new pw"),
+        ("COFFER_ACCOUNT_KEY", key.as_str()),
+    ])
+    .ok(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
     assert_eq!(b.ok(&["get", "Kept"]).trim(), "k");
 }

@@ -1,7 +1,7 @@
 //! The local container and the per-device sync file.
 //!
 //! Both files start with one ASCII line naming the format and its version,
-//! `COFFER-CONTAINER 1\n` or `COFFER-SYNC 1\n`, followed by one JSON
+//! `COFFER-CONTAINER 2\n` or `COFFER-SYNC 2\n`, followed by one JSON
 //! document (binary values in padded standard base64). A reader checks the
 //! line first: another magic is [`FormatError::NotThisFormat`], the right
 //! magic with another version is [`FormatError::UnknownVersion`], and
@@ -34,7 +34,10 @@ pub const CONTAINER_FORMAT: &str = "coffer-container";
 /// The sync file's format name in errors.
 pub const SYNC_FORMAT: &str = "coffer-sync";
 /// The version this library reads and writes, for both formats.
-pub const VERSION: u64 = 1;
+///
+/// Version 2 seals items in the compact plaintext of [`crate::item::Item`]
+/// (version 1 sealed a verbose JSON that this library no longer reads).
+pub const VERSION: u64 = 2;
 
 /// A device's local encrypted vault file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +258,10 @@ fn container_bytes(
 ) -> Vec<u8> {
     let account = serde_json::from_slice(&account.to_json())
         .expect("AccountHeader::to_json always writes a valid JSON object");
+    let hint = 4096
+        + 6 * device_name.len()
+        + reports.map_or(0, |r| r.len().div_ceil(3) * 4)
+        + state.json_len_hint();
     let body = ContainerRef {
         account,
         device_id,
@@ -263,15 +270,19 @@ fn container_bytes(
         state,
         reports,
     };
-    with_magic(CONTAINER_MAGIC, &body)
+    with_magic(CONTAINER_MAGIC, &body, hint)
 }
 
 fn sync_bytes(body: &SyncRef<'_>) -> Vec<u8> {
-    with_magic(SYNC_MAGIC, body)
+    let hint = 512 + 6 * body.device_name.len() + body.state.json_len_hint();
+    with_magic(SYNC_MAGIC, body, hint)
 }
 
-fn with_magic<T: Serialize>(magic: &str, body: &T) -> Vec<u8> {
-    let mut out = format!("{magic} {VERSION}\n").into_bytes();
+/// The first line and the JSON body; `hint` is an upper bound of the
+/// length, so the buffer is allocated once (a state can be 100 MB).
+fn with_magic<T: Serialize>(magic: &str, body: &T, hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hint);
+    out.extend_from_slice(format!("{magic} {VERSION}\n").as_bytes());
     serde_json::to_writer(&mut out, body)
         // Plain structs with string map keys always serialize.
         .expect("a container or sync file body always serializes to JSON");
@@ -368,13 +379,13 @@ mod tests {
 
     #[test]
     fn magic_line_errors() {
-        let ok = b"COFFER-SYNC 1\n{}";
+        let ok = b"COFFER-SYNC 2\n{}";
         assert_eq!(split_magic(ok, SYNC_MAGIC, SYNC_FORMAT).unwrap(), b"{}");
         let nt = FormatError::NotThisFormat {
             expected: SYNC_FORMAT,
         };
         assert_eq!(
-            split_magic(b"COFFER-CONTAINER 1\n{}", SYNC_MAGIC, SYNC_FORMAT),
+            split_magic(b"COFFER-CONTAINER 2\n{}", SYNC_MAGIC, SYNC_FORMAT),
             Err(nt.clone())
         );
         assert_eq!(
@@ -382,21 +393,21 @@ mod tests {
             Err(nt.clone())
         );
         assert_eq!(
-            split_magic(b"COFFER-SYNCX 1\n", SYNC_MAGIC, SYNC_FORMAT),
+            split_magic(b"COFFER-SYNCX 2\n", SYNC_MAGIC, SYNC_FORMAT),
             Err(nt)
         );
         assert_eq!(
-            split_magic(b"COFFER-SYNC 2\n{}", SYNC_MAGIC, SYNC_FORMAT),
+            split_magic(b"COFFER-SYNC 1\n{}", SYNC_MAGIC, SYNC_FORMAT),
             Err(FormatError::UnknownVersion {
                 format: SYNC_FORMAT,
-                version: 2
+                version: 1
             })
         );
         for bad in [
             &b""[..],
             b"COFF",
             b"COFFER-SYNC ",
-            b"COFFER-SYNC 1",
+            b"COFFER-SYNC 2",
             b"COFFER-SYNC x\n",
             b"COFFER-SYNC\n",
         ] {
@@ -412,7 +423,7 @@ mod tests {
 
     #[test]
     fn truncated_body_says_so() {
-        let e = SyncFile::from_bytes(b"COFFER-SYNC 1\n{\"account_id\":").unwrap_err();
+        let e = SyncFile::from_bytes(b"COFFER-SYNC 2\n{\"account_id\":").unwrap_err();
         match e {
             FormatError::Corrupt(m) => assert!(m.contains("truncated"), "{m}"),
             other => panic!("{other:?}"),

@@ -87,6 +87,23 @@ impl Clock {
     }
 }
 
+/// Serde helper: a stamp as the pair `[wall_ms, counter]` (the compact
+/// form used inside record plaintexts).
+pub(crate) mod pair {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Hlc;
+
+    pub fn serialize<S: Serializer>(h: &Hlc, s: S) -> Result<S::Ok, S::Error> {
+        (h.wall_ms, h.counter).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hlc, D::Error> {
+        let (wall_ms, counter) = <(u64, u32)>::deserialize(d)?;
+        Ok(Hlc { wall_ms, counter })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

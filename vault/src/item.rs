@@ -17,13 +17,18 @@
 //! value goes to that field's history. It is deterministic and does not
 //! depend on the order of the siblings.
 //!
-//! Items are serialized with `serde_json` only inside a sealed record; the
-//! buffers holding their JSON are zeroized.
+//! Items are serialized with `serde_json` only inside sealed boxes (records,
+//! backups), in a compact form ([`Item`] documents it): stamps as
+//! `[wall_ms, counter]` pairs and each device written once per item, in a
+//! table that fields and history entries refer to by index. The buffers
+//! holding their JSON are zeroized.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use crate::hlc::{Clock, Hlc};
@@ -93,17 +98,28 @@ impl HistoryEntry {
 }
 
 /// One item's plaintext. `Debug` shows field names and stamps, never values.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialized as one compact JSON object (`docs/FORMAT.md`, part 2, §4.2):
+///
+/// ```json
+/// {"id": "<item id>", "c": <created_ms>,
+///  "d": ["<device id>", …],
+///  "f": {"<name>": [<value or null>, <wall_ms>, <counter>, <device index>], …},
+///  "h": {"<name>": [[<value>, <wall_ms>, <counter>, <device index>], …], …}}
+/// ```
+///
+/// `d` lists the distinct devices of the item's fields and history in byte
+/// order; an index points into it. `h` is left out when there is no history.
+/// Readers ignore unknown keys; an index outside `d` is an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// The item's identifier.
     pub id: ItemId,
     /// When it was created (milliseconds since the Unix epoch).
     pub created_ms: u64,
     /// Fields by name.
-    #[serde(default)]
     pub fields: BTreeMap<String, FieldValue>,
     /// Earlier values by field name, oldest first.
-    #[serde(default)]
     pub history: BTreeMap<String, Vec<HistoryEntry>>,
 }
 
@@ -251,26 +267,182 @@ impl Item {
         Ok(item)
     }
 
+    /// An upper bound of the JSON's length, so that the zeroizing buffer
+    /// is never reallocated: JSON writes a byte as at most 6 characters
+    /// (`\u001f`); an entry's brackets, numbers and index take at most 64,
+    /// and its device in the table at most 40 more.
     fn size_hint(&self) -> usize {
-        let per_entry = 160;
+        const ENTRY: usize = 64 + 40;
         let f: usize = self
             .fields
             .iter()
-            .map(|(k, f)| {
-                k.len() + f.value.as_ref().map_or(0, |v| v.expose().len() * 2) + per_entry
-            })
+            .map(|(k, f)| 6 * (k.len() + f.value.as_ref().map_or(0, |v| v.expose().len())) + ENTRY)
             .sum();
         let h: usize = self
             .history
             .iter()
             .map(|(k, h)| {
-                k.len()
+                6 * k.len()
+                    + 8
                     + h.iter()
-                        .map(|e| e.value.expose().len() * 2 + per_entry)
+                        .map(|e| 6 * e.value.expose().len() + ENTRY)
                         .sum::<usize>()
             })
             .sum();
-        256 + f + h
+        128 + f + h
+    }
+
+    /// The distinct devices of the fields and history, in byte order.
+    fn device_table(&self) -> Vec<DeviceId> {
+        let mut devices: Vec<DeviceId> = self
+            .fields
+            .values()
+            .map(|f| f.device)
+            .chain(self.history.values().flatten().map(|h| h.device))
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+}
+
+/// The fields or history of an item, written against its device table.
+struct Wire<'a, T> {
+    map: &'a BTreeMap<String, T>,
+    devices: &'a [DeviceId],
+}
+
+impl<T> Wire<'_, T> {
+    fn index(&self, device: &DeviceId) -> usize {
+        self.devices
+            .binary_search(device)
+            .expect("the device table lists every device of the item")
+    }
+}
+
+impl Serialize for Wire<'_, FieldValue> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.map.iter().map(|(name, f)| {
+            let value = f.value.as_ref().map(SecretString::expose);
+            let entry = (
+                value,
+                f.stamp.wall_ms,
+                f.stamp.counter,
+                self.index(&f.device),
+            );
+            (name, entry)
+        }))
+    }
+}
+
+impl Serialize for Wire<'_, Vec<HistoryEntry>> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.map.iter().map(|(name, hist)| {
+            let entries: Vec<(&str, u64, u32, usize)> = hist
+                .iter()
+                .map(|h| {
+                    let idx = self.index(&h.device);
+                    (h.value.expose(), h.stamp.wall_ms, h.stamp.counter, idx)
+                })
+                .collect();
+            (name, entries)
+        }))
+    }
+}
+
+impl Serialize for Item {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let devices = self.device_table();
+        let has_history = !self.history.is_empty();
+        let mut m = s.serialize_map(Some(4 + usize::from(has_history)))?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("c", &self.created_ms)?;
+        m.serialize_entry("d", &devices)?;
+        m.serialize_entry(
+            "f",
+            &Wire {
+                map: &self.fields,
+                devices: &devices,
+            },
+        )?;
+        if has_history {
+            m.serialize_entry(
+                "h",
+                &Wire {
+                    map: &self.history,
+                    devices: &devices,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+/// A value read straight into a zeroizing string.
+struct WireSecret(SecretString);
+
+impl<'de> Deserialize<'de> for WireSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| WireSecret(SecretString::new(s)))
+    }
+}
+
+#[derive(Deserialize)]
+struct ItemWire {
+    id: ItemId,
+    c: u64,
+    #[serde(default)]
+    d: Vec<DeviceId>,
+    #[serde(default)]
+    f: BTreeMap<String, (Option<WireSecret>, u64, u32, usize)>,
+    #[serde(default)]
+    h: BTreeMap<String, Vec<(WireSecret, u64, u32, usize)>>,
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ItemWire { id, c, d, f, h } = ItemWire::deserialize(d)?;
+        let indexes = f.values().map(|e| e.3);
+        if let Some(bad) = indexes
+            .chain(h.values().flatten().map(|e| e.3))
+            .find(|&i| i >= d.len())
+        {
+            return Err(D::Error::custom(format!(
+                "device index {bad} is not in the table"
+            )));
+        }
+        // Every index was checked against the table just above.
+        let fields = f
+            .into_iter()
+            .map(|(name, (value, wall_ms, counter, dev))| {
+                let field = FieldValue {
+                    value: value.map(|v| v.0),
+                    stamp: Hlc::new(wall_ms, counter),
+                    device: d[dev],
+                };
+                (name, field)
+            })
+            .collect();
+        let history = h
+            .into_iter()
+            .map(|(name, entries)| {
+                let entries = entries
+                    .into_iter()
+                    .map(|(value, wall_ms, counter, dev)| HistoryEntry {
+                        value: value.0,
+                        stamp: Hlc::new(wall_ms, counter),
+                        device: d[dev],
+                    })
+                    .collect();
+                (name, entries)
+            })
+            .collect();
+        Ok(Item {
+            id,
+            created_ms: c,
+            fields,
+            history,
+        })
     }
 }
 

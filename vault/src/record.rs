@@ -21,10 +21,15 @@
 //!    counter (8 bytes, big-endian); no zero entries
 //! 8. deleted flag (1 byte, 0 or 1)
 //!
-//! The sealed plaintext is the item's JSON ([`Item`]) or, for a tombstone,
-//! a [`Tombstone`]'s JSON.
+//! The sealed plaintext is the item's compact JSON ([`Item::to_json`]) or,
+//! for a tombstone, a [`Tombstone`]'s JSON (`{"id", "s": [wall_ms,
+//! counter], "d": device}`).
+//!
+//! The sealed bytes are shared ([`Arc<[u8]>`](Arc)): copies of a version, as
+//! merges and copies of a state make, do not copy the ciphertext.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -64,9 +69,10 @@ pub struct RecordVersion {
     pub context: VersionVector,
     /// True for a tombstone.
     pub deleted: bool,
-    /// `nonce || ciphertext || tag` of the plaintext.
+    /// `nonce || ciphertext || tag` of the plaintext (immutable, shared by
+    /// every copy of this version).
     #[serde(with = "b64")]
-    pub sealed: Vec<u8>,
+    pub sealed: Arc<[u8]>,
 }
 
 impl fmt::Debug for RecordVersion {
@@ -82,13 +88,17 @@ impl fmt::Debug for RecordVersion {
 }
 
 /// What a deleted item's version seals: when and by whom it was deleted.
+///
+/// JSON: `{"id": "<item id>", "s": [wall_ms, counter], "d": "<device id>"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
     /// The deleted item.
     pub id: ItemId,
     /// When it was deleted.
+    #[serde(rename = "s", with = "crate::hlc::pair")]
     pub stamp: Hlc,
     /// The device that deleted it.
+    #[serde(rename = "d")]
     pub device: DeviceId,
 }
 
@@ -177,10 +187,10 @@ pub fn seal_record(
     let deleted = plain.is_deleted();
     let json: Zeroizing<Vec<u8>> = match plain {
         RecordPlain::Item(item) => item.to_json(),
-        RecordPlain::Tombstone(t) => to_json_zeroizing(t, 256),
+        RecordPlain::Tombstone(t) => to_json_zeroizing(t, 128),
     };
     let ad = record_ad(account_id, epoch, id, &dot, &context, deleted);
-    let sealed = aead::seal(&key.0, &ad, &json);
+    let sealed = aead::seal(&key.0, &ad, &json).into();
     RecordVersion {
         id,
         dot,
@@ -229,6 +239,8 @@ pub fn open_record(
 
 /// Serde helper: bytes as standard base64 (with padding).
 pub(crate) mod b64 {
+    use std::sync::Arc;
+
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
@@ -237,10 +249,11 @@ pub(crate) mod b64 {
         s.serialize_str(&STANDARD.encode(v))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         STANDARD
             .decode(text.as_bytes())
+            .map(Arc::from)
             .map_err(|e| D::Error::custom(format!("bad base64: {e}")))
     }
 }
@@ -322,7 +335,9 @@ mod tests {
         w.deleted = true;
         fails(&w, acct, 2);
         let mut w = v.clone();
-        w.sealed[30] ^= 1;
+        let mut bytes = w.sealed.to_vec();
+        bytes[30] ^= 1;
+        w.sealed = bytes.into();
         fails(&w, acct, 2);
         let other = RecordKey::derive(&SecretKey::generate());
         assert_eq!(

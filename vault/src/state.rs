@@ -18,8 +18,11 @@
 //! Compaction trusts contexts, which only the key can authenticate: a locked
 //! device therefore only unions (see `Replica::merge_remote`).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::ItemId;
@@ -98,7 +101,14 @@ impl VaultState {
     /// Adds one version (see the module docs for two versions with one dot).
     pub fn insert(&mut self, v: RecordVersion) -> Inserted {
         self.vv.insert_dot(&v.dot);
-        let list = self.records.entry(v.id).or_default();
+        let list = match self.records.entry(v.id) {
+            Entry::Vacant(e) => {
+                // Most items have one version: no spare capacity.
+                e.insert(vec![v]);
+                return Inserted::Added;
+            }
+            Entry::Occupied(e) => e.into_mut(),
+        };
         match list.binary_search_by(|x| x.dot.cmp(&v.dot)) {
             Ok(i) => {
                 if preferred(&v, &list[i]) {
@@ -109,6 +119,7 @@ impl VaultState {
                 }
             }
             Err(i) => {
+                list.reserve_exact(1);
                 list.insert(i, v);
                 Inserted::Added
             }
@@ -173,6 +184,30 @@ impl VaultState {
         self.union(other);
         self.compact();
     }
+
+    /// An upper bound of the length of this state's JSON, so that a file
+    /// writer can allocate its buffer once instead of doubling it.
+    pub(crate) fn json_len_hint(&self) -> usize {
+        // `{"id":"…","dot":{"device":"…","counter":N},"context":{…},
+        // "deleted":false,"sealed":"…"},` with 36-character ids.
+        const VERSION_FIXED: usize = 160;
+        // `"<device>":N,` in a context or in `vv`.
+        const VV_ENTRY: usize = 38 + 2 + 20;
+        let versions: usize = self
+            .iter_versions()
+            .map(|v| {
+                VERSION_FIXED
+                    + decimal_len(v.dot.counter)
+                    + v.context.len() * VV_ENTRY
+                    + v.sealed.len().div_ceil(3) * 4
+            })
+            .sum();
+        32 + self.vv.len() * VV_ENTRY + versions
+    }
+}
+
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// True when `a` should replace `b`, which claims the same dot.
@@ -193,6 +228,7 @@ fn merge_sorted(ours: &mut Vec<RecordVersion>, theirs: &[RecordVersion]) -> bool
                 }
             }
             Err(i) => {
+                ours.reserve_exact(1);
                 ours.insert(i, v.clone());
                 changed = true;
             }
@@ -219,6 +255,7 @@ fn compact_list(list: &mut Vec<RecordVersion>) {
         i += 1;
         keep
     });
+    list.shrink_to_fit();
 }
 
 /// JSON shape: `{"vv": {device: counter…}, "records": [version…]}`.
@@ -236,12 +273,6 @@ impl Serialize for Versions<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct StateOwned {
-    vv: VersionVector,
-    records: Vec<RecordVersion>,
-}
-
 impl Serialize for VaultState {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         StateRef {
@@ -254,17 +285,92 @@ impl Serialize for VaultState {
 
 impl<'de> Deserialize<'de> for VaultState {
     /// Rebuilds the invariants (sorted, one version per dot, the vector
-    /// covering every dot) whatever order the file lists versions in.
+    /// covering every dot) whatever order the file lists versions in. Each
+    /// version goes straight into the state, without a list of them all.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let owned = StateOwned::deserialize(d)?;
-        let mut state = VaultState {
-            records: BTreeMap::new(),
-            vv: owned.vv,
-        };
-        for v in owned.records {
-            state.insert(v);
+        d.deserialize_struct("VaultState", &["vv", "records"], StateVisitor)
+    }
+}
+
+struct StateVisitor;
+
+impl<'de> Visitor<'de> for StateVisitor {
+    type Value = VaultState;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a vault state {\"vv\", \"records\"}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VaultState, A::Error> {
+        let mut state = VaultState::new();
+        let (mut vv, mut records) = (None, false);
+        while let Some(key) = map.next_key::<StateKey>()? {
+            match key {
+                StateKey::Vv if vv.is_some() => {
+                    return Err(serde::de::Error::duplicate_field("vv"))
+                }
+                StateKey::Vv => vv = Some(map.next_value::<VersionVector>()?),
+                StateKey::Records if records => {
+                    return Err(serde::de::Error::duplicate_field("records"))
+                }
+                StateKey::Records => {
+                    map.next_value_seed(InsertAll(&mut state))?;
+                    records = true;
+                }
+                StateKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
         }
+        let vv = vv.ok_or_else(|| serde::de::Error::missing_field("vv"))?;
+        if !records {
+            return Err(serde::de::Error::missing_field("records"));
+        }
+        state.vv.join(&vv);
         Ok(state)
+    }
+}
+
+enum StateKey {
+    Vv,
+    Records,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for StateKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match &*key {
+            "vv" => StateKey::Vv,
+            "records" => StateKey::Records,
+            _ => StateKey::Other,
+        })
+    }
+}
+
+/// Reads the `records` array into the state, one version at a time.
+struct InsertAll<'s>(&'s mut VaultState);
+
+impl<'de> serde::de::DeserializeSeed<'de> for InsertAll<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for InsertAll<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of record versions")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<RecordVersion>()? {
+            self.0.insert(v);
+        }
+        Ok(())
     }
 }
 
@@ -283,7 +389,7 @@ mod tests {
             dot,
             context,
             deleted: false,
-            sealed: vec![sealed; 40],
+            sealed: vec![sealed; 40].into(),
         }
     }
 

@@ -6,10 +6,16 @@
 //! device's writes of one item form a single line (it always supersedes its
 //! own previous version), which is why a counter, not a set of dots, is
 //! enough per device.
+//!
+//! Every record version carries a vector (its context), so the vector is a
+//! sorted boxed slice rather than a map: 16 bytes and no allocation when
+//! empty, 24 bytes per device otherwise.
 
-use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::DeviceId;
 
@@ -32,9 +38,13 @@ impl Dot {
 
 /// For each device, the highest counter seen. Devices never seen (counter
 /// 0) are not stored, so two vectors that cover the same dots are equal.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct VersionVector(BTreeMap<DeviceId, u64>);
+///
+/// Stored as `(device, counter)` pairs sorted by device, without zero
+/// counters or repeated devices. Ordered as the sequence of those pairs
+/// (the order a map from device to counter would have). Serialized as a
+/// map from device id to counter.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VersionVector(Box<[(DeviceId, u64)]>);
 
 impl VersionVector {
     /// The empty vector (covers nothing).
@@ -44,7 +54,10 @@ impl VersionVector {
 
     /// The highest counter seen from `device` (0 when none).
     pub fn get(&self, device: &DeviceId) -> u64 {
-        self.0.get(device).copied().unwrap_or(0)
+        match self.position(device) {
+            Ok(i) => self.0[i].1,
+            Err(_) => 0,
+        }
     }
 
     /// True when `dot` is at or below what this vector has seen.
@@ -54,9 +67,40 @@ impl VersionVector {
 
     /// Raises every entry to the larger of the two vectors.
     pub fn join(&mut self, other: &VersionVector) {
-        for (device, &counter) in &other.0 {
-            self.raise(*device, counter);
+        let mut missing = 0;
+        for &(device, counter) in other.0.iter() {
+            match self.position(&device) {
+                Ok(i) => {
+                    if counter > self.0[i].1 {
+                        self.0[i].1 = counter;
+                    }
+                }
+                Err(_) => missing += 1,
+            }
         }
+        if missing == 0 {
+            return;
+        }
+        // Merge two sorted lists; entries of `other` already present were
+        // raised above, so a tie keeps ours.
+        let mut out = Vec::with_capacity(self.0.len() + missing);
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => match x.0.cmp(&y.0) {
+                    std::cmp::Ordering::Less => out.extend(a.next().copied()),
+                    std::cmp::Ordering::Greater => out.extend(b.next().copied()),
+                    std::cmp::Ordering::Equal => {
+                        out.extend(a.next().copied());
+                        b.next();
+                    }
+                },
+                (Some(_), None) => out.extend(a.next().copied()),
+                (None, Some(_)) => out.extend(b.next().copied()),
+                (None, None) => break,
+            }
+        }
+        self.0 = out.into_boxed_slice();
     }
 
     /// Records that `dot` has been seen.
@@ -66,12 +110,12 @@ impl VersionVector {
 
     /// True when every dot `other` covers is covered here too.
     pub fn dominates(&self, other: &VersionVector) -> bool {
-        other.0.iter().all(|(d, &c)| self.get(d) >= c)
+        other.0.iter().all(|(d, c)| self.get(d) >= *c)
     }
 
     /// The (device, counter) entries in device order.
     pub fn iter(&self) -> impl Iterator<Item = (&DeviceId, &u64)> {
-        self.0.iter()
+        self.0.iter().map(|(d, c)| (d, c))
     }
 
     /// Number of devices seen.
@@ -84,32 +128,74 @@ impl VersionVector {
         self.0.is_empty()
     }
 
+    fn position(&self, device: &DeviceId) -> Result<usize, usize> {
+        self.0.binary_search_by(|(d, _)| d.cmp(device))
+    }
+
     fn raise(&mut self, device: DeviceId, counter: u64) {
         if counter == 0 {
             return;
         }
-        let entry = self.0.entry(device).or_insert(0);
-        if counter > *entry {
-            *entry = counter;
+        match self.position(&device) {
+            Ok(i) => {
+                if counter > self.0[i].1 {
+                    self.0[i].1 = counter;
+                }
+            }
+            Err(i) => {
+                let mut v = std::mem::take(&mut self.0).into_vec();
+                v.insert(i, (device, counter));
+                self.0 = v.into_boxed_slice();
+            }
         }
+    }
+}
+
+impl fmt::Debug for VersionVector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl FromIterator<(DeviceId, u64)> for VersionVector {
     fn from_iter<I: IntoIterator<Item = (DeviceId, u64)>>(iter: I) -> Self {
-        let mut vv = VersionVector::new();
-        for (d, c) in iter {
-            vv.raise(d, c);
+        let mut v: Vec<(DeviceId, u64)> = iter.into_iter().filter(|&(_, c)| c > 0).collect();
+        // Highest counter first within a device, so dedup keeps it.
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        v.dedup_by(|later, first| later.0 == first.0);
+        VersionVector(v.into_boxed_slice())
+    }
+}
+
+impl Serialize for VersionVector {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (d, c) in self.0.iter() {
+            map.serialize_entry(d, c)?;
         }
-        vv
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for VersionVector {
-    /// Zero entries are dropped, so the in-memory vector is canonical.
+    /// Zero entries are dropped and a repeated device keeps its highest
+    /// counter, so the in-memory vector is canonical.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<DeviceId, u64>::deserialize(deserializer)?;
-        Ok(map.into_iter().collect())
+        struct VvVisitor;
+        impl<'de> Visitor<'de> for VvVisitor {
+            type Value = VersionVector;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from device id to counter")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(entry) = map.next_entry::<DeviceId, u64>()? {
+                    entries.push(entry);
+                }
+                Ok(entries.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(VvVisitor)
     }
 }
 

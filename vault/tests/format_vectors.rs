@@ -455,8 +455,10 @@ fn generate_vectors() {
     let mut tampered = laptop_file.clone();
     let victim = tampered.state.iter_versions().next().unwrap().clone();
     let mut forged = victim.clone();
-    let mid = forged.sealed.len() / 2;
-    forged.sealed[mid] ^= 0x01;
+    let mut bytes = forged.sealed.to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    forged.sealed = bytes.into();
     tampered.state = rebuild(&tampered.state, &victim, forged);
     let mut h = sync_hdr(
         "one record's ciphertext has one bit flipped",
@@ -497,11 +499,19 @@ fn generate_vectors() {
         &sync_hdr("cut in the first line", "truncated"),
         &full[..6],
     );
-    let mut v2 = b"COFFER-SYNC 2\n".to_vec();
-    v2.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
+    let mut v3 = b"COFFER-SYNC 3\n".to_vec();
+    v3.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
     let mut h = sync_hdr("a future version", "unknown version");
-    h.push(("version", "2".into()));
-    Vector::write(&dir, "sync-unknown-version.txt", &h, &v2);
+    h.push(("version", "3".into()));
+    Vector::write(&dir, "sync-unknown-version.txt", &h, &v3);
+    let mut v1 = b"COFFER-SYNC 1\n".to_vec();
+    v1.extend_from_slice(&full[full.iter().position(|&b| b == b'\n').unwrap() + 1..]);
+    let mut h = sync_hdr(
+        "a file claiming version 1 (before compact item plaintexts), no longer read",
+        "unknown version",
+    );
+    h.push(("version", "1".into()));
+    Vector::write(&dir, "sync-old-version.txt", &h, &v1);
     Vector::write(
         &dir,
         "sync-not-this-format-account.txt",
@@ -552,7 +562,9 @@ fn generate_vectors() {
     let mut c = Container::from_bytes(&cbytes).unwrap();
     let victim = c.replica.state.iter_versions().last().unwrap().clone();
     let mut forged = victim.clone();
-    forged.sealed[3] ^= 0x80;
+    let mut bytes = forged.sealed.to_vec();
+    bytes[3] ^= 0x80;
+    forged.sealed = bytes.into();
     c.replica.state = rebuild(&c.replica.state, &victim, forged);
     let mut h = cont_hdr("one record's nonce has one bit flipped", "open failure");
     h.push(("rejected", "1".into()));

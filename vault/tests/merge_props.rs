@@ -366,7 +366,7 @@ fn arb_state() -> impl Strategy<Value = VaultState> {
                 .map(|(d, c)| (devs[d], c))
                 .collect::<VersionVector>(),
             deleted,
-            sealed: vec![sealed; 4],
+            sealed: vec![sealed; 4].into(),
         });
     prop::collection::vec(version, 0..8).prop_map(|vs| {
         let mut s = VaultState::new();

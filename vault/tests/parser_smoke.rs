@@ -57,7 +57,7 @@ fn seeds() -> Vec<Vec<u8>> {
         }
     }
     out.push(
-        br#"{"id":"6f9619ff-8b86-d011-b42d-00c04fc964ff","created_ms":5,"fields":{"title":{"value":"x","stamp":{"wall_ms":1,"counter":2},"device":"6f9619ff-8b86-d011-b42d-00c04fc964ff"},"password":{"value":null,"stamp":{"wall_ms":3,"counter":0},"device":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}},"history":{"password":[{"value":"old","stamp":{"wall_ms":1,"counter":0},"device":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}]}}"#
+        br#"{"id":"6f9619ff-8b86-d011-b42d-00c04fc964ff","c":5,"d":["6f9619ff-8b86-d011-b42d-00c04fc964ff","a1a1a1a1-a1a1-a1a1-a1a1-a1a1a1a1a1a1"],"f":{"title":["x",1,2,1],"password":[null,3,0,0]},"h":{"password":[["old",1,0,1]]}}"#
             .to_vec(),
     );
     out

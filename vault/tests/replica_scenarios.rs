@@ -223,7 +223,7 @@ fn forged_cover_all(victim: &Replica, id: ItemId) -> RecordVersion {
         dot: Dot::new(DeviceId::new_random(), 1),
         context,
         deleted: true,
-        sealed: vec![7u8; 64],
+        sealed: vec![7u8; 64].into(),
     }
 }
 

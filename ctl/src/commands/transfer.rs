@@ -117,11 +117,10 @@ pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     let result = client.call(Request::Import(ImportParams {
         format: a.format,
         file_name: file_name.clone(),
-        content_base64: content.expose().to_string(),
+        content_base64: content,
         dry_run: a.dry_run,
     }));
     drop(progress);
-    drop(content);
     let value = result.map_err(|e| in_file(&a.file, e))?;
     if a.json {
         return emit_json(&value);
@@ -188,12 +187,11 @@ pub fn restore(ctx: &mut Ctx, a: RestoreArgs) -> Result<(), CliError> {
     let socket = ctx.dirs()?.socket();
     let progress = ProgressLine::start(&socket, "restore", "restoring");
     let result = client.call(Request::Restore(RestoreParams {
-        content_base64: content.expose().to_string(),
+        content_base64: content,
         password,
         account_key,
     }));
     drop(progress);
-    drop(content);
     let value = result.map_err(|e| in_file(&a.file, e))?;
     if a.json {
         return emit_json(&value);

@@ -28,7 +28,7 @@ use coffer_vault::ids::DeviceId;
 use coffer_vault::item::Item;
 use coffer_vault::secret::SecretString;
 use serde_json::json;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::mapping::{id_key, tuu_key, vault_keys, Changes, Plan};
 use super::Batch;
@@ -153,9 +153,9 @@ impl Daemon {
     }
 
     pub(crate) async fn restore(self: &Arc<Self>, mut p: RestoreParams) -> Reply {
-        let bytes = b64_decode(&p.content_base64)
+        let bytes = b64_decode(p.content_base64.expose())
             .ok_or_else(|| err(ErrorCode::InvalidParams, "the backup content is not base64"))?;
-        p.content_base64.zeroize();
+        p.content_base64 = coffer_proto::Secret::default();
         let sealed = parse_backup(&bytes)?;
         {
             // Locked or signed out: say so before the slow key derivation.
