@@ -882,6 +882,20 @@ impl Daemon {
         Ok(json!({"message": "the Account Password was changed; use the new one from now on"}))
     }
 
+    /// The unlocked replica and its key, or the right "not unlocked" error
+    /// (counts as use for the lock timeout).
+    pub(crate) fn open_vault<'a>(
+        &self,
+        inner: &'a mut Inner,
+    ) -> Result<(&'a mut Replica, SecretKey), ErrorBody> {
+        let (_, _, key) = self.unlocked(inner)?;
+        let replica = inner
+            .replica
+            .as_mut()
+            .ok_or_else(|| internal("no replica"))?;
+        Ok((replica, key))
+    }
+
     /// The device record, header and key, or the right "not unlocked" error.
     pub(crate) fn unlocked(
         &self,

@@ -201,11 +201,7 @@ impl Daemon {
                 )
             })?;
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let keys = vault_keys(&replica.items(&key).map_err(internal)?);
         let mut skipped: Vec<String> = parsed
             .dropped
@@ -271,11 +267,7 @@ impl Daemon {
             ));
         }
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let mut vault = replica.items(&key).map_err(internal)?;
         drop(inner);
         vault.sort_by(|a, b| {

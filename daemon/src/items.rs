@@ -158,11 +158,7 @@ impl Daemon {
             return Err(err(ErrorCode::InvalidParams, "an item needs a title"));
         }
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_mut()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let before = replica.clone();
         let fields = fields
             .into_iter()
@@ -176,22 +172,14 @@ impl Daemon {
 
     pub(crate) async fn get(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
         to_reply(view(&item))
     }
 
     pub(crate) async fn list(self: &Arc<Self>) -> Reply {
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let mut items: Vec<ItemSummary> = replica
             .items(&key)
             .map_err(internal)?
@@ -216,11 +204,7 @@ impl Daemon {
             ));
         }
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_mut()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
         let before = replica.clone();
         replica
@@ -232,11 +216,7 @@ impl Daemon {
 
     pub(crate) async fn remove(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_mut()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
         let before = replica.clone();
         replica.delete(&key, item.id, now_ms()).map_err(internal)?;
@@ -246,11 +226,7 @@ impl Daemon {
 
     pub(crate) async fn history(self: &Arc<Self>, p: QueryParams) -> Reply {
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
         let mut entries: Vec<HistoryEntryView> = item
             .history

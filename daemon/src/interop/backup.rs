@@ -194,11 +194,7 @@ impl Daemon {
         }
 
         let mut inner = self.inner.lock().await;
-        let (_, _, key) = self.unlocked(&mut inner)?;
-        let replica = inner
-            .replica
-            .as_ref()
-            .ok_or_else(|| internal("no replica"))?;
+        let (replica, key) = self.open_vault(&mut inner)?;
         let keys = vault_keys(&replica.items(&key).map_err(internal)?);
         let (mut plans, mut labels, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         for (i, it) in items.iter().enumerate() {
