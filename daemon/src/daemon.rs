@@ -59,8 +59,8 @@ pub struct Inner {
     pub(crate) failures: u32,
     pub(crate) not_before: Option<Instant>,
     pub(crate) folders: BTreeMap<PathBuf, FolderHealth>,
-    /// The last bytes this device published, per sync folder.
-    pub(crate) published: BTreeMap<PathBuf, blake_hash::Hash>,
+    /// What this device last published, per sync folder.
+    pub(crate) published: BTreeMap<PathBuf, crate::sync::Published>,
     /// A problem with the local files that keeps the daemon from working.
     pub(crate) problem: Option<String>,
     /// Inode of the container file this daemon last wrote (0: none).
@@ -291,7 +291,7 @@ impl Daemon {
         let state = inner.state();
         let dev = inner.device.as_ref();
         let items = match (&inner.replica, &inner.key) {
-            (Some(r), Some(k)) => r.items(k).ok().map(|v| v.len()),
+            (Some(r), Some(_)) => Some(r.state().live_item_count()),
             _ => None,
         };
         let mut conflicts = Vec::new();

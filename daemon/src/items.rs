@@ -97,11 +97,7 @@ pub(crate) fn find(replica: &Replica, key: &SecretKey, query: &str) -> Result<It
             return Ok(item);
         }
     }
-    let items = replica.items(key).map_err(internal)?;
-    let mut hits: Vec<Item> = items
-        .into_iter()
-        .filter(|i| i.title().to_lowercase() == q.to_lowercase())
-        .collect();
+    let mut hits: Vec<Item> = replica.find_by_title(key, q).map_err(internal)?;
     match hits.len() {
         0 => Err(err(
             ErrorCode::NoSuchItem,

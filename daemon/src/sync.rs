@@ -82,6 +82,34 @@ pub fn folder_infos(inner: &Inner) -> Vec<SyncFolderInfo> {
         .collect()
 }
 
+/// What this device last wrote to one sync folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Published {
+    /// The bytes' hash.
+    pub(crate) hash: crate::daemon::blake_hash::Hash,
+    /// The file as written (inode, size, mtime), to notice an engine
+    /// replacing or dropping it without reading it back.
+    pub(crate) stamp: Option<FileStamp>,
+    /// The replica they were serialized from.
+    pub(crate) fingerprint: Fingerprint,
+}
+
+/// What changes whenever this device's sync file would: every write and
+/// merge moves the version vector or the clock; the name is in the file.
+pub(crate) type Fingerprint = (
+    coffer_vault::vv::VersionVector,
+    coffer_vault::hlc::Hlc,
+    String,
+);
+
+fn fingerprint(r: &coffer_vault::replica::Replica) -> Fingerprint {
+    (
+        r.state().vv().clone(),
+        r.clock(),
+        r.device_name().to_owned(),
+    )
+}
+
 /// What identifies one version of a file: inode, size, mtime.
 pub(crate) type FileStamp = (u64, u64, i64, i64);
 
@@ -427,26 +455,68 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
     }
     // 2. Publish this device's file where it differs from what we have.
     if let Some(replica) = inner.replica.as_ref() {
-        let bytes = replica.sync_file_bytes();
+        let fp = fingerprint(replica);
+        let own_path = |folder: &PathBuf| {
+            folder
+                .join(dev.account_id.to_string())
+                .join(device_file_name(&dev.device_id))
+        };
+        // Nothing changed since this device wrote its file in every folder,
+        // and each file is still the one it wrote: serializing the whole
+        // state again (tens of ms at 10,000 items) would change nothing.
+        let unchanged = !publish
+            && changed == 0
+            && folders.iter().all(|folder| {
+                inner.published.get(folder).is_some_and(|p| {
+                    p.fingerprint == fp
+                        && p.stamp.is_some()
+                        && p.stamp == file_stamp(&own_path(folder))
+                })
+            });
+        let bytes = if unchanged {
+            Vec::new()
+        } else {
+            replica.sync_file_bytes()
+        };
         let hash = blake_hash::of(&bytes);
-        for folder in &folders {
+        for folder in folders.iter().filter(|_| !unchanged) {
             let dir = folder.join(dev.account_id.to_string());
             if !dir.is_dir() {
                 continue;
             }
-            let path = dir.join(device_file_name(&dev.device_id));
-            let current = if publish || changed > 0 || inner.published.get(folder) != Some(&hash) {
+            let path = own_path(folder);
+            let current = if publish
+                || changed > 0
+                || inner.published.get(folder).map(|p| &p.hash) != Some(&hash)
+            {
                 None
             } else {
                 // Rewrite if the engine replaced or dropped our file.
                 std::fs::read(&path).ok().map(|b| blake_hash::of(&b))
             };
             if current == Some(hash) {
+                let stamp = file_stamp(&path);
+                inner.published.insert(
+                    folder.clone(),
+                    Published {
+                        hash,
+                        stamp,
+                        fingerprint: fp.clone(),
+                    },
+                );
                 continue;
             }
             match crate::fsutil::write_atomic(&path, &bytes, 0o644) {
                 Ok(()) => {
-                    inner.published.insert(folder.clone(), hash);
+                    let stamp = file_stamp(&path);
+                    inner.published.insert(
+                        folder.clone(),
+                        Published {
+                            hash,
+                            stamp,
+                            fingerprint: fp.clone(),
+                        },
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "could not publish this device's sync file");

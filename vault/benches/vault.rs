@@ -4,7 +4,8 @@
 //! as "clone the local state, merge the remote one in"; the `clone` rows
 //! are the baseline for the same states. Peak memory is measured by the
 //! `merge_memory` example (`cargo run --release -p coffer-vault --example
-//! merge_memory -- 100000`).
+//! merge_memory -- 100000`) and, for one vault locked and unlocked, by the
+//! `replica_memory` example.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -697,6 +697,84 @@ mod tests {
     }
 
     #[test]
+    fn json_is_compact_with_one_device_table() {
+        let (mut it, mut clock) = base();
+        it.apply(vec![(PASSWORD.into(), s("new"))], &mut clock, 1001, dev(2));
+        let json = String::from_utf8(it.to_json().to_vec()).unwrap();
+        let (d1, d2) = (dev(1), dev(2));
+        assert_eq!(
+            json,
+            format!(
+                "{{\"id\":\"{}\",\"c\":1000,\"d\":[\"{d1}\",\"{d2}\"],\
+                 \"f\":{{\"password\":[\"new\",1001,0,1],\"title\":[\"Bank\",1000,0,0]}},\
+                 \"h\":{{\"password\":[[\"old\",1000,0,0]]}}}}",
+                it.id
+            )
+        );
+        // No history: no `h`; a removed field is null.
+        let (mut it, mut clock) = base();
+        it.apply(vec![(TITLE.into(), None)], &mut clock, 1001, dev(1));
+        it.history.clear();
+        let json = String::from_utf8(it.to_json().to_vec()).unwrap();
+        assert!(json.contains("\"title\":[null,1001,0,0]"), "{json}");
+        assert!(!json.contains("\"h\""), "{json}");
+    }
+
+    #[test]
+    fn reader_checks_indexes_and_ignores_unknown_keys() {
+        let id = "09090909-0909-0909-0909-090909090909";
+        let d = "01010101-0101-0101-0101-010101010101";
+        let ok =
+            format!(r#"{{"id":"{id}","c":5,"d":["{d}"],"f":{{"title":["x",1,2,0]}},"new":1}}"#);
+        let it = Item::from_json(ok.as_bytes()).unwrap();
+        assert_eq!(it.fields[TITLE].stamp, Hlc::new(1, 2));
+        assert_eq!(it.fields[TITLE].device, dev(1));
+        assert!(it.history.is_empty());
+        for bad in [
+            format!(r#"{{"id":"{id}","c":5,"d":["{d}"],"f":{{"title":["x",1,2,1]}}}}"#),
+            format!(r#"{{"id":"{id}","c":5,"f":{{"title":["x",1,2,0]}}}}"#),
+            format!(r#"{{"id":"{id}","c":5,"d":["{d}"],"h":{{"url":[["x",1,2,3]]}}}}"#),
+            format!(r#"{{"id":"{id}","c":5,"d":["{d}"],"f":{{"title":["x",1,2]}}}}"#),
+            format!(r#"{{"id":"{id}","c":5,"d":["{d}"],"f":{{"title":["x",1,4294967296,0]}}}}"#),
+            format!(r#"{{"id":"{id}","d":["{d}"]}}"#),
+        ] {
+            assert!(Item::from_json(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn size_hint_bounds_the_json() {
+        let mut clock = Clock::new();
+        let mut it = Item::new(ItemId::new_random(), u64::MAX);
+        for (i, v) in ["\u{1}\u{2}\u{1f}", "\"\\", "é€😀", ""]
+            .into_iter()
+            .enumerate()
+        {
+            let name = custom_field(&"\u{7}".repeat(i + 1));
+            it.apply(
+                vec![(name, s(v))],
+                &mut clock,
+                u64::MAX - 10,
+                DeviceId::new_random(),
+            );
+            it.apply(
+                vec![(PASSWORD.into(), s(v))],
+                &mut clock,
+                u64::MAX - 10,
+                DeviceId::new_random(),
+            );
+        }
+        let json = it.to_json();
+        assert!(
+            json.len() <= it.size_hint(),
+            "{} > {}",
+            json.len(),
+            it.size_hint()
+        );
+        assert_eq!(Item::from_json(&json).unwrap(), it);
+    }
+
+    #[test]
     fn json_round_trip_keeps_secrets_out_of_debug() {
         let (it, _) = base();
         let json = it.to_json();

@@ -124,6 +124,22 @@ impl RecordPlain {
     pub fn is_deleted(&self) -> bool {
         matches!(self, RecordPlain::Tombstone(_))
     }
+
+    /// The JSON a record seals, in a buffer wiped when dropped.
+    pub(crate) fn to_json(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            RecordPlain::Item(item) => item.to_json(),
+            RecordPlain::Tombstone(t) => to_json_zeroizing(t, 160),
+        }
+    }
+
+    /// The highest stamp in the plaintext.
+    pub(crate) fn max_stamp(&self) -> Option<Hlc> {
+        match self {
+            RecordPlain::Item(i) => i.max_stamp(),
+            RecordPlain::Tombstone(t) => Some(t.stamp),
+        }
+    }
 }
 
 /// A record version could not be opened.
@@ -185,10 +201,7 @@ pub fn seal_record(
 ) -> RecordVersion {
     let id = plain.id();
     let deleted = plain.is_deleted();
-    let json: Zeroizing<Vec<u8>> = match plain {
-        RecordPlain::Item(item) => item.to_json(),
-        RecordPlain::Tombstone(t) => to_json_zeroizing(t, 128),
-    };
+    let json = plain.to_json();
     let ad = record_ad(account_id, epoch, id, &dot, &context, deleted);
     let sealed = aead::seal(&key.0, &ad, &json).into();
     RecordVersion {
@@ -207,6 +220,17 @@ pub fn open_record(
     epoch: u64,
     version: &RecordVersion,
 ) -> Result<RecordPlain, RecordOpenError> {
+    open_record_json(key, account_id, epoch, version).map(|(plain, _)| plain)
+}
+
+/// [`open_record`], also giving the plaintext's JSON (as the replica's
+/// cache keeps it).
+pub(crate) fn open_record_json(
+    key: &RecordKey,
+    account_id: Uuid,
+    epoch: u64,
+    version: &RecordVersion,
+) -> Result<(RecordPlain, Zeroizing<Vec<u8>>), RecordOpenError> {
     let ad = record_ad(
         account_id,
         epoch,
@@ -216,10 +240,19 @@ pub fn open_record(
         version.deleted,
     );
     let json = aead::open(&key.0, &ad, &version.sealed).map_err(|_| RecordOpenError::Decrypt)?;
+    let plain = parse_plain(version, &json)?;
+    Ok((plain, json))
+}
+
+/// Parses the opened plaintext of `version` and checks its item id.
+pub(crate) fn parse_plain(
+    version: &RecordVersion,
+    json: &[u8],
+) -> Result<RecordPlain, RecordOpenError> {
     let plain = if version.deleted {
-        serde_json::from_slice::<Tombstone>(&json).map(RecordPlain::Tombstone)
+        serde_json::from_slice::<Tombstone>(json).map(RecordPlain::Tombstone)
     } else {
-        Item::from_json(&json).map(RecordPlain::Item)
+        Item::from_json(json).map(RecordPlain::Item)
     }
     .map_err(|e| {
         RecordOpenError::Malformed(format!(

@@ -25,7 +25,7 @@ use std::fmt;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::ids::ItemId;
+use crate::ids::{DeviceId, ItemId};
 use crate::record::RecordVersion;
 use crate::vv::{Dot, VersionVector};
 
@@ -79,6 +79,25 @@ impl VaultState {
     /// Number of items (live or deleted) with at least one version.
     pub fn item_count(&self) -> usize {
         self.records.len()
+    }
+
+    /// Number of live items: those with a current version (one that no
+    /// other version of the item supersedes) that is not a tombstone. The
+    /// same count as the items an unlocked replica lists, without opening
+    /// or copying anything: the deleted flag is outside the ciphertext (and
+    /// bound to it as associated data).
+    pub fn live_item_count(&self) -> usize {
+        self.records
+            .values()
+            .filter(|list| {
+                list.iter().any(|v| {
+                    !v.deleted
+                        && !list
+                            .iter()
+                            .any(|w| w.dot != v.dot && w.context.covers(&v.dot))
+                })
+            })
+            .count()
     }
 
     /// Number of versions over all items.
@@ -162,6 +181,48 @@ impl VaultState {
         for v in other.iter_versions() {
             self.vv.insert_dot(&v.dot);
         }
+        changed
+    }
+
+    /// [`union_changed`](Self::union_changed) with another device's state,
+    /// ignoring everything it claims about `own` (this device): versions
+    /// with this device's dots and its entry in the version vector. Only
+    /// this device writes those, so a remote file has nothing to teach it
+    /// there, and an unauthenticated claim (a forged counter of `u64::MAX`)
+    /// could otherwise stop this device from ever writing again.
+    pub fn union_foreign(&mut self, other: &VaultState, own: &DeviceId) -> BTreeSet<ItemId> {
+        let mut changed = BTreeSet::new();
+        for (id, theirs) in &other.records {
+            let foreign: Vec<RecordVersion> = theirs
+                .iter()
+                .filter(|v| v.dot.device != *own)
+                .cloned()
+                .collect();
+            if foreign.is_empty() {
+                continue;
+            }
+            match self.records.get_mut(id) {
+                None => {
+                    self.records.insert(*id, foreign);
+                    changed.insert(*id);
+                }
+                Some(ours) => {
+                    if merge_sorted(ours, &foreign) {
+                        changed.insert(*id);
+                    }
+                }
+            }
+            for v in theirs.iter().filter(|v| v.dot.device != *own) {
+                self.vv.insert_dot(&v.dot);
+            }
+        }
+        let vv: VersionVector = other
+            .vv
+            .iter()
+            .filter(|(d, _)| *d != own)
+            .map(|(d, c)| (*d, *c))
+            .collect();
+        self.vv.join(&vv);
         changed
     }
 
@@ -425,6 +486,52 @@ mod tests {
         assert_eq!(s2.insert(big), Inserted::Unchanged);
         assert_eq!(s1, s2);
         assert!(s1.contains(&small));
+    }
+
+    #[test]
+    fn json_len_hint_bounds_the_json() {
+        let devs: Vec<DeviceId> = (0..4).map(|_| DeviceId::new_random()).collect();
+        let mut s = VaultState::new();
+        for (i, n) in [0usize, 1, 2, 3, 40, 41, 1000].into_iter().enumerate() {
+            let ctx: Vec<Dot> = devs.iter().map(|d| Dot::new(*d, u64::MAX)).collect();
+            let mut v = ver(
+                ItemId::new_random(),
+                Dot::new(devs[i % 4], u64::MAX - i as u64),
+                &ctx[..i % 5],
+                1,
+            );
+            v.sealed = vec![7; n].into();
+            v.deleted = i % 2 == 0;
+            s.insert(v);
+        }
+        let json = serde_json::to_vec(&s).unwrap();
+        assert!(
+            json.len() <= s.json_len_hint(),
+            "{} > {}",
+            json.len(),
+            s.json_len_hint()
+        );
+        assert!(
+            serde_json::to_vec(&VaultState::new()).unwrap().len()
+                <= VaultState::new().json_len_hint()
+        );
+    }
+
+    #[test]
+    fn reader_refuses_missing_and_repeated_parts() {
+        assert!(
+            serde_json::from_str::<VaultState>(r#"{"vv":{},"records":[],"later":[1]}"#).is_ok()
+        );
+        for bad in [
+            r#"{"vv":{}}"#,
+            r#"{"records":[]}"#,
+            r#"{"vv":{},"vv":{},"records":[]}"#,
+            r#"{"vv":{},"records":[],"records":[]}"#,
+            r#"{"vv":{},"records":{}}"#,
+            r#"[{}, []]"#,
+        ] {
+            assert!(serde_json::from_str::<VaultState>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

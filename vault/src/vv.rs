@@ -231,6 +231,54 @@ mod tests {
     }
 
     #[test]
+    fn join_adds_missing_devices_in_order() {
+        let d: Vec<DeviceId> = (1..=4u8)
+            .map(|i| DeviceId(uuid::Uuid::from_bytes([i; 16])))
+            .collect();
+        let mut v: VersionVector = [(d[1], 5), (d[3], 1)].into_iter().collect();
+        let w: VersionVector = [(d[0], 2), (d[1], 3), (d[2], 7), (d[3], 4)]
+            .into_iter()
+            .collect();
+        v.join(&w);
+        let got: Vec<(DeviceId, u64)> = v.iter().map(|(d, c)| (*d, *c)).collect();
+        assert_eq!(got, vec![(d[0], 2), (d[1], 5), (d[2], 7), (d[3], 4)]);
+        // Joining what is already covered changes nothing.
+        let before = v.clone();
+        v.join(&w);
+        assert_eq!(v, before);
+    }
+
+    #[test]
+    fn order_is_that_of_a_map_from_device_to_counter() {
+        use std::collections::BTreeMap;
+        let d: Vec<DeviceId> = (0..3u8)
+            .map(|i| DeviceId(uuid::Uuid::from_bytes([i; 16])))
+            .collect();
+        // Every vector over 3 devices with counters 0..3.
+        let all: Vec<[u64; 3]> = (0..27u64).map(|n| [n % 3, n / 3 % 3, n / 9]).collect();
+        for a in &all {
+            for b in &all {
+                let vv = |c: &[u64; 3]| -> VersionVector { d.iter().copied().zip(*c).collect() };
+                let map = |c: &[u64; 3]| -> BTreeMap<DeviceId, u64> {
+                    d.iter().copied().zip(*c).filter(|e| e.1 > 0).collect()
+                };
+                assert_eq!(vv(a).cmp(&vv(b)), map(a).cmp(&map(b)), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_devices_keep_the_highest_counter() {
+        let a = DeviceId::new_random();
+        let json = format!("{{\"{a}\":4,\"{a}\":9,\"{a}\":2}}");
+        let v: VersionVector = serde_json::from_str(&json).unwrap();
+        assert_eq!((v.len(), v.get(&a)), (1, 9));
+        let w: VersionVector = [(a, 2), (a, 9), (a, 4)].into_iter().collect();
+        assert_eq!(v, w);
+        assert_eq!(format!("{v:?}"), format!("{{{a:?}: 9}}"));
+    }
+
+    #[test]
     fn serde_round_trip() {
         let v: VersionVector = [(DeviceId::new_random(), 4), (DeviceId::new_random(), 9)]
             .into_iter()
