@@ -3,7 +3,7 @@
 set -eu
 cd "$(dirname "$0")"
 v=../vault/tests/vectors
-for t in account_header account_key container sync_file item_json; do mkdir -p "corpus/$t"; done
+for t in account_header account_key container sync_file item_json request; do mkdir -p "corpus/$t"; done
 for f in "$v"/container-*.txt "$v"/sync-*.txt; do
   name=$(basename "$f" .txt)
   # The file's bytes follow the `---` line.
@@ -19,4 +19,6 @@ import json, sys, os
 for i, c in enumerate(json.load(open(sys.argv[1]))["cases"]):
     open(os.path.join(sys.argv[2], f"case{i}"), "w").write(c["input"])
 PY
-printf '%s' '{"id":"6f9619ff-8b86-d011-b42d-00c04fc964ff","created_ms":5,"fields":{"title":{"value":"x","stamp":{"wall_ms":1,"counter":2},"device":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}},"history":{"title":[{"value":"old","stamp":{"wall_ms":1,"counter":0},"device":"6f9619ff-8b86-d011-b42d-00c04fc964ff"}]}}' > corpus/item_json/seed
+printf '%s' '{"id":"6f9619ff-8b86-d011-b42d-00c04fc964ff","c":5,"d":["6f9619ff-8b86-d011-b42d-00c04fc964ff"],"f":{"title":["x",1,2,0]},"h":{"title":[["old",1,0,0]]}}' > corpus/item_json/seed
+# The socket request decoder: the golden request lines.
+for f in ../proto/tests/golden/request-*.json; do cp "$f" "corpus/request/$(basename "$f" .json)"; done
