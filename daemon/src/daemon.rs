@@ -207,6 +207,17 @@ impl Daemon {
         })
     }
 
+    /// Runs a key-cache call (which may block on D-Bus for up to a few
+    /// seconds) without stalling the runtime's worker thread.
+    pub(crate) fn keyring<T>(&self, f: impl FnOnce(&KeyCache) -> T) -> T {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| f(&self.keycache))
+            }
+            _ => f(&self.keycache),
+        }
+    }
+
     /// A new event-stream receiver.
     pub fn subscribe(&self) -> broadcast::Receiver<EventEnvelope> {
         self.events.subscribe()
@@ -469,7 +480,7 @@ impl Daemon {
 
     fn cache_key(&self, inner: &Inner, key: &SecretKey) {
         if let Some(ns) = inner.namespace() {
-            if let Err(e) = self.keycache.store(&ns, key.expose()) {
+            if let Err(e) = self.keyring(|k| k.store(&ns, key.expose())) {
                 tracing::warn!(error = %e, "could not cache the key in the keyring");
             }
         }
@@ -542,7 +553,7 @@ impl Daemon {
         };
         // Leaving state reset: the old sign-in is over.
         if let Some(old) = inner.namespace() {
-            let _ = self.keycache.purge(&old);
+            let _ = self.keyring(|k| k.purge(&old));
         }
         let device = self.new_device_record(&header, folders, &ak, &stretched, &vault_key);
         let replica = Replica::new(
@@ -699,7 +710,7 @@ impl Daemon {
     pub(crate) async fn lock_inner(&self, inner: &mut Inner, why: &str) {
         if inner.key.take().is_some() {
             if let Some(ns) = inner.namespace() {
-                if let Err(e) = self.keycache.purge(&ns) {
+                if let Err(e) = self.keyring(|k| k.purge(&ns)) {
                     tracing::warn!(error = %e, "could not purge the key from the keyring");
                 }
             }

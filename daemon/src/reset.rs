@@ -173,7 +173,7 @@ impl Daemon {
         let mut trashed = None;
         if let Some(mut dev) = inner.device.clone() {
             if let Some(ns) = inner.namespace() {
-                let _ = self.keycache.purge(&ns);
+                let _ = self.keyring(|k| k.purge(&ns));
             }
             inner.key = None;
             let cpath = container_path(&self.dirs, &dev);
@@ -376,7 +376,7 @@ impl Daemon {
                 .map_err(io_err)?;
         }
         if let Some(old) = inner.namespace() {
-            let _ = self.keycache.purge(&old);
+            let _ = self.keyring(|k| k.purge(&old));
         }
         let mut device = crate::device::DeviceRecord {
             format: crate::device::FORMAT.into(),

@@ -630,7 +630,7 @@ pub(crate) fn enter_reset(
         "the account was reset; waiting for a new login"
     );
     if let Some(ns) = inner.namespace() {
-        if let Err(e) = daemon.keycache.purge(&ns) {
+        if let Err(e) = daemon.keyring(|k| k.purge(&ns)) {
             tracing::warn!(error = %e, "could not purge the key from the keyring");
         }
     }
