@@ -19,7 +19,7 @@ pub fn move_to_trash(path: &Path) -> io::Result<PathBuf> {
     let home_trash = home_trash_dir()?;
     if cfg!(target_os = "macos") {
         fs::create_dir_all(&home_trash)?;
-        let dest = unique_dest(&home_trash, &path, "")?;
+        let dest = unique_dest(&home_trash, &path)?;
         fs::rename(&path, &dest)?;
         return Ok(dest);
     }
@@ -70,11 +70,7 @@ fn topdir_trash(path: &Path, dev: u64) -> Option<PathBuf> {
 }
 
 fn trash_by_rename(trash: &Path, path: &Path) -> io::Result<PathBuf> {
-    let files = trash.join("files");
-    let info = trash.join("info");
-    crate::dirs_private(&files)?;
-    crate::dirs_private(&info)?;
-    let (dest, info_file) = reserve(&files, &info, path)?;
+    let (dest, info_file) = reserve_in(trash, path)?;
     match fs::rename(path, &dest) {
         Ok(()) => Ok(dest),
         Err(e) => {
@@ -85,11 +81,7 @@ fn trash_by_rename(trash: &Path, path: &Path) -> io::Result<PathBuf> {
 }
 
 fn trash_by_copy(trash: &Path, path: &Path) -> io::Result<PathBuf> {
-    let files = trash.join("files");
-    let info = trash.join("info");
-    crate::dirs_private(&files)?;
-    crate::dirs_private(&info)?;
-    let (dest, _) = reserve(&files, &info, path)?;
+    let (dest, _) = reserve_in(trash, path)?;
     if fs::symlink_metadata(path)?.is_dir() {
         copy_dir(path, &dest)?;
         fs::remove_dir_all(path)?;
@@ -116,19 +108,34 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Claims a unique name in `files` by creating its `.trashinfo` first
-/// (O_EXCL), as the spec asks.
-fn reserve(files: &Path, info: &Path, path: &Path) -> io::Result<(PathBuf, PathBuf)> {
+/// Names to try for `path` in a trash: its own name, then `NAME<sep>1`, …
+fn candidate_names(path: &Path, sep: &'static str) -> impl Iterator<Item = String> {
     let base = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "coffer-file".into());
-    for n in 0..10_000u32 {
-        let name = if n == 0 {
+    (0..10_000u32).map(move |n| {
+        if n == 0 {
             base.clone()
         } else {
-            format!("{base}.{n}")
-        };
+            format!("{base}{sep}{n}")
+        }
+    })
+}
+
+/// [`reserve`] in the `files/` and `info/` folders of `trash` (created 0700).
+fn reserve_in(trash: &Path, path: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    let files = trash.join("files");
+    let info = trash.join("info");
+    crate::dirs_private(&files)?;
+    crate::dirs_private(&info)?;
+    reserve(&files, &info, path)
+}
+
+/// Claims a unique name in `files` by creating its `.trashinfo` first
+/// (O_EXCL), as the spec asks.
+fn reserve(files: &Path, info: &Path, path: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    for name in candidate_names(path, ".") {
         let info_file = info.join(format!("{name}.trashinfo"));
         match OpenOptions::new()
             .write(true)
@@ -156,23 +163,11 @@ fn reserve(files: &Path, info: &Path, path: &Path) -> io::Result<(PathBuf, PathB
     Err(io::Error::other("no free name in the trash"))
 }
 
-fn unique_dest(dir: &Path, path: &Path, _: &str) -> io::Result<PathBuf> {
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "coffer-file".into());
-    for n in 0..10_000u32 {
-        let name = if n == 0 {
-            base.clone()
-        } else {
-            format!("{base} {n}")
-        };
-        let dest = dir.join(name);
-        if !dest.exists() {
-            return Ok(dest);
-        }
-    }
-    Err(io::Error::other("no free name in the trash"))
+fn unique_dest(dir: &Path, path: &Path) -> io::Result<PathBuf> {
+    candidate_names(path, " ")
+        .map(|name| dir.join(name))
+        .find(|dest| !dest.exists())
+        .ok_or_else(|| io::Error::other("no free name in the trash"))
 }
 
 fn percent_encode(s: &str) -> String {
