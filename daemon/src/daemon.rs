@@ -64,7 +64,7 @@ pub struct Inner {
     /// A problem with the local files that keeps the daemon from working.
     pub(crate) problem: Option<String>,
     /// Inode of the container file this daemon last wrote (0: none).
-    pub(crate) container_hash: std::sync::atomic::AtomicU64,
+    pub(crate) container_ino: std::sync::atomic::AtomicU64,
     /// Remote files already merged, by inode/size/mtime.
     pub(crate) file_stamps: std::collections::HashMap<PathBuf, crate::sync::FileStamp>,
 }
@@ -139,7 +139,7 @@ impl Daemon {
             published: BTreeMap::new(),
             problem: None,
             file_stamps: Default::default(),
-            container_hash: Default::default(),
+            container_ino: Default::default(),
         };
         let removed = crate::fsutil::clean_temp_files(&dirs.data);
         if removed > 0 {
@@ -439,13 +439,7 @@ impl Daemon {
         let bytes = replica.container_bytes(&header).map_err(internal)?;
         let cpath = container_path(&self.dirs, &device);
         crate::fsutil::write_atomic(&cpath, &bytes, 0o600).map_err(io_err)?;
-        {
-            use std::os::unix::fs::MetadataExt;
-            let ino = std::fs::metadata(&cpath).map(|m| m.ino()).unwrap_or(0);
-            inner
-                .container_hash
-                .store(ino, std::sync::atomic::Ordering::Relaxed);
-        }
+        remember_container_write(inner, &cpath);
         device
             .save(&self.dirs.data.join("device.json"))
             .map_err(io_err)?;
@@ -490,16 +484,10 @@ impl Daemon {
         let email = check_email(&p.email)?;
         let ak = parse_account_key(p.account_key.expose())?;
         let mut inner = self.inner.lock().await;
-        match inner.state() {
-            State::SignedOut | State::Reset => {}
-            _ => {
-                return Err(err(
-                    ErrorCode::AlreadySignedIn,
-                    "this device is already signed in; run `coffer logout` first to sign in to another account",
-                ))
-            }
-        }
-        self.check_rate(&inner)?;
+        self.ready_to_sign_in(
+            &inner,
+            "this device is already signed in; run `coffer logout` first to sign in to another account",
+        )?;
         let mut folders: Vec<PathBuf> = inner
             .device
             .as_ref()
@@ -567,6 +555,15 @@ impl Daemon {
         drop(inner);
         self.after_sign_in().await;
         self.status().await
+    }
+
+    /// A sign-in (login, container restore) needs a device that is signed
+    /// out or waiting after a reset, and no pending wrong-password delay.
+    pub(crate) fn ready_to_sign_in(&self, inner: &Inner, already: &str) -> Result<(), ErrorBody> {
+        match inner.state() {
+            State::SignedOut | State::Reset => self.check_rate(inner),
+            _ => Err(err(ErrorCode::AlreadySignedIn, already)),
+        }
     }
 
     pub(crate) fn check_rate(&self, inner: &Inner) -> Result<(), ErrorBody> {
@@ -694,15 +691,7 @@ impl Daemon {
         let bytes = r.container_bytes(h).map_err(internal)?;
         crate::fsutil::write_atomic(&container_path(&self.dirs, dev), &bytes, 0o600)
             .map_err(io_err)?;
-        // Remember which file we wrote (rename gives each write a new inode),
-        // so the watcher can tell our writes from anybody else's.
-        use std::os::unix::fs::MetadataExt;
-        let ino = std::fs::metadata(container_path(&self.dirs, dev))
-            .map(|m| m.ino())
-            .unwrap_or(0);
-        inner
-            .container_hash
-            .store(ino, std::sync::atomic::Ordering::Relaxed);
+        remember_container_write(inner, &container_path(&self.dirs, dev));
         Ok(())
     }
 
@@ -956,6 +945,16 @@ impl Daemon {
 
 pub(crate) fn container_path(dirs: &Dirs, dev: &DeviceRecord) -> PathBuf {
     dirs.data.join(format!("{}.coffer", dev.account_id))
+}
+
+/// Remembers which container file this daemon wrote (a rename gives each
+/// write a new inode), so the watcher can tell our writes from anybody else's.
+fn remember_container_write(inner: &Inner, path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
+    inner
+        .container_ino
+        .store(ino, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn load_container(path: &Path) -> Result<(AccountHeader, Replica), String> {

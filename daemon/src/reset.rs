@@ -342,16 +342,10 @@ impl Daemon {
         let ak = crate::daemon::parse_account_key(p.account_key.expose())?;
         let pw = SecretString::new(p.password.expose().to_owned());
         let mut inner = self.inner.lock().await;
-        match inner.state() {
-            State::SignedOut | State::Reset => {}
-            _ => {
-                return Err(err(
-                    ErrorCode::AlreadySignedIn,
-                    "this device is signed in: restore a container only when signed out or after a reset (`coffer status`); for backups use an unlocked vault",
-                ))
-            }
-        }
-        self.check_rate(&inner)?;
+        self.ready_to_sign_in(
+            &inner,
+            "this device is signed in: restore a container only when signed out or after a reset (`coffer status`); for backups use an unlocked vault",
+        )?;
         let h = header.clone();
         let result = blocking(move || {
             let stretched = coffer_vault::kdf::stretch_password(&pw, &h.salt, &h.kdf)?;

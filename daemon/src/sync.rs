@@ -730,7 +730,7 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
         if ino != 0
             && ino
                 == inner
-                    .container_hash
+                    .container_ino
                     .load(std::sync::atomic::Ordering::Relaxed)
         {
             return; // our own write
