@@ -36,7 +36,13 @@ pub fn container(data: &[u8]) {
     if let Ok(c) = Container::from_bytes(data) {
         let bytes = c.to_bytes();
         let again = Container::from_bytes(&bytes).expect("a written container parses");
-        assert_eq!(again, c, "container round trip");
+        // Writing folds appended entries in: the content round-trips.
+        assert_eq!(again.account, c.account, "container round trip");
+        assert_eq!(again.replica, c.replica, "container round trip");
+        assert_eq!(
+            again.appended.entries, 0,
+            "a written container has nothing appended"
+        );
         assert_eq!(again.to_bytes(), bytes, "container bytes are stable");
     }
 }

@@ -1,8 +1,13 @@
 //! The local container and the per-device sync file.
 //!
 //! Both files start with one ASCII line naming the format and its version,
-//! `COFFER-CONTAINER 2\n` or `COFFER-SYNC 2\n`, followed by one JSON
-//! document (binary values in padded standard base64). A reader checks the
+//! `COFFER-CONTAINER 3\n` or `COFFER-SYNC 2\n`, followed by one JSON
+//! document (binary values in padded standard base64). A container may then
+//! hold appended entries, one JSON object per line, each adding the versions
+//! of one change ([`ContainerEntry`]): a change costs one small append
+//! instead of a rewrite of the whole vault. A last line without its newline
+//! is an append that was interrupted (never acknowledged): readers skip it
+//! and say so in [`Container::appended`]. A reader checks the
 //! line first: another magic is [`FormatError::NotThisFormat`], the right
 //! magic with another version is [`FormatError::UnknownVersion`], and
 //! anything else wrong (truncated, not JSON, a field missing or of the wrong
@@ -33,19 +38,63 @@ pub const SYNC_MAGIC: &str = "COFFER-SYNC";
 pub const CONTAINER_FORMAT: &str = "coffer-container";
 /// The sync file's format name in errors.
 pub const SYNC_FORMAT: &str = "coffer-sync";
-/// The version this library reads and writes, for both formats.
+/// The sync file version this library reads and writes.
 ///
 /// Version 2 seals items in the compact plaintext of [`crate::item::Item`]
 /// (version 1 sealed a verbose JSON that this library no longer reads).
 pub const VERSION: u64 = 2;
+/// The container version this library writes. It reads version 2 too (a
+/// version 3 container without appended entries, apart from the number).
+pub const CONTAINER_VERSION: u64 = 3;
 
 /// A device's local encrypted vault file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
     /// The account header (as in `account.json`).
     pub account: AccountHeader,
-    /// This device's vault (its account id and epoch are the header's).
+    /// This device's vault (its account id and epoch are the header's),
+    /// appended entries included.
     pub replica: ReplicaParts,
+    /// What the file held after its first JSON document.
+    pub appended: Appended,
+}
+
+/// The appended part of a container file, as read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Length of the magic line and the first JSON document with its newline.
+    pub base_len: usize,
+    /// Complete entries after it.
+    pub entries: usize,
+    /// Their bytes.
+    pub entry_bytes: usize,
+    /// Bytes after the last newline: an interrupted append (skipped).
+    pub torn_bytes: usize,
+}
+
+/// One change appended to a container: the current versions of the items
+/// it touched, the version vector and the clock after it. Reading unions
+/// the entry's state into the container's and keeps the later clock, so
+/// the versions an entry supersedes stay until the next unlock compacts
+/// them (as after a merge while locked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerEntry {
+    /// The writer's clock after the change.
+    pub clock: Hlc,
+    /// The versions added (and the version vector).
+    pub state: VaultState,
+}
+
+impl ContainerEntry {
+    /// The entry as one line (JSON and a newline), ready to append.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.state.json_len_hint());
+        serde_json::to_writer(&mut out, self)
+            // Plain structs with string map keys always serialize.
+            .expect("a container entry always serializes to JSON");
+        out.push(b'\n');
+        out
+    }
 }
 
 /// One device's file in a sync folder: its whole state.
@@ -104,6 +153,7 @@ impl Container {
         Ok(Container {
             account,
             replica: replica.to_parts(),
+            appended: Appended::default(),
         })
     }
 
@@ -112,7 +162,7 @@ impl Container {
         (self.account, Replica::from_parts(self.replica))
     }
 
-    /// The file's bytes.
+    /// The file's bytes (appended entries folded in).
     pub fn to_bytes(&self) -> Vec<u8> {
         let p = &self.replica;
         container_bytes(
@@ -128,8 +178,42 @@ impl Container {
     /// Parses a container file (see the module docs for errors). The
     /// account header is parsed but not authenticated.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
-        let body = split_magic(bytes, CONTAINER_MAGIC, CONTAINER_FORMAT)?;
-        let c: ContainerOwned = parse_body(body, CONTAINER_FORMAT)?;
+        let (version, body) = split_magic_of(
+            bytes,
+            CONTAINER_MAGIC,
+            CONTAINER_FORMAT,
+            &[2, CONTAINER_VERSION],
+        )?;
+        let mut appended = Appended::default();
+        let (base, mut rest) = match version {
+            // Version 2: one document, nothing appended.
+            2 => (body, &[][..]),
+            _ => match body.iter().position(|&b| b == b'\n') {
+                Some(nl) => (&body[..=nl], &body[nl + 1..]),
+                None => (body, &[][..]),
+            },
+        };
+        appended.base_len = bytes.len() - body.len() + base.len();
+        let mut c: ContainerOwned = parse_body(base, CONTAINER_FORMAT)?;
+        while !rest.is_empty() {
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                appended.torn_bytes = rest.len();
+                break;
+            };
+            let entry: ContainerEntry =
+                parse_body(&rest[..nl], CONTAINER_FORMAT).map_err(|e| match e {
+                    FormatError::Corrupt(m) => FormatError::Corrupt(format!(
+                        "appended entry {}: {m}",
+                        appended.entries + 1
+                    )),
+                    other => other,
+                })?;
+            c.state.union(&entry.state);
+            c.clock = c.clock.max(entry.clock);
+            appended.entries += 1;
+            appended.entry_bytes += nl + 1;
+            rest = &rest[nl + 1..];
+        }
         let header_bytes = serde_json::to_vec(&c.account).map_err(|e| {
             FormatError::Corrupt(format!("{CONTAINER_FORMAT}: account header: {e}"))
         })?;
@@ -146,7 +230,11 @@ impl Container {
             clock: c.clock,
             sealed_reports: c.reports,
         };
-        Ok(Container { account, replica })
+        Ok(Container {
+            account,
+            replica,
+            appended,
+        })
     }
 }
 
@@ -270,19 +358,19 @@ fn container_bytes(
         state,
         reports,
     };
-    with_magic(CONTAINER_MAGIC, &body, hint)
+    with_magic(CONTAINER_MAGIC, CONTAINER_VERSION, &body, hint)
 }
 
 fn sync_bytes(body: &SyncRef<'_>) -> Vec<u8> {
     let hint = 512 + 6 * body.device_name.len() + body.state.json_len_hint();
-    with_magic(SYNC_MAGIC, body, hint)
+    with_magic(SYNC_MAGIC, VERSION, body, hint)
 }
 
 /// The first line and the JSON body; `hint` is an upper bound of the
 /// length, so the buffer is allocated once (a state can be 100 MB).
-fn with_magic<T: Serialize>(magic: &str, body: &T, hint: usize) -> Vec<u8> {
+fn with_magic<T: Serialize>(magic: &str, version: u64, body: &T, hint: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(hint);
-    out.extend_from_slice(format!("{magic} {VERSION}\n").as_bytes());
+    out.extend_from_slice(format!("{magic} {version}\n").as_bytes());
     serde_json::to_writer(&mut out, body)
         // Plain structs with string map keys always serialize.
         .expect("a container or sync file body always serializes to JSON");
@@ -290,12 +378,24 @@ fn with_magic<T: Serialize>(magic: &str, body: &T, hint: usize) -> Vec<u8> {
     out
 }
 
-/// Checks the first line and returns the JSON body after it.
+/// Checks the first line (the sync file's version) and returns the JSON
+/// body after it.
 fn split_magic<'a>(
     bytes: &'a [u8],
     magic: &str,
     format: &'static str,
 ) -> Result<&'a [u8], FormatError> {
+    split_magic_of(bytes, magic, format, &[VERSION]).map(|(_, body)| body)
+}
+
+/// Checks the first line against the `versions` this library reads and
+/// returns the version and the body after the line.
+fn split_magic_of<'a>(
+    bytes: &'a [u8],
+    magic: &str,
+    format: &'static str,
+    versions: &[u64],
+) -> Result<(u64, &'a [u8]), FormatError> {
     let not_this = || FormatError::NotThisFormat { expected: format };
     let Some(nl) = bytes.iter().take(64).position(|&b| b == b'\n') else {
         let prefix = format!("{magic} ");
@@ -325,7 +425,7 @@ fn split_magic<'a>(
         )),
         // `COFFER-SYNCX…`: a different magic that merely starts like ours.
         None => Err(not_this()),
-        Some(VERSION) => Ok(&bytes[nl + 1..]),
+        Some(v) if versions.contains(&v) => Ok((v, &bytes[nl + 1..])),
         Some(version) => Err(FormatError::UnknownVersion { format, version }),
     }
 }

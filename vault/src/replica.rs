@@ -11,11 +11,13 @@
 //! siblings into one resolved version, reporting what it decided.
 //!
 //! Opened plaintexts are cached per item (keyed by the versions' dots,
-//! flags, contexts and nonces and tags, and by the key), so listing a large
+//! flags, contexts and sealed bytes, and by the key), so listing a large
 //! vault decrypts each record once. An item with one current version (the
 //! usual case) is cached as its plaintext JSON, a third of the parsed
-//! item's size, and parsed on each read; [`Replica::forget_plaintext`]
-//! drops the cache and the opened reports when the vault locks.
+//! item's size, and parsed on each read; title lookups keep each item's
+//! lowercased title there too, so only the first one parses every item.
+//! [`Replica::forget_plaintext`] drops the cache and the opened reports
+//! when the vault locks.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -141,9 +143,20 @@ pub struct MergeOutcome {
 
 /// Opened plaintexts of one item's versions, valid while the versions'
 /// signatures match.
+///
+/// An entry is never updated in place: when the item's versions change
+/// (a write, a merge, a compaction), [`Replica::cached`] finds the
+/// signatures differ and replaces the whole entry, so everything derived
+/// from the plaintexts and kept here is dropped with them.
 struct CachedItem {
-    sigs: Box<[VersionSig]>,
+    sigs: Sigs,
     plains: CachedPlains,
+    /// The live view's title, lowercased (set to `None`: not a live item),
+    /// for [`Replica::find_by_title`]; worked out on the entry's first
+    /// title lookup, so that later ones compare strings instead of parsing
+    /// every item. Item plaintext like `plains`: wiped when dropped, and
+    /// dropped with the cache when the vault locks.
+    title_lc: std::cell::OnceCell<Option<Zeroizing<Box<str>>>>,
 }
 
 /// The plaintexts of the versions not superseded by another one (all of
@@ -216,9 +229,23 @@ impl CachedItem {
             }
         };
         CachedItem {
-            sigs: versions.iter().map(VersionSig::of).collect(),
+            sigs: Sigs::of(versions),
             plains,
+            title_lc: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The live view's title, lowercased; `None` when the item is deleted.
+    /// Taken from [`view`](Self::view) on the first call, so it matches
+    /// `view().map(|i| i.title().to_lowercase())` by construction.
+    fn title_lc(&self) -> Option<&str> {
+        self.title_lc
+            .get_or_init(|| {
+                self.view()
+                    .map(|item| Zeroizing::new(item.title().to_lowercase().into_boxed_str()))
+            })
+            .as_deref()
+            .map(|t| &**t)
     }
 
     /// The live view (as [`view_of`] the plaintexts gives).
@@ -263,28 +290,67 @@ fn current_flags(versions: &[RecordVersion]) -> Vec<bool> {
         .collect()
 }
 
+/// The signatures of an item's versions, in the versions' order; the
+/// usual single one inline, so that checking an entry reads no other
+/// allocation of the cache.
+enum Sigs {
+    One(VersionSig),
+    Many(Box<[VersionSig]>),
+}
+
+impl Sigs {
+    fn of(versions: &[RecordVersion]) -> Self {
+        match versions {
+            [v] => Sigs::One(VersionSig::of(v)),
+            _ => Sigs::Many(versions.iter().map(VersionSig::of).collect()),
+        }
+    }
+
+    /// Whether `versions` are the versions these were taken of.
+    fn matches(&self, versions: &[RecordVersion]) -> bool {
+        let sigs = match self {
+            Sigs::One(sig) => std::slice::from_ref(sig),
+            Sigs::Many(sigs) => sigs,
+        };
+        sigs.len() == versions.len() && sigs.iter().zip(versions).all(|(s, v)| s.matches(v))
+    }
+}
+
+/// What a cached plaintext was opened from: one version's dot, flag,
+/// context and sealed bytes.
 #[derive(PartialEq, Eq)]
 struct VersionSig {
     dot: Dot,
     deleted: bool,
     context: VersionVector,
-    nonce_and_tag: [u8; aead::NONCE_LEN + aead::TAG_LEN],
+    /// The sealed bytes themselves, shared with the state rather than
+    /// copied: the usual check finds the state still holds this very
+    /// allocation and reads no ciphertext. Holding it keeps the address
+    /// from being reused for other bytes while the entry lives (a stale
+    /// entry keeps its old ciphertext, not plaintext, until it is next
+    /// visited or the cache is dropped).
+    sealed: std::sync::Arc<[u8]>,
 }
 
 impl VersionSig {
     fn of(v: &RecordVersion) -> Self {
-        let mut nonce_and_tag = [0u8; aead::NONCE_LEN + aead::TAG_LEN];
-        let n = v.sealed.len();
-        if n >= aead::NONCE_LEN + aead::TAG_LEN {
-            nonce_and_tag[..aead::NONCE_LEN].copy_from_slice(&v.sealed[..aead::NONCE_LEN]);
-            nonce_and_tag[aead::NONCE_LEN..].copy_from_slice(&v.sealed[n - aead::TAG_LEN..]);
-        }
         VersionSig {
             dot: v.dot,
             deleted: v.deleted,
             context: v.context.clone(),
-            nonce_and_tag,
+            sealed: std::sync::Arc::clone(&v.sealed),
         }
+    }
+
+    /// Whether `v` has this signature (`*self == VersionSig::of(v)`)
+    /// without cloning anything: every lookup checks each entry it visits,
+    /// and a title lookup visits them all. Equal sealed bytes in another
+    /// allocation (a state decoded again) match too, after a comparison.
+    fn matches(&self, v: &RecordVersion) -> bool {
+        self.dot == v.dot
+            && self.deleted == v.deleted
+            && self.context == v.context
+            && (std::sync::Arc::ptr_eq(&self.sealed, &v.sealed) || self.sealed == v.sealed)
     }
 }
 
@@ -305,6 +371,32 @@ pub struct Replica {
     reports: Vec<ConflictReport>,
     sealed_reports: Option<Vec<u8>>,
     cache: Mutex<PlainCache>,
+    unsaved: Unsaved,
+}
+
+/// What changed since the replica was last persisted (see
+/// [`Replica::unsaved_delta`]).
+#[derive(Clone, Debug, Default)]
+struct Unsaved {
+    /// Items with versions written or merged since.
+    items: std::collections::BTreeSet<ItemId>,
+    /// The version vector grew without an item changing.
+    vv: bool,
+    /// Something only a whole new container can say (versions removed,
+    /// reports, the device name).
+    whole: bool,
+}
+
+/// What a replica must persist next.
+#[derive(Debug)]
+pub enum Unpersisted {
+    /// Nothing changed since the last save.
+    Nothing,
+    /// Only versions were added: the changed items' versions, the version
+    /// vector and the clock (see [`crate::format::ContainerEntry`]).
+    Delta(crate::format::ContainerEntry),
+    /// Something a delta cannot carry: write the whole container.
+    Whole,
 }
 
 impl fmt::Debug for Replica {
@@ -335,6 +427,7 @@ impl Clone for Replica {
             reports: self.reports.clone(),
             sealed_reports: self.sealed_reports.clone(),
             cache: Mutex::default(),
+            unsaved: self.unsaved.clone(),
         }
     }
 }
@@ -384,6 +477,7 @@ impl Replica {
             reports: Vec::new(),
             sealed_reports: p.sealed_reports,
             cache: Mutex::default(),
+            unsaved: Unsaved::default(),
         }
     }
 
@@ -423,6 +517,7 @@ impl Replica {
     /// Renames this device.
     pub fn set_device_name(&mut self, name: String) {
         self.device_name = name;
+        self.unsaved.whole = true;
     }
 
     /// The vault state (sealed records).
@@ -453,6 +548,38 @@ impl Replica {
         self.reports.clear();
     }
 
+    /// What changed since the last [`mark_persisted`](Self::mark_persisted)
+    /// (or since the replica was built from its parts): nothing, a delta
+    /// that a container can append (the current versions of every changed
+    /// item, the whole version vector and the clock), or something only a
+    /// whole container can hold (versions dropped at unlock, new conflict
+    /// reports, a new device name).
+    pub fn unsaved_delta(&self) -> Unpersisted {
+        let u = &self.unsaved;
+        if u.whole {
+            return Unpersisted::Whole;
+        }
+        if u.items.is_empty() && !u.vv {
+            return Unpersisted::Nothing;
+        }
+        let mut state = VaultState::new();
+        for id in &u.items {
+            for v in self.state.versions(id) {
+                state.insert(v.clone());
+            }
+        }
+        state.join_vv(self.state.vv());
+        Unpersisted::Delta(crate::format::ContainerEntry {
+            clock: self.clock.last(),
+            state,
+        })
+    }
+
+    /// Records that everything up to now is persisted.
+    pub fn mark_persisted(&mut self) {
+        self.unsaved = Unsaved::default();
+    }
+
     /// Takes in another device's state.
     ///
     /// Without the key (locked), only a union: nothing is dropped, since a
@@ -461,8 +588,10 @@ impl Replica {
     /// here is opened first; those that fail are listed and not merged; then
     /// union and compaction.
     pub fn merge_remote(&mut self, remote: &VaultState, key: Option<&SecretKey>) -> MergeOutcome {
+        let vv_before = self.state.vv().clone();
         let Some(key) = key else {
             let changed = self.state.union_foreign(remote, &self.device_id);
+            self.note_merged(&changed, &vv_before);
             return MergeOutcome {
                 changed_items: changed.len(),
                 rejected: Vec::new(),
@@ -492,6 +621,7 @@ impl Replica {
         for id in &changed {
             self.state.compact_item(id);
         }
+        self.note_merged(&changed, &vv_before);
         MergeOutcome {
             changed_items: changed.len(),
             rejected,
@@ -514,11 +644,18 @@ impl Replica {
         for id in ids {
             let mut opened: Vec<(Dot, Zeroizing<Vec<u8>>)> = Vec::new();
             let mut failed = Vec::new();
+            // The lowercased title of the one version an item usually has,
+            // taken while it is parsed anyway: the first title lookup after
+            // unlock then parses nothing.
+            let mut title_lc = None;
             for v in self.state.versions(&id) {
                 match open_record_json(&rk, self.account_id, self.epoch, v) {
                     Ok((plain, json)) => {
                         if let Some(seen) = plain.max_stamp() {
                             self.clock.observe(seen);
+                        }
+                        if let RecordPlain::Item(item) = &plain {
+                            title_lc = Some((v.dot, item.title().to_lowercase()));
                         }
                         opened.push((v.dot, json));
                     }
@@ -531,6 +668,7 @@ impl Replica {
             }
             for r in &failed {
                 self.state.remove(&id, &r.dot);
+                self.unsaved.whole = true;
             }
             rejected.extend(failed);
             self.state.compact_item(&id);
@@ -547,7 +685,16 @@ impl Replica {
                 })
                 .collect();
             if opened.len() == versions.len() {
-                cache.items.insert(id, CachedItem::new(versions, opened));
+                let entry = CachedItem::new(versions, opened);
+                if let ([only], Some((dot, title))) = (versions, title_lc) {
+                    if only.dot == dot && !only.deleted {
+                        // A single live version: its item is the view.
+                        let _ = entry
+                            .title_lc
+                            .set(Some(Zeroizing::new(title.into_boxed_str())));
+                    }
+                }
+                cache.items.insert(id, entry);
             }
         }
         *self.cache_lock() = cache;
@@ -579,17 +726,21 @@ impl Replica {
     /// The live items titled `title` (compared after lowercasing both, as
     /// the CLI's queries are), siblings resolved, in id order. Only the
     /// matches are kept.
+    ///
+    /// Each cache entry keeps its lowercased title once a lookup has parsed
+    /// it (`CachedItem::title_lc`), so only the first lookup after unlock
+    /// parses every item; later ones check each entry's signatures, compare
+    /// a string and parse only the matches. An entry whose versions changed
+    /// (an edit, a merge) is replaced, its title with it.
     pub fn find_by_title(&self, key: &SecretKey, title: &str) -> Result<Vec<Item>, VaultError> {
-        let want = title.to_lowercase();
+        let want = Zeroizing::new(title.to_lowercase());
         let rk = RecordKey::derive(key);
         let mut cache = self.checked_cache(key);
         let mut out = Vec::new();
         for (id, versions) in self.state.records() {
             let entry = self.cached(&mut cache, &rk, *id, versions)?;
-            if let Some(item) = entry.view() {
-                if item.title().to_lowercase() == want {
-                    out.push(item);
-                }
+            if entry.title_lc() == Some(want.as_str()) {
+                out.extend(entry.view());
             }
         }
         Ok(out)
@@ -715,33 +866,34 @@ impl Replica {
         id: ItemId,
         versions: &[RecordVersion],
     ) -> Result<&'c CachedItem, VaultError> {
-        let valid = cache.items.get(&id).is_some_and(|c| {
-            c.sigs.len() == versions.len()
-                && c.sigs
+        use std::collections::hash_map::Entry;
+        // One hash and probe per call: a title lookup makes one per item.
+        match cache.items.entry(id) {
+            Entry::Occupied(entry) if entry.get().sigs.matches(versions) => Ok(entry.into_mut()),
+            entry => {
+                let opened = versions
                     .iter()
-                    .zip(versions)
-                    .all(|(s, v)| *s == VersionSig::of(v))
-        });
-        if !valid {
-            let opened = versions
-                .iter()
-                .map(
-                    |v| match open_record_json(rk, self.account_id, self.epoch, v) {
-                        Ok((_, json)) => Ok(Opened::Json(json)),
-                        Err(reason) => Err(VaultError::Open {
-                            id,
-                            dot: v.dot,
-                            reason,
-                        }),
-                    },
-                )
-                .collect::<Result<Vec<_>, _>>()?;
-            cache.items.insert(id, CachedItem::new(versions, opened));
+                    .map(
+                        |v| match open_record_json(rk, self.account_id, self.epoch, v) {
+                            Ok((_, json)) => Ok(Opened::Json(json)),
+                            Err(reason) => Err(VaultError::Open {
+                                id,
+                                dot: v.dot,
+                                reason,
+                            }),
+                        },
+                    )
+                    .collect::<Result<Vec<_>, _>>()?;
+                let fresh = CachedItem::new(versions, opened);
+                Ok(match entry {
+                    Entry::Occupied(mut stale) => {
+                        stale.insert(fresh);
+                        stale.into_mut()
+                    }
+                    Entry::Vacant(vacant) => vacant.insert(fresh),
+                })
+            }
         }
-        Ok(cache
-            .items
-            .get(&id)
-            .expect("the entry was just validated or inserted"))
     }
 
     fn plains_of(&self, key: &SecretKey, id: ItemId) -> Result<Vec<RecordPlain>, VaultError> {
@@ -856,6 +1008,7 @@ impl Replica {
         let rk = RecordKey::derive(key);
         let version = seal_record(&rk, self.account_id, self.epoch, dot, context, &plain);
         let inserted = self.state.insert(version.clone());
+        self.unsaved.items.insert(id);
         debug_assert_eq!(
             inserted,
             Inserted::Added,
@@ -873,6 +1026,17 @@ impl Replica {
             cache.items.remove(&id);
         }
         Ok(())
+    }
+
+    fn note_merged(
+        &mut self,
+        changed: &std::collections::BTreeSet<ItemId>,
+        vv_before: &VersionVector,
+    ) {
+        self.unsaved.items.extend(changed.iter().copied());
+        if self.state.vv() != vv_before {
+            self.unsaved.vv = true;
+        }
     }
 
     fn observe(&mut self, plain: &RecordPlain) {
@@ -897,6 +1061,7 @@ impl Replica {
             let excess = self.reports.len() - MAX_REPORTS;
             self.reports.drain(..excess);
         }
+        self.unsaved.whole = true;
         self.sealed_reports = Some(seal_reports(
             key,
             self.account_id,

@@ -7,6 +7,9 @@
 //! - `success`: it parses, writing it again gives the same bytes, every
 //!   record opens, and the live items have the `titles:` listed (`|`
 //!   separated, sorted); a container also has `reports:` conflict reports;
+//!   a container with `appended:` entries (and `torn:` bytes of an
+//!   interrupted append) is written again folded, so only its content is
+//!   compared;
 //! - `open failure`: it parses, but records do not open (tampered, moved to
 //!   another id or epoch) and are rejected, not merged;
 //! - `truncated`, `corrupt`: [`FormatError::Corrupt`] (saying "truncated"
@@ -30,7 +33,7 @@ use coffer_vault::error::FormatError;
 use coffer_vault::format::{Container, SyncFile};
 use coffer_vault::ids::DeviceId;
 use coffer_vault::item::{NOTES, PASSWORD, TITLE, URL, USERNAME};
-use coffer_vault::replica::Replica;
+use coffer_vault::replica::{Replica, Unpersisted};
 use coffer_vault::secret::{SecretKey, SecretString};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -180,12 +183,27 @@ fn run_container(v: &Vector) {
         return check_error(v, parsed.map(|_| ()));
     }
     let c = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    let appended = v.get("appended").is_some();
     assert_eq!(
-        c.to_bytes(),
-        v.body,
-        "{}: writing again gives the same bytes",
+        c.appended.entries.to_string(),
+        v.get("appended").unwrap_or("0"),
+        "{}",
         v.name
     );
+    assert_eq!(
+        c.appended.torn_bytes.to_string(),
+        v.get("torn").unwrap_or("0"),
+        "{}",
+        v.name
+    );
+    if !appended {
+        assert_eq!(
+            c.to_bytes(),
+            v.body,
+            "{}: writing again gives the same bytes",
+            v.name
+        );
+    }
     let (header, mut replica) = c.into_replica();
     let password = SecretString::from(v.need("password"));
     let account_key = AccountKey::parse(v.need("account_key")).expect("valid Account Key");
@@ -202,7 +220,9 @@ fn run_container(v: &Vector) {
             "{}",
             v.name
         );
-        assert_eq!(replica.container_bytes(&header).unwrap(), v.body);
+        if !appended {
+            assert_eq!(replica.container_bytes(&header).unwrap(), v.body);
+        }
     } else {
         assert_eq!(rejected.len().to_string(), v.need("rejected"), "{}", v.name);
     }
@@ -320,6 +340,166 @@ proptest! {
         prop_assert_eq!(&c.replica, &r.to_parts());
         prop_assert_eq!(c.to_bytes(), bytes);
     }
+}
+
+/// A container with appended entries reads as the whole container written
+/// after the same changes; an interrupted last append is skipped.
+#[test]
+fn appended_entries_read_as_the_folded_container() {
+    let (header, key, mut r, mut bytes) = success_container();
+    let before = bytes.len();
+    for (i, title) in ["One", "Two", "Three"].into_iter().enumerate() {
+        r.add(&key, vec![(TITLE.into(), s(title))], T0 + 10_000 + i as u64)
+            .unwrap();
+        bytes.extend(delta_line(&mut r));
+    }
+    let c = Container::from_bytes(&bytes).expect("parses");
+    assert_eq!(c.appended.base_len, before);
+    assert_eq!(c.appended.entries, 3);
+    assert_eq!(c.appended.torn_bytes, 0);
+    let (_, mut read) = c.into_replica();
+    read.verify_and_compact(&key);
+    r.verify_and_compact(&key);
+    assert_eq!(read.state(), r.state());
+    assert_eq!(read.clock(), r.clock());
+    assert_eq!(titles(&read, &key), titles(&r, &key));
+    // The folded form is the whole container of the same replica.
+    let folded = r.container_bytes(&header).unwrap();
+    assert_eq!(
+        Container::from_bytes(&folded).unwrap().replica.state,
+        *read.state()
+    );
+
+    // Every cut inside the last entry is an interrupted append: skipped.
+    let whole = bytes.clone();
+    r.add(
+        &key,
+        vec![(TITLE.into(), s("Never acknowledged"))],
+        T0 + 20_000,
+    )
+    .unwrap();
+    let line = delta_line(&mut r);
+    for cut in [1, line.len() / 2, line.len() - 1] {
+        let mut torn = whole.clone();
+        torn.extend_from_slice(&line[..cut]);
+        let c = Container::from_bytes(&torn).expect("a torn append still reads");
+        assert_eq!((c.appended.entries, c.appended.torn_bytes), (3, cut));
+        let (_, mut read) = c.into_replica();
+        read.verify_and_compact(&key);
+        assert!(!titles(&read, &key).contains("Never acknowledged"));
+    }
+    // A complete line that is not an entry is damage, not a torn write.
+    let mut bad = whole.clone();
+    bad.extend_from_slice(b"{\"clock\": 1}\n");
+    match Container::from_bytes(&bad) {
+        Err(FormatError::Corrupt(m)) => assert!(m.contains("appended entry 4"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Version 2 containers (one document, nothing appended) still read.
+#[test]
+fn version_2_containers_read() {
+    let v = Vector::read(&vectors_dir().join("container-success.txt"));
+    let v2 = [
+        &b"COFFER-CONTAINER 2\n"[..],
+        &v.body[v.body.iter().position(|&b| b == b'\n').unwrap() + 1..],
+    ]
+    .concat();
+    let c = Container::from_bytes(&v2).expect("a version 2 container reads");
+    assert_eq!(c, Container::from_bytes(&v.body).unwrap());
+}
+
+/// The success vector unlocked: header, key, replica and its bytes.
+fn success_container() -> (AccountHeader, SecretKey, Replica, Vec<u8>) {
+    let v = Vector::read(&vectors_dir().join("container-success.txt"));
+    let (header, mut r) = Container::from_bytes(&v.body).unwrap().into_replica();
+    let key = header
+        .unlock(
+            &SecretString::from(v.need("password")),
+            &AccountKey::parse(v.need("account_key")).unwrap(),
+        )
+        .unwrap();
+    assert!(r.verify_and_compact(&key).is_empty());
+    (header, key, r, v.body)
+}
+
+/// The replica's unsaved delta as an entry line (and marks it persisted).
+fn delta_line(r: &mut Replica) -> Vec<u8> {
+    let line = match r.unsaved_delta() {
+        Unpersisted::Delta(e) => e.to_line(),
+        other => panic!("expected a delta, got {other:?}"),
+    };
+    r.mark_persisted();
+    line
+}
+
+#[test]
+#[ignore = "writes tests/vectors/container-appended*.txt; run only for a new format version"]
+fn generate_appended_vectors() {
+    let dir = vectors_dir();
+    let v = Vector::read(&dir.join("container-success.txt"));
+    let (_, key, mut r, mut bytes) = success_container();
+    let id = |r: &Replica, t: &str| r.find_by_title(&key, t).unwrap()[0].id;
+    r.add(
+        &key,
+        vec![(TITLE.into(), s("Bike lock")), (PASSWORD.into(), s("4821"))],
+        T0 + 10_000,
+    )
+    .unwrap();
+    bytes.extend(delta_line(&mut r));
+    let wifi = id(&r, "Wifi");
+    r.edit(
+        &key,
+        wifi,
+        vec![(TITLE.into(), Some(s("Home wifi")))],
+        T0 + 11_000,
+    )
+    .unwrap();
+    bytes.extend(delta_line(&mut r));
+    let forum = id(&r, "Old forum");
+    r.delete(&key, forum, T0 + 12_000).unwrap();
+    bytes.extend(delta_line(&mut r));
+    let hdr = |desc: &str, torn: Option<usize>| {
+        let mut h = vec![
+            ("description", desc.to_owned()),
+            ("expect", "success".to_owned()),
+            ("password", v.need("password").to_owned()),
+            ("account_key", v.need("account_key").to_owned()),
+            ("titles", "Bank|Bike lock|Home wifi|Mail".to_owned()),
+            ("reports", "2".to_owned()),
+            ("appended", "3".to_owned()),
+        ];
+        h.extend(torn.map(|t| ("torn", t.to_string())));
+        h
+    };
+    Vector::write(
+        &dir,
+        "container-appended.txt",
+        &hdr(
+            "the success container, then an add, a rename and a delete appended",
+            None,
+        ),
+        &bytes,
+    );
+    r.add(
+        &key,
+        vec![(TITLE.into(), s("Never acknowledged"))],
+        T0 + 13_000,
+    )
+    .unwrap();
+    let line = delta_line(&mut r);
+    let cut = line.len() / 2;
+    bytes.extend_from_slice(&line[..cut]);
+    Vector::write(
+        &dir,
+        "container-appended-torn.txt",
+        &hdr(
+            "as container-appended, then half of a fourth append (interrupted)",
+            Some(cut),
+        ),
+        &bytes,
+    );
 }
 
 // ----- generator -----

@@ -11,10 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use coffer_vault::format::ContainerEntry;
 use coffer_vault::ids::{DeviceId, ItemId};
 use coffer_vault::item::{Item, HISTORY_CAP};
 use coffer_vault::record::RecordVersion;
-use coffer_vault::replica::Replica;
+use coffer_vault::replica::{Replica, Unpersisted};
 use coffer_vault::secret::{SecretKey, SecretString};
 use coffer_vault::state::VaultState;
 use coffer_vault::vv::{Dot, VersionVector};
@@ -74,6 +75,10 @@ struct Sim {
     deleted: BTreeSet<(ItemId, usize)>,
     /// Every sync file ever "written" (for replays and delivery orders).
     files: Vec<VaultState>,
+    /// Each device's container as its daemon would persist it: the last
+    /// whole state, with every appended entry since unioned in (the
+    /// container's reading rule).
+    disk: Vec<VaultState>,
 }
 
 impl Sim {
@@ -96,6 +101,25 @@ impl Sim {
             added: BTreeSet::new(),
             deleted: BTreeSet::new(),
             files: Vec::new(),
+            disk: vec![VaultState::new(); devices],
+        }
+    }
+
+    /// Persists every device as the daemon does after a change: an entry
+    /// appended (through its JSON line) or the whole state.
+    fn persist(&mut self) {
+        for (r, disk) in self.reps.iter_mut().zip(&mut self.disk) {
+            match r.unsaved_delta() {
+                Unpersisted::Nothing => {}
+                Unpersisted::Whole => *disk = r.state().clone(),
+                Unpersisted::Delta(e) => {
+                    let line = e.to_line();
+                    let read: ContainerEntry =
+                        serde_json::from_slice(&line).expect("an entry line parses");
+                    disk.union(&read.state);
+                }
+            }
+            r.mark_persisted();
         }
     }
 
@@ -251,6 +275,33 @@ proptest! {
                     prop_assert_eq!(merged(&ab, c), merged(a, &merged(b, c)), "associative");
                 }
             }
+        }
+    }
+
+    /// What a device persisted (whole states and appended deltas) reads
+    /// back, once compacted at unlock, as exactly its state in memory.
+    #[test]
+    fn persisted_deltas_replay_to_the_state_in_memory((devices, skewed, ops) in scenario()) {
+        let mut sim = Sim::new(devices, skewed);
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+            sim.persist();
+            if i % 7 == 3 {
+                for d in 0..devices {
+                    let mut from_disk = sim.disk[d].clone();
+                    from_disk.compact();
+                    let mut mem = sim.reps[d].state().clone();
+                    mem.compact();
+                    prop_assert_eq!(&from_disk, &mem, "device {} after step {}", d, i);
+                }
+            }
+        }
+        sim.converge();
+        sim.persist();
+        for d in 0..devices {
+            let mut from_disk = sim.disk[d].clone();
+            from_disk.compact();
+            prop_assert_eq!(&from_disk, sim.reps[d].state(), "device {}", d);
         }
     }
 
