@@ -131,6 +131,14 @@ pub fn temp_path(target: &Path) -> PathBuf {
 /// Writes `bytes` to `target` atomically and durably, with `mode` (e.g.
 /// 0o600). On error the target is untouched and the temp file is removed.
 pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = write_temp(target, bytes, mode)?;
+    commit_temp(&tmp, target)
+}
+
+/// The first half of [`write_atomic`]: `bytes` in a new temp file beside
+/// `target`, flushed to disk. Returns the temp file's path (removed again
+/// on error).
+pub fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> io::Result<PathBuf> {
     clean_stale_temps_of(target);
     let tmp = temp_path(target);
     let result = (|| {
@@ -142,16 +150,53 @@ pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         FaultInjector::check(Fault::DiskFull, target)?;
         f.write_all(bytes)?;
         FaultInjector::check(Fault::IoError, target)?;
-        f.sync_all()?;
-        drop(f);
-        FaultInjector::check(Fault::RenameRefused, target)?;
-        fs::rename(&tmp, target)?;
-        sync_dir(target.parent().unwrap_or(Path::new(".")))
+        f.sync_all()
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+/// The second half of [`write_atomic`]: renames the temp file `tmp` onto
+/// `target` and makes the rename durable. On error the temp file is removed.
+pub fn commit_temp(tmp: &Path, target: &Path) -> io::Result<()> {
+    let result =
+        FaultInjector::check(Fault::RenameRefused, target).and_then(|()| fs::rename(tmp, target));
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result?;
+    sync_dir(target.parent().unwrap_or(Path::new(".")))
+}
+
+/// Appends `bytes` to `target` and flushes them to disk, if `target` is
+/// still the file this process left: inode `ino` and `len` bytes long.
+/// `Ok(false)` (nothing written) when it is not. On error the file is cut
+/// back to `len` (best effort), so it holds what it held before.
+pub fn append_durable(target: &Path, ino: u64, len: u64, bytes: &[u8]) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let mut f = match OpenOptions::new().append(true).open(target) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let m = f.metadata()?;
+    if m.ino() != ino || m.len() != len {
+        return Ok(false);
+    }
+    FaultInjector::check(Fault::DiskFull, target)?;
+    let result = f.write_all(bytes).and_then(|()| {
+        FaultInjector::check(Fault::IoError, target)?;
+        f.sync_data()
+    });
+    if result.is_err() && f.set_len(len).is_ok() {
+        let _ = f.sync_data();
+    }
+    result.map(|()| true)
 }
 
 /// `fsync` on a directory, so a rename in it is durable.

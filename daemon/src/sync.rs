@@ -251,8 +251,23 @@ fn republish_header(folders: &[PathBuf], best: &AccountHeader) {
 /// Runs one round. With `publish`, this device's file is (re)written even
 /// when nothing new arrived.
 pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
+    // One round at a time, so that files are published in order.
+    let _one = daemon.round_lock.lock().await;
     let mut inner = daemon.inner.lock().await;
-    let report = round_locked(daemon, &mut inner, publish);
+    let mut plan = None;
+    let mut report = round_merge(daemon, &mut inner, publish, &mut plan);
+    if let Some(plan) = plan {
+        // Serializing and writing the state (tens of ms at 10,000 items)
+        // happens without the state lock: requests go on meanwhile.
+        drop(inner);
+        let written = match tokio::task::spawn_blocking(move || plan.write()).await {
+            Ok(w) => w,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        inner = daemon.inner.lock().await;
+        written.commit(&mut inner);
+        report.folders = folder_infos(&inner);
+    }
     let problems: usize = inner.folders.values().map(|h| h.problems.len()).sum();
     drop(inner);
     daemon.emit(Event::Synced {
@@ -262,7 +277,14 @@ pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
     report
 }
 
-pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) -> SyncReport {
+/// The part of a round that needs the state: headers, resets, merging the
+/// other devices' files; sets `plan` to what to publish.
+fn round_merge(
+    daemon: &Daemon,
+    inner: &mut Inner,
+    publish: bool,
+    plan: &mut Option<Publish>,
+) -> SyncReport {
     let mut report = SyncReport {
         merged_files: 0,
         conflict_copies_removed: 0,
@@ -453,7 +475,10 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
             tracing::error!(error = %e.message, "could not save the merged container");
         }
     }
-    // 2. Publish this device's file where it differs from what we have.
+    // 2. This device's file: written after the state lock is released
+    // (see `Publish`), unless nothing changed since it was written in every
+    // folder and each file is still the one it wrote (serializing the whole
+    // state again, tens of ms at 10,000 items, would change nothing).
     if let Some(replica) = inner.replica.as_ref() {
         let fp = fingerprint(replica);
         let own_path = |folder: &PathBuf| {
@@ -461,9 +486,6 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
                 .join(dev.account_id.to_string())
                 .join(device_file_name(&dev.device_id))
         };
-        // Nothing changed since this device wrote its file in every folder,
-        // and each file is still the one it wrote: serializing the whole
-        // state again (tens of ms at 10,000 items) would change nothing.
         let unchanged = !publish
             && changed == 0
             && folders.iter().all(|folder| {
@@ -473,64 +495,25 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
                         && p.stamp == file_stamp(&own_path(folder))
                 })
             });
-        let bytes = if unchanged {
-            Vec::new()
-        } else {
-            replica.sync_file_bytes()
-        };
-        let hash = blake_hash::of(&bytes);
-        for folder in folders.iter().filter(|_| !unchanged) {
-            let dir = folder.join(dev.account_id.to_string());
-            if !dir.is_dir() {
-                continue;
-            }
-            let path = own_path(folder);
-            let current = if publish
-                || changed > 0
-                || inner.published.get(folder).map(|p| &p.hash) != Some(&hash)
-            {
-                None
-            } else {
-                // Rewrite if the engine replaced or dropped our file.
-                std::fs::read(&path).ok().map(|b| blake_hash::of(&b))
-            };
-            if current == Some(hash) {
-                let stamp = file_stamp(&path);
-                inner.published.insert(
-                    folder.clone(),
-                    Published {
-                        hash,
-                        stamp,
-                        fingerprint: fp.clone(),
-                    },
-                );
-                continue;
-            }
-            match crate::fsutil::write_atomic(&path, &bytes, 0o644) {
-                Ok(()) => {
-                    let stamp = file_stamp(&path);
-                    inner.published.insert(
-                        folder.clone(),
-                        Published {
-                            hash,
-                            stamp,
-                            fingerprint: fp.clone(),
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "could not publish this device's sync file");
-                    inner
-                        .folders
-                        .entry(folder.clone())
-                        .or_default()
-                        .problems
-                        .insert(
-                            path,
-                            (format!("cannot write this device's file: {e}"), now_ms()),
-                        );
-                }
-            }
+        if !unchanged {
+            *plan = Some(Publish {
+                account_id: dev.account_id,
+                epoch: dev.epoch,
+                device_id: dev.device_id.clone(),
+                file: replica.to_sync_file(),
+                fingerprint: fp,
+                force: publish || changed > 0,
+                targets: folders
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.clone(),
+                            own_path(f),
+                            inner.published.get(f).map(|p| p.hash),
+                        )
+                    })
+                    .collect(),
+            });
         }
     }
     report.folders = folder_infos(inner);
@@ -541,6 +524,119 @@ pub(crate) fn round_locked(daemon: &Daemon, inner: &mut Inner, publish: bool) ->
         "sync round"
     );
     report
+}
+
+/// This device's sync file to write into its folders, taken from the
+/// replica under the state lock and written without it: serialized, and
+/// written to temp files beside the targets ([`Publish::write`]); then,
+/// under the lock again, renamed into place only if the device is still
+/// signed in to that account and epoch and still syncs with that folder
+/// ([`Written::commit`]), so a reset or logout in between never sees an old
+/// epoch's file appear after it.
+struct Publish {
+    account_id: uuid::Uuid,
+    epoch: u64,
+    device_id: String,
+    file: coffer_vault::format::SyncFile,
+    fingerprint: Fingerprint,
+    /// Write even where the file seems current.
+    force: bool,
+    /// Folder, this device's file in it, and the hash last written there.
+    targets: Vec<(PathBuf, PathBuf, Option<blake_hash::Hash>)>,
+}
+
+/// The outcome of [`Publish::write`] for each folder.
+struct Written {
+    plan: Publish,
+    hash: blake_hash::Hash,
+    outcomes: Vec<(PathBuf, PathBuf, WriteOutcome)>,
+}
+
+enum WriteOutcome {
+    /// The file already holds these bytes.
+    Current,
+    /// A temp file with the bytes, to rename onto the target.
+    Temp(PathBuf),
+    Failed(std::io::Error),
+}
+
+impl Publish {
+    fn write(self) -> Written {
+        let bytes = self.file.to_bytes();
+        let hash = blake_hash::of(&bytes);
+        let mut outcomes = Vec::new();
+        for (folder, path, last) in &self.targets {
+            if !path.parent().is_some_and(Path::is_dir) {
+                continue;
+            }
+            // Rewrite if the engine replaced or dropped our file.
+            let current = !self.force
+                && *last == Some(hash)
+                && std::fs::read(path).ok().map(|b| blake_hash::of(&b)) == Some(hash);
+            let outcome = if current {
+                WriteOutcome::Current
+            } else {
+                match crate::fsutil::write_temp(path, &bytes, 0o644) {
+                    Ok(tmp) => WriteOutcome::Temp(tmp),
+                    Err(e) => WriteOutcome::Failed(e),
+                }
+            };
+            outcomes.push((folder.clone(), path.clone(), outcome));
+        }
+        Written {
+            plan: self,
+            hash,
+            outcomes,
+        }
+    }
+}
+
+impl Written {
+    fn commit(self, inner: &mut Inner) {
+        let p = &self.plan;
+        let still = |folder: &PathBuf| {
+            inner.device.as_ref().is_some_and(|d| {
+                d.reset.is_none()
+                    && d.account_id == p.account_id
+                    && d.epoch == p.epoch
+                    && d.device_id == p.device_id
+                    && d.sync_folders.contains(folder)
+            })
+        };
+        for (folder, path, outcome) in self.outcomes {
+            if !still(&folder) {
+                if let WriteOutcome::Temp(tmp) = outcome {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                continue;
+            }
+            let result = match outcome {
+                WriteOutcome::Current => Ok(()),
+                WriteOutcome::Temp(tmp) => crate::fsutil::commit_temp(&tmp, &path),
+                WriteOutcome::Failed(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    let stamp = file_stamp(&path);
+                    inner.published.insert(
+                        folder,
+                        Published {
+                            hash: self.hash,
+                            stamp,
+                            fingerprint: p.fingerprint.clone(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not publish this device's sync file");
+                    inner.folders.entry(folder).or_default().problems.insert(
+                        path,
+                        (format!("cannot write this device's file: {e}"), now_ms()),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// In state `reset`: keep the details current, and learn whether our own
@@ -740,7 +836,7 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "the container vanished; writing it again");
-            if let Err(e) = daemon.save_container(&inner) {
+            if let Err(e) = daemon.write_whole_container(&mut inner) {
                 tracing::error!(error = %e.message, "could not write the container");
             }
             return;
@@ -766,10 +862,12 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
             tracing::warn!(path = %path.display(), error = %e, "the container on disk is damaged; writing it again")
         }
     }
+    // The file is not the one this daemon wrote: the next save writes it whole.
+    inner.container_log = None;
     let saved = if inner.key.is_some() {
         daemon.resolve_and_save(&mut inner)
     } else {
-        daemon.save_container(&inner)
+        daemon.save_container(&mut inner)
     };
     if let Err(e) = saved {
         tracing::error!(error = %e.message, "could not write the container");

@@ -4,7 +4,10 @@
 //! filling a disk. Each time: the change is not acknowledged (non-zero
 //! exit, a message naming the cause), the previous file is intact byte for
 //! byte, no temp file is left, the daemon's memory is rolled back, and it
-//! works again as soon as the fault goes, across a restart too.
+//! works again as soon as the fault goes, across a restart too. A change
+//! to the vault is appended to the container, which renames nothing: a
+//! refused rename lets it through, and hits only whole writes (a password
+//! change, below).
 
 use std::path::{Path, PathBuf};
 
@@ -115,7 +118,10 @@ fn failed_container_writes_are_not_acknowledged_and_the_daemon_recovers() {
     let data_dir = container.parent().unwrap().to_path_buf();
     let mut expected = vec!["Kept".to_owned()];
 
-    for (kind, words) in FAULTS {
+    // A change is appended to the container (no rename): disk full and I/O
+    // errors hit it; a refused rename is tried below.
+    for (kind, words) in &FAULTS[..2] {
+        let (kind, words) = (*kind, *words);
         let before = std::fs::read(&container).unwrap();
         // Only the container is hit (its name ends in .coffer).
         rig.fault(&format!("{kind}:.coffer"));
@@ -163,6 +169,18 @@ fn failed_container_writes_are_not_acknowledged_and_the_daemon_recovers() {
         Container::from_bytes(&after).expect("the container parses after recovery");
         assert_no_temp(&data_dir);
     }
+
+    // A refused rename does not stop a change: appending renames nothing,
+    // so the change is acknowledged and durable in the container.
+    rig.fault("rename-refused:.coffer");
+    dev.ok(&["add", "Appended", "--password", "a"]);
+    expected.push("Appended".to_owned());
+    expected.sort();
+    let c = Container::from_bytes(&std::fs::read(&container).unwrap()).unwrap();
+    assert!(c.appended.entries > 0, "{:?}", c.appended);
+    assert_eq!(c.replica.state.live_item_count(), expected.len());
+    assert_no_temp(&data_dir);
+    rig.clear();
 
     // A restart reads exactly the acknowledged changes.
     dev.stop_daemon();

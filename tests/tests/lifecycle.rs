@@ -140,6 +140,52 @@ fn an_old_container_put_back_on_disk_is_merged_and_rewritten() {
     assert_eq!(d.ok(&["get", "First"]).trim(), "1");
 }
 
+/// A change is one entry appended to the container; an append cut short
+/// (power lost in the middle) is never acknowledged, is skipped at start-up
+/// and gone after the first write, which writes the container whole.
+#[test]
+fn an_interrupted_append_is_skipped_and_the_next_write_folds_the_container() {
+    use coffer_vault::format::Container;
+    let mut d = Device::new("append");
+    // No key cache: the restarted daemon starts locked whatever the machine has.
+    d.set_env("COFFER_KEYRING", "memory");
+    d.signup("a@example.org", "pw");
+    for (t, p) in [("One", "1"), ("Two", "2"), ("Three", "3")] {
+        d.ok(&["add", t, "--password", p]);
+    }
+    let status = d.json(&["status", "--json"]);
+    let container = std::path::PathBuf::from(status["container"].as_str().unwrap());
+    let bytes = std::fs::read(&container).unwrap();
+    let c = Container::from_bytes(&bytes).unwrap();
+    assert_eq!(c.appended.entries, 3, "each add is one appended entry");
+    assert_eq!(c.appended.base_len + c.appended.entry_bytes, bytes.len());
+    d.stop_daemon();
+    // Half of a fourth entry, as a crash in the middle of the append leaves it.
+    let entry = &bytes[c.appended.base_len..c.appended.base_len + c.appended.entry_bytes / 3];
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&entry[..entry.len() / 2]);
+    std::fs::write(&container, &torn).unwrap();
+
+    // The restarted daemon starts locked (no keyring here); it skips the
+    // torn bytes, and its first write (unlock's) is whole: they are gone.
+    assert_eq!(state(&d), "locked");
+    d.with_env(&[("COFFER_PASSWORD", "pw")]).ok(&["unlock"]);
+    let list = d.json(&["list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    let c = Container::from_bytes(&std::fs::read(&container).unwrap()).unwrap();
+    assert_eq!((c.appended.entries, c.appended.torn_bytes), (0, 0));
+    assert_eq!(c.replica.state.live_item_count(), 3);
+    // The changes after it are appended again.
+    d.ok(&["add", "Four", "--password", "4"]);
+    d.ok(&["edit", "One", "--password", "uno"]);
+    let c = Container::from_bytes(&std::fs::read(&container).unwrap()).unwrap();
+    assert_eq!((c.appended.entries, c.appended.torn_bytes), (2, 0));
+    d.stop_daemon();
+    let _ = d.with_env(&[("COFFER_PASSWORD", "pw")]).code(&["unlock"]);
+    assert_eq!(d.ok(&["get", "One"]).trim(), "uno");
+    assert_eq!(d.ok(&["get", "Four"]).trim(), "4");
+}
+
 #[test]
 fn passwd_rewraps_the_key_and_new_devices_use_the_new_password() {
     let folder = coffer_blackbox::shared_folder();
