@@ -9,7 +9,8 @@
 //! lock_timeout = "15m"
 //! # This device's friendly name, shown to other devices (default: hostname).
 //! # device_name = "laptop"
-//! # How long to wait for a burst of file events to settle before a sync round.
+//! # How long at most to wait for a burst of file events to settle before a
+//! # sync round (less once every file in it is closed or renamed into place).
 //! debounce_ms = 75
 //! # Folders the OS cannot watch (network mounts) are polled this often.
 //! poll_interval_secs = 30
@@ -29,7 +30,8 @@ pub struct Config {
     pub lock_timeout: Option<Duration>,
     /// Friendly device name.
     pub device_name: Option<String>,
-    /// Debounce for file events.
+    /// Longest debounce for file events (a burst whose files are all
+    /// complete settles sooner: see `watch`).
     pub debounce: Duration,
     /// Polling interval for unwatchable folders.
     pub poll_interval: Duration,

@@ -3,8 +3,15 @@
 //! daemon asks (a local change to publish). No timer fires while idle:
 //! only while files have problems (retry with back-off) or for folders the
 //! OS cannot watch (polling, e.g. network mounts).
+//!
+//! The debounce ends early when the burst visibly settled: every file a
+//! writer started writing in it has been closed after writing or renamed
+//! into place (how sync engines deliver files), and no further change came
+//! for [`SETTLE_GRACE`]. Otherwise the round waits the full
+//! `config.debounce` after the first event, as a writer may still be busy.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,17 +76,30 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
                 if !container && !relevant(&ev) && !structural {
                     continue;
                 }
-                // Debounce: wait for the burst to settle.
-                let deadline = Instant::now() + daemon.config.debounce;
-                loop {
+                // Debounce: wait for the burst to settle, at most the
+                // configured debounce; less once every file written in it
+                // is complete (closed or renamed into place).
+                let mut last = Instant::now();
+                let deadline = last + daemon.config.debounce;
+                let mut burst = Burst::default();
+                burst.note(&ev);
+                // The container is written by rename: no need to wait.
+                while !container {
+                    let wake = if burst.settled() {
+                        (last + SETTLE_GRACE).min(deadline)
+                    } else {
+                        deadline
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep_until(deadline), if !container => break,
-                        Some(more) = rx.recv(), if !container => {
+                        _ = tokio::time::sleep_until(wake) => break,
+                        Some(more) = rx.recv() => {
                             structural |= is_structural(&more, &watched);
                             container |= is_change(&more) && touches_container(&more, &daemon.dirs.data);
+                            burst.note(&more);
+                            if relevant(&more) {
+                                last = Instant::now();
+                            }
                         }
-                        // The container is written by rename: no need to wait.
-                        else => break,
                     }
                 }
                 if container {
@@ -98,6 +118,60 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// How long a settled burst must stay quiet before its round runs: enough
+/// for the sibling events of the same delivery (the rename's other half,
+/// the next file of a batch) to arrive.
+const SETTLE_GRACE: Duration = Duration::from_millis(5);
+
+/// The state of one burst of file events: the files a writer started
+/// writing in it (created or modified) and has not yet completed (closed
+/// after writing, or renamed into place). Coffer's own temp files are
+/// ignored; removals and renames away complete a file too.
+#[derive(Debug, Default)]
+struct Burst {
+    writing: BTreeSet<PathBuf>,
+}
+
+impl Burst {
+    /// Takes one event of the burst into account, in arrival order.
+    fn note(&mut self, ev: &notify::Event) {
+        use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+        match ev.kind {
+            EventKind::Create(CreateKind::Folder) => {}
+            // A write started (or an event too vague to say otherwise).
+            EventKind::Any
+            | EventKind::Create(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any | ModifyKind::Other) => {
+                for p in ev.paths.iter().filter(|p| !is_temp_path(p)) {
+                    self.writing.insert(p.clone());
+                }
+            }
+            // Complete: closed after writing, renamed into place (`To`, or
+            // `Both` whose paths[1] is the destination), renamed away
+            // (`From`, `Both`'s paths[0]) or removed.
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Remove(_) => {
+                for p in &ev.paths {
+                    self.writing.remove(p);
+                }
+            }
+            // Opens, reads, metadata: nothing written.
+            _ => {}
+        }
+    }
+
+    /// Whether no file of the burst is still being written.
+    fn settled(&self) -> bool {
+        self.writing.is_empty()
+    }
+}
+
+fn is_temp_path(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| is_temp_name(&n.to_string_lossy()))
 }
 
 async fn sleep_opt(d: Option<Duration>) {
@@ -210,5 +284,241 @@ async fn rewatch(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, MetadataKind, ModifyKind,
+        RemoveKind, RenameMode,
+    };
+
+    const DIR: &str = "/sync/acct";
+
+    fn p(name: &str) -> PathBuf {
+        Path::new(DIR).join(name)
+    }
+
+    fn ev(kind: EventKind, names: &[&str]) -> notify::Event {
+        names
+            .iter()
+            .fold(notify::Event::new(kind), |e, n| e.add_path(p(n)))
+    }
+
+    fn create(n: &str) -> notify::Event {
+        ev(EventKind::Create(CreateKind::File), &[n])
+    }
+    fn modify(n: &str) -> notify::Event {
+        ev(EventKind::Modify(ModifyKind::Data(DataChange::Any)), &[n])
+    }
+    fn close_write(n: &str) -> notify::Event {
+        ev(
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            &[n],
+        )
+    }
+    fn rename_from(n: &str) -> notify::Event {
+        ev(EventKind::Modify(ModifyKind::Name(RenameMode::From)), &[n])
+    }
+    fn rename_to(n: &str) -> notify::Event {
+        ev(EventKind::Modify(ModifyKind::Name(RenameMode::To)), &[n])
+    }
+    fn rename_both(from: &str, to: &str) -> notify::Event {
+        ev(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            &[from, to],
+        )
+    }
+
+    fn burst(events: &[notify::Event]) -> Burst {
+        let mut b = Burst::default();
+        for e in events {
+            b.note(e);
+        }
+        b
+    }
+
+    #[test]
+    fn rename_into_place_settles() {
+        // inotify: From, To, then the pair as Both.
+        let b = burst(&[
+            rename_from("x.tmp-incoming"),
+            rename_to("device-a.cofsync"),
+            rename_both("x.tmp-incoming", "device-a.cofsync"),
+        ]);
+        assert!(b.settled());
+        assert!(burst(&[rename_to("device-a.cofsync")]).settled());
+    }
+
+    #[test]
+    fn written_but_not_closed_does_not_settle() {
+        let f = "device-a.cofsync";
+        assert!(!burst(&[create(f), modify(f)]).settled());
+        // Rewriting an existing file (truncate + writes) is no different.
+        assert!(!burst(&[modify(f), modify(f)]).settled());
+        // Metadata and reads say nothing about the write.
+        let meta = ev(
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            &[f],
+        );
+        let open = ev(EventKind::Access(AccessKind::Open(AccessMode::Any)), &[f]);
+        let read = ev(EventKind::Access(AccessKind::Close(AccessMode::Read)), &[f]);
+        assert!(!burst(&[create(f), modify(f), meta, open, read]).settled());
+    }
+
+    #[test]
+    fn written_and_closed_settles() {
+        let f = "device-a.cofsync";
+        assert!(burst(&[create(f), modify(f), close_write(f)]).settled());
+        // Reopened for writing after the close: busy again.
+        assert!(!burst(&[create(f), modify(f), close_write(f), modify(f)]).settled());
+    }
+
+    #[test]
+    fn temp_written_then_renamed_onto_final_name_settles() {
+        // Coffer's and syncthing's temp names, never closed (the rename
+        // completes the delivery).
+        for temp in [
+            ".device-a.cofsync.1234-1.tmp",
+            ".syncthing.device-a.cofsync.tmp",
+        ] {
+            let f = "device-a.cofsync";
+            let b = burst(&[
+                create(temp),
+                modify(temp),
+                modify(temp),
+                rename_from(temp),
+                rename_to(f),
+                rename_both(temp, f),
+            ]);
+            assert!(b.settled(), "{temp}");
+            // Before the rename the final name is not there yet, but the
+            // temp file alone never holds a round back.
+            assert!(burst(&[create(temp), modify(temp)]).settled(), "{temp}");
+        }
+        // A foreign temp name that coffer does not know: written, closed
+        // and renamed away onto the final name.
+        let b = burst(&[
+            create("~device-a.partial"),
+            modify("~device-a.partial"),
+            close_write("~device-a.partial"),
+            rename_from("~device-a.partial"),
+            rename_to("device-a.cofsync"),
+        ]);
+        assert!(b.settled());
+    }
+
+    #[test]
+    fn both_rename_completes_its_destination_and_source() {
+        let f = "device-a.cofsync";
+        // Only the Both event (some back-ends send no From/To): paths[1]
+        // is the destination that was being written.
+        assert!(burst(&[create(f), modify(f), rename_both("incoming", f)]).settled());
+        // A file renamed away while written is no longer at that name.
+        assert!(burst(&[
+            create("incoming"),
+            modify("incoming"),
+            rename_both("incoming", f)
+        ])
+        .settled());
+    }
+
+    #[test]
+    fn two_files_one_still_open_does_not_settle() {
+        let (a, b) = ("device-a.cofsync", "device-b.cofsync");
+        let half = burst(&[create(a), modify(a), create(b), modify(b), close_write(a)]);
+        assert!(!half.settled());
+        let both = burst(&[
+            create(a),
+            modify(a),
+            create(b),
+            modify(b),
+            close_write(a),
+            close_write(b),
+        ]);
+        assert!(both.settled());
+        // One renamed into place while the other is still written in place.
+        assert!(!burst(&[create(b), modify(b), rename_to(a)]).settled());
+    }
+
+    #[test]
+    fn removals_and_folders_count_as_complete() {
+        let f = "device-a.cofsync";
+        let rm = ev(EventKind::Remove(RemoveKind::File), &[f]);
+        assert!(burst(&[create(f), modify(f), rm]).settled());
+        assert!(burst(&[ev(EventKind::Remove(RemoveKind::File), &["gone.cofsync"])]).settled());
+        assert!(burst(&[rename_from(f)]).settled());
+        assert!(burst(&[ev(EventKind::Create(CreateKind::Folder), &["new-account"])]).settled());
+    }
+
+    /// The same decisions on the events real inotify sends.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn real_inotify_events() {
+        use std::io::Write;
+        use std::sync::mpsc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+            if let Ok(e) = r {
+                let _ = tx.send(e);
+            }
+        })
+        .unwrap();
+        w.watch(dir.path(), RecursiveMode::NonRecursive).unwrap();
+        let mut b = Burst::default();
+        // Notes events until one matches `until`, then whatever follows
+        // within a short while.
+        let take = |b: &mut Burst, until: &dyn Fn(&notify::Event) -> bool| {
+            let limit = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let left = limit.saturating_duration_since(std::time::Instant::now());
+                let e = rx.recv_timeout(left).expect("the awaited event");
+                b.note(&e);
+                if until(&e) {
+                    break;
+                }
+            }
+            while let Ok(e) = rx.recv_timeout(Duration::from_millis(50)) {
+                b.note(&e);
+            }
+        };
+        let f = dir.path().join("device-a.cofsync");
+        let mut file = std::fs::File::create(&f).unwrap();
+        file.write_all(b"half").unwrap();
+        take(&mut b, &|e| {
+            matches!(e.kind, EventKind::Modify(ModifyKind::Data(_))) && e.paths == [f.clone()]
+        });
+        assert!(!b.settled(), "still open for writing");
+        drop(file);
+        take(&mut b, &|e| {
+            matches!(
+                e.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+            )
+        });
+        assert!(b.settled(), "closed after writing");
+        // A temp file written and renamed onto the final name.
+        let temp = dir.path().join(".syncthing.device-a.cofsync.tmp");
+        std::fs::write(&temp, b"whole").unwrap();
+        std::fs::rename(&temp, &f).unwrap();
+        take(&mut b, &|e| {
+            matches!(
+                e.kind,
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+            )
+        });
+        assert!(b.settled(), "renamed into place");
+        // Reading it back writes nothing.
+        let _ = std::fs::read(&f).unwrap();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+        file.write_all(b" more").unwrap();
+        take(&mut b, &|e| {
+            matches!(e.kind, EventKind::Modify(ModifyKind::Data(_)))
+        });
+        assert!(!b.settled(), "written in place again");
     }
 }
