@@ -14,7 +14,7 @@ use coffer_proto::request::{AddParams, EditParams, FieldInput, QueryParams};
 use coffer_proto::{ErrorBody, ErrorCode, Secret};
 use coffer_vault::ids::ItemId;
 use coffer_vault::item::{custom_field, Item};
-use coffer_vault::replica::Replica;
+use coffer_vault::replica::{Replica, UndoPoint};
 use coffer_vault::secret::{SecretKey, SecretString};
 use serde_json::json;
 
@@ -137,11 +137,13 @@ fn changes(fields: &[FieldInput]) -> Result<Vec<(String, Option<SecretString>)>,
 }
 
 impl Daemon {
-    /// Saves after a change; on failure the in-memory change is undone by
-    /// reloading the previous replica, and the client gets the error.
-    fn commit(&self, inner: &mut Inner, before: Replica) -> Result<(), ErrorBody> {
+    /// Saves after a change; on failure the in-memory change is rolled
+    /// back to `undo`, and the client gets the error.
+    fn commit(&self, inner: &mut Inner, undo: UndoPoint) -> Result<(), ErrorBody> {
         if let Err(e) = self.save_container(inner) {
-            inner.replica = Some(before);
+            if let Some(r) = inner.replica.as_mut() {
+                r.rollback(undo);
+            }
             return Err(e);
         }
         self.kick.notify_one();
@@ -155,13 +157,13 @@ impl Daemon {
         }
         let mut inner = self.inner.lock().await;
         let (replica, key) = self.open_vault(&mut inner)?;
-        let before = replica.clone();
+        let undo = replica.undo_point(&[]);
         let fields = fields
             .into_iter()
             .filter_map(|(n, v)| v.map(|v| (n, v)))
             .collect();
         let id = replica.add(&key, fields, now_ms()).map_err(internal)?;
-        self.commit(&mut inner, before)?;
+        self.commit(&mut inner, undo)?;
         tracing::debug!(item = %id, "added");
         to_reply(AddReply { id: id.to_string() })
     }
@@ -202,11 +204,11 @@ impl Daemon {
         let mut inner = self.inner.lock().await;
         let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
-        let before = replica.clone();
+        let undo = replica.undo_point(&[item.id]);
         replica
             .edit(&key, item.id, ch, now_ms())
             .map_err(internal)?;
-        self.commit(&mut inner, before)?;
+        self.commit(&mut inner, undo)?;
         Ok(json!({"id": item.id.to_string()}))
     }
 
@@ -214,9 +216,9 @@ impl Daemon {
         let mut inner = self.inner.lock().await;
         let (replica, key) = self.open_vault(&mut inner)?;
         let item = find(replica, &key, &p.query)?;
-        let before = replica.clone();
+        let undo = replica.undo_point(&[item.id]);
         replica.delete(&key, item.id, now_ms()).map_err(internal)?;
-        self.commit(&mut inner, before)?;
+        self.commit(&mut inner, undo)?;
         Ok(json!({"id": item.id.to_string(), "title": item.title()}))
     }
 

@@ -387,6 +387,20 @@ struct Unsaved {
     whole: bool,
 }
 
+/// What [`Replica::rollback`] needs to undo a change to a few items: the
+/// versions those items had, and everything else a change moves (version
+/// vector, clock, conflict reports, what is unsaved). Far cheaper than a
+/// clone of the replica, which copies every item.
+#[derive(Debug)]
+pub struct UndoPoint {
+    items: Vec<(ItemId, Vec<RecordVersion>)>,
+    vv: VersionVector,
+    clock: Clock,
+    reports: Vec<ConflictReport>,
+    sealed_reports: Option<Vec<u8>>,
+    unsaved: Unsaved,
+}
+
 /// What a replica must persist next.
 #[derive(Debug)]
 pub enum Unpersisted {
@@ -573,6 +587,65 @@ impl Replica {
             clock: self.clock.last(),
             state,
         })
+    }
+
+    /// Remembers what a change to `ids` (and items it creates) moves, so
+    /// that [`rollback`](Self::rollback) can undo it, as when the change
+    /// could not be persisted. Items the change creates need not be named.
+    pub fn undo_point(&self, ids: &[ItemId]) -> UndoPoint {
+        UndoPoint {
+            items: ids
+                .iter()
+                .map(|id| (*id, self.state.versions(id).to_vec()))
+                .collect(),
+            vv: self.state.vv().clone(),
+            clock: self.clock,
+            reports: self.reports.clone(),
+            sealed_reports: self.sealed_reports.clone(),
+            unsaved: self.unsaved.clone(),
+        }
+    }
+
+    /// Undoes every local change since `undo` was taken: versions written
+    /// since (their dots are past the version vector of then) go, the named
+    /// items get their versions back, and the version vector, clock,
+    /// reports and unsaved set are as they were. Only for local writes
+    /// (add, edit, delete, resolve) to the named items or new ones; a merge
+    /// in between is not undone.
+    pub fn rollback(&mut self, undo: UndoPoint) {
+        let mut touched: std::collections::BTreeSet<ItemId> = self
+            .unsaved
+            .items
+            .difference(&undo.unsaved.items)
+            .copied()
+            .collect();
+        touched.extend(undo.items.iter().map(|(id, _)| *id));
+        for id in &touched {
+            let newer: Vec<Dot> = self
+                .state
+                .versions(id)
+                .iter()
+                .filter(|v| !undo.vv.covers(&v.dot))
+                .map(|v| v.dot)
+                .collect();
+            for dot in newer {
+                self.state.remove(id, &dot);
+            }
+        }
+        for (_, versions) in undo.items {
+            for v in versions {
+                self.state.insert(v);
+            }
+        }
+        self.state.reset_vv(undo.vv);
+        self.clock = undo.clock;
+        self.reports = undo.reports;
+        self.sealed_reports = undo.sealed_reports;
+        self.unsaved = undo.unsaved;
+        let mut cache = self.cache_lock();
+        for id in &touched {
+            cache.items.remove(id);
+        }
     }
 
     /// Records that everything up to now is persisted.

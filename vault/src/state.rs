@@ -71,6 +71,12 @@ impl VaultState {
         &self.vv
     }
 
+    /// Puts the version vector back to `vv` (undoing a change that is
+    /// being rolled back; `vv` must still cover every dot in the state).
+    pub(crate) fn reset_vv(&mut self, vv: VersionVector) {
+        self.vv = vv;
+    }
+
     /// Records that writes up to `vv` have been seen (without versions).
     pub fn join_vv(&mut self, vv: &VersionVector) {
         self.vv.join(vv);

@@ -305,6 +305,61 @@ proptest! {
         }
     }
 
+    /// Rolling back an add, an edit or a delete (as the daemon does when
+    /// the change cannot be persisted) gives the replica it was before:
+    /// state, clock, items, and what remains to persist.
+    #[test]
+    fn rolling_back_a_change_restores_the_replica((devices, skewed, ops) in scenario(),
+                                                  kind in 0u8..3, pick in any::<u8>()) {
+        let mut sim = Sim::new(devices, skewed);
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+            if i % 5 == 0 {
+                sim.persist();
+            }
+        }
+        let key = sim.key.clone();
+        for d in 0..devices {
+            sim.unlock(d);
+            let target = sim.pick(d, pick).map(|it| it.id);
+            let r = &mut sim.reps[d];
+            let before = r.clone();
+            let unsaved = |r: &Replica| match r.unsaved_delta() {
+                Unpersisted::Nothing => "nothing".to_owned(),
+                Unpersisted::Whole => "whole".to_owned(),
+                Unpersisted::Delta(e) => format!("{:?}", e.to_line()),
+            };
+            let undo = match (kind, target) {
+                (0, _) | (_, None) => {
+                    let undo = r.undo_point(&[]);
+                    r.add(&key, vec![("title".into(), SecretString::from("new"))], sim.now + 99)
+                        .expect("add");
+                    undo
+                }
+                (1, Some(id)) => {
+                    let undo = r.undo_point(&[id]);
+                    r.edit(&key, id, vec![("password".into(), Some(SecretString::from("changed")))], sim.now + 99)
+                        .expect("edit");
+                    undo
+                }
+                (_, Some(id)) => {
+                    let undo = r.undo_point(&[id]);
+                    r.delete(&key, id, sim.now + 99).expect("delete");
+                    undo
+                }
+            };
+            prop_assert_ne!(r.state(), before.state(), "the change changed something");
+            r.rollback(undo);
+            prop_assert_eq!(r.state(), before.state());
+            prop_assert_eq!(r.clock(), before.clock());
+            prop_assert_eq!(r.sealed_reports(), before.sealed_reports());
+            prop_assert_eq!(r.reports(), before.reports());
+            prop_assert_eq!(unsaved(r), unsaved(&before));
+            let items = |r: &Replica| r.items(&key).expect("open");
+            prop_assert_eq!(items(r), items(&before));
+        }
+    }
+
     #[test]
     fn any_order_and_duplication_of_delivery_converges((devices, skewed, ops) in scenario(),
                                                        order in prop::collection::vec(any::<u32>(), 64),
