@@ -662,6 +662,12 @@ fn watch_reset_state(daemon: &Daemon, inner: &mut Inner) {
         (None, Some(k)) => k,
         (None, None) => return,
     };
+    tracing::debug!(
+        epoch = best.epoch,
+        by = best.reset.as_ref().map_or("", |r| r.by_device_id.as_str()),
+        kept = kept.is_some(),
+        "in reset: the newest header"
+    );
     if best.epoch < details.new_epoch {
         return;
     }

@@ -7,8 +7,9 @@
 //! The debounce ends early when the burst visibly settled: every file a
 //! writer started writing in it has been closed after writing or renamed
 //! into place (how sync engines deliver files), and no further change came
-//! for [`SETTLE_GRACE`]. Otherwise the round waits the full
-//! `config.debounce` after the first event, as a writer may still be busy.
+//! for [`SETTLE_GRACE`]. Otherwise (a writer may still be busy, or something
+//! was deleted: perhaps a whole folder is going away) the round waits the
+//! full `config.debounce` after the first event.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
                 None
             }
         };
-    let mut watched: Vec<PathBuf> = Vec::new();
+    let mut watched: Vec<Watched> = Vec::new();
     rewatch(&daemon, watcher.as_mut(), &mut watched).await;
     crate::sync::round(&daemon, false).await;
     let mut retry = Duration::from_secs(1);
@@ -132,6 +133,11 @@ const SETTLE_GRACE: Duration = Duration::from_millis(5);
 #[derive(Debug, Default)]
 struct Burst {
     writing: BTreeSet<PathBuf>,
+    /// Something was deleted: maybe a folder is being emptied (unmounted,
+    /// moved away by the user). A deletion brings nothing to merge, so such
+    /// a burst waits the full debounce rather than racing the deletion
+    /// (a round in a half-deleted folder would write its header back).
+    removing: bool,
 }
 
 impl Burst {
@@ -150,22 +156,28 @@ impl Burst {
             }
             // Complete: closed after writing, renamed into place (`To`, or
             // `Both` whose paths[1] is the destination), renamed away
-            // (`From`, `Both`'s paths[0]) or removed.
+            // (`From`, `Both`'s paths[0]).
             EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(_))
-            | EventKind::Remove(_) => {
+            | EventKind::Modify(ModifyKind::Name(_)) => {
                 for p in &ev.paths {
                     self.writing.remove(p);
                 }
+            }
+            EventKind::Remove(_) => {
+                for p in &ev.paths {
+                    self.writing.remove(p);
+                }
+                self.removing |= ev.paths.iter().any(|p| !is_temp_path(p));
             }
             // Opens, reads, metadata: nothing written.
             _ => {}
         }
     }
 
-    /// Whether no file of the burst is still being written.
+    /// Whether no file of the burst is still being written (and nothing
+    /// was deleted).
     fn settled(&self) -> bool {
-        self.writing.is_empty()
+        self.writing.is_empty() && !self.removing
     }
 }
 
@@ -217,7 +229,7 @@ fn relevant(ev: &notify::Event) -> bool {
 
 /// A directory appearing or vanishing in a watched sync folder (the
 /// account directory) needs the watches re-armed.
-fn is_structural(ev: &notify::Event, watched: &[PathBuf]) -> bool {
+fn is_structural(ev: &notify::Event, watched: &[Watched]) -> bool {
     use notify::EventKind;
     matches!(
         ev.kind,
@@ -226,7 +238,7 @@ fn is_structural(ev: &notify::Event, watched: &[PathBuf]) -> bool {
             | EventKind::Modify(notify::event::ModifyKind::Name(_))
     ) && ev.paths.iter().any(|p| {
         p.parent()
-            .is_some_and(|parent| watched.iter().any(|w| w == parent))
+            .is_some_and(|parent| watched.iter().any(|w| w.path == parent))
             && !p
                 .file_name()
                 .is_some_and(|n| is_temp_name(&n.to_string_lossy()))
@@ -234,10 +246,26 @@ fn is_structural(ev: &notify::Event, watched: &[PathBuf]) -> bool {
     })
 }
 
+/// A folder being watched, and which one it was (its inode then).
+#[derive(Debug)]
+struct Watched {
+    path: PathBuf,
+    ino: u64,
+}
+
+/// The inode of the directory at `path`, if there is one.
+fn dir_ino(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| m.ino())
+}
+
 async fn rewatch(
     daemon: &Arc<Daemon>,
     watcher: Option<&mut notify::RecommendedWatcher>,
-    watched: &mut Vec<PathBuf>,
+    watched: &mut Vec<Watched>,
 ) {
     let mut inner = daemon.inner.lock().await;
     let want: Vec<PathBuf> = match &inner.device {
@@ -256,21 +284,28 @@ async fn rewatch(
         return;
     };
     // Only what changed: re-adding a watch would drop events in between.
+    // A folder deleted and made again under the same name is a new folder
+    // (the old watch went with the old one): watched again.
     watched.retain(|old| {
-        let keep = want.contains(old) && old.is_dir();
+        let keep = want.contains(&old.path) && dir_ino(&old.path) == Some(old.ino);
         if !keep {
-            let _ = w.unwatch(old);
+            let _ = w.unwatch(&old.path);
         }
         keep
     });
     for path in want {
-        if !path.is_dir() || watched.contains(&path) {
+        // Taken before the watch: if the folder is replaced in between, the
+        // next re-arm sees another inode and watches again.
+        let Some(ino) = dir_ino(&path) else {
+            continue;
+        };
+        if watched.iter().any(|w| w.path == path) {
             continue;
         }
         match w.watch(&path, RecursiveMode::NonRecursive) {
             Ok(()) => {
                 tracing::debug!(path = %path.display(), "watching");
-                watched.push(path)
+                watched.push(Watched { path, ino })
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot watch; polling this folder");
@@ -444,11 +479,18 @@ mod tests {
     }
 
     #[test]
-    fn removals_and_folders_count_as_complete() {
+    fn removals_wait_the_full_debounce_folders_and_renames_away_do_not() {
         let f = "device-a.cofsync";
+        // A deletion (perhaps of the whole folder, in progress) never settles early.
         let rm = ev(EventKind::Remove(RemoveKind::File), &[f]);
-        assert!(burst(&[create(f), modify(f), rm]).settled());
-        assert!(burst(&[ev(EventKind::Remove(RemoveKind::File), &["gone.cofsync"])]).settled());
+        assert!(!burst(&[create(f), modify(f), rm]).settled());
+        assert!(!burst(&[ev(EventKind::Remove(RemoveKind::File), &["gone.cofsync"])]).settled());
+        // Coffer's own temp files going away are not deletions of the folder.
+        let tmp = ev(
+            EventKind::Remove(RemoveKind::File),
+            &[".device-a.cofsync.1-1.tmp"],
+        );
+        assert!(burst(&[tmp]).settled());
         assert!(burst(&[rename_from(f)]).settled());
         assert!(burst(&[ev(EventKind::Create(CreateKind::Folder), &["new-account"])]).settled());
     }

@@ -1431,7 +1431,10 @@ fn a_reset_does_not_recreate_a_missing_sync_folder() {
     let account_id = text(&signed["account_id"]);
     a.ok(&["sync", "add", s(gone.path())]);
     let missing = gone.path().to_path_buf();
-    std::fs::remove_dir_all(&missing).expect("unmount the second folder");
+    // Unmounted: the folder goes at once (a recursive delete would race
+    // the daemon, which keeps a folder it syncs complete while it exists).
+    let unmounted = short_tempdir("cu");
+    std::fs::rename(&missing, unmounted.path().join("gone")).expect("unmount the second folder");
     wait_until(
         "A sees the folder gone",
         SETTLE,

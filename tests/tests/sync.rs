@@ -171,6 +171,44 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
     assert!(names.contains(&"account.json".to_owned()));
 }
 
+/// The account folder inside the sync folder is deleted and made again
+/// (a user restoring it from a backup, an engine re-creating it): both
+/// daemons watch the new folder, put their files back, and keep syncing.
+#[test]
+fn an_account_folder_deleted_and_made_again_is_watched_again() {
+    let folder = shared_folder();
+    let a = Device::with_sync_folder("a", folder.path());
+    let b = Device::with_sync_folder("b", folder.path());
+    let key = a.signup(EMAIL, PW)["account_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    login(&b, &key, folder.path());
+    let acct = a.json(&["status", "--json"])["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = folder.path().join(&acct);
+    a.ok(&["add", "Before", "--password", "1"]);
+    wait_for(Duration::from_secs(5), "Before on b", || item(&b, "Before"));
+
+    // Gone and back at once: the new folder has a new inode.
+    let saved = folder.path().join("saved");
+    std::fs::rename(&dir, &saved).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    for e in std::fs::read_dir(&saved).unwrap().flatten() {
+        std::fs::rename(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    std::fs::remove_dir(&saved).unwrap();
+
+    a.ok(&["add", "After", "--password", "2"]);
+    wait_for(Duration::from_secs(5), "After on b", || item(&b, "After"));
+    b.ok(&["edit", "After", "--username", "bob"]);
+    wait_for(Duration::from_secs(5), "b's edit on a", || {
+        item(&a, "After").filter(|v| v["username"] == "bob")
+    });
+}
+
 #[test]
 fn concurrent_edits_of_different_and_same_fields_converge() {
     let mut f = fleet(3);
