@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use coffer_vault::ids::ItemId;
+use coffer_vault::replica::Unpersisted;
 
 use crate::merge::{fields, fixture};
 use crate::report::{Report, Row};
@@ -88,6 +89,32 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
         write,
     ));
 
+    // What an add persists instead: one entry appended to the container.
+    let log = dir.path().join("container");
+    let mut r = a.clone();
+    let mut j = 0;
+    let mut line_len = 0;
+    let append = time(runs, || {
+        r.add(key, fields(n + 1_000_000 + j, "pw"), 1)?;
+        j += 1;
+        let entry = match r.unsaved_delta() {
+            Unpersisted::Delta(e) => e,
+            other => anyhow::bail!("an add should give a delta, not {other:?}"),
+        };
+        let line = entry.to_line();
+        line_len = line.len();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
+        f.write_all(&line)?;
+        f.sync_data()?;
+        r.mark_persisted();
+        Ok(())
+    })?;
+    report.add(Row::time(
+        SECTION,
+        format!("add + its container entry ({line_len} B) appended + fdatasync"),
+        append,
+    ));
+
     let mut sync = Vec::new();
     let sync_ser = time(runs, || {
         sync = a.sync_file_bytes();
@@ -157,5 +184,15 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
         Ok(())
     })?;
     report.add(Row::time(SECTION, "Replica::get by id (get ID)", get));
+
+    let count = time(runs, || {
+        std::hint::black_box(a.state().live_item_count());
+        Ok(())
+    })?;
+    report.add(Row::time(
+        SECTION,
+        "VaultState::live_item_count (status)",
+        count,
+    ));
     Ok(())
 }

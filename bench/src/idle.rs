@@ -29,6 +29,41 @@ struct Idle {
     _folder: tempfile::TempDir,
 }
 
+/// How long every daemon's CPU time and thread count must stay unchanged
+/// before the window opens.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// Waits until the work the set-up caused is over: the unlock's sync round
+/// (hundreds of ms at 100,000 items, more on a loaded machine) and the
+/// blocking-pool threads it used, which tokio lets go after 10 s unused —
+/// a thread that exits inside the window would wake the daemon once and
+/// take its context-switch count with it. Gives up after 60 s (the window
+/// then shows whatever is still going on).
+fn settle(pids: &[u32]) -> anyhow::Result<Duration> {
+    let start = std::time::Instant::now();
+    let probe = || -> anyhow::Result<Vec<(u64, u64)>> {
+        pids.iter()
+            .map(|&pid| {
+                let s = proc::stat(pid)?;
+                Ok((s.utime + s.stime, proc::memory(pid)?.threads))
+            })
+            .collect()
+    };
+    let mut last = probe()?;
+    let mut quiet_since = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = probe()?;
+        if now != last {
+            last = now;
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= QUIET {
+            break;
+        }
+    }
+    Ok(start.elapsed())
+}
+
 /// Runs the idle measurements.
 pub fn run(bins: &Bins, mode: Mode, max_items: usize, report: &mut Report) -> anyhow::Result<()> {
     println!("\n== {SECTION} ==");
@@ -69,6 +104,13 @@ pub fn run(bins: &Bins, mode: Mode, max_items: usize, report: &mut Report) -> an
         });
     }
 
+    let pids: Vec<u32> = daemons.iter().map(|d| d.pid).collect();
+    let settled = settle(&pids)?;
+    println!(
+        "  settled after {:.1} s (CPU time and thread count unchanged for {} s)",
+        settled.as_secs_f64(),
+        QUIET.as_secs()
+    );
     println!("  idle window: {} s, all daemons at once", window.as_secs());
     let before: Vec<(proc::Stat, u64)> = daemons
         .iter()
