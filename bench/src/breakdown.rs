@@ -51,8 +51,18 @@ pub fn run(mode: Mode, report: &mut Report) -> anyhow::Result<()> {
     })?;
     report.add(Row::time(
         SECTION,
-        "Replica::clone (add/edit/rm keep one to undo)",
+        "Replica::clone (what add/edit/rm kept to undo, before UndoPoint)",
         clone,
+    ));
+    let some: Vec<ItemId> = a.state().records().keys().take(1).copied().collect();
+    let undo = time(runs, || {
+        std::hint::black_box(a.undo_point(&some));
+        Ok(())
+    })?;
+    report.add(Row::time(
+        SECTION,
+        "Replica::undo_point (what add/edit/rm keep to undo now)",
+        undo,
     ));
 
     let mut r = a.clone();

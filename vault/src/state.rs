@@ -44,11 +44,24 @@ pub enum Inserted {
 ///
 /// Versions of one item are kept sorted by dot, one per dot; the version
 /// vector covers every dot in the state (and may cover more).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct VaultState {
     records: BTreeMap<ItemId, Vec<RecordVersion>>,
     vv: VersionVector,
+    /// [`live_item_count`](Self::live_item_count), worked out once per
+    /// change (`coffer status` asks for it on every call); every method that
+    /// changes the versions empties it.
+    live: std::sync::OnceLock<usize>,
 }
+
+/// Equal when they hold the same versions and version vector.
+impl PartialEq for VaultState {
+    fn eq(&self, other: &Self) -> bool {
+        self.records == other.records && self.vv == other.vv
+    }
+}
+
+impl Eq for VaultState {}
 
 impl VaultState {
     /// The empty state.
@@ -93,6 +106,10 @@ impl VaultState {
     /// or copying anything: the deleted flag is outside the ciphertext (and
     /// bound to it as associated data).
     pub fn live_item_count(&self) -> usize {
+        *self.live.get_or_init(|| self.count_live())
+    }
+
+    fn count_live(&self) -> usize {
         self.records
             .values()
             .filter(|list| {
@@ -125,6 +142,7 @@ impl VaultState {
 
     /// Adds one version (see the module docs for two versions with one dot).
     pub fn insert(&mut self, v: RecordVersion) -> Inserted {
+        self.live.take();
         self.vv.insert_dot(&v.dot);
         let list = match self.records.entry(v.id) {
             Entry::Vacant(e) => {
@@ -153,6 +171,7 @@ impl VaultState {
 
     /// Removes the version of `id` with `dot`, if present.
     pub fn remove(&mut self, id: &ItemId, dot: &Dot) -> Option<RecordVersion> {
+        self.live.take();
         let list = self.records.get_mut(id)?;
         let i = list.binary_search_by(|x| x.dot.cmp(dot)).ok()?;
         let v = list.remove(i);
@@ -169,6 +188,7 @@ impl VaultState {
 
     /// [`union`](Self::union), returning the items whose versions changed.
     pub fn union_changed(&mut self, other: &VaultState) -> BTreeSet<ItemId> {
+        self.live.take();
         let mut changed = BTreeSet::new();
         for (id, theirs) in &other.records {
             match self.records.get_mut(id) {
@@ -197,6 +217,7 @@ impl VaultState {
     /// there, and an unauthenticated claim (a forged counter of `u64::MAX`)
     /// could otherwise stop this device from ever writing again.
     pub fn union_foreign(&mut self, other: &VaultState, own: &DeviceId) -> BTreeSet<ItemId> {
+        self.live.take();
         let mut changed = BTreeSet::new();
         for (id, theirs) in &other.records {
             let foreign: Vec<RecordVersion> = theirs
@@ -234,6 +255,7 @@ impl VaultState {
 
     /// Drops every version superseded by another version of the same item.
     pub fn compact(&mut self) {
+        self.live.take();
         for list in self.records.values_mut() {
             compact_list(list);
         }
@@ -241,6 +263,7 @@ impl VaultState {
 
     /// [`compact`](Self::compact) for one item only.
     pub fn compact_item(&mut self, id: &ItemId) {
+        self.live.take();
         if let Some(list) = self.records.get_mut(id) {
             compact_list(list);
         }
