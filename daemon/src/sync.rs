@@ -455,11 +455,18 @@ fn round_merge(
         }
         let health = inner.folders.entry(folder.clone()).or_default();
         let now = now_ms();
-        let old = std::mem::take(&mut health.problems);
+        let mut old = std::mem::take(&mut health.problems);
         for (p, reason) in seen_problems {
             let since = old.get(&p).map_or(now, |(_, s)| *s);
             tracing::warn!(path = %p.display(), %reason, "sync file problem");
             health.problems.insert(p, (reason, since));
+        }
+        // A problem writing this device's own file stands until a write
+        // succeeds (`Written::commit`), which happens after the lock is
+        // released: a status in between must still show it.
+        let own = dir.join(device_file_name(&dev.device_id));
+        if let Some(problem) = old.remove(&own) {
+            health.problems.entry(own).or_insert(problem);
         }
         health.device_files = device_files;
         health.last_merge_ms = Some(now);
@@ -615,8 +622,10 @@ impl Written {
                 WriteOutcome::Temp(tmp) => crate::fsutil::commit_temp(&tmp, &path),
                 WriteOutcome::Failed(e) => Err(e),
             };
+            let problems = &mut inner.folders.entry(folder.clone()).or_default().problems;
             match result {
                 Ok(()) => {
+                    problems.remove(&path);
                     let stamp = file_stamp(&path);
                     inner.published.insert(
                         folder,
@@ -629,9 +638,10 @@ impl Written {
                 }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "could not publish this device's sync file");
-                    inner.folders.entry(folder).or_default().problems.insert(
+                    let since = problems.get(&path).map_or_else(now_ms, |(_, s)| *s);
+                    problems.insert(
                         path,
-                        (format!("cannot write this device's file: {e}"), now_ms()),
+                        (format!("cannot write this device's file: {e}"), since),
                     );
                 }
             }
