@@ -1044,11 +1044,25 @@ pub(crate) fn container_path(dirs: &Dirs, dev: &DeviceRecord) -> PathBuf {
 /// Remembers which container file this daemon wrote (a rename gives each
 /// write a new inode), so the watcher can tell our writes from anybody else's.
 fn remember_container_write(inner: &Inner, path: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
     inner
         .container_ino
-        .store(ino, std::sync::atomic::Ordering::Relaxed);
+        .store(inode(path), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the container file at `path` is the one this daemon last wrote.
+pub(crate) fn is_own_container(inner: &Inner, path: &Path) -> bool {
+    let ino = inode(path);
+    ino != 0
+        && ino
+            == inner
+                .container_ino
+                .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The inode of `path` (0 when it cannot be read).
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
 }
 
 /// The container's header and replica (appended entries replayed) and its

@@ -836,17 +836,8 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
         return;
     }
     let path = container_path(&daemon.dirs, &dev);
-    {
-        use std::os::unix::fs::MetadataExt;
-        let ino = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
-        if ino != 0
-            && ino
-                == inner
-                    .container_ino
-                    .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return; // our own write
-        }
+    if crate::daemon::is_own_container(&inner, &path) {
+        return; // our own write
     }
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

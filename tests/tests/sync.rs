@@ -127,16 +127,29 @@ impl Fleet {
     }
 }
 
-#[test]
-fn shared_folder_propagates_within_a_fraction_of_a_second() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
+/// Devices a and b signed in to one account on the shared `folder`.
+fn signed_in_pair(folder: &Path) -> (Device, Device) {
+    let a = Device::with_sync_folder("a", folder);
+    let b = Device::with_sync_folder("b", folder);
     let key = a.signup(EMAIL, PW)["account_key"]
         .as_str()
         .unwrap()
         .to_owned();
-    login(&b, &key, folder.path());
+    login(&b, &key, folder);
+    (a, b)
+}
+
+fn account_id(d: &Device) -> String {
+    d.json(&["status", "--json"])["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn shared_folder_propagates_within_a_fraction_of_a_second() {
+    let folder = shared_folder();
+    let (a, b) = signed_in_pair(folder.path());
     let mut worst = Duration::ZERO;
     for i in 0..5 {
         let title = format!("item {i}");
@@ -155,10 +168,7 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
         item(&a, "item 0").filter(|v| v["username"] == "bob")
     });
     // One file per device, each written only by its device.
-    let acct = a.json(&["status", "--json"])["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let acct = account_id(&a);
     let names: Vec<String> = std::fs::read_dir(folder.path().join(&acct))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -177,17 +187,8 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
 #[test]
 fn an_account_folder_deleted_and_made_again_is_watched_again() {
     let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let key = a.signup(EMAIL, PW)["account_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    login(&b, &key, folder.path());
-    let acct = a.json(&["status", "--json"])["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (a, b) = signed_in_pair(folder.path());
+    let acct = account_id(&a);
     let dir = folder.path().join(&acct);
     a.ok(&["add", "Before", "--password", "1"]);
     wait_for(Duration::from_secs(5), "Before on b", || item(&b, "Before"));
