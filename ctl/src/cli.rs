@@ -25,7 +25,7 @@ Exit codes: 0 done, 1 error, 2 usage, 3 not unlocked (signed out, locked or rese
 #[derive(Debug, Parser)]
 #[command(
     name = "coffer",
-    version,
+    version = coffer_proto::long_version(),
     about = "An end-to-end encrypted password vault that syncs through folders you already sync",
     long_about = None,
     after_help = EXAMPLES,

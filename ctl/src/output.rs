@@ -116,6 +116,9 @@ pub fn status(s: &StatusInfo) -> String {
     if let Some(w) = &s.key_cache.warning {
         line(&mut out, "  warning", w);
     }
+    if let Some(w) = &s.kdf_warning {
+        line(&mut out, "Warning", w);
+    }
     if s.state == State::Unlocked || s.state == State::Locked {
         line(
             &mut out,
@@ -442,6 +445,7 @@ mod tests {
             },
             lock_timeout_secs: 900,
             reset: None,
+            kdf_warning: None,
             conflicts: vec![],
             version: "0.1.0".into(),
         }

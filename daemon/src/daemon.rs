@@ -270,7 +270,7 @@ impl Daemon {
     }
 
     pub(crate) fn kdf_params() -> KdfParams {
-        if std::env::var("COFFER_KDF").as_deref() == Ok("fast") {
+        if crate::hooks::fast_kdf() {
             KdfParams::fast_insecure_for_tests()
         } else {
             KdfParams::default_calibrated()
@@ -374,6 +374,11 @@ impl Daemon {
             },
             lock_timeout_secs: self.config.lock_timeout.map_or(0, |d| d.as_secs()),
             reset: dev.and_then(|d| d.reset.clone()),
+            kdf_warning: inner
+                .header
+                .as_ref()
+                .filter(|_| state != State::Reset)
+                .and_then(|h| kdf_warning(&h.kdf)),
             conflicts,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -1126,6 +1131,22 @@ pub(crate) fn conflict_info(c: &coffer_vault::replica::ConflictReport) -> Confli
         message,
         at_ms: c.at_ms,
     }
+}
+
+/// What `status` says about an account header whose key derivation is below
+/// the floor (an account made by a test build or an old version).
+fn kdf_warning(kdf: &KdfParams) -> Option<String> {
+    use coffer_vault::kdf::{FLOOR_M_KIB, FLOOR_T};
+    kdf.below_floor().then(|| {
+        format!(
+            "the Account Password is stretched with Argon2id at {} MiB and {} pass(es), below \
+             coffer's floor of {} MiB and {FLOOR_T} passes, which makes it cheaper to guess; run \
+             `coffer passwd` to re-stretch it at this machine's calibrated parameters",
+            kdf.m_kib / 1024,
+            kdf.t,
+            FLOOR_M_KIB / 1024
+        )
+    })
 }
 
 pub(crate) fn not_ready(s: State) -> ErrorBody {

@@ -14,7 +14,7 @@
 //! The [`FaultInjector`] seam lets tests make a write fail (disk full, I/O
 //! error, a refused rename) without filling a disk, either from start-up
 //! (`COFFER_FAULT`) or switched at run time through a file
-//! (`COFFER_FAULT_FILE`).
+//! (`COFFER_FAULT_FILE`); only a test build reads them ([`crate::hooks`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -67,9 +67,11 @@ fn parse_fault(v: &str) -> FaultSpec {
 }
 
 impl FaultInjector {
-    /// Reads `COFFER_FAULT` and `COFFER_FAULT_FILE` once at start-up.
+    /// Reads `COFFER_FAULT` and `COFFER_FAULT_FILE` once at start-up (in a
+    /// test build only: see [`crate::hooks`]).
     pub fn init_from_env() {
-        if let Ok(v) = std::env::var("COFFER_FAULT") {
+        if let Some(v) = crate::hooks::var("COFFER_FAULT") {
+            let v = v.to_string_lossy();
             match parse_fault(&v) {
                 Some(f) => {
                     tracing::warn!(fault = %v, "COFFER_FAULT is set: writes will fail on purpose");
@@ -78,7 +80,7 @@ impl FaultInjector {
                 None => tracing::warn!(fault = %v, "COFFER_FAULT names no fault; ignored"),
             }
         }
-        if let Some(p) = std::env::var_os("COFFER_FAULT_FILE").filter(|p| !p.is_empty()) {
+        if let Some(p) = crate::hooks::var("COFFER_FAULT_FILE") {
             tracing::warn!(path = %Path::new(&p).display(), "COFFER_FAULT_FILE is set: writes may fail on purpose");
             *FAULT_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(PathBuf::from(p));
         }

@@ -18,6 +18,7 @@
 //! - [`keycache`]: the OS keyring cache.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
 //! - [`device`]: the `device.json` file.
+//! - [`hooks`]: test seams, compiled in only with the `test-hooks` feature.
 //! - [`config`], [`logging`], [`lockfile`], [`fsutil`], [`trash`].
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod device;
 pub mod fsutil;
+pub mod hooks;
 pub mod interop;
 pub mod items;
 pub mod keycache;

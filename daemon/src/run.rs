@@ -25,7 +25,7 @@ pub const EXIT_ALREADY_RUNNING: i32 = 17;
 #[derive(Debug, Default, clap::Parser)]
 #[command(
     name = "cofferd",
-    version,
+    version = crate::hooks::version(),
     about = "coffer's per-user daemon (runs in the foreground)"
 )]
 pub struct Args {
@@ -75,6 +75,7 @@ pub fn main(args: Args) -> i32 {
         eprintln!("cofferd: {e}");
         return 1;
     }
+    crate::hooks::report();
     crate::fsutil::FaultInjector::init_from_env();
     let _lock = match InstanceLock::acquire(&dirs.lock_file()) {
         Ok(l) => l,

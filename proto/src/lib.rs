@@ -36,6 +36,17 @@ pub use error::{ErrorBody, ErrorCode};
 pub use request::Request;
 pub use secret::Secret;
 
+/// The git commit the binaries were built from (12 hex digits), or
+/// `unknown` when the source tree was not a git checkout.
+pub const GIT_COMMIT: &str = env!("COFFER_GIT_COMMIT");
+
+/// `VERSION (commit COMMIT)`: what `coffer --version` and `cofferd
+/// --version` print after the program's name.
+pub fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{} (commit {GIT_COMMIT})", env!("CARGO_PKG_VERSION")))
+}
+
 /// The protocol version. Bumped on any incompatible change; client and
 /// daemon must agree exactly.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -142,6 +142,10 @@ pub struct StatusInfo {
     /// Reset details, in state `reset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetDetails>,
+    /// Set when the account header stretches the password more weakly than
+    /// coffer's floor: what is wrong and the fix (`coffer passwd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kdf_warning: Option<String>,
     /// Recent conflicts the merge resolved.
     #[serde(default)]
     pub conflicts: Vec<ConflictInfo>,

@@ -136,6 +136,7 @@ fn responses() {
             },
             lock_timeout_secs: 900,
             reset: None,
+            kdf_warning: None,
             conflicts: vec![],
             version: "0.1.0".into(),
         },

@@ -239,3 +239,42 @@ fn passwd_rewraps_the_key_and_new_devices_use_the_new_password() {
     .ok(&["login", "--email", "p@example.org", "--sync-folder", &dir]);
     assert_eq!(b.ok(&["get", "Kept"]).trim(), "k");
 }
+
+#[test]
+fn a_weak_kdf_is_flagged_until_passwd_re_stretches_it() {
+    let folder = coffer_blackbox::shared_folder();
+    let mut d = Device::with_sync_folder("kdf", folder.path());
+    // The test build honours COFFER_KDF=fast: the account is stretched at 8 MiB, one pass.
+    d.signup("k@example.org", "pw");
+    let status = d.json(&["status", "--json"]);
+    let warning = status["kdf_warning"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        warning.contains("8 MiB") && warning.contains("coffer passwd"),
+        "{status}"
+    );
+    assert!(
+        d.ok(&["status"]).contains("Warning"),
+        "the text status shows it"
+    );
+    // Without the seam, passwd re-stretches at calibrated parameters.
+    d.stop_daemon();
+    d.remove_env("COFFER_KDF");
+    d.with_env(&[("COFFER_PASSWORD", "pw"), ("COFFER_NEW_PASSWORD", "pw2")])
+        .ok(&["passwd"]);
+    let status = d.json(&["status", "--json"]);
+    assert!(status.get("kdf_warning").is_none(), "{status}");
+    let account = std::fs::read_dir(folder.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("account.json"))
+        .find(|p| p.exists())
+        .expect("the account header is in the sync folder");
+    let header: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(account).unwrap()).unwrap();
+    let kdf = &header["kdf"];
+    assert!(kdf["m_kib"].as_u64().unwrap() >= 64 * 1024, "{header}");
+    assert!(kdf["t"].as_u64().unwrap() >= 2, "{header}");
+}

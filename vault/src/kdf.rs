@@ -37,6 +37,13 @@ pub const MAX_T: u32 = 20;
 pub const MAX_P: u32 = 16;
 /// Memory cost of calibrated parameters: 64 MiB.
 pub const DEFAULT_M_KIB: u32 = 64 * 1024;
+/// The weakest parameters coffer creates an account with: the floor of
+/// [`KdfParams::calibrate`] (64 MiB, 2 passes). An account header below it
+/// (made by a test build, or by an old version) still opens, but `coffer
+/// status` flags it until `coffer passwd` re-stretches the password.
+pub const FLOOR_M_KIB: u32 = DEFAULT_M_KIB;
+/// See [`FLOOR_M_KIB`].
+pub const FLOOR_T: u32 = 2;
 /// Accepted salt lengths, in bytes.
 pub const SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
@@ -108,6 +115,11 @@ impl KdfParams {
             return Err(KdfError::Lanes { p: self.p });
         }
         Ok(())
+    }
+
+    /// Whether these parameters are below [`FLOOR_M_KIB`] / [`FLOOR_T`].
+    pub fn below_floor(&self) -> bool {
+        self.m_kib < FLOOR_M_KIB || self.t < FLOOR_T
     }
 
     /// Parameters for this machine: 64 MiB, one lane, and the number of
@@ -280,6 +292,17 @@ mod tests {
 
     fn fast() -> KdfParams {
         KdfParams::fast_insecure_for_tests()
+    }
+
+    #[test]
+    fn the_floor_flags_test_parameters_but_not_calibrated_ones() {
+        assert!(fast().below_floor());
+        let at = |m_kib, t| KdfParams { m_kib, t, p: 1 }.below_floor();
+        assert!(!at(FLOOR_M_KIB, FLOOR_T));
+        assert!(at(FLOOR_M_KIB - 1, 20));
+        assert!(at(4 * 1024 * 1024, FLOOR_T - 1));
+        // Whatever calibration picks on this machine is at or above it.
+        assert!(!KdfParams::calibrate(std::time::Duration::from_millis(50)).below_floor());
     }
 
     fn kek(pw: &str, key: &AccountKey, salt: &[u8], id: &uuid::Uuid, epoch: u64) -> SecretKey {
