@@ -3,13 +3,18 @@
 set -eu
 cd "$(dirname "$0")"
 v=../vault/tests/vectors
-for t in account_header account_key container sync_file item_json request; do mkdir -p "corpus/$t"; done
+for t in account_header account_key container sync_file item_json request backup device_key sync_name; do mkdir -p "corpus/$t"; done
 for f in "$v"/container-*.txt "$v"/sync-*.txt; do
   name=$(basename "$f" .txt)
   # The file's bytes follow the `---` line.
   sed '1,/^---$/d' "$f" > "corpus/container/$name"
   cp "corpus/container/$name" "corpus/sync_file/$name"
 done
+for f in "$v"/backup-*.txt; do sed '1,/^---$/d' "$f" > "corpus/backup/$(basename "$f" .txt)"; done
+for f in "$v"/device-key-*.txt; do
+  sed -n 's/^sealed: //p' "$f" | xxd -r -p > "corpus/device_key/$(basename "$f" .txt)" 2>/dev/null || true
+done
+grep -v '^#' "$v/names.txt" | cut -f1 | awk '{ f = sprintf("corpus/sync_name/n%03d", NR); printf "%s", $0 > f; close(f) }'
 for f in "$v"/header-*.json; do
   python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["header"])' "$f" \
     > "corpus/account_header/$(basename "$f" .json)" 2>/dev/null || true

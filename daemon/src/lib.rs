@@ -6,43 +6,35 @@
 //! # Layout
 //!
 //! - [`run`]: start-up and shutdown (lock, socket, ready, signals).
-//! - [`daemon`]: the state machine and account requests.
-//! - [`items`]: item requests.
-//! - [`reset`]: account reset and sync-folder requests.
+//! - [`daemon`]: the shared handles and the state lock.
+//! - [`session`]: the state and its transitions (the one owner of state).
+//! - [`handlers`]: one module per area of requests, and the dispatch.
 //! - [`interop`]: import, export, backup and restore.
-//! - [`sync`]: sync rounds, remote resets.
-//! - [`sync_names`]: which file in a sync folder is what.
+//! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch).
 //! - [`watch`]: the file watcher and sync scheduling.
-//! - [`server`]: the accept loop and connections.
-//! - [`socket`]: binding the socket safely.
+//! - [`store`]: the container, `device.json`, durable writes, trash, lock file.
+//! - [`server`]: the accept loop and connections; [`socket`]: binding it safely.
 //! - [`keycache`]: the OS keyring cache.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
-//! - [`device`]: the `device.json` file.
+//! - [`error`]: request errors (turned into wire replies in one place) and
+//!   fatal start-up errors.
 //! - [`hooks`]: test seams, compiled in only with the `test-hooks` feature.
-//! - [`config`], [`logging`], [`lockfile`], [`fsutil`], [`trash`].
+//! - [`config`], [`logging`].
 #![warn(missing_docs)]
 
 pub mod activation;
 pub mod config;
 pub mod daemon;
-pub mod device;
-pub mod fsutil;
+pub mod error;
+pub mod handlers;
 pub mod hooks;
 pub mod interop;
-pub mod items;
 pub mod keycache;
-pub mod lockfile;
 pub mod logging;
-pub mod reset;
 pub mod run;
 pub mod server;
+pub mod session;
 pub mod socket;
+pub mod store;
 pub mod sync;
-pub mod sync_names;
-pub mod trash;
 pub mod watch;
-
-/// Creates `dir` 0700 (and its parents).
-pub(crate) fn dirs_private(dir: &std::path::Path) -> std::io::Result<()> {
-    coffer_proto::dirs::create_private_dir(dir)
-}

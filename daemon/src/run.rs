@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::daemon::Daemon;
+use crate::error::Fatal;
 use crate::keycache::KeyCache;
-use crate::lockfile::{InstanceLock, LockError};
+use crate::store::lockfile::{InstanceLock, LockError};
 
 /// Exit code when another cofferd already runs for this user.
 pub const EXIT_ALREADY_RUNNING: i32 = 17;
@@ -52,54 +53,41 @@ fn harden_process() {
 /// Runs the daemon; returns the process exit code.
 pub fn main(args: Args) -> i32 {
     harden_process();
+    match start(args) {
+        Ok(code) => code,
+        Err(fatal) => {
+            tracing::error!("{fatal}");
+            eprintln!("cofferd: {fatal}");
+            fatal.exit_code()
+        }
+    }
+}
+
+/// Everything before the runtime: paths, config, logging, the lock.
+fn start(args: Args) -> Result<i32, Fatal> {
     // Before any thread exists: taking the socket unsets LISTEN_* variables.
     let activated = crate::activation::take_listen_fd();
-    let dirs = match Dirs::from_env().and_then(|d| d.create().map(|_| d)) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("cofferd: {e}");
-            return 1;
-        }
-    };
-    let config = match Config::load(&dirs.config_file()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("cofferd: bad config: {e}");
-            return 1;
-        }
-    };
-    if let Err(e) = crate::logging::init(
+    let dirs = Dirs::from_env()
+        .and_then(|d| d.create().map(|_| d))
+        .map_err(|e| Fatal::Startup(e.to_string()))?;
+    let config = Config::load(&dirs.config_file()).map_err(|e| Fatal::Config(e.to_string()))?;
+    crate::logging::init(
         args.log_file.as_deref(),
         crate::activation::under_systemd_journal(),
-    ) {
-        eprintln!("cofferd: {e}");
-        return 1;
-    }
+    )
+    .map_err(|e| Fatal::Startup(e.to_string()))?;
     crate::hooks::report();
-    crate::fsutil::FaultInjector::init_from_env();
-    let _lock = match InstanceLock::acquire(&dirs.lock_file()) {
-        Ok(l) => l,
-        Err(e @ LockError::AlreadyRunning { .. }) => {
-            eprintln!("cofferd: {e}");
-            return EXIT_ALREADY_RUNNING;
-        }
-        Err(e) => {
-            eprintln!("cofferd: {e}");
-            return 1;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    crate::store::fsutil::FaultInjector::init_from_env();
+    let _lock = InstanceLock::acquire(&dirs.lock_file()).map_err(|e| match e {
+        e @ LockError::AlreadyRunning { .. } => Fatal::AlreadyRunning(e.to_string()),
+        e => Fatal::Startup(e.to_string()),
+    })?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(8)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cofferd: cannot start the runtime: {e}");
-            return 1;
-        }
-    };
+        .map_err(|e| Fatal::Startup(format!("cannot start the runtime: {e}")))?;
     rt.block_on(serve(dirs, config, activated))
 }
 
@@ -107,30 +95,18 @@ async fn serve(
     dirs: Dirs,
     config: Config,
     activated: Result<Option<std::os::unix::net::UnixListener>, crate::activation::ActivationError>,
-) -> i32 {
+) -> Result<i32, Fatal> {
     let listener = match activated {
-        Ok(Some(std_listener)) => match crate::socket::from_activation(std_listener) {
-            Ok(l) => {
-                tracing::info!("using the socket handed over by the service manager");
-                l
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the socket handed over is unusable");
-                return 1;
-            }
-        },
-        Ok(None) => match crate::socket::bind(&dirs.socket()) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                eprintln!("cofferd: {e}");
-                return 1;
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = %e, "socket activation failed");
-            return 1;
+        Ok(Some(std_listener)) => {
+            let l = crate::socket::from_activation(std_listener)
+                .map_err(|e| Fatal::Startup(format!("the socket handed over is unusable: {e}")))?;
+            tracing::info!("using the socket handed over by the service manager");
+            l
         }
+        Ok(None) => {
+            crate::socket::bind(&dirs.socket()).map_err(|e| Fatal::Startup(e.to_string()))?
+        }
+        Err(e) => return Err(Fatal::Startup(format!("socket activation failed: {e}"))),
     };
     let keycache = tokio::task::spawn_blocking(KeyCache::open)
         .await
@@ -153,7 +129,7 @@ async fn serve(
     timer.abort();
     signals.abort();
     tracing::info!("cofferd stopped");
-    0
+    Ok(0)
 }
 
 async fn wait_for_signals(shutdown: watch::Sender<bool>) {

@@ -329,7 +329,11 @@ async fn connection(stream: Stream, daemon: Arc<Daemon>, mut shutdown: watch::Re
             let mut rx = daemon.subscribe();
             if send(
                 &mut w,
-                &ResponseEnvelope::ok(id, serde_json::json!({"subscribed": true})),
+                &ResponseEnvelope::ok(
+                    id,
+                    serde_json::to_value(coffer_proto::reply::Subscribed { subscribed: true })
+                        .expect("a struct of one bool serializes"),
+                ),
             )
             .await
             .is_err()
@@ -356,7 +360,7 @@ async fn connection(stream: Stream, daemon: Arc<Daemon>, mut shutdown: watch::Re
         }
         let method = request.method();
         tracing::debug!(id, method, "request");
-        let response = match daemon.clone().handle(request).await {
+        let response = match crate::handlers::dispatch(daemon.clone(), request).await {
             Ok(v) => ResponseEnvelope::ok(id, v),
             Err(e) => {
                 tracing::debug!(id, method, code = e.code.as_str(), "request failed");

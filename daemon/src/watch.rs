@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::daemon::Daemon;
-use crate::fsutil::is_temp_name;
+use crate::store::fsutil::is_temp_name;
 
 /// Runs until shutdown.
 pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
@@ -44,13 +44,11 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
     let mut retry = Duration::from_secs(1);
     loop {
         let (has_problems, polled) = {
-            let inner = daemon.inner.lock().await;
+            let core = daemon.core().await;
+            let sync = core.session.sync();
             (
-                inner
-                    .folders
-                    .values()
-                    .any(|h| !h.problems.is_empty() || h.unreachable.is_some()),
-                watcher.is_none() || inner.folders.values().any(|h| h.polled),
+                sync.is_some_and(|s| s.has_problems()),
+                watcher.is_none() || sync.is_some_and(|s| s.folders.values().any(|h| h.polled)),
             )
         };
         let timer = if has_problems {
@@ -267,8 +265,8 @@ async fn rewatch(
     watcher: Option<&mut notify::RecommendedWatcher>,
     watched: &mut Vec<Watched>,
 ) {
-    let mut inner = daemon.inner.lock().await;
-    let want: Vec<PathBuf> = match &inner.device {
+    let mut core = daemon.core().await;
+    let want: Vec<PathBuf> = match core.session.device() {
         Some(d) => d
             .sync_folders
             .iter()
@@ -278,7 +276,12 @@ async fn rewatch(
         None => Vec::new(),
     };
     let Some(w) = watcher else {
-        for h in inner.folders.values_mut() {
+        for h in core
+            .session
+            .sync_mut()
+            .into_iter()
+            .flat_map(|s| s.folders.values_mut())
+        {
             h.polled = true;
         }
         return;
@@ -309,9 +312,11 @@ async fn rewatch(
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot watch; polling this folder");
-                if let Some(h) = inner
-                    .folders
-                    .iter_mut()
+                if let Some(h) = core
+                    .session
+                    .sync_mut()
+                    .into_iter()
+                    .flat_map(|s| s.folders.iter_mut())
                     .find(|(f, _)| path.starts_with(f))
                     .map(|(_, h)| h)
                 {

@@ -4,17 +4,12 @@
 //! The OS-store tests re-execute this test binary inside the wrapper, with `COFFER_KEYCACHE_INNER`
 //! naming the inner run. A missing tool skips a test with a note, unless `COFFER_REQUIRE_TOOLS=1`.
 
-// The module is included directly so these tests do not depend on the rest of the daemon.
-#[allow(dead_code)]
-#[path = "../src/keycache.rs"]
-mod keycache;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use keycache::{CacheNamespace, KeyCache, KeyCacheError};
+use cofferd::keycache::{CacheNamespace, KeyCache, KeyCacheError};
 
 /// Names the inner run of a re-executed test.
 const INNER_ENV: &str = "COFFER_KEYCACHE_INNER";

@@ -8,8 +8,12 @@
 
 use coffer_vault::account::AccountHeader;
 use coffer_vault::account_key::AccountKey;
+use coffer_vault::backup::Backup;
+use coffer_vault::device_key::{DeviceKeyContext, Slot};
 use coffer_vault::format::{Container, SyncFile};
 use coffer_vault::item::Item;
+use coffer_vault::secret::SecretKey;
+use coffer_vault::sync_names::{classify, device_file_name, Entry};
 
 /// `account.json` reader.
 pub fn account_header(data: &[u8]) {
@@ -62,5 +66,49 @@ pub fn item_json(data: &[u8]) {
     if let Ok(i) = Item::from_json(data) {
         let again = Item::from_json(&i.to_json()).expect("a written item parses");
         assert_eq!(again, i, "item round trip");
+    }
+}
+
+/// Backup reader: parsing never panics, a parsed backup writes back to one
+/// that parses to the same header, and opening arbitrary sealed bytes
+/// under a key only fails.
+pub fn backup(data: &[u8]) {
+    if let Ok(b) = Backup::parse(data) {
+        let key = SecretKey::from_bytes([7; 32]);
+        // A backup whose items open under this key would need a forged box: it fails.
+        assert!(b.open(&key).is_err(), "a random key opens a backup");
+        let again = Backup::seal(&b.header, &key, &[], b.created_ms);
+        let reread = Backup::parse(&again).expect("a written backup parses");
+        assert_eq!(reread.header, b.header, "backup round trip");
+        assert_eq!(reread.open(&key).expect("opens"), Vec::new(), "empty items");
+    }
+}
+
+/// The device's sealed Account Key: opening arbitrary bytes never panics
+/// and never succeeds without the sealing key.
+pub fn device_key(data: &[u8]) {
+    let ctx = DeviceKeyContext {
+        account_id: Default::default(),
+        epoch: 1,
+        device_id: "fuzz",
+    };
+    let key = SecretKey::from_bytes([9; 32]);
+    for slot in [Slot::Password, Slot::VaultKey] {
+        assert!(ctx.open(slot, &key, data).is_none(), "forged box opened");
+    }
+}
+
+/// Sync folder names: classifying any name never panics, and a device
+/// file's name is exactly the one its id gives.
+pub fn sync_name(data: &[u8]) {
+    let Ok(name) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Entry::DeviceFile { device_id } = classify(name) {
+        assert_eq!(
+            device_file_name(&device_id),
+            name,
+            "device file name round trip"
+        );
     }
 }

@@ -168,6 +168,35 @@ pub struct NewAccountReply {
     pub device_id: String,
     /// When the account was created (ms since the epoch).
     pub created_ms: u64,
+    /// `reset` on a signed-in device: where its old container went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_container: Option<PathBuf>,
+}
+
+/// `edit` and `rm`: the item the request changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRef {
+    /// The item's id.
+    pub id: String,
+    /// Its title (`rm` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// `restore` of a container from the trash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredReply {
+    /// What was done.
+    pub message: String,
+    /// Items the container held.
+    pub items: usize,
+}
+
+/// `subscribe`: events follow on this connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribed {
+    /// Always true.
+    pub subscribed: bool,
 }
 
 /// `add`.
@@ -273,7 +302,7 @@ pub struct KitReply {
 }
 
 /// `sync_now`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
     /// Device files merged this round.
     pub merged_files: usize,

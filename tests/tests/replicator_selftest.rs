@@ -5,7 +5,7 @@
 use coffer_blackbox::replicator;
 
 #[allow(dead_code)]
-use cofferd::sync_names;
+use coffer_vault::sync_names;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use coffer_blackbox::replicator::{Engine, Replicator};
 use coffer_blackbox::{run_with_timeout, shared_folder, short_tempdir, stderr, Device};
-use cofferd::sync_names::{classify, Entry};
+use coffer_vault::sync_names::{classify, Entry};
 use serde_json::Value;
 
 const EMAIL: &str = "alice@example.org";

@@ -312,7 +312,7 @@ fn conflict_copies_of_every_engine_are_merged_and_removed() {
             std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| cofferd::sync_names::classify(n).is_conflict())
+                .filter(|n| coffer_vault::sync_names::classify(n).is_conflict())
                 .collect()
         };
         assert!(

@@ -26,8 +26,6 @@ use crate::account::AccountHeader;
 use crate::error::FormatError;
 use crate::hlc::Hlc;
 use crate::ids::DeviceId;
-use crate::replica::{MergeOutcome, Replica, ReplicaParts, VaultError};
-use crate::secret::SecretKey;
 use crate::state::VaultState;
 
 /// First-line magic of the local container.
@@ -46,6 +44,25 @@ pub const VERSION: u64 = 2;
 /// The container version this library writes. It reads version 2 too (a
 /// version 3 container without appended entries, apart from the number).
 pub const CONTAINER_VERSION: u64 = 3;
+
+/// The persisted parts of a replica, as a container stores them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaParts {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its epoch.
+    pub epoch: u64,
+    /// This device.
+    pub device_id: DeviceId,
+    /// Its friendly name.
+    pub device_name: String,
+    /// The vault state.
+    pub state: VaultState,
+    /// The clock's last stamp.
+    pub clock: Hlc,
+    /// The conflict reports, sealed (see `Replica::sealed_reports`).
+    pub sealed_reports: Option<Vec<u8>>,
+}
 
 /// A device's local encrypted vault file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,14 +131,15 @@ pub struct SyncFile {
     pub state: VaultState,
 }
 
+/// A sync file's fields, borrowed, for writing without copying the state.
 #[derive(Serialize)]
-struct SyncRef<'a> {
-    account_id: Uuid,
-    epoch: u64,
-    device_id: DeviceId,
-    device_name: &'a str,
-    written_hlc: Hlc,
-    state: &'a VaultState,
+pub(crate) struct SyncRef<'a> {
+    pub(crate) account_id: Uuid,
+    pub(crate) epoch: u64,
+    pub(crate) device_id: DeviceId,
+    pub(crate) device_name: &'a str,
+    pub(crate) written_hlc: Hlc,
+    pub(crate) state: &'a VaultState,
 }
 
 #[derive(Serialize)]
@@ -147,21 +165,6 @@ struct ContainerOwned {
 }
 
 impl Container {
-    /// Pairs a header with a replica of the same account and epoch.
-    pub fn new(account: AccountHeader, replica: &Replica) -> Result<Self, VaultError> {
-        check_same(&account, replica)?;
-        Ok(Container {
-            account,
-            replica: replica.to_parts(),
-            appended: Appended::default(),
-        })
-    }
-
-    /// The header and the (locked) replica.
-    pub fn into_replica(self) -> (AccountHeader, Replica) {
-        (self.account, Replica::from_parts(self.replica))
-    }
-
     /// The file's bytes (appended entries folded in).
     pub fn to_bytes(&self) -> Vec<u8> {
         let p = &self.replica;
@@ -258,85 +261,7 @@ impl SyncFile {
     }
 }
 
-impl Replica {
-    /// This device's sync file (a copy of the state).
-    pub fn to_sync_file(&self) -> SyncFile {
-        SyncFile {
-            account_id: self.account_id(),
-            epoch: self.epoch(),
-            device_id: self.device_id(),
-            device_name: self.device_name().to_owned(),
-            written_hlc: self.clock(),
-            state: self.state().clone(),
-        }
-    }
-
-    /// The bytes of this device's sync file, without copying the state.
-    pub fn sync_file_bytes(&self) -> Vec<u8> {
-        sync_bytes(&SyncRef {
-            account_id: self.account_id(),
-            epoch: self.epoch(),
-            device_id: self.device_id(),
-            device_name: self.device_name(),
-            written_hlc: self.clock(),
-            state: self.state(),
-        })
-    }
-
-    /// The bytes of this device's container with `account` as its header,
-    /// without copying the state.
-    pub fn container_bytes(&self, account: &AccountHeader) -> Result<Vec<u8>, VaultError> {
-        check_same(account, self)?;
-        Ok(container_bytes(
-            account,
-            self.device_id(),
-            self.device_name(),
-            self.clock(),
-            self.state(),
-            self.sealed_reports(),
-        ))
-    }
-
-    /// Merges another device's sync file after checking that it belongs to
-    /// this account and epoch (see [`Replica::merge_remote`]).
-    pub fn merge_sync_file(
-        &mut self,
-        file: &SyncFile,
-        key: Option<&SecretKey>,
-    ) -> Result<MergeOutcome, VaultError> {
-        if file.account_id != self.account_id() {
-            return Err(VaultError::WrongAccount {
-                expected: self.account_id(),
-                found: file.account_id,
-            });
-        }
-        if file.epoch != self.epoch() {
-            return Err(VaultError::WrongEpoch {
-                expected: self.epoch(),
-                found: file.epoch,
-            });
-        }
-        Ok(self.merge_remote(&file.state, key))
-    }
-}
-
-fn check_same(account: &AccountHeader, replica: &Replica) -> Result<(), VaultError> {
-    if account.account_id != replica.account_id() {
-        return Err(VaultError::WrongAccount {
-            expected: replica.account_id(),
-            found: account.account_id,
-        });
-    }
-    if account.epoch != replica.epoch() {
-        return Err(VaultError::WrongEpoch {
-            expected: replica.epoch(),
-            found: account.epoch,
-        });
-    }
-    Ok(())
-}
-
-fn container_bytes(
+pub(crate) fn container_bytes(
     account: &AccountHeader,
     device_id: DeviceId,
     device_name: &str,
@@ -361,7 +286,7 @@ fn container_bytes(
     with_magic(CONTAINER_MAGIC, CONTAINER_VERSION, &body, hint)
 }
 
-fn sync_bytes(body: &SyncRef<'_>) -> Vec<u8> {
+pub(crate) fn sync_bytes(body: &SyncRef<'_>) -> Vec<u8> {
     let hint = 512 + 6 * body.device_name.len() + body.state.json_len_hint();
     with_magic(SYNC_MAGIC, VERSION, body, hint)
 }

@@ -24,12 +24,18 @@
 //! - [`state`]: a vault state and its key-free merge (union, then compaction).
 //! - [`replica`]: one device's vault: add, edit, delete, locked and unlocked
 //!   merges, conflict resolution and reports.
-//! - [`format`](mod@format): the local container and per-device sync file formats.
+//! - [`format`](mod@format): the local container and per-device sync file formats
+//!   (bytes and plain structs only; [`replica`] puts itself in them).
+//! - [`sync_names`]: which file in an account's sync folder is what.
+//! - [`backup`]: the encrypted backup file.
+//! - [`device_key`]: the Account Key as a signed-in device keeps it, sealed.
 #![warn(missing_docs)]
 
 pub mod account;
 pub mod account_key;
 pub mod aead;
+pub mod backup;
+pub mod device_key;
 pub mod error;
 pub mod format;
 pub mod hlc;
@@ -40,4 +46,5 @@ pub mod record;
 pub mod replica;
 pub mod secret;
 pub mod state;
+pub mod sync_names;
 pub mod vv;

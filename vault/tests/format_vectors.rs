@@ -25,7 +25,9 @@
 //! generate_vectors`); they pin the formats, so regenerate them only for a
 //! new format version.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use coffer_vault::account::AccountHeader;
 use coffer_vault::account_key::AccountKey;
@@ -35,79 +37,9 @@ use coffer_vault::ids::DeviceId;
 use coffer_vault::item::{NOTES, PASSWORD, TITLE, URL, USERNAME};
 use coffer_vault::replica::{Replica, Unpersisted};
 use coffer_vault::secret::{SecretKey, SecretString};
+use common::{hex, unhex, vectors_dir, Vector};
 use proptest::prelude::*;
 use uuid::Uuid;
-
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
-}
-
-struct Vector {
-    name: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Vector {
-    fn read(path: &Path) -> Vector {
-        let bytes = std::fs::read(path).expect("vector readable");
-        let sep = b"\n---\n";
-        let at = bytes
-            .windows(sep.len())
-            .position(|w| w == sep)
-            .expect("vector has a --- line");
-        let head = std::str::from_utf8(&bytes[..at]).expect("vector header is UTF-8");
-        let headers = head
-            .lines()
-            .map(|l| {
-                let (k, v) = l.split_once(": ").expect("header line is `name: value`");
-                (k.to_owned(), v.to_owned())
-            })
-            .collect();
-        Vector {
-            name: path
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned(),
-            headers,
-            body: bytes[at + sep.len()..].to_vec(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn need(&self, key: &str) -> &str {
-        self.get(key)
-            .unwrap_or_else(|| panic!("{}: no `{key}:` line", self.name))
-    }
-
-    fn write(dir: &Path, name: &str, headers: &[(&str, String)], body: &[u8]) {
-        let mut out = Vec::new();
-        for (k, v) in headers {
-            out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
-        }
-        out.extend_from_slice(b"---\n");
-        out.extend_from_slice(body);
-        std::fs::write(dir.join(name), out).expect("write vector");
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
 
 fn titles(r: &Replica, key: &SecretKey) -> String {
     let mut t: Vec<String> = r

@@ -16,8 +16,11 @@ use rand::{Rng, SeedableRng};
 
 type Check = fn(&[u8]);
 
-const CHECKS: [(&str, Check); 5] = [
+const CHECKS: [(&str, Check); 8] = [
     ("account_header", checks::account_header),
+    ("backup", checks::backup),
+    ("device_key", checks::device_key),
+    ("sync_name", checks::sync_name),
     ("account_key", checks::account_key),
     ("container", checks::container),
     ("sync_file", checks::sync_file),
@@ -54,6 +57,13 @@ fn seeds() -> Vec<Vec<u8>> {
                     }
                 }
             }
+        }
+    }
+    // A few of the sync folder's names (one engine's each; mutations make the rest).
+    let names = std::fs::read_to_string(dir.join("names.txt")).expect("names vector");
+    for line in names.lines().filter(|l| !l.starts_with('#')).step_by(5) {
+        if let Some((name, _)) = line.split_once('\t') {
+            out.push(name.as_bytes().to_vec());
         }
     }
     out.push(

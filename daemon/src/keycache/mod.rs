@@ -19,16 +19,31 @@
 //! can share one keyring), value the 32-byte key as 64 lowercase hex digits. Every intermediate copy
 //! of a key is zeroized; keys never appear in logs, errors or `Debug` output.
 //!
-//! All calls block (at most [`OP_TIMEOUT`] for the stores that talk over D-Bus or to the Keychain):
-//! call them from a blocking context (`tokio::task::spawn_blocking`).
+//! All calls block (at most [`OP_TIMEOUT`] for the stores that talk over D-Bus or to the Keychain);
+//! the daemon makes them through `Daemon::keyring`, which tells the runtime so
+//! (`block_in_place`).
+//!
+//! # Layout
+//!
+//! - this file: the cache, its errors and namespaces;
+//! - `backend`: which stores exist here and how each is checked;
+//! - `probe`: the write-read-delete probe and bounded calls;
+//! - `os`: the calls into the `keyring` crate.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
+
+mod backend;
+mod os;
+mod probe;
+
+use backend::Backend;
+use os::{describe, os_delete, os_get, os_set, scrub};
+use probe::{bounded, hex_decode, hex_encode, Bounded};
 
 /// The environment variable that forces a backend.
 pub const FORCE_ENV: &str = "COFFER_KEYRING";
@@ -42,12 +57,6 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one store, load or purge may take on a backend that can hang (Secret Service,
 /// Keychain) before it is reported as [`KeyCacheError::Timeout`].
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Hex digits used for the stored value.
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Numbers the probe entries of this process, so that concurrent probes never share an entry.
-static PROBE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Errors of the key cache. None of them carries key material.
 #[derive(Debug, thiserror::Error)]
@@ -158,69 +167,6 @@ impl fmt::Display for CacheNamespace {
         f.write_str(&self.entry_user())
     }
 }
-
-/// A key store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    SecretService,
-    Keyutils,
-    Keychain,
-    Memory,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::SecretService => "secret-service",
-            Backend::Keyutils => "keyutils",
-            Backend::Keychain => "keychain",
-            Backend::Memory => "memory",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Backend> {
-        match name {
-            "secret-service" => Some(Backend::SecretService),
-            "keyutils" => Some(Backend::Keyutils),
-            "keychain" => Some(Backend::Keychain),
-            "memory" => Some(Backend::Memory),
-            _ => None,
-        }
-    }
-
-    /// The OS stores worth probing on this platform, best first.
-    fn candidates() -> &'static [Backend] {
-        if cfg!(target_os = "macos") {
-            &[Backend::Keychain]
-        } else if cfg!(target_os = "linux") {
-            &[Backend::SecretService, Backend::Keyutils]
-        } else if cfg!(any(target_os = "freebsd", target_os = "openbsd")) {
-            &[Backend::SecretService]
-        } else {
-            &[]
-        }
-    }
-
-    /// Whether calls may block for long (D-Bus, Keychain prompts), so they run under a deadline.
-    fn may_hang(self) -> bool {
-        matches!(self, Backend::SecretService | Backend::Keychain)
-    }
-
-    /// Checks the preconditions of the backend, then probes it.
-    fn check(self) -> Result<(), String> {
-        match self {
-            Backend::Memory => Ok(()),
-            Backend::SecretService => {
-                if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|v| v.is_empty()) {
-                    return Err("DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session)".into());
-                }
-                probe(self)
-            }
-            Backend::Keyutils | Backend::Keychain => probe(self),
-        }
-    }
-}
-
 /// The key cache of one daemon. Cheap to share (`Send + Sync`); all calls block.
 pub struct KeyCache {
     backend: Backend,
@@ -480,316 +426,9 @@ impl KeyCache {
         })
     }
 }
-
 /// Locks `mutex`, ignoring poisoning: the guarded maps stay consistent whatever panicked.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Why a bounded call produced no result.
-enum Bounded {
-    TimedOut,
-    NoThread(String),
-}
-
-/// Runs `f` on its own thread and waits at most `limit` for it. A call that overruns is left
-/// behind (its thread ends whenever the call does; its result is dropped, zeroizing any secret).
-fn bounded<T, F>(limit: Duration, f: F) -> Result<T, Bounded>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("coffer-keycache".into())
-        .spawn(move || {
-            // The receiver is gone only after a timeout; the result is then just dropped.
-            let _ = tx.send(f());
-        })
-        .map_err(|err| Bounded::NoThread(format!("cannot start a worker thread: {err}")))?;
-    rx.recv_timeout(limit).map_err(|err| match err {
-        mpsc::RecvTimeoutError::Timeout => Bounded::TimedOut,
-        mpsc::RecvTimeoutError::Disconnected => {
-            Bounded::NoThread("the worker thread panicked".into())
-        }
-    })
-}
-
-/// Writes, reads back and deletes a probe entry with a random value; checks the deletion too.
-fn probe(backend: Backend) -> Result<(), String> {
-    let user = format!(
-        ".probe/{}/{}",
-        std::process::id(),
-        PROBE_SEQ.fetch_add(1, Ordering::Relaxed)
-    );
-    let token = random_token();
-    match bounded(PROBE_TIMEOUT, move || probe_now(backend, &user, &token)) {
-        Ok(result) => result,
-        Err(Bounded::TimedOut) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
-        Err(Bounded::NoThread(reason)) => Err(reason),
-    }
-}
-
-fn probe_now(backend: Backend, user: &str, token: &Zeroizing<Vec<u8>>) -> Result<(), String> {
-    // keyutils maps the kernel's EACCES (no usable session keyring) to "no entry".
-    let no_entry = |step: &str| {
-        if backend == Backend::Keyutils {
-            format!(
-                "{step} failed with 'no entry', which is how the keyring crate reports the \
-                 kernel's EACCES: this process has no session keyring of its own, or may not link \
-                 keys into the user's persistent keyring; run the daemon in a login session or \
-                 under `keyctl session -`"
-            )
-        } else {
-            format!("{step} failed: no such entry")
-        }
-    };
-    let failed = |step: &str, err: &keyring::Error| match err {
-        keyring::Error::NoEntry => no_entry(step),
-        other => format!("{step} failed: {}", describe(other)),
-    };
-    if let Err(err) = os_set(backend, user, token) {
-        scrub(backend, user);
-        return Err(failed("writing a probe entry", &err));
-    }
-    let read_back = match os_get(backend, user) {
-        Ok(Some(value)) if value.as_slice() == token.as_slice() => Ok(()),
-        Ok(Some(_)) => Err("the probe entry read back with another value".to_string()),
-        Ok(None) => Err(no_entry("reading the probe entry back")),
-        Err(e) => Err(failed("reading the probe entry back", &e)),
-    };
-    let deleted = os_delete(backend, user);
-    if read_back.is_err() || !matches!(deleted, Ok(true)) {
-        scrub(backend, user);
-    }
-    read_back?;
-    match deleted {
-        Ok(true) => {}
-        Ok(false) => return Err(no_entry("deleting the probe entry")),
-        Err(e) => return Err(failed("deleting the probe entry", &e)),
-    }
-    match os_get(backend, user) {
-        Ok(None) => Ok(()),
-        Ok(Some(_)) => Err("the probe entry is still there after deleting it".into()),
-        Err(e) => Err(failed("reading the deleted probe entry", &e)),
-    }
-}
-
-/// Removes whatever a failed write left behind for `user`. A keyutils write can fail half way:
-/// the key lands in the session keyring, then linking it into the persistent keyring is refused.
-/// Where the process has no session keyring of its own, that "session keyring" is the
-/// user-session keyring, and the `keyring` crate cannot find the key again (it searches by
-/// numeric id, which the kernel does not count as possessed; and the failed link may even have
-/// given the thread a new, empty session keyring). So the key is searched for through the special
-/// ids of the session and user-session keyrings, which the kernel treats as possessed, and
-/// unlinked from that keyring (which needs no permission on the key itself); the kernel then
-/// collects it.
-fn scrub(backend: Backend, user: &str) {
-    let _ = os_delete(backend, user);
-    #[cfg(target_os = "linux")]
-    if backend == Backend::Keyutils {
-        keyutils_scrub(user);
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn keyutils_scrub(user: &str) {
-    use std::ffi::CString;
-    const KEYCTL_SEARCH: libc::c_long = 10;
-    const KEYCTL_UNLINK: libc::c_long = 9;
-    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
-    const KEY_SPEC_USER_SESSION_KEYRING: libc::c_long = -5;
-    // The description the keyring crate gives an entry without a target.
-    let (Ok(kind), Ok(description)) = (
-        CString::new("user"),
-        CString::new(format!("keyring-rs:{user}@{SERVICE}")),
-    ) else {
-        return;
-    };
-    for keyring in [KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_SESSION_KEYRING] {
-        // Bounded: each round removes one matching key.
-        for _ in 0..8 {
-            // SAFETY: KEYCTL_SEARCH only reads the two NUL-terminated strings, which outlive the
-            // call; the last argument 0 asks it to link the result nowhere.
-            let serial = unsafe {
-                libc::syscall(
-                    libc::SYS_keyctl,
-                    KEYCTL_SEARCH,
-                    keyring,
-                    kind.as_ptr(),
-                    description.as_ptr(),
-                    0 as libc::c_long,
-                )
-            };
-            if serial <= 0 {
-                break;
-            }
-            // SAFETY: integer arguments only.
-            let done = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_UNLINK, serial, keyring) };
-            if done < 0 {
-                tracing::debug!(
-                    "could not unlink a stray keyutils entry: {}",
-                    std::io::Error::last_os_error()
-                );
-                break;
-            }
-        }
-    }
-}
-
-/// A random, non-secret probe value (16 random bytes in hex).
-fn random_token() -> Zeroizing<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let filled = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !filled {
-        // Good enough for a probe value: it only has to differ between probes.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in bytes.chunks_mut(8) {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u32(std::process::id());
-            hasher.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            let word = hasher.finish().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-    hex_encode(&bytes)
-}
-
-/// Lowercase hex of `bytes`, in zeroized memory.
-fn hex_encode(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len() * 2));
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0x0f)]);
-    }
-    out
-}
-
-/// Parses exactly 64 hex digits (either case) into a key; `None` for anything else.
-fn hex_decode(text: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if text.len() != 64 {
-        return None;
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    for (slot, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
-        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(key)
-}
-
-/// A readable description of a `keyring` error that never includes a stored value.
-fn describe(err: &keyring::Error) -> String {
-    use keyring::Error as E;
-    match err {
-        E::PlatformFailure(inner) => format!("platform failure: {inner}"),
-        E::NoStorageAccess(inner) => format!("no access to the store (is it locked?): {inner}"),
-        E::NoEntry => "no such entry".into(),
-        E::BadEncoding(_) => "the stored value is not text".into(),
-        E::TooLong(name, limit) => format!("{name} is longer than the store's limit of {limit}"),
-        E::Invalid(name, reason) => format!("{name} is invalid: {reason}"),
-        E::Ambiguous(found) => format!("{} entries match", found.len()),
-        _ => "unknown keyring error".into(),
-    }
-}
-
-/// The `keyring` entry for `user` in `backend`, built from an explicit credential.
-fn os_entry(backend: Backend, user: &str) -> Result<keyring::Entry, keyring::Error> {
-    match backend {
-        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-        Backend::SecretService => {
-            let credential =
-                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)?;
-            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
-        }
-        #[cfg(target_os = "linux")]
-        Backend::Keyutils => {
-            let credential =
-                keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, user)?;
-            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
-        }
-        #[cfg(target_os = "macos")]
-        Backend::Keychain => {
-            let credential = keyring::macos::MacCredential::new_with_target(None, SERVICE, user)?;
-            Ok(keyring::Entry::new_with_credential(Box::new(credential)))
-        }
-        other => Err(keyring::Error::PlatformFailure(
-            format!(
-                "the {} store is not available on this platform",
-                other.name()
-            )
-            .into(),
-        )),
-    }
-}
-
-/// Stores `value` for `user`; several matching Secret Service items are replaced by one.
-fn os_set(backend: Backend, user: &str, value: &[u8]) -> Result<(), keyring::Error> {
-    let entry = os_entry(backend, user)?;
-    match entry.set_secret(value) {
-        Err(keyring::Error::Ambiguous(_)) => {
-            os_delete(backend, user)?;
-            entry.set_secret(value)
-        }
-        other => other,
-    }
-}
-
-/// The value stored for `user`, `None` when there is none.
-fn os_get(backend: Backend, user: &str) -> Result<Option<Zeroizing<Vec<u8>>>, keyring::Error> {
-    let entry = os_entry(backend, user)?;
-    match entry.get_secret() {
-        Ok(value) => Ok(Some(Zeroizing::new(value))),
-        Err(keyring::Error::NoEntry) => Ok(None),
-        Err(keyring::Error::BadEncoding(mut value)) => {
-            value.zeroize();
-            Err(keyring::Error::BadEncoding(Vec::new()))
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Deletes every entry for `user`; `Ok(false)` when there was none.
-fn os_delete(backend: Backend, user: &str) -> Result<bool, keyring::Error> {
-    let entry = os_entry(backend, user)?;
-    match entry.delete_credential() {
-        Ok(()) => Ok(true),
-        Err(keyring::Error::NoEntry) => Ok(false),
-        Err(keyring::Error::Ambiguous(_)) => delete_all(backend, user).map(|()| true),
-        Err(err) => Err(err),
-    }
-}
-
-/// Deletes every Secret Service item matching `user` (only the Secret Service can hold several).
-fn delete_all(backend: Backend, user: &str) -> Result<(), keyring::Error> {
-    match backend {
-        #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-        Backend::SecretService => {
-            keyring::secret_service::SsCredential::new_with_target(None, SERVICE, user)?
-                .delete_all_passwords()
-        }
-        other => Err(keyring::Error::PlatformFailure(
-            format!(
-                "the {} store returned several entries for {user}",
-                other.name()
-            )
-            .into(),
-        )),
-    }
 }

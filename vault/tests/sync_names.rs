@@ -2,7 +2,7 @@
 //! every engine's conflict naming, temp and placeholder names, and garbage.
 
 #[allow(dead_code)]
-use cofferd::sync_names;
+use coffer_vault::sync_names;
 
 use proptest::prelude::*;
 use sync_names::{

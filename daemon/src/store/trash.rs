@@ -127,8 +127,8 @@ fn candidate_names(path: &Path, sep: &'static str) -> impl Iterator<Item = Strin
 fn reserve_in(trash: &Path, path: &Path) -> io::Result<(PathBuf, PathBuf)> {
     let files = trash.join("files");
     let info = trash.join("info");
-    crate::dirs_private(&files)?;
-    crate::dirs_private(&info)?;
+    coffer_proto::dirs::create_private_dir(&files)?;
+    coffer_proto::dirs::create_private_dir(&info)?;
     reserve(&files, &info, path)
 }
 

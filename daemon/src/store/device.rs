@@ -9,15 +9,15 @@
 //! The Account Key is kept twice, never in the clear: `account_key_pw` is
 //! sealed under a subkey of the stretched Account Password (so `unlock`
 //! needs only the password), `account_key_vk` under a subkey of the vault
-//! key (so `kit` works after the daemon resumed from the keyring cache).
-//! Both are bound to account, epoch and device by their associated data.
+//! key (so `kit` works after the daemon resumed from the keyring cache);
+//! the boxes are [`coffer_vault::device_key`]'s.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use coffer_proto::reply::ResetDetails;
 use coffer_vault::account_key::AccountKey;
-use coffer_vault::aead;
+use coffer_vault::device_key::{DeviceKeyContext, Slot};
 use coffer_vault::secret::SecretKey;
 use serde::{Deserialize, Serialize};
 
@@ -70,40 +70,38 @@ mod b64 {
 }
 
 impl DeviceRecord {
-    fn ad(&self, purpose: &str) -> Vec<u8> {
-        format!(
-            "coffer device account key v1|{purpose}|{}|{}|{}",
-            self.account_id, self.epoch, self.device_id
-        )
-        .into_bytes()
+    fn key_context(&self) -> DeviceKeyContext<'_> {
+        DeviceKeyContext {
+            account_id: self.account_id,
+            epoch: self.epoch,
+            device_id: &self.device_id,
+        }
     }
 
-    /// Seals the Account Key under both keys.
+    /// Seals the Account Key under both keys (see [`coffer_vault::device_key`]).
     pub fn seal_account_key(
         &mut self,
         ak: &AccountKey,
         stretched: &SecretKey,
         vault_key: &SecretKey,
     ) {
-        let text = ak.to_text();
-        let pw_key = aead::subkey(stretched, b"coffer device account key pw v1");
-        let vk_key = aead::subkey(vault_key, b"coffer device account key vk v1");
-        self.account_key_pw = aead::seal(&pw_key, &self.ad("pw"), text.expose().as_bytes());
-        self.account_key_vk = aead::seal(&vk_key, &self.ad("vk"), text.expose().as_bytes());
+        let ctx = self.key_context();
+        let pw = ctx.seal(Slot::Password, stretched, ak);
+        let vk = ctx.seal(Slot::VaultKey, vault_key, ak);
+        self.account_key_pw = pw;
+        self.account_key_vk = vk;
     }
 
     /// The Account Key, with the stretched password. `None` = wrong password.
     pub fn open_account_key_pw(&self, stretched: &SecretKey) -> Option<AccountKey> {
-        let k = aead::subkey(stretched, b"coffer device account key pw v1");
-        let plain = aead::open(&k, &self.ad("pw"), &self.account_key_pw).ok()?;
-        AccountKey::parse(std::str::from_utf8(&plain).ok()?).ok()
+        self.key_context()
+            .open(Slot::Password, stretched, &self.account_key_pw)
     }
 
     /// The Account Key, with the vault key.
     pub fn open_account_key_vk(&self, vault_key: &SecretKey) -> Option<AccountKey> {
-        let k = aead::subkey(vault_key, b"coffer device account key vk v1");
-        let plain = aead::open(&k, &self.ad("vk"), &self.account_key_vk).ok()?;
-        AccountKey::parse(std::str::from_utf8(&plain).ok()?).ok()
+        self.key_context()
+            .open(Slot::VaultKey, vault_key, &self.account_key_vk)
     }
 
     /// Reads `path`; `Ok(None)` when there is none.
@@ -141,7 +139,7 @@ impl DeviceRecord {
     /// Writes atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(path, &bytes, 0o600)
+        crate::store::fsutil::write_atomic(path, &bytes, 0o600)
     }
 }
 

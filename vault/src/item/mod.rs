@@ -22,48 +22,33 @@
 //! `[wall_ms, counter]` pairs and each device written once per item, in a
 //! table that fields and history entries refer to by index. The buffers
 //! holding their JSON are zeroized.
+//!
+//! # Layout
+//!
+//! - [`fields`]: the field vocabulary (standard names, custom fields, the
+//!   names users type).
+//! - `codec`: the compact JSON an item is sealed as.
+//! - `resolve`: field-by-field resolution of siblings.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use serde::de::Error as _;
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::hlc::{Clock, Hlc};
 use crate::ids::{DeviceId, ItemId};
 use crate::secret::SecretString;
 
-/// The item's name, shown in lists.
-pub const TITLE: &str = "title";
-/// The login name.
-pub const USERNAME: &str = "username";
-/// The password.
-pub const PASSWORD: &str = "password";
-/// The site's address.
-pub const URL: &str = "url";
-/// Free text.
-pub const NOTES: &str = "notes";
-/// The standard field names, in display order.
-pub const STANDARD_FIELDS: [&str; 5] = [TITLE, USERNAME, PASSWORD, URL, NOTES];
-/// Prefix of a custom field's name: `field:NAME`.
-pub const CUSTOM_PREFIX: &str = "field:";
-/// How many earlier values each field keeps (the newest ones).
-pub const HISTORY_CAP: usize = 32;
+mod codec;
+pub mod fields;
+mod resolve;
 
-/// The stored name of the custom field `name` (`field:NAME`).
-pub fn custom_field(name: &str) -> String {
-    format!("{CUSTOM_PREFIX}{name}")
-}
-
-/// True for a standard name or `field:NAME` with a non-empty `NAME`.
-pub fn is_valid_field_name(name: &str) -> bool {
-    STANDARD_FIELDS.contains(&name)
-        || name
-            .strip_prefix(CUSTOM_PREFIX)
-            .is_some_and(|n| !n.is_empty())
-}
+use codec::secret_opt;
+pub(crate) use codec::secret_str;
+pub(crate) use codec::to_json_zeroizing;
+pub use fields::*;
+pub use resolve::{resolve, resolve_with_conflicts};
 
 /// The current value of one field and when, and by whom, it was set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,288 +291,11 @@ impl Item {
     }
 }
 
-/// The fields or history of an item, written against its device table.
-struct Wire<'a, T> {
-    map: &'a BTreeMap<String, T>,
-    devices: &'a [DeviceId],
-}
-
-impl<T> Wire<'_, T> {
-    fn index(&self, device: &DeviceId) -> usize {
-        self.devices
-            .binary_search(device)
-            .expect("the device table lists every device of the item")
-    }
-}
-
-impl Serialize for Wire<'_, FieldValue> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.map.iter().map(|(name, f)| {
-            let value = f.value.as_ref().map(SecretString::expose);
-            let entry = (
-                value,
-                f.stamp.wall_ms,
-                f.stamp.counter,
-                self.index(&f.device),
-            );
-            (name, entry)
-        }))
-    }
-}
-
-impl Serialize for Wire<'_, Vec<HistoryEntry>> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.map.iter().map(|(name, hist)| {
-            let entries: Vec<(&str, u64, u32, usize)> = hist
-                .iter()
-                .map(|h| {
-                    let idx = self.index(&h.device);
-                    (h.value.expose(), h.stamp.wall_ms, h.stamp.counter, idx)
-                })
-                .collect();
-            (name, entries)
-        }))
-    }
-}
-
-impl Serialize for Item {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let devices = self.device_table();
-        let has_history = !self.history.is_empty();
-        let mut m = s.serialize_map(Some(4 + usize::from(has_history)))?;
-        m.serialize_entry("id", &self.id)?;
-        m.serialize_entry("c", &self.created_ms)?;
-        m.serialize_entry("d", &devices)?;
-        m.serialize_entry(
-            "f",
-            &Wire {
-                map: &self.fields,
-                devices: &devices,
-            },
-        )?;
-        if has_history {
-            m.serialize_entry(
-                "h",
-                &Wire {
-                    map: &self.history,
-                    devices: &devices,
-                },
-            )?;
-        }
-        m.end()
-    }
-}
-
-/// A value read straight into a zeroizing string.
-struct WireSecret(SecretString);
-
-impl<'de> Deserialize<'de> for WireSecret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| WireSecret(SecretString::new(s)))
-    }
-}
-
-#[derive(Deserialize)]
-struct ItemWire {
-    id: ItemId,
-    c: u64,
-    #[serde(default)]
-    d: Vec<DeviceId>,
-    #[serde(default)]
-    f: BTreeMap<String, (Option<WireSecret>, u64, u32, usize)>,
-    #[serde(default)]
-    h: BTreeMap<String, Vec<(WireSecret, u64, u32, usize)>>,
-}
-
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let ItemWire { id, c, d, f, h } = ItemWire::deserialize(d)?;
-        let indexes = f.values().map(|e| e.3);
-        if let Some(bad) = indexes
-            .chain(h.values().flatten().map(|e| e.3))
-            .find(|&i| i >= d.len())
-        {
-            return Err(D::Error::custom(format!(
-                "device index {bad} is not in the table"
-            )));
-        }
-        // Every index was checked against the table just above.
-        let fields = f
-            .into_iter()
-            .map(|(name, (value, wall_ms, counter, dev))| {
-                let field = FieldValue {
-                    value: value.map(|v| v.0),
-                    stamp: Hlc::new(wall_ms, counter),
-                    device: d[dev],
-                };
-                (name, field)
-            })
-            .collect();
-        let history = h
-            .into_iter()
-            .map(|(name, entries)| {
-                let entries = entries
-                    .into_iter()
-                    .map(|(value, wall_ms, counter, dev)| HistoryEntry {
-                        value: value.0,
-                        stamp: Hlc::new(wall_ms, counter),
-                        device: d[dev],
-                    })
-                    .collect();
-                (name, entries)
-            })
-            .collect();
-        Ok(Item {
-            id,
-            created_ms: c,
-            fields,
-            history,
-        })
-    }
-}
-
-/// Serializes `value` into a zeroizing buffer allocated large enough up
-/// front that it is not reallocated (which would leave unwiped copies).
-pub(crate) fn to_json_zeroizing<T: Serialize>(value: &T, hint: usize) -> Zeroizing<Vec<u8>> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(hint));
-    serde_json::to_writer(&mut *buf, value)
-        // Serializing these plain structs into a Vec has no failure mode:
-        // all map keys are strings and no Serialize impl returns an error.
-        .expect("serializing an in-memory value to JSON cannot fail");
-    buf
-}
-
 fn normalize_history(h: &mut Vec<HistoryEntry>) {
     h.sort_by(HistoryEntry::cmp_key);
     h.dedup_by(|a, b| a.cmp_key(b) == Ordering::Equal);
     if h.len() > HISTORY_CAP {
         h.drain(..h.len() - HISTORY_CAP);
-    }
-}
-
-fn cmp_value(a: &Option<SecretString>, b: &Option<SecretString>) -> Ordering {
-    a.as_ref()
-        .map(SecretString::expose)
-        .cmp(&b.as_ref().map(SecretString::expose))
-}
-
-fn cmp_field(a: &FieldValue, b: &FieldValue) -> Ordering {
-    (a.stamp, a.device)
-        .cmp(&(b.stamp, b.device))
-        .then_with(|| cmp_value(&a.value, &b.value))
-}
-
-/// Resolves siblings field by field (see the module docs).
-///
-/// # Panics
-/// Never for a non-empty slice; an empty slice has nothing to resolve and
-/// panics, as it would be a caller bug.
-pub fn resolve(siblings: &[Item]) -> Item {
-    resolve_with_conflicts(siblings).0
-}
-
-/// [`resolve`], also listing the fields where concurrent edits set
-/// different values (one entry per losing value; stale values that a
-/// sibling had already replaced are not conflicts).
-pub fn resolve_with_conflicts(siblings: &[Item]) -> (Item, Vec<FieldConflict>) {
-    let first = siblings
-        .first()
-        .expect("resolve needs at least one sibling (caller invariant)");
-    let mut out = Item::new(
-        first.id,
-        siblings.iter().map(|s| s.created_ms).min().unwrap_or(0),
-    );
-    let mut conflicts = Vec::new();
-    for s in siblings {
-        for (name, h) in &s.history {
-            out.history
-                .entry(name.clone())
-                .or_default()
-                .extend(h.iter().cloned());
-        }
-    }
-
-    let mut names: Vec<&String> = siblings.iter().flat_map(|s| s.fields.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let candidates: Vec<&FieldValue> =
-            siblings.iter().filter_map(|s| s.fields.get(name)).collect();
-        let winner = candidates
-            .iter()
-            .copied()
-            .max_by(|a, b| cmp_field(a, b))
-            .expect("a field name comes from at least one sibling");
-        let mut losers: Vec<&FieldValue> = candidates
-            .iter()
-            .copied()
-            .filter(|c| c.value.is_some() && cmp_value(&c.value, &winner.value) != Ordering::Equal)
-            .collect();
-        losers.sort_by(|a, b| cmp_field(a, b));
-        losers.dedup_by(|a, b| cmp_field(a, b) == Ordering::Equal);
-        for l in losers {
-            if let Some(v) = &l.value {
-                let entry = HistoryEntry {
-                    value: v.clone(),
-                    stamp: l.stamp,
-                    device: l.device,
-                };
-                if !is_stale(&entry, name, siblings) {
-                    conflicts.push(FieldConflict {
-                        field: name.clone(),
-                        winner_device: winner.device,
-                        loser_device: l.device,
-                    });
-                }
-                out.history.entry(name.clone()).or_default().push(entry);
-            }
-        }
-        out.fields.insert(name.clone(), winner.clone());
-    }
-    out.normalize();
-    (out, conflicts)
-}
-
-/// A losing value is stale (not a conflict) when some sibling already
-/// replaced it: it is in a sibling's history of that field, or older than
-/// everything in a full history (so it was evicted by the cap).
-fn is_stale(entry: &HistoryEntry, name: &str, siblings: &[Item]) -> bool {
-    siblings.iter().any(|s| {
-        let h = s.history_of(name);
-        h.iter().any(|k| k.cmp_key(entry) == Ordering::Equal)
-            || (h.len() >= HISTORY_CAP
-                && h.first().is_some_and(|oldest| entry.stamp < oldest.stamp))
-    })
-}
-
-pub(crate) mod secret_str {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::secret::SecretString;
-
-    pub fn serialize<S: Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v.expose())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-        String::deserialize(d).map(SecretString::new)
-    }
-}
-
-mod secret_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::secret::SecretString;
-
-    pub fn serialize<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_some(v.expose()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(SecretString::new))
     }
 }
 

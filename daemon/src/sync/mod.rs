@@ -1,0 +1,273 @@
+//! Sync rounds: read every device file (and every engine's conflict copy)
+//! in every sync folder, merge them into the local replica, publish this
+//! device's own file, and notice account resets.
+//!
+//! A sync folder `F` holds the account in `F/<account_id>/`:
+//! `account.json` and one `device-<id>.cofsync` per device, each written
+//! only by its own device. A round ([`merge_step`]) changes only the
+//! account's data (its replica, its folders' health) and returns what it
+//! saw ([`RoundOutcome`]); moving the session (into state `reset`) is the
+//! daemon's, in [`round`].
+//!
+//! # Layout
+//!
+//! - this file: the bookkeeping ([`SyncState`]), the round and the
+//!   container watch;
+//! - [`layout`]: the account directory and its files, headers;
+//! - [`pull`]: merging other devices' files;
+//! - [`publish`]: writing this device's file;
+//! - [`health`]: each folder's health;
+//! - [`reset_watch`]: resets seen in the folders.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use coffer_proto::reply::{Event, ResetDetails, SyncReport};
+use coffer_vault::replica::Replica;
+
+use crate::daemon::{Ctx, Daemon};
+use crate::session::{ResetCause, Session};
+
+pub mod health;
+pub mod layout;
+pub mod publish;
+pub mod pull;
+pub mod reset_watch;
+
+pub use health::{folder_infos, FolderHealth};
+pub use layout::FileStamp;
+
+/// What this device knows about its sync folders.
+#[derive(Debug, Default)]
+pub struct SyncState {
+    /// Each folder's health.
+    pub folders: BTreeMap<PathBuf, FolderHealth>,
+    /// What this device last published, per folder.
+    pub published: BTreeMap<PathBuf, Published>,
+    /// Remote files already merged, by inode/size/mtime.
+    pub stamps: HashMap<PathBuf, FileStamp>,
+}
+
+impl SyncState {
+    /// Fresh bookkeeping for `folders`.
+    pub fn for_folders(folders: &[PathBuf]) -> SyncState {
+        SyncState {
+            folders: folders
+                .iter()
+                .map(|f| (f.clone(), FolderHealth::default()))
+                .collect(),
+            ..SyncState::default()
+        }
+    }
+
+    /// Whether any folder has a problem (the sync task then retries).
+    pub fn has_problems(&self) -> bool {
+        self.folders
+            .values()
+            .any(|h| !h.problems.is_empty() || h.unreachable.is_some())
+    }
+
+    /// Forgets a folder this device no longer syncs with.
+    pub fn remove_folder(&mut self, folder: &PathBuf) {
+        self.folders.remove(folder);
+        self.published.remove(folder);
+    }
+}
+
+/// What this device last wrote to one sync folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The bytes' hash ([`publish::content_hash`]).
+    pub hash: u64,
+    /// The file as written (inode, size, mtime), to notice an engine
+    /// replacing or dropping it without reading it back.
+    pub stamp: Option<FileStamp>,
+    /// The replica it was serialized from.
+    pub fingerprint: Fingerprint,
+}
+
+/// What changes whenever this device's sync file would: every write and
+/// merge moves the version vector or the clock; the name is in the file.
+pub type Fingerprint = (
+    coffer_vault::vv::VersionVector,
+    coffer_vault::hlc::Hlc,
+    String,
+);
+
+fn fingerprint(r: &Replica) -> Fingerprint {
+    (
+        r.state().vv().clone(),
+        r.clock(),
+        r.device_name().to_owned(),
+    )
+}
+
+/// What the state-holding part of a round saw and left to do.
+#[derive(Default)]
+pub struct RoundOutcome {
+    /// What it merged.
+    pub report: SyncReport,
+    /// A reset the folders show (signed in only).
+    pub reset_seen: Option<reset_watch::ResetSeen>,
+    /// New reset details (in state reset only).
+    pub reset_details: Option<ResetDetails>,
+    /// This device's file, to write without the lock.
+    pub publish: Option<publish::Publish>,
+}
+
+/// The part of a round that needs the state: resets, merging the other
+/// devices' files, saving the container; and what to publish (with
+/// `publish`, even when nothing changed).
+pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutcome {
+    let mut out = RoundOutcome::default();
+    match session {
+        Session::SignedOut => {}
+        Session::Reset(wait) => {
+            out.reset_details = reset_watch::in_reset(ctx.dirs, wait);
+            out.report.folders = folder_infos(&wait.sync.folders);
+        }
+        Session::Locked(account) | Session::Unlocked(account, _) => {
+            if let Some(seen) = reset_watch::seen(account) {
+                out.reset_seen = Some(seen);
+                return out;
+            }
+            let key = match &*session {
+                Session::Unlocked(_, k) => Some(k.clone()),
+                _ => None,
+            };
+            let Some((account, _)) = session.account_mut() else {
+                return out;
+            };
+            let pulled = pull::pull_all(account, key.as_ref());
+            out.report.merged_files = pulled.merged_files;
+            out.report.conflict_copies_removed = pulled.copies_removed;
+            out.report.new_versions = pulled.changed_items;
+            if pulled.changed_items > 0 {
+                let saved = match &key {
+                    Some(k) => account.resolve_and_save(ctx, k).map(drop),
+                    None => account.save(),
+                };
+                if let Err(e) = saved {
+                    tracing::error!(error = %e, "could not save the merged container");
+                }
+            }
+            out.publish = publish::plan(account, publish, pulled.changed_items > 0);
+            out.report.folders = folder_infos(&account.sync.folders);
+            tracing::debug!(
+                merged_files = out.report.merged_files,
+                new_versions = out.report.new_versions,
+                conflict_copies_removed = out.report.conflict_copies_removed,
+                "sync round"
+            );
+        }
+    }
+    out
+}
+
+/// Runs one round. With `publish`, this device's file is (re)written even
+/// when nothing new arrived.
+pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
+    // One round at a time, so that files are published in order.
+    let _one = daemon.round_lock.lock().await;
+    let mut core = daemon.core().await;
+    let ctx = daemon.ctx();
+    let mut outcome = merge_step(&ctx, &mut core.session, publish);
+    if let Some(seen) = outcome.reset_seen.take() {
+        let cause = ResetCause::Remote {
+            header: seen.header,
+            lost: seen.lost,
+        };
+        if let Err(e) = core.session.enter_reset(&ctx, cause) {
+            tracing::error!(error = %e, "could not follow the reset");
+        }
+        if let Some(sync) = core.session.sync() {
+            outcome.report.folders = folder_infos(&sync.folders);
+        }
+    }
+    if let Some(details) = outcome.reset_details.take() {
+        ctx.emit(Event::Reset(details));
+    }
+    if let Some(plan) = outcome.publish.take() {
+        // Serializing and writing the state (tens of ms at 10,000 items)
+        // happens without the state lock: requests go on meanwhile.
+        drop(core);
+        let written = match tokio::task::spawn_blocking(move || plan.write()).await {
+            Ok(w) => w,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        core = daemon.core().await;
+        written.commit(&mut core.session);
+        if let Some(sync) = core.session.sync() {
+            outcome.report.folders = folder_infos(&sync.folders);
+        }
+    }
+    let problems: usize = core
+        .session
+        .sync()
+        .map_or(0, |s| s.folders.values().map(|h| h.problems.len()).sum());
+    drop(core);
+    daemon.emit(Event::Synced {
+        new_versions: outcome.report.new_versions,
+        problems,
+    });
+    outcome.report
+}
+
+/// The local container changed on disk without this daemon writing it (a
+/// user put an old copy back, a backup tool restored it): merge what it
+/// holds into the replica (nothing in memory is lost, the merge is a union)
+/// and write the container again, so the file never stays behind what was
+/// acknowledged.
+pub async fn container_changed(daemon: &Arc<Daemon>) {
+    let mut core = daemon.core().await;
+    let ctx = daemon.ctx();
+    let Some((account, key)) = core.session.account_mut() else {
+        return;
+    };
+    if account.container.is_own_file() {
+        return; // our own write
+    }
+    let key = key.cloned();
+    let path = account.container.path().to_owned();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the container vanished; writing it again");
+            if let Err(e) = account.write_whole() {
+                tracing::error!(error = %e, "could not write the container");
+            }
+            return;
+        }
+    };
+    match coffer_vault::format::Container::from_bytes(&bytes) {
+        Ok(c) => {
+            let (header, other) = c.into_replica();
+            if header.account_id == account.device.account_id
+                && header.epoch == account.device.epoch
+            {
+                let outcome = account.replica.merge_remote(other.state(), key.as_ref());
+                tracing::info!(
+                    changed = outcome.changed_items,
+                    "merged a container changed on disk"
+                );
+            } else {
+                tracing::warn!(path = %path.display(), "the container on disk belongs to another account or epoch; replacing it with this device's");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the container on disk is damaged; writing it again")
+        }
+    }
+    // The file is not the one this daemon wrote: the next save writes it whole.
+    account.container.forget_layout();
+    let saved = match &key {
+        Some(k) => account.resolve_and_save(&ctx, k).map(drop),
+        None => account.save(),
+    };
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "could not write the container");
+    }
+    drop(core);
+    daemon.kick.notify_one();
+}

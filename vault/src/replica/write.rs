@@ -1,0 +1,226 @@
+//! Local writes: adding, editing, deleting and resolving items.
+
+use super::cache::{current_flags, view_of, CachedItem, Opened};
+use super::{ConflictKind, ConflictReport, Replica, VaultError};
+use crate::ids::ItemId;
+use crate::item::{is_valid_field_name, resolve_with_conflicts, Item};
+use crate::record::{seal_record, RecordKey, RecordPlain, RecordVersion, Tombstone};
+use crate::secret::{SecretKey, SecretString};
+use crate::state::Inserted;
+use crate::vv::{Dot, VersionVector};
+
+impl Replica {
+    /// Adds an item with `fields` (names as in [`crate::item`]).
+    pub fn add(
+        &mut self,
+        key: &SecretKey,
+        fields: Vec<(String, SecretString)>,
+        now_ms: u64,
+    ) -> Result<ItemId, VaultError> {
+        check_names(fields.iter().map(|(n, _)| n))?;
+        let id = ItemId::new_random();
+        let mut item = Item::new(id, now_ms);
+        let changes = fields.into_iter().map(|(n, v)| (n, Some(v))).collect();
+        item.apply(changes, &mut self.clock, now_ms, self.device_id);
+        self.write(key, id, RecordPlain::Item(item))?;
+        Ok(id)
+    }
+
+    /// Edits an item: `None` removes a field. Pending siblings of the item
+    /// are resolved (and reported) first. A change that changes nothing
+    /// writes nothing.
+    pub fn edit(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        changes: Vec<(String, Option<SecretString>)>,
+        now_ms: u64,
+    ) -> Result<(), VaultError> {
+        check_names(changes.iter().map(|(n, _)| n))?;
+        let mut item = self.live_for_update(key, id, now_ms)?;
+        if item.apply(changes, &mut self.clock, now_ms, self.device_id) {
+            self.write(key, id, RecordPlain::Item(item))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an item (writes a tombstone superseding its versions).
+    pub fn delete(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<(), VaultError> {
+        let item = self.live_for_update(key, id, now_ms)?;
+        if let Some(seen) = item.max_stamp() {
+            self.clock.observe(seen);
+        }
+        let stamp = self.clock.tick(now_ms);
+        self.write(
+            key,
+            id,
+            RecordPlain::Tombstone(Tombstone {
+                id,
+                stamp,
+                device: self.device_id,
+            }),
+        )
+    }
+
+    /// Resolves every item whose versions' plaintexts differ into one new
+    /// version covering them all, and reports what was decided (also kept
+    /// in [`reports`](Self::reports)). Siblings with identical plaintexts
+    /// are left alone, so devices resolving at once do not ping-pong.
+    pub fn resolve_conflicts(
+        &mut self,
+        key: &SecretKey,
+        now_ms: u64,
+    ) -> Result<Vec<ConflictReport>, VaultError> {
+        let ids: Vec<ItemId> = self
+            .state
+            .records()
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut reports = Vec::new();
+        for id in ids {
+            reports.extend(self.resolve_item(key, id, now_ms)?);
+        }
+        self.add_reports(key, &reports);
+        Ok(reports)
+    }
+
+    /// The item to base an edit or delete on: siblings resolved and written
+    /// first, so that the reports are made.
+    pub(super) fn live_for_update(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        now_ms: u64,
+    ) -> Result<Item, VaultError> {
+        if self.state.versions(&id).len() > 1 {
+            let reports = self.resolve_item(key, id, now_ms)?;
+            self.add_reports(key, &reports);
+        }
+        let plains = self.plains_of(key, id)?;
+        view_of(&plains).ok_or(VaultError::NoSuchItem(id))
+    }
+
+    pub(super) fn resolve_item(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        now_ms: u64,
+    ) -> Result<Vec<ConflictReport>, VaultError> {
+        let versions: Vec<&RecordVersion> = {
+            let all = self.state.versions(&id);
+            all.iter()
+                .zip(current_flags(all))
+                .filter(|(_, c)| *c)
+                .map(|(v, _)| v)
+                .collect()
+        };
+        let dots: Vec<Dot> = versions.iter().map(|v| v.dot).collect();
+        let plains = self.plains_of(key, id)?;
+        if plains.len() < 2 || plains.iter().all(|p| *p == plains[0]) {
+            return Ok(Vec::new());
+        }
+        let mut live: Vec<(Dot, Item)> = Vec::new();
+        let mut tombs: Vec<Tombstone> = Vec::new();
+        for (dot, p) in dots.into_iter().zip(plains) {
+            match p {
+                RecordPlain::Item(i) => live.push((dot, i)),
+                RecordPlain::Tombstone(t) => tombs.push(t),
+            }
+        }
+        let mut reports = Vec::new();
+        let resolved = if live.is_empty() {
+            let newest = tombs
+                .into_iter()
+                .max_by_key(|t| (t.stamp, t.device))
+                .expect("two or more versions, none live, so at least one tombstone");
+            RecordPlain::Tombstone(newest)
+        } else {
+            let items: Vec<Item> = live.iter().map(|(_, i)| i.clone()).collect();
+            let (item, conflicts) = resolve_with_conflicts(&items);
+            let title = SecretString::from(item.title());
+            if let Some(loser) = tombs.iter().max_by_key(|t| (t.stamp, t.device)) {
+                let winner = live
+                    .iter()
+                    .max_by_key(|(dot, i)| (i.latest_change(), *dot))
+                    .map(|(dot, _)| dot.device)
+                    .expect("live is not empty");
+                reports.push(ConflictReport {
+                    item_id: id,
+                    title: title.clone(),
+                    kind: ConflictKind::DeleteVsEdit,
+                    winner_device: winner,
+                    loser_device: loser.device,
+                    at_ms: now_ms,
+                });
+            }
+            for c in conflicts {
+                reports.push(ConflictReport {
+                    item_id: id,
+                    title: title.clone(),
+                    kind: ConflictKind::SameField { field: c.field },
+                    winner_device: c.winner_device,
+                    loser_device: c.loser_device,
+                    at_ms: now_ms,
+                });
+            }
+            RecordPlain::Item(item)
+        };
+        self.observe(&resolved);
+        self.write(key, id, resolved)?;
+        Ok(reports)
+    }
+
+    /// Seals `plain` as this device's next version of `id`, superseding
+    /// every current version, and compacts the item.
+    pub(super) fn write(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        plain: RecordPlain,
+    ) -> Result<(), VaultError> {
+        let counter = self
+            .state
+            .vv()
+            .get(&self.device_id)
+            .checked_add(1)
+            .ok_or(VaultError::CounterExhausted)?;
+        let dot = Dot::new(self.device_id, counter);
+        let mut context = VersionVector::new();
+        for v in self.state.versions(&id) {
+            context.join(&v.context);
+            context.insert_dot(&v.dot);
+        }
+        let rk = RecordKey::derive(key);
+        let version = seal_record(&rk, self.account_id, self.epoch, dot, context, &plain);
+        let inserted = self.state.insert(version.clone());
+        self.unsaved.items.insert(id);
+        debug_assert_eq!(
+            inserted,
+            Inserted::Added,
+            "a fresh dot is never in the state"
+        );
+        self.state.compact_item(&id);
+        // Keep the cache warm: the item now has exactly this version.
+        let mut cache = self.checked_cache(key);
+        if self.state.versions(&id).len() == 1 {
+            cache.items.insert(
+                id,
+                CachedItem::new(std::slice::from_ref(&version), vec![Opened::Plain(plain)]),
+            );
+        } else {
+            cache.items.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn check_names<'a>(
+    mut names: impl Iterator<Item = &'a String>,
+) -> Result<(), VaultError> {
+    match names.find(|n| !is_valid_field_name(n)) {
+        Some(bad) => Err(VaultError::BadFieldName(bad.clone())),
+        None => Ok(()),
+    }
+}
