@@ -6,7 +6,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{AutostartError, Platform, LAUNCHD_LABEL};
+use super::{AutostartError, Platform};
+
+/// The LaunchAgent's label, which also names its plist.
+pub const LAUNCHD_LABEL: &str = "org.coffer.cofferd";
 
 /// The parts of the environment that decide where the files go and how the
 /// service manager is reached.

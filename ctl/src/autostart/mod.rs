@@ -29,12 +29,16 @@
 //! - `systemd`, `launchd`: the two service managers.
 //! - `units`, `plist`: rendering the systemd units and the LaunchAgent
 //!   from the templates compiled in here.
-//! - `env`: the [`Environment`] and where the files go.
+//! - `env`: the [`Environment`] and where the files go (and the agent's
+//!   label, which names its plist).
 //! - `command`: running `systemctl`/`launchctl` with a time limit.
 //! - `files`: writing, linking, removing and checking the files.
 //! - `error`: [`AutostartError`].
 //!
-//! The module uses nothing else of the CLI (`ctl/tests/autostart.rs`
+//! Imports between the files go one way: `error` <- `env` <- `command`,
+//! `files`, `units`, `plist` <- `manager` <- `systemd`, `launchd`; the
+//! files below use this one's shared types, and this one dispatches to
+//! them. The module uses nothing else of the CLI (`ctl/tests/autostart.rs`
 //! compiles it on its own).
 
 mod command;
@@ -53,9 +57,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use env::Environment;
+pub use env::{Environment, LAUNCHD_LABEL};
 pub use error::AutostartError;
-pub use plist::{render_plist, LAUNCHD_LABEL};
+pub use plist::render_plist;
 pub use units::{render_service, render_socket};
 
 /// The systemd service template (its `ExecStart=` is a placeholder).

@@ -7,9 +7,6 @@ use std::path::Path;
 
 use super::{path_text, AutostartError, Environment, PLIST_TEMPLATE};
 
-/// The LaunchAgent's label.
-pub const LAUNCHD_LABEL: &str = "org.coffer.cofferd";
-
 const PLIST_SOCKET_DEFAULT: &str = "@HOME@/Library/Application Support/coffer/run/coffer.sock";
 const PLIST_ENV_ANCHOR: &str = "\t<key>StandardOutPath</key>";
 
@@ -43,6 +40,7 @@ pub fn render_plist(cofferd: &Path, env: &Environment) -> Result<String, Autosta
 
 #[cfg(test)]
 mod tests {
+    use super::super::LAUNCHD_LABEL;
     use super::*;
 
     #[test]
