@@ -175,15 +175,24 @@ pub struct SignupArgs {
     pub json: bool,
 }
 
-/// `login`.
+/// The account `login`, `reset` and `hint` are about, and where to find
+/// it. The daemon adds the folder to the ones this device already knows.
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub struct AccountArgs {
     /// The account email.
     #[arg(long)]
     pub email: String,
-    /// The sync folder that holds the account.
+    /// A sync folder that holds the account (needed when this device knows none).
     #[arg(long = "sync-folder", value_name = "DIR")]
     pub sync_folder: Option<PathBuf>,
+}
+
+/// `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The account and where it is.
+    #[command(flatten)]
+    pub account: AccountArgs,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -288,12 +297,9 @@ pub struct DirArgs {
 /// `reset`.
 #[derive(Debug, Args)]
 pub struct ResetArgs {
-    /// The account email.
-    #[arg(long)]
-    pub email: String,
-    /// The sync folder that holds the account (needed on a device that is not signed in).
-    #[arg(long = "sync-folder", value_name = "DIR")]
-    pub sync_folder: Option<PathBuf>,
+    /// The account and where it is.
+    #[command(flatten)]
+    pub account: AccountArgs,
     /// A new password hint (the old one is kept otherwise).
     #[arg(long)]
     pub hint: Option<String>,
@@ -305,19 +311,8 @@ pub struct ResetArgs {
     pub json: bool,
 }
 
-/// `hint`.
-#[derive(Debug, Args)]
-pub struct HintArgs {
-    /// The account email.
-    #[arg(long)]
-    pub email: String,
-    /// A sync folder to look in when this device has no account.
-    #[arg(long = "sync-folder", value_name = "DIR")]
-    pub sync_folder: Option<PathBuf>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+/// `hint`: the same flags as `login`.
+pub type HintArgs = LoginArgs;
 
 /// `import`.
 #[derive(Debug, Args)]
@@ -372,6 +367,7 @@ pub struct CompletionsArgs {
 mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("coffer").chain(args.iter().copied()))
@@ -493,6 +489,24 @@ mod tests {
         assert!(matches!(cli.command, Command::Export(ref e) if e.file.is_none()));
         assert!(parse(&["completions", "bash"]).is_ok());
         assert!(parse(&["completions", "tcsh"]).is_err());
+    }
+
+    #[test]
+    fn login_reset_and_hint_take_the_same_account_flags() {
+        for cmd in ["login", "reset", "hint"] {
+            let cli = parse(&[cmd, "--email", "a@b", "--sync-folder", "/s"]).unwrap();
+            let account = match cli.command {
+                Command::Login(a) | Command::Hint(a) => a.account,
+                Command::Reset(r) => r.account,
+                other => panic!("{cmd} parsed as {other:?}"),
+            };
+            assert_eq!(account.email, "a@b");
+            assert_eq!(account.sync_folder.as_deref(), Some(Path::new("/s")));
+            assert_eq!(
+                parse(&[cmd]).unwrap_err().kind(),
+                clap::error::ErrorKind::MissingRequiredArgument
+            );
+        }
     }
 
     #[test]

@@ -4,12 +4,13 @@
 
 use std::io::{self, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use coffer_proto::dirs::Dirs;
 use coffer_proto::envelope::HelloEnvelope;
 use coffer_proto::frame::{self, FrameError};
+use coffer_proto::request::NoParams;
 use coffer_proto::{ErrorCode, Hello, Request, RequestEnvelope, ResponseEnvelope, MAX_LINE};
 use serde::de::DeserializeOwned;
 
@@ -73,15 +74,39 @@ impl Client {
             .ok_or_else(|| CliError::Failed("cofferd is not running".into()))
     }
 
+    /// Connects to the daemon already listening at `socket` (never starting
+    /// one) and exchanges hellos, waiting at most `timeout` for each read
+    /// or write: for a second connection beside a command's own, such as
+    /// the progress display's subscription.
+    pub fn connect_to(
+        socket: &Path,
+        log_file: PathBuf,
+        timeout: Duration,
+    ) -> Result<Client, CliError> {
+        let stream = UnixStream::connect(socket).map_err(|source| CliError::Connect {
+            path: socket.to_path_buf(),
+            source,
+        })?;
+        Client::handshake_within(stream, log_file, timeout)
+    }
+
     /// Exchanges hellos on a fresh connection.
     pub fn handshake(stream: UnixStream, log_file: PathBuf) -> Result<Client, CliError> {
+        Client::handshake_within(stream, log_file, READ_TIMEOUT)
+    }
+
+    /// [`handshake`](Self::handshake), with `timeout` for each read and
+    /// write instead of [`READ_TIMEOUT`]. The daemon's hello is checked
+    /// here, so a protocol mismatch is reported the same way on every
+    /// connection.
+    fn handshake_within(
+        stream: UnixStream,
+        log_file: PathBuf,
+        timeout: Duration,
+    ) -> Result<Client, CliError> {
         let io_err = |e| CliError::io("cannot talk to cofferd", e);
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .map_err(io_err)?;
-        stream
-            .set_write_timeout(Some(READ_TIMEOUT))
-            .map_err(io_err)?;
+        stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+        stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
         let mut writer = stream.try_clone().map_err(io_err)?;
         let mut reader = BufReader::new(stream);
         let hello = HelloEnvelope {
@@ -153,6 +178,14 @@ impl Client {
         let method = request.method();
         let value = self.call(request)?;
         decode(method, value)
+    }
+
+    /// Subscribes to the daemon's events and hands over the connection's
+    /// reader, from which only event lines come from then on (with the
+    /// connection's timeouts; the caller may change them).
+    pub fn into_events(mut self) -> Result<BufReader<UnixStream>, CliError> {
+        self.call(Request::Subscribe(NoParams {}))?;
+        Ok(self.reader)
     }
 }
 

@@ -3,10 +3,17 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap).
-//! - [`commands`]: one module per command group.
-//! - [`client`]: the blocking socket client (hello, requests with ids).
+//! - [`cli`]: the command line (clap); nothing there talks to the daemon.
+//! - [`commands`]: one module per command group (`account`, `items`,
+//!   `sync`, `transfer`) and the dispatch; `show`/`say` send a request
+//!   and print its result or message.
+//! - [`client`]: the blocking socket client: hello with the protocol
+//!   check, requests with ids, an event subscription. Every connection,
+//!   the progress display's too, goes through it.
 //! - [`launch`]: starting the daemon on demand.
+//! - [`autostart`]: `coffer autostart`, the login item (systemd user units
+//!   or a launchd agent) behind one service-manager trait; self-contained,
+//!   so `tests/autostart.rs` compiles it on its own.
 //! - [`secrets`]: where passwords and the Account Key come from.
 //! - [`output`]: human output (status, emergency kit, tables).
 //! - [`files`]: private atomic writes and absolute paths.

@@ -73,30 +73,26 @@ pub const PASSWORD: Need = Need {
     new: false,
 };
 
-/// The Account Password chosen at signup.
+/// The Account Password chosen at signup: the same sources, but new.
 pub const SIGNUP_PASSWORD: Need = Need {
-    what: "Account Password",
-    var: "COFFER_PASSWORD",
-    from_file: true,
     new: true,
+    ..PASSWORD
 };
 
-/// The new Account Password of a reset (no old password is asked, so
-/// `--password-file` gives this one).
+/// The new Account Password of a reset: chosen as at signup, from its own
+/// variable (no old password is asked, so `--password-file` gives this
+/// one).
 pub const RESET_PASSWORD: Need = Need {
     what: "new Account Password",
     var: "COFFER_NEW_PASSWORD",
-    from_file: true,
-    new: true,
+    ..SIGNUP_PASSWORD
 };
 
-/// The new Account Password of `passwd` (`--password-file` gives the old
-/// one).
+/// The new Account Password of `passwd`: as a reset's, but
+/// `--password-file` gives the old one.
 pub const PASSWD_NEW_PASSWORD: Need = Need {
-    what: "new Account Password",
-    var: "COFFER_NEW_PASSWORD",
     from_file: false,
-    new: true,
+    ..RESET_PASSWORD
 };
 
 /// The Account Key.

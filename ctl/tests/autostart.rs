@@ -5,7 +5,7 @@
 //! and a plist parser check what is written.
 
 #[allow(dead_code)]
-#[path = "../src/autostart.rs"]
+#[path = "../src/autostart/mod.rs"]
 mod autostart;
 
 use autostart::{

@@ -1,6 +1,7 @@
 //! Account commands: signup, login, unlock, lock, logout, status, reset,
 //! hint, passwd, kit, stop.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use coffer_proto::reply::{HintReply, KitReply, NewAccountReply, StatusInfo};
@@ -10,9 +11,9 @@ use coffer_proto::request::{
 use coffer_proto::{Request, Secret};
 use coffer_vault::account_key::AccountKey;
 
-use super::{emit, emit_json, line, message_or, Ctx};
-use crate::cli::{HintArgs, LoginArgs, ResetArgs, SignupArgs};
-use crate::client::{decode, Autostart, Client};
+use super::{emit, emit_json, line, say, show, Ctx};
+use crate::cli::{AccountArgs, HintArgs, LoginArgs, ResetArgs, SignupArgs};
+use crate::client::{Autostart, Client};
 use crate::error::CliError;
 use crate::files::absolute;
 use crate::output;
@@ -35,24 +36,27 @@ pub fn signup(ctx: &mut Ctx, a: SignupArgs) -> Result<(), CliError> {
         password,
         sync_folders,
     }))?;
-    if a.json {
-        return emit_json(&reply);
-    }
-    line(&format!(
+    let headline = format!(
         "Account created for {}. This device is signed in and unlocked.\n",
         reply.email
-    ))?;
-    emit(&kit_text(&reply))
+    );
+    new_account(&reply, a.json, &headline)
 }
 
-fn kit_text(r: &NewAccountReply) -> String {
-    output::kit(&output::Kit {
+/// What signup and reset print: with `json` the reply, else `headline`
+/// and the new emergency kit.
+fn new_account(r: &NewAccountReply, json: bool, headline: &str) -> Result<(), CliError> {
+    if json {
+        return emit_json(r);
+    }
+    line(headline)?;
+    emit(&output::kit(&output::Kit {
         email: &r.email,
         account_id: &r.account_id,
         account_key: r.account_key.expose(),
         epoch: r.epoch,
         created_ms: r.created_ms,
-    })
+    }))
 }
 
 /// Reads the Account Key and checks it locally, so a typo is reported
@@ -63,56 +67,53 @@ fn account_key(ctx: &mut Ctx) -> Result<Secret, CliError> {
     Ok(Secret::new(key.to_text().expose()))
 }
 
+/// The `--sync-folder` of `login`, `reset` and `hint`, as the daemon must
+/// see it.
+fn sync_folder(a: &AccountArgs) -> Result<Option<PathBuf>, CliError> {
+    a.sync_folder.as_deref().map(absolute).transpose()
+}
+
 pub fn login(ctx: &mut Ctx, a: LoginArgs) -> Result<(), CliError> {
-    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
+    let sync_folder = sync_folder(&a.account)?;
     let account_key = account_key(ctx)?;
     let password = ctx.secrets().get(secrets::PASSWORD)?;
-    let mut client = ctx.client()?;
-    let result = client.call(Request::Login(LoginParams {
-        email: a.email.clone(),
+    let done = format!("Signed in as {}. This device is unlocked.", a.account.email);
+    let request = Request::Login(LoginParams {
+        email: a.account.email,
         password,
         account_key,
         sync_folder,
-    }))?;
-    if a.json {
-        return emit_json(&result);
-    }
-    line(&message_or(
-        &result,
-        &format!("Signed in as {}. This device is unlocked.", a.email),
-    ))
+    });
+    say(ctx, request, a.json, &done)
 }
 
 pub fn unlock(ctx: &mut Ctx) -> Result<(), CliError> {
     let password = ctx.secrets().get(secrets::PASSWORD)?;
-    let mut client = ctx.client()?;
-    let result = client.call(Request::Unlock(UnlockParams { password }))?;
-    line(&message_or(&result, "Unlocked."))
+    say(
+        ctx,
+        Request::Unlock(UnlockParams { password }),
+        false,
+        "Unlocked.",
+    )
 }
 
 pub fn lock(ctx: &mut Ctx) -> Result<(), CliError> {
-    let result = ctx.client()?.call(Request::Lock(NoParams {}))?;
-    line(&message_or(
-        &result,
-        "Locked. The key was purged from memory and from the keyring.",
-    ))
+    let done = "Locked. The key was purged from memory and from the keyring.";
+    say(ctx, Request::Lock(NoParams {}), false, done)
 }
 
 pub fn logout(ctx: &mut Ctx) -> Result<(), CliError> {
-    let result = ctx.client()?.call(Request::Logout(NoParams {}))?;
-    line(&message_or(
-        &result,
-        "Signed out. This device's vault file was moved to the trash.",
-    ))
+    let done = "Signed out. This device's vault file was moved to the trash.";
+    say(ctx, Request::Logout(NoParams {}), false, done)
 }
 
 pub fn status(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
-    let value = ctx.client()?.call(Request::Status(NoParams {}))?;
-    if json {
-        return emit_json(&value);
-    }
-    let info: StatusInfo = decode("status", value)?;
-    emit(&output::status(&info))
+    show(
+        ctx,
+        Request::Status(NoParams {}),
+        json,
+        |info: StatusInfo| emit(&output::status(&info)),
+    )
 }
 
 /// What a reset wipes and keeps, shown before asking to confirm.
@@ -130,7 +131,8 @@ fn reset_warning(email: &str) -> String {
 }
 
 pub fn reset(ctx: &mut Ctx, a: ResetArgs) -> Result<(), CliError> {
-    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
+    let sync_folder = sync_folder(&a.account)?;
+    let email = a.account.email;
     let mut hint = a.hint;
     if !a.yes {
         if !ctx.terminal.is_terminal() {
@@ -140,10 +142,10 @@ pub fn reset(ctx: &mut Ctx, a: ResetArgs) -> Result<(), CliError> {
                     .into(),
             ));
         }
-        eprint!("{}", reset_warning(&a.email));
+        eprint!("{}", reset_warning(&email));
         eprintln!();
         ctx.secrets()
-            .confirm_typed("Type the account email to confirm: ", &a.email)?;
+            .confirm_typed("Type the account email to confirm: ", &email)?;
     }
     let new_password = ctx.secrets().get(secrets::RESET_PASSWORD)?;
     if hint.is_none() && !a.yes && ctx.terminal.is_terminal() {
@@ -157,64 +159,54 @@ pub fn reset(ctx: &mut Ctx, a: ResetArgs) -> Result<(), CliError> {
     }
     let mut client = ctx.client()?;
     let reply: NewAccountReply = client.call_as(Request::Reset(ResetParams {
-        email: a.email,
+        email,
         new_password,
         hint,
         sync_folder,
     }))?;
-    if a.json {
-        return emit_json(&reply);
-    }
-    line(&format!(
-        "The account {} was reset (epoch {}). Every item was wiped; other devices will ask to log in again.\n",
+    let headline = format!(
+        "The account {} was reset (epoch {}). Every item was wiped; other devices will ask to \
+         log in again.\n",
         reply.email, reply.epoch
-    ))?;
-    emit(&kit_text(&reply))
+    );
+    new_account(&reply, a.json, &headline)
 }
 
 pub fn hint(ctx: &mut Ctx, a: HintArgs) -> Result<(), CliError> {
-    let sync_folder = a.sync_folder.as_deref().map(absolute).transpose()?;
-    let value = ctx.client()?.call(Request::Hint(HintParams {
-        email: a.email,
-        sync_folder,
-    }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    let reply: HintReply = decode("hint", value)?;
-    if reply.hint.is_empty() {
-        line("No password hint was set.")
-    } else {
-        line(&format!("Hint: {}", reply.hint))
-    }
+    let request = Request::Hint(HintParams {
+        sync_folder: sync_folder(&a.account)?,
+        email: a.account.email,
+    });
+    show(ctx, request, a.json, |reply: HintReply| {
+        if reply.hint.is_empty() {
+            line("No password hint was set.")
+        } else {
+            line(&format!("Hint: {}", reply.hint))
+        }
+    })
 }
 
 pub fn passwd(ctx: &mut Ctx) -> Result<(), CliError> {
     let old_password = ctx.secrets().get(secrets::PASSWORD)?;
     let new_password = ctx.secrets().get(secrets::PASSWD_NEW_PASSWORD)?;
-    let result = ctx.client()?.call(Request::Passwd(PasswdParams {
+    let request = Request::Passwd(PasswdParams {
         old_password,
         new_password,
-    }))?;
-    line(&message_or(
-        &result,
-        "Account Password changed. The Account Key stays the same.",
-    ))
+    });
+    let done = "Account Password changed. The Account Key stays the same.";
+    say(ctx, request, false, done)
 }
 
 pub fn kit(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
-    let value = ctx.client()?.call(Request::Kit(NoParams {}))?;
-    if json {
-        return emit_json(&value);
-    }
-    let k: KitReply = decode("kit", value)?;
-    emit(&output::kit(&output::Kit {
-        email: &k.email,
-        account_id: &k.account_id,
-        account_key: k.account_key.expose(),
-        epoch: k.epoch,
-        created_ms: k.created_ms,
-    }))
+    show(ctx, Request::Kit(NoParams {}), json, |k: KitReply| {
+        emit(&output::kit(&output::Kit {
+            email: &k.email,
+            account_id: &k.account_id,
+            account_key: k.account_key.expose(),
+            epoch: k.epoch,
+            created_ms: k.created_ms,
+        }))
+    })
 }
 
 pub fn stop(ctx: &mut Ctx) -> Result<(), CliError> {

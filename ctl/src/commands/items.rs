@@ -4,7 +4,7 @@ use coffer_proto::reply::{AddReply, HistoryReply, ItemSummary, ItemView};
 use coffer_proto::request::{AddParams, EditParams, FieldInput, NoParams, QueryParams};
 use coffer_proto::{Request, Secret};
 
-use super::{emit, emit_json, line, message_or, Ctx};
+use super::{emit, emit_json, line, say, show, Ctx};
 use crate::cli::{AddArgs, EditArgs, FieldArgs, GetArgs, QueryArgs};
 use crate::client::decode;
 use crate::error::CliError;
@@ -65,12 +65,12 @@ pub fn add(ctx: &mut Ctx, a: AddArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("the title cannot be empty".into()));
     }
     let fields = field_inputs(Some(a.title), a.fields, Vec::new())?;
-    let value = ctx.client()?.call(Request::Add(AddParams { fields }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    let reply: AddReply = decode("add", value)?;
-    line(&reply.id)
+    show(
+        ctx,
+        Request::Add(AddParams { fields }),
+        a.json,
+        |reply: AddReply| line(&reply.id),
+    )
 }
 
 /// The value of field `name` of `item`: a built-in name (any case), else a
@@ -97,15 +97,16 @@ pub fn pick_field<'a>(item: &'a ItemView, name: &str) -> Option<&'a str> {
 }
 
 pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
-    let value = ctx.client()?.call(Request::Get(QueryParams {
-        query: a.query.clone(),
-    }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    let item: ItemView = decode("get", value)?;
     let field = a.field.as_deref().unwrap_or("password");
-    match pick_field(&item, field) {
+    let request = Request::Get(QueryParams { query: a.query });
+    show(ctx, request, a.json, |item: ItemView| {
+        print_field(&item, field)
+    })
+}
+
+/// Prints field `field` of `item`, or says which fields it has.
+fn print_field(item: &ItemView, field: &str) -> Result<(), CliError> {
+    match pick_field(item, field) {
         Some(v) => {
             let mut text = zeroize::Zeroizing::new(String::with_capacity(v.len() + 1));
             text.push_str(v);
@@ -152,35 +153,29 @@ pub fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let value = ctx.client()?.call(Request::Edit(EditParams {
-        query: a.query.clone(),
+    let done = format!("Updated \"{}\".", a.query);
+    let request = Request::Edit(EditParams {
+        query: a.query,
         fields,
-    }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    line(&message_or(&value, &format!("Updated \"{}\".", a.query)))
+    });
+    say(ctx, request, a.json, &done)
 }
 
 pub fn rm(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
-    let value = ctx.client()?.call(Request::Remove(QueryParams {
-        query: a.query.clone(),
-    }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    line(&message_or(&value, &format!("Removed \"{}\".", a.query)))
+    let done = format!("Removed \"{}\".", a.query);
+    say(
+        ctx,
+        Request::Remove(QueryParams { query: a.query }),
+        a.json,
+        &done,
+    )
 }
 
 pub fn history(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
-    let value = ctx
-        .client()?
-        .call(Request::History(QueryParams { query: a.query }))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    let h: HistoryReply = decode("history", value)?;
-    emit(&output::history(&h))
+    let request = Request::History(QueryParams { query: a.query });
+    show(ctx, request, a.json, |h: HistoryReply| {
+        emit(&output::history(&h))
+    })
 }
 
 #[cfg(test)]

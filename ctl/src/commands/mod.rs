@@ -10,9 +10,11 @@ use std::path::PathBuf;
 
 use clap::CommandFactory;
 use coffer_proto::dirs::Dirs;
+use coffer_proto::Request;
+use serde::de::DeserializeOwned;
 
 use crate::cli::{Cli, Command};
-use crate::client::Client;
+use crate::client::{decode, Client};
 use crate::error::CliError;
 use crate::secrets::{process_env, RealTerminal, Sources, Terminal};
 
@@ -108,6 +110,30 @@ fn autostart(c: crate::cli::AutostartCommand) -> Result<(), CliError> {
         text.push('\n');
         emit(&text)
     }
+}
+
+/// Sends `request`. With `json` prints the result as the daemon sent it;
+/// else decodes it as `T` and prints what `render` makes of it.
+fn show<T: DeserializeOwned>(
+    ctx: &mut Ctx,
+    request: Request,
+    json: bool,
+    render: impl FnOnce(T) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let method = request.method();
+    let value = ctx.client()?.call(request)?;
+    if json {
+        return emit_json(&value);
+    }
+    render(decode(method, value)?)
+}
+
+/// Sends `request` and prints the daemon's `message`, or `done` when it
+/// sent none; with `json` the result as the daemon sent it.
+fn say(ctx: &mut Ctx, request: Request, json: bool, done: &str) -> Result<(), CliError> {
+    show(ctx, request, json, |value: serde_json::Value| {
+        line(&message_or(&value, done))
+    })
 }
 
 /// Writes `text` to stdout. A closed pipe (`coffer list | head`) is not an

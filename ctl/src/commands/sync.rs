@@ -4,7 +4,7 @@ use coffer_proto::reply::{SyncFolderInfo, SyncReport};
 use coffer_proto::request::{NoParams, PathParams};
 use coffer_proto::Request;
 
-use super::{emit, emit_json, line, message_or, Ctx};
+use super::{emit, emit_json, line, say, show, Ctx};
 use crate::cli::SyncCommand;
 use crate::client::decode;
 use crate::error::CliError;
@@ -14,39 +14,21 @@ use crate::output;
 pub fn run(ctx: &mut Ctx, cmd: SyncCommand) -> Result<(), CliError> {
     match cmd {
         SyncCommand::Now(a) => {
-            let value = ctx.client()?.call(Request::SyncNow(NoParams {}))?;
-            if a.json {
-                return emit_json(&value);
-            }
-            let r: SyncReport = decode("sync_now", value)?;
-            line(&format!(
-                "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed.",
-                r.merged_files,
-                r.new_versions,
-                r.conflict_copies_removed,
-                if r.conflict_copies_removed == 1 { "y" } else { "ies" }
-            ))?;
-            emit(&output::sync_folders(&r.folders))
+            let request = Request::SyncNow(NoParams {});
+            show(ctx, request, a.json, |r: SyncReport| {
+                line(&synced(&r))?;
+                emit(&output::sync_folders(&r.folders))
+            })
         }
         SyncCommand::Add(d) => {
             let path = absolute(&d.dir)?;
-            let value = ctx
-                .client()?
-                .call(Request::SyncAdd(PathParams { path: path.clone() }))?;
-            line(&message_or(
-                &value,
-                &format!("Syncing through {} from now on.", path.display()),
-            ))
+            let done = format!("Syncing through {} from now on.", path.display());
+            say(ctx, Request::SyncAdd(PathParams { path }), false, &done)
         }
         SyncCommand::Remove(d) => {
             let path = absolute(&d.dir)?;
-            let value = ctx
-                .client()?
-                .call(Request::SyncRemove(PathParams { path: path.clone() }))?;
-            line(&message_or(
-                &value,
-                &format!("No longer syncing through {}.", path.display()),
-            ))
+            let done = format!("No longer syncing through {}.", path.display());
+            say(ctx, Request::SyncRemove(PathParams { path }), false, &done)
         }
         SyncCommand::List(a) => {
             let value = folders_of(ctx.client()?.call(Request::SyncList(NoParams {}))?);
@@ -60,6 +42,17 @@ pub fn run(ctx: &mut Ctx, cmd: SyncCommand) -> Result<(), CliError> {
             emit(&output::sync_folders(&folders))
         }
     }
+}
+
+/// The summary line of a sync round.
+fn synced(r: &SyncReport) -> String {
+    format!(
+        "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed.",
+        r.merged_files,
+        r.new_versions,
+        r.conflict_copies_removed,
+        if r.conflict_copies_removed == 1 { "y" } else { "ies" }
+    )
 }
 
 /// The folders of a `sync_list` result: an array, or an object with

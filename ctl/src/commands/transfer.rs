@@ -7,26 +7,23 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine as _;
-use coffer_proto::envelope::HelloEnvelope;
+use coffer_proto::dirs::Dirs;
 use coffer_proto::reply::{BlobReply, Event, ImportReply};
 use coffer_proto::request::{ExportParams, ImportParams, NoParams, RestoreParams};
-use coffer_proto::{
-    frame, ErrorCode, EventEnvelope, Hello, Request, RequestEnvelope, ResponseEnvelope, Secret,
-    MAX_LINE,
-};
+use coffer_proto::{ErrorCode, EventEnvelope, Request, Secret, MAX_LINE};
 use coffer_vault::account_key::AccountKey;
 use zeroize::Zeroizing;
 
 use super::{emit_bytes, emit_json, line, message_or, Ctx};
 use crate::cli::{BackupArgs, ExportArgs, ImportArgs, RestoreArgs};
-use crate::client::{decode, VERSION};
+use crate::client::{decode, Client};
 use crate::error::CliError;
 use crate::files::write_private;
 use crate::secrets;
@@ -112,8 +109,7 @@ pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     let content = read_base64(&a.file)?;
     let file_name = a.file.display().to_string();
     let mut client = ctx.client()?;
-    let socket = ctx.dirs()?.socket();
-    let progress = ProgressLine::start(&socket, "import", "importing");
+    let progress = ProgressLine::start(ctx.dirs()?, "import", "importing");
     let result = client.call(Request::Import(ImportParams {
         format: a.format,
         file_name: file_name.clone(),
@@ -184,8 +180,7 @@ pub fn restore(ctx: &mut Ctx, a: RestoreArgs) -> Result<(), CliError> {
     let account_key = Secret::new(key.to_text().expose());
     let password = ctx.secrets().get(secrets::PASSWORD)?;
     let mut client = ctx.client()?;
-    let socket = ctx.dirs()?.socket();
-    let progress = ProgressLine::start(&socket, "restore", "restoring");
+    let progress = ProgressLine::start(ctx.dirs()?, "restore", "restoring");
     let result = client.call(Request::Restore(RestoreParams {
         content_base64: content,
         password,
@@ -224,12 +219,12 @@ struct ProgressLine {
 impl ProgressLine {
     /// Subscribes on a second connection (before the request is sent, so
     /// no event is missed) and starts the display thread.
-    fn start(socket: &Path, operation: &'static str, verb: &'static str) -> Option<ProgressLine> {
+    fn start(dirs: &Dirs, operation: &'static str, verb: &'static str) -> Option<ProgressLine> {
         // SAFETY: isatty only inspects the descriptor number.
         if unsafe { libc::isatty(2) } != 1 {
             return None;
         }
-        let reader = subscribe(socket).ok()?;
+        let reader = subscribe(&dirs.socket(), dirs.log_file()).ok()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -256,36 +251,16 @@ impl Drop for ProgressLine {
     }
 }
 
-/// Connects, says hello and subscribes; returns the reader, ready for
-/// event lines (with a short read timeout, so the thread can stop).
-fn subscribe(socket: &Path) -> io::Result<BufReader<UnixStream>> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    let stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let hello = HelloEnvelope {
-        hello: Hello {
-            protocol: coffer_proto::PROTOCOL_VERSION,
-            software: format!("coffer {VERSION}"),
-            pid: std::process::id(),
-        },
-    };
-    frame::write_line(&mut writer, &hello)?;
-    let theirs = frame::read_line(&mut reader, MAX_EVENT_LINE).map_err(|_| bad("no hello"))?;
-    serde_json::from_str::<HelloEnvelope>(&theirs).map_err(|_| bad("not a hello"))?;
-    let request = RequestEnvelope {
-        id: 1,
-        request: Request::Subscribe(NoParams {}),
-    };
-    frame::write_line(&mut writer, &request)?;
-    let ack = frame::read_line(&mut reader, MAX_EVENT_LINE).map_err(|_| bad("no answer"))?;
-    match serde_json::from_str::<ResponseEnvelope>(&ack) {
-        Ok(r) if r.result.is_some() => {}
-        _ => return Err(bad("subscription refused")),
-    }
-    reader.get_ref().set_read_timeout(Some(POLL))?;
+/// Connects, says hello and subscribes, through the one client path (so a
+/// daemon of another protocol is refused here as everywhere); returns the
+/// reader, ready for event lines (with a short read timeout, so the thread
+/// can stop).
+fn subscribe(socket: &Path, log_file: PathBuf) -> Result<BufReader<UnixStream>, CliError> {
+    let reader = Client::connect_to(socket, log_file, HANDSHAKE_TIMEOUT)?.into_events()?;
+    reader
+        .get_ref()
+        .set_read_timeout(Some(POLL))
+        .map_err(|e| CliError::io("cannot talk to cofferd", e))?;
     Ok(reader)
 }
 
@@ -440,7 +415,7 @@ mod tests {
             progress("import", 250),
         ];
         let server = fake_daemon(&path, false, events);
-        let reader = subscribe(&path).unwrap();
+        let reader = subscribe(&path, dir.path().join("log")).unwrap();
         // The fake hangs up after its events, which ends the loop.
         assert!(show_progress(
             reader,
@@ -453,7 +428,7 @@ mod tests {
         // Only other operations' events: nothing shown.
         let path2 = dir.path().join("s2.sock");
         let server = fake_daemon(&path2, false, vec![progress("restore", 250)]);
-        let reader = subscribe(&path2).unwrap();
+        let reader = subscribe(&path2, dir.path().join("log")).unwrap();
         assert!(!show_progress(
             reader,
             &AtomicBool::new(false),
@@ -478,7 +453,7 @@ mod tests {
             line.clear();
             let _ = r.read_line(&mut line);
         });
-        let reader = subscribe(&path3).unwrap();
+        let reader = subscribe(&path3, dir.path().join("log")).unwrap();
         let stop = AtomicBool::new(false);
         let started = std::time::Instant::now();
         let shown = std::thread::scope(|s| {
@@ -498,11 +473,73 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let server = fake_daemon(&path, true, Vec::new());
-        assert!(subscribe(&path).is_err());
+        let log = dir.path().join("log");
+        assert!(subscribe(&path, log.clone()).is_err());
         server.join().unwrap();
-        assert!(subscribe(&dir.path().join("nobody")).is_err());
+        assert!(subscribe(&dir.path().join("nobody"), log).is_err());
         // Not a terminal under the test harness, or no daemon: no display.
-        assert!(ProgressLine::start(&dir.path().join("nobody"), "import", "importing").is_none());
+        let nobody = Dirs {
+            config: dir.path().join("config"),
+            data: dir.path().join("data"),
+            state: dir.path().join("state"),
+            runtime: dir.path().join("nobody"),
+        };
+        assert!(ProgressLine::start(&nobody, "import", "importing").is_none());
+    }
+
+    /// A daemon that greets every connection with `hello` and returns
+    /// what each client sent after its own hello.
+    fn greeter(path: &Path, hello: &'static str, connections: usize) -> JoinHandle<Vec<String>> {
+        use std::io::Read as _;
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            (0..connections)
+                .map(|_| {
+                    let (stream, _) = listener.accept().unwrap();
+                    let mut w = stream.try_clone().unwrap();
+                    let mut r = BufReader::new(stream);
+                    let mut line = String::new();
+                    r.read_line(&mut line).unwrap();
+                    w.write_all(hello.as_bytes()).unwrap();
+                    let mut rest = String::new();
+                    let _ = r.read_to_string(&mut rest);
+                    rest
+                })
+                .collect()
+        })
+    }
+
+    /// The progress display's connection goes through the client's
+    /// handshake: a daemon of another protocol is refused there with the
+    /// message every other command gives, and no subscription is sent.
+    #[test]
+    fn a_protocol_mismatch_is_caught_on_the_subscription_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("cofferd.log");
+        for hello in [
+            "{\"hello\":{\"protocol\":2,\"software\":\"cofferd 9\",\"pid\":9}}\n",
+            "{\"id\":null,\"error\":{\"code\":\"protocol_mismatch\",\"message\":\"m\",\
+             \"data\":{\"protocol\":3}}}\n",
+        ] {
+            let path = dir.path().join("s.sock");
+            let _ = std::fs::remove_file(&path);
+            let daemon = greeter(&path, hello, 2);
+            let progress = subscribe(&path, log.clone()).unwrap_err();
+            assert!(
+                matches!(progress, CliError::ProtocolMismatch { .. }),
+                "{progress:?}"
+            );
+            let stream = UnixStream::connect(&path).unwrap();
+            let command = match Client::handshake(stream, log.clone()) {
+                Err(e) => e,
+                Ok(_) => panic!("a daemon of another protocol was accepted"),
+            };
+            assert_eq!(progress.to_string(), command.to_string());
+            assert_eq!(progress.exit_code(), command.exit_code());
+            assert!(progress.to_string().contains("coffer stop"), "{progress}");
+            let sent = daemon.join().unwrap();
+            assert_eq!(sent, ["", ""], "nothing follows a refused hello");
+        }
     }
 
     #[test]
