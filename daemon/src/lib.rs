@@ -15,6 +15,7 @@
 //! - [`watch`]: the file watcher and sync scheduling.
 //! - [`server`]: the accept loop and connections.
 //! - [`socket`]: binding the socket safely.
+//! - [`ssh_agent`]: the SSH agent (keys, backend trait, agent socket).
 //! - [`keycache`]: the OS keyring cache.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
 //! - [`device`]: the `device.json` file.
@@ -35,6 +36,7 @@ pub mod reset;
 pub mod run;
 pub mod server;
 pub mod socket;
+pub mod ssh_agent;
 pub mod sync;
 pub mod sync_names;
 pub mod trash;
