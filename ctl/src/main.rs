@@ -18,6 +18,8 @@
 //! - [`output`]: human output (status, emergency kit, tables).
 //! - [`files`]: private atomic writes and absolute paths.
 //! - [`error`]: errors and exit codes.
+//! - [`gitcred`]: git's credential protocol and item matching.
+//! - [`refs`]: `coffer://ITEM/FIELD` references and templates.
 #![warn(missing_docs)]
 
 mod autostart;
@@ -26,8 +28,12 @@ mod client;
 mod commands;
 mod error;
 mod files;
+#[allow(dead_code)] // wired by `coffer git-credential` (issue 18)
+mod gitcred;
 mod launch;
 mod output;
+#[allow(dead_code)] // wired by `coffer run` and `coffer inject` (issue 18)
+mod refs;
 mod secrets;
 
 use std::process::ExitCode;

@@ -15,6 +15,7 @@
 //! - [`store`]: the container, `device.json`, durable writes, trash, lock file.
 //! - [`server`]: the accept loop and connections; [`socket`]: binding it safely.
 //! - [`keycache`]: the OS keyring cache.
+//! - [`ssh_agent`]: the OpenSSH agent served from the vault's SSH keys.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
 //! - [`error`]: request errors (turned into wire replies in one place) and
 //!   fatal start-up errors.
@@ -35,6 +36,7 @@ pub mod run;
 pub mod server;
 pub mod session;
 pub mod socket;
+pub mod ssh_agent;
 pub mod store;
 pub mod sync;
 pub mod watch;
