@@ -108,37 +108,77 @@ fn run_with_timeout(mut cmd: Command) -> Output {
     }
 }
 
-/// Re-executes this test binary to run only `test` (as `inner`), wrapped by `wrapper`, and fails
-/// when the inner run fails.
-fn run_inner(test: &str, inner: &str, wrapper: Command) {
+/// Runs `wrapper`, the re-execution of this test binary for `test` alone, and fails when the
+/// inner run fails.
+fn run_inner(test: &str, wrapper: Command) {
     let output = run_with_timeout(wrapper);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("--- inner {test} stdout ---\n{stdout}--- inner stderr ---\n{stderr}---");
     assert!(
         output.status.success(),
-        "inner run {inner} of {test} failed: {}",
+        "inner run of {test} failed: {}",
         output.status
     );
     // The harness counts the test only when it really ran (not filtered out).
     assert!(
         stdout.contains("test result: ok. 1 passed"),
-        "inner run {inner} did not run {test}"
+        "the inner run did not run {test}"
     );
 }
 
-/// The arguments that make the test binary run `test` alone.
-fn self_args(test: &str) -> Vec<String> {
-    vec![
-        "--exact".into(),
-        test.into(),
-        "--nocapture".into(),
-        "--test-threads=1".into(),
-    ]
+/// `program BEFORE… THIS-TEST-BINARY --exact TEST …` with [`INNER_ENV`] naming `test`: the
+/// command that re-runs `test` alone, output shown, inside what `program` sets up (or directly,
+/// with `program` `None`).
+fn inner_command(program: Option<&Path>, before: &[&str], test: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let mut cmd = match program {
+        Some(p) => {
+            let mut c = Command::new(p);
+            c.args(before).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER_ENV, test);
+    cmd
 }
 
-fn current_exe() -> PathBuf {
-    std::env::current_exe().expect("the test binary knows its path")
+/// Stores `value` under `user` with `secret-tool store` (the attributes the key cache writes,
+/// plus `extra`), as someone other than the key cache would.
+fn secret_tool_store(secret_tool: &Path, user: &str, extra: &[&str], value: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new(secret_tool)
+        .args([
+            "store", "--label", "foreign", "service", "coffer", "username", user,
+        ])
+        .args(["target", "default", "application", "rust-keyring"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run secret-tool store");
+    let written = child
+        .stdin
+        .take()
+        .expect("stdin was piped")
+        .write_all(value);
+    let status = child.wait().expect("wait for secret-tool store");
+    assert!(
+        written.is_ok() && status.success(),
+        "secret-tool store failed"
+    );
+}
+
+/// A value that is not a hex key (put under `bad` by someone else) is reported as corrupt,
+/// never returned, and purge removes it.
+fn assert_corrupt_entry_is_refused(cache: &KeyCache, bad: &CacheNamespace) {
+    assert!(matches!(
+        cache.load(bad),
+        Err(KeyCacheError::Corrupt { .. })
+    ));
+    cache.purge(bad).expect("purge corrupt");
+    assert_eq!(cache.load(bad).expect("load purged").as_deref(), None);
 }
 
 /// Whether `keyctl search @s user DESC` finds the key (the kernel's own view of the entry).
@@ -432,26 +472,17 @@ fn kernel_keyring_real() {
             .status()
             .expect("run keyctl add");
         assert!(status.success(), "keyctl add failed");
-        assert!(matches!(
-            cache.load(&bad),
-            Err(KeyCacheError::Corrupt { .. })
-        ));
-        cache.purge(&bad).expect("purge corrupt");
-        assert_eq!(cache.load(&bad).expect("load purged").as_deref(), None);
+        assert_corrupt_entry_is_refused(&cache, &bad);
         println!("inner {NAME}: keyutils store checked");
         return;
     }
     let Some(tools) = require_tools(NAME, &["keyctl"]) else {
         return;
     };
-    let mut cmd = Command::new(&tools[0]);
-    cmd.args(["session", "-"])
-        .arg(current_exe())
-        .args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env("COFFER_KEYRING", "keyutils")
+    let mut cmd = inner_command(Some(&tools[0]), &["session", "-"], NAME);
+    cmd.env("COFFER_KEYRING", "keyutils")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 /// With a working session keyring and no D-Bus, automatic selection takes keyutils.
@@ -472,14 +503,10 @@ fn auto_selection_takes_kernel_keyring_in_a_session() {
     let Some(tools) = require_tools(NAME, &["keyctl"]) else {
         return;
     };
-    let mut cmd = Command::new(&tools[0]);
-    cmd.args(["session", "-"])
-        .arg(current_exe())
-        .args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env_remove("COFFER_KEYRING")
+    let mut cmd = inner_command(Some(&tools[0]), &["session", "-"], NAME);
+    cmd.env_remove("COFFER_KEYRING")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 /// Without D-Bus, `open()` picks keyutils only if it really works, else memory with a warning that
@@ -537,12 +564,10 @@ fn no_dbus_and_no_usable_session_keyring_falls_back_to_memory() {
         }
         return;
     }
-    let mut cmd = Command::new(current_exe());
-    cmd.args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env_remove("COFFER_KEYRING")
+    let mut cmd = inner_command(None, &[], NAME);
+    cmd.env_remove("COFFER_KEYRING")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 /// Whether the `keyring` crate's keyutils credential, used directly, can write and read back an
@@ -613,12 +638,10 @@ fn forced_keyutils_without_session_keyring_is_an_error() {
         }
         return;
     }
-    let mut cmd = Command::new(current_exe());
-    cmd.args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env("COFFER_KEYRING", "keyutils")
+    let mut cmd = inner_command(None, &[], NAME);
+    cmd.env("COFFER_KEYRING", "keyutils")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 // ---------------------------------------------------------------- Secret Service
@@ -642,12 +665,8 @@ fn secret_service_wrapper(name: &str, tools: &[PathBuf]) -> (Command, tempfile::
     }
     let script = "printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
                   exec \"$0\" \"$@\"";
-    let mut cmd = Command::new(&tools[0]);
-    cmd.args(["--", "sh", "-c", script])
-        .arg(current_exe())
-        .args(self_args(name))
-        .env(INNER_ENV, name)
-        .env("HOME", &home)
+    let mut cmd = inner_command(Some(&tools[0]), &["--", "sh", "-c", script], name);
+    cmd.env("HOME", &home)
         .env("XDG_DATA_HOME", &data)
         .env("XDG_CONFIG_HOME", &config)
         .env("XDG_CACHE_HOME", &cache)
@@ -702,30 +721,7 @@ fn secret_service_real() {
         // replaces them with one, purge removes it.
         let dup = CacheNamespace::new(format!("acct-{}", random_hex(8)), 1, "device-d");
         for extra in ["1", "2"] {
-            let status = Command::new(&secret_tool)
-                .args(["store", "--label", "dup", "service", "coffer", "username"])
-                .arg(dup.entry_user())
-                .args([
-                    "target",
-                    "default",
-                    "application",
-                    "rust-keyring",
-                    "extra",
-                    extra,
-                ])
-                .stdin(Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    use std::io::Write;
-                    child
-                        .stdin
-                        .take()
-                        .expect("stdin was piped")
-                        .write_all(b"00")?;
-                    child.wait()
-                })
-                .expect("run secret-tool store");
-            assert!(status.success(), "secret-tool store failed");
+            secret_tool_store(&secret_tool, &dup.entry_user(), &["extra", extra], b"00");
         }
         match cache.load(&dup) {
             Err(KeyCacheError::Backend { reason, .. }) => {
@@ -741,29 +737,8 @@ fn secret_service_real() {
 
         // A value that is not a hex key is reported as corrupt, never returned.
         let bad = CacheNamespace::new(format!("acct-{}", random_hex(8)), 1, "device-c");
-        let status = Command::new(&secret_tool)
-            .args(["store", "--label", "bad", "service", "coffer", "username"])
-            .arg(bad.entry_user())
-            .args(["target", "default", "application", "rust-keyring"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin was piped")
-                    .write_all(b"not-a-key")?;
-                child.wait()
-            })
-            .expect("run secret-tool store");
-        assert!(status.success(), "secret-tool store failed");
-        assert!(matches!(
-            cache.load(&bad),
-            Err(KeyCacheError::Corrupt { .. })
-        ));
-        cache.purge(&bad).expect("purge corrupt");
-        assert_eq!(cache.load(&bad).expect("load purged").as_deref(), None);
+        secret_tool_store(&secret_tool, &bad.entry_user(), &[], b"not-a-key");
+        assert_corrupt_entry_is_refused(&cache, &bad);
 
         // Automatic selection takes the Secret Service when it works.
         let auto = KeyCache::try_open_with(None).expect("automatic selection never fails");
@@ -779,7 +754,7 @@ fn secret_service_real() {
     };
     let (mut cmd, _temp) = secret_service_wrapper(NAME, &tools);
     cmd.env("COFFER_KEYRING", "secret-service");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 /// A D-Bus session whose Secret Service has no unlocked keyring (D-Bus activation starts a bare
@@ -822,17 +797,13 @@ fn dbus_session_without_unlocked_secret_service_is_passed_over() {
         return;
     };
     let temp = tempfile::tempdir().expect("temporary HOME");
-    let mut cmd = Command::new(&tools[0]);
-    cmd.arg("--")
-        .arg(current_exe())
-        .args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env("HOME", temp.path())
+    let mut cmd = inner_command(Some(&tools[0]), &["--"], NAME);
+    cmd.env("HOME", temp.path())
         .env("XDG_DATA_HOME", temp.path())
         .env("XDG_RUNTIME_DIR", temp.path())
         .env("COFFER_KEYRING", "secret-service")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_inner(NAME, NAME, cmd);
+    run_inner(NAME, cmd);
 }
 
 /// A D-Bus address whose peer accepts the connection and then never answers: the probe gives up
@@ -890,15 +861,13 @@ fn hung_dbus_does_not_hang_open() {
             }
         }
     });
-    let mut cmd = Command::new(current_exe());
-    cmd.args(self_args(NAME))
-        .env(INNER_ENV, NAME)
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}", socket.display()),
-        )
-        .env("COFFER_KEYRING", "secret-service");
-    run_inner(NAME, NAME, cmd);
+    let mut cmd = inner_command(None, &[], NAME);
+    cmd.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}", socket.display()),
+    )
+    .env("COFFER_KEYRING", "secret-service");
+    run_inner(NAME, cmd);
     stop.store(true, Ordering::Relaxed);
     silent.join().expect("the silent bus thread ends");
 }

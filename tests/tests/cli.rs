@@ -3,9 +3,9 @@
 //! stops its daemons when done.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use coffer_blackbox::nobody::{can_act_as_nobody, NobodysCoffer, OpenSocket};
 use coffer_blackbox::{
     coffer_bin, mode, pid_alive, run_with_timeout, shared_folder, short_tempdir, stderr, stdout,
     Device, RawConn,
@@ -493,30 +493,14 @@ fn protocol_errors_leave_other_clients_served() {
 
 #[test]
 fn other_users_are_refused() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+    if !can_act_as_nobody() {
         eprintln!("SKIPPED other_users_are_refused: needs root and setpriv to act as nobody");
         return;
     }
     let dev = Device::new("owner");
     dev.ok(&["status"]);
-    // A copy of coffer that nobody may run.
-    let bin = short_tempdir("cn");
-    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let coffer = bin.path().join("coffer");
-    std::fs::copy(coffer_bin(), &coffer).unwrap();
-    std::fs::set_permissions(&coffer, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let as_nobody = |dev: &Device| {
-        let mut args = vec!["--reuid=65534", "--regid=65534", "--clear-groups"];
-        let c = coffer.to_str().unwrap();
-        args.extend([c, "status", "--json"]);
-        let cmd = dev
-            .with_env(&[("COFFER_NO_AUTOSTART", "1")])
-            .command(Path::new("/usr/bin/setpriv"), &args);
-        let mut cmd = cmd;
-        cmd.current_dir("/");
-        run_with_timeout(cmd, Duration::from_secs(30)).expect("coffer as nobody finishes")
-    };
+    let coffer = NobodysCoffer::new();
+    let as_nobody = |dev: &Device| coffer.run(dev, &["status", "--json"]);
 
     // As things are, the 0700 directories keep nobody from the socket.
     let out = as_nobody(&dev);
@@ -526,26 +510,10 @@ fn other_users_are_refused() {
     // Open the path to the socket for this test only (o+x on each directory
     // down to it, and the socket 0666), so that the kernel lets connect()
     // through and the daemon's own peer-uid check is what refuses.
-    let socket = dev.socket();
-    let mut opened = Vec::new();
-    let mut dir = socket.parent().map(Path::to_path_buf);
-    while let Some(d) = dir {
-        if !d.starts_with(dev.home()) {
-            break;
-        }
-        let m = mode(&d);
-        opened.push((d.clone(), m));
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m | 0o001)).unwrap();
-        dir = d.parent().map(Path::to_path_buf);
-    }
-    let sock_mode = mode(&socket);
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let opened = OpenSocket::open(&dev);
     let out = as_nobody(&dev);
     // Restore before asserting, so that a failure leaves nothing open.
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(sock_mode)).unwrap();
-    for (d, m) in opened {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m)).unwrap();
-    }
+    opened.restore();
     assert_ne!(
         out.status.code(),
         Some(0),
@@ -632,13 +600,9 @@ fn a_second_device_logs_in_through_the_sync_folder() {
     let signup = a.signup(EMAIL, PW);
     let key = signup["account_key"].as_str().unwrap();
     let b = Device::with_sync_folder("b", folder.path());
-    let dir = folder.path().to_str().unwrap();
-    let out = b
-        .with_env(&[("COFFER_PASSWORD", "not it"), ("COFFER_ACCOUNT_KEY", key)])
-        .run(&["login", "--email", EMAIL, "--sync-folder", dir]);
+    let out = b.login(EMAIL, "not it", key, folder.path());
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    b.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_ACCOUNT_KEY", key)])
-        .ok(&["login", "--email", EMAIL, "--sync-folder", dir]);
+    b.login_ok(EMAIL, PW, key, folder.path());
     let sa = a.json(&["status", "--json"]);
     let sb = b.json(&["status", "--json"]);
     assert_eq!(sb["state"], "unlocked", "{sb}");

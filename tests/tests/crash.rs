@@ -10,11 +10,14 @@
 //! sets any number). `COFFER_SEED=N` replays a run (the seed is printed).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use coffer_blackbox::folder::temp_names;
+use coffer_blackbox::process::kill9;
+use coffer_blackbox::rng::{split, Rng, Seed};
 use coffer_blackbox::{pid_alive, shared_folder, stderr, Device};
 use coffer_vault::account_key::AccountKey;
 use coffer_vault::format::{Container, SyncFile};
@@ -24,46 +27,8 @@ const PW: &str = "crashing horse battery";
 const EMAIL: &str = "crash@example.org";
 const CLIENTS: usize = 3;
 
-/// A small xorshift generator: reproducible from its printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// SplitMix64: independent seeds for the clients from one seed.
-fn split(seed: u64, n: u64) -> u64 {
-    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) | 1
-}
-
 /// Makes every title unique across clients and cycles.
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn seed() -> u64 {
-    std::env::var("COFFER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        })
-}
 
 fn cycles() -> usize {
     if let Some(n) = std::env::var("COFFER_CRASH_CYCLES")
@@ -92,9 +57,21 @@ struct Known {
 /// Everything the clients did: by title (titles are unique).
 type Ledger = Arc<Mutex<BTreeMap<String, Known>>>;
 
+/// Runs one change of `title` to `value` (`coffer ARGS`, 30 s at most); when it is
+/// acknowledged, `value` becomes the item's acknowledged value.
+fn attempt(dev: &Device, ledger: &Ledger, args: &[&str], title: &str, value: String) {
+    let out = dev.call().timeout(Duration::from_secs(30)).try_run(args);
+    if out.is_ok_and(|o| o.status.success()) {
+        let mut l = ledger.lock().unwrap();
+        let k = l.get_mut(title).expect("a known item");
+        k.acked = Some(value);
+        k.maybe.clear();
+    }
+}
+
 /// One client: adds and edits its own items until `stop`.
 fn client(dev: &Device, n: usize, ledger: Ledger, stop: Arc<AtomicBool>, seed: u64) -> usize {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut ops = 0;
     let mut mine: Vec<String> = ledger
         .lock()
@@ -109,74 +86,34 @@ fn client(dev: &Device, n: usize, ledger: Ledger, stop: Arc<AtomicBool>, seed: u
         if mine.is_empty() || rng.below(10) < 4 {
             let title = format!("c{n}-{tag}");
             let value = format!("v-{title}-0");
-            ledger.lock().unwrap().insert(
-                title.clone(),
-                Known {
-                    acked: None,
-                    maybe: vec![value.clone()],
-                },
-            );
-            let out = dev.call().timeout(Duration::from_secs(30)).try_run(&[
-                "add",
-                &title,
-                "--password",
-                &value,
-            ]);
-            if out.is_ok_and(|o| o.status.success()) {
-                let mut l = ledger.lock().unwrap();
-                let k = l.get_mut(&title).expect("inserted above");
-                k.acked = Some(value);
-                k.maybe.clear();
-            }
+            let known = Known {
+                acked: None,
+                maybe: vec![value.clone()],
+            };
+            ledger.lock().unwrap().insert(title.clone(), known);
+            let args = ["add", title.as_str(), "--password", value.as_str()];
+            attempt(dev, &ledger, &args, &title, value.clone());
             mine.push(title);
         } else {
-            let title = mine[rng.below(mine.len() as u64) as usize].clone();
+            let title = mine[rng.index(mine.len())].clone();
             let value = format!("v-{title}-{tag}");
-            ledger
-                .lock()
-                .unwrap()
-                .get_mut(&title)
+            let mut l = ledger.lock().unwrap();
+            l.get_mut(&title)
                 .expect("a known item")
                 .maybe
                 .push(value.clone());
-            let out = dev.call().timeout(Duration::from_secs(30)).try_run(&[
-                "edit",
-                &title,
-                "--password",
-                &value,
-            ]);
-            if out.is_ok_and(|o| o.status.success()) {
-                let mut l = ledger.lock().unwrap();
-                let k = l.get_mut(&title).expect("a known item");
-                k.acked = Some(value);
-                k.maybe.clear();
-            }
+            drop(l);
+            let args = ["edit", title.as_str(), "--password", value.as_str()];
+            attempt(dev, &ledger, &args, &title, value.clone());
         }
     }
     ops
 }
 
-/// SIGKILL.
-fn kill9(pid: u32) {
-    // SAFETY: kill(2) on a pid this test's daemon had.
-    unsafe {
-        libc::kill(pid as libc::pid_t, libc::SIGKILL);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pid_alive(pid) {
-        assert!(Instant::now() < deadline, "cofferd {pid} survived SIGKILL");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Coffer temp files (`.….<pid>-<n>.tmp`) in `dir` whose writer is gone.
 fn dead_temps(dir: &Path) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+    temp_names(dir)
+        .into_iter()
         .filter(|n| {
             let pid = n
                 .trim_end_matches(".tmp")
@@ -287,17 +224,17 @@ fn check_disk(
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_acknowledged() {
-    let seed = seed();
+    let seed = Seed::new("sigkill_at_random_moments_loses_nothing_acknowledged");
+    let mut rng = seed.rng();
+    let seed = seed.value();
     let cycles = cycles();
     eprintln!("crash test: {cycles} cycles, COFFER_SEED={seed}");
-    let mut rng = Rng(seed);
     let sync = shared_folder();
     let dev = Arc::new(Device::with_sync_folder("crashy", sync.path()));
     let signup = dev.signup(EMAIL, PW);
     let ak = AccountKey::parse(signup["account_key"].as_str().expect("account_key"))
         .expect("the printed Account Key parses");
-    let st = dev.json(&["status", "--json"]);
-    let container = PathBuf::from(st["container"].as_str().expect("container"));
+    let container = dev.container();
     let data_dir = container.parent().unwrap().to_path_buf();
     let sync_dir = sync
         .path()

@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use coffer_blackbox::folder::temp_names;
+use coffer_blackbox::items::sorted_titles;
 use coffer_blackbox::{shared_folder, stderr, Device};
 use coffer_vault::format::{Container, SyncFile};
 
@@ -53,24 +55,11 @@ impl Rig {
     }
 
     fn container(&self) -> PathBuf {
-        let st = self.dev.json(&["status", "--json"]);
-        PathBuf::from(
-            st["container"]
-                .as_str()
-                .expect("status names the container"),
-        )
+        self.dev.container()
     }
 
     fn titles(&self) -> Vec<String> {
-        let list = self.dev.json(&["list", "--json"]);
-        let mut t: Vec<String> = list
-            .as_array()
-            .expect("list --json is an array")
-            .iter()
-            .map(|i| i["title"].as_str().unwrap_or("").to_owned())
-            .collect();
-        t.sort();
-        t
+        sorted_titles(&self.dev)
     }
 
     /// The sync folder's file of this device.
@@ -96,12 +85,7 @@ impl Rig {
 
 /// No coffer temp file (`.….tmp`) in `dir`.
 fn assert_no_temp(dir: &Path) {
-    let temps: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
-        .collect();
+    let temps = temp_names(dir);
     assert!(
         temps.is_empty(),
         "temp files left in {}: {temps:?}",

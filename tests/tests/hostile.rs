@@ -12,9 +12,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::{
-    coffer_bin, cofferd_bin, mode, run_with_timeout, short_tempdir, stderr, stdout, Device, RawConn,
-};
+use coffer_blackbox::nobody::{can_act_as_nobody, is_root, NobodysCoffer, OpenSocket};
+use coffer_blackbox::rng::{Rng, Seed};
+use coffer_blackbox::{cofferd_bin, mode, short_tempdir, stderr, stdout, Device, RawConn};
 
 const PW: &str = "hostile horse battery";
 const EMAIL: &str = "hostile@example.org";
@@ -446,11 +446,6 @@ fn repeated_wrong_passwords_are_slowed_down() {
 
 // ----- other users -----
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Runs `cofferd` in the device's environment (not through the CLI) and
 /// returns its exit code and stderr. A daemon that starts is stopped.
 fn start_daemon_directly(dev: &Device) -> (Option<i32>, String) {
@@ -551,47 +546,20 @@ fn unsafe_socket_paths_are_refused_and_loose_dirs_repaired() {
 
 #[test]
 fn another_uid_is_refused_by_the_daemon() {
-    if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
+    if !can_act_as_nobody() {
         eprintln!("SKIPPED another_uid_is_refused_by_the_daemon: needs root and setpriv");
         return;
     }
     let (dev, _) = device("victim");
-    let socket = dev.socket();
-    // A copy of coffer that nobody may run.
-    let bin = short_tempdir("cn");
-    std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let coffer = bin.path().join("coffer");
-    std::fs::copy(coffer_bin(), &coffer).unwrap();
-    std::fs::set_permissions(&coffer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let coffer = NobodysCoffer::new();
     // Open the path (o+x down to the socket, socket 0666) so the kernel lets
     // connect() through and only the daemon's peer check stands.
-    let mut opened = Vec::new();
-    let mut dir = socket.parent().map(Path::to_path_buf);
-    while let Some(d) = dir {
-        if !d.starts_with(dev.home()) {
-            break;
-        }
-        let m = mode(&d);
-        opened.push((d.clone(), m));
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m | 0o001)).unwrap();
-        dir = d.parent().map(Path::to_path_buf);
-    }
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut outs = Vec::new();
-    for args in [&["list", "--json"][..], &["get", "x"], &["stop"]] {
-        let mut all = vec!["--reuid=65534", "--regid=65534", "--clear-groups"];
-        all.push(coffer.to_str().unwrap());
-        all.extend(args.iter().copied());
-        let mut cmd = dev
-            .with_env(&[("COFFER_NO_AUTOSTART", "1")])
-            .command(Path::new("/usr/bin/setpriv"), &all);
-        cmd.current_dir("/");
-        outs.push(run_with_timeout(cmd, Duration::from_secs(30)).expect("coffer as nobody ends"));
-    }
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).unwrap();
-    for (d, m) in opened {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m)).unwrap();
-    }
+    let opened = OpenSocket::open(&dev);
+    let outs: Vec<_> = [&["list", "--json"][..], &["get", "x"], &["stop"]]
+        .into_iter()
+        .map(|args| coffer.run(&dev, args))
+        .collect();
+    opened.restore();
     for out in &outs {
         assert_ne!(out.status.code(), Some(0), "{}", stdout(out));
         assert!(stdout(out).is_empty(), "{}", stdout(out));
@@ -607,36 +575,6 @@ fn another_uid_is_refused_by_the_daemon() {
 }
 
 // ----- fuzz smoke for the request decoder -----
-
-/// A small xorshift generator (reproducible: the seed is printed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn fuzz_seed() -> u64 {
-    std::env::var("COFFER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-                | 1
-        })
-}
 
 /// Requests that change nothing dangerous (safe to send a live daemon
 /// mutated), then the rest (decoded in process only).
@@ -690,31 +628,31 @@ const DICT: &[&str] = &[
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[&str]) -> Vec<u8> {
-    let mut b = seeds[rng.below(seeds.len())].as_bytes().to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let at = rng.below(b.len() + 1);
-        match rng.below(7) {
+    let mut b = seeds[rng.index(seeds.len())].as_bytes().to_vec();
+    for _ in 0..1 + rng.index(4) {
+        let at = rng.index(b.len() + 1);
+        match rng.index(7) {
             0 if !b.is_empty() => {
                 let i = at.min(b.len() - 1);
-                b[i] ^= 1 << rng.below(8);
+                b[i] ^= 1 << rng.index(8);
             }
             1 if at < b.len() => {
-                let end = (at + 1 + rng.below(8)).min(b.len());
+                let end = (at + 1 + rng.index(8)).min(b.len());
                 b.drain(at..end);
             }
             2 => {
-                let t = DICT[rng.below(DICT.len())];
+                let t = DICT[rng.index(DICT.len())];
                 b.splice(at..at, t.bytes());
             }
             3 => b.truncate(at),
             4 => {
-                let other = seeds[rng.below(seeds.len())].as_bytes();
-                let from = rng.below(other.len());
+                let other = seeds[rng.index(seeds.len())].as_bytes();
+                let from = rng.index(other.len());
                 b.splice(at..at, other[from..].iter().copied());
             }
-            5 => b.insert(at.min(b.len()), (rng.next() & 0xff) as u8),
+            5 => b.insert(at.min(b.len()), rng.byte()),
             _ => {
-                let t = DICT[rng.below(DICT.len())];
+                let t = DICT[rng.index(DICT.len())];
                 let end = (at + t.len()).min(b.len());
                 b.splice(at..end, t.bytes());
             }
@@ -725,17 +663,16 @@ fn mutate(rng: &mut Rng, seeds: &[&str]) -> Vec<u8> {
 
 #[test]
 fn fuzz_smoke_request_decoder_in_process() {
-    let seed = fuzz_seed();
+    let seed = Seed::new("fuzz_smoke_request_decoder_in_process");
+    let mut rng = seed.rng();
+    let seed = seed.value();
     let iterations: usize = if long_run() { 2_000_000 } else { 50_000 };
-    let mut rng = Rng(seed);
     let all: Vec<&str> = SAFE_SEEDS.iter().chain(OTHER_SEEDS).copied().collect();
     let start = Instant::now();
     let (mut ok, mut err) = (0usize, 0usize);
     for n in 0..iterations {
         let bytes = if n % 10 == 0 {
-            (0..rng.below(64))
-                .map(|_| (rng.next() & 0xff) as u8)
-                .collect()
+            (0..rng.index(64)).map(|_| rng.byte()).collect()
         } else {
             mutate(&mut rng, &all)
         };
@@ -761,12 +698,13 @@ fn fuzz_smoke_request_decoder_in_process() {
 
 #[test]
 fn fuzz_smoke_live_socket() {
-    let seed = fuzz_seed();
+    let seed = Seed::new("fuzz_smoke_live_socket");
     let lines: usize = if long_run() { 50_000 } else { 2_000 };
     let (dev, pid) = device("fuzz");
     dev.ok(&["add", "Mail", "--password", "m"]);
     let socket = dev.socket();
-    let mut rng = Rng(seed);
+    let mut rng = seed.rng();
+    let seed = seed.value();
     let start = Instant::now();
     let (mut answered, mut closed) = (0usize, 0usize);
     let mut conn = RawConn::hello(&socket).expect("hello").0;

@@ -8,52 +8,12 @@
 use std::process::Command;
 use std::time::Duration;
 
-use coffer_blackbox::{run_with_timeout, Device};
+use coffer_blackbox::{tools, Device};
 
 const INNER: &str = "COFFER_KEYRING_TEST_INNER";
 
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (COFFER_REQUIRE_TOOLS=1) but missing"
-        );
-        eprintln!("skipping: {tool} is not installed");
-    }
-    ok
-}
-
-fn self_cmd(program: &str, pre: &[&str], name: &str) -> Command {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(program);
-    cmd.args(pre)
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"]);
-    cmd.env(INNER, name);
-    cmd
-}
-
-fn run_outer(cmd: Command, name: &str) {
-    let out =
-        run_with_timeout(cmd, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{name} failed inside its keyring session:\n{text}"
-    );
-    assert!(
-        text.contains("1 passed"),
-        "{name} did not run inside its session:\n{text}"
-    );
-}
+/// How long one inner run may take.
+const INNER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The scenario, run inside a session where `backend` works.
 fn scenario(backend: &str, entry_exists: impl Fn(&str) -> bool) {
@@ -94,7 +54,7 @@ fn scenario(backend: &str, entry_exists: impl Fn(&str) -> bool) {
 #[test]
 fn kernel_keyring_resumes_and_purges() {
     const NAME: &str = "kernel_keyring_resumes_and_purges";
-    if std::env::var(INNER).as_deref() == Ok(NAME) {
+    if tools::is_inner(INNER, NAME) {
         scenario("keyutils", |user| {
             Command::new("keyctl")
                 .args(["search", "@s", "user", &format!("keyring-rs:{user}@coffer")])
@@ -103,18 +63,18 @@ fn kernel_keyring_resumes_and_purges() {
         });
         return;
     }
-    if !have("keyctl") {
+    let Some(found) = tools::require(NAME, &["keyctl"]) else {
         return;
-    }
-    let mut cmd = self_cmd("keyctl", &["session", "-"], NAME);
+    };
+    let mut cmd = tools::self_command(&found[0], &["session", "-"], INNER, NAME);
     cmd.env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_outer(cmd, NAME);
+    tools::run_inner(cmd, NAME, INNER_TIMEOUT);
 }
 
 #[test]
 fn secret_service_resumes_and_purges() {
     const NAME: &str = "secret_service_resumes_and_purges";
-    if std::env::var(INNER).as_deref() == Ok(NAME) {
+    if tools::is_inner(INNER, NAME) {
         scenario("secret-service", |user| {
             Command::new("secret-tool")
                 .args(["search", "service", "coffer", "username", user])
@@ -126,9 +86,12 @@ fn secret_service_resumes_and_purges() {
         });
         return;
     }
-    if !(have("dbus-run-session") && have("gnome-keyring-daemon") && have("secret-tool")) {
+    let Some(found) = tools::require(
+        NAME,
+        &["dbus-run-session", "gnome-keyring-daemon", "secret-tool"],
+    ) else {
         return;
-    }
+    };
     let temp = tempfile::tempdir().expect("a temporary home for gnome-keyring");
     let run = temp.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
@@ -137,10 +100,10 @@ fn secret_service_resumes_and_purges() {
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     let script = "printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec \"$0\" \"$@\"";
-    let mut cmd = self_cmd("dbus-run-session", &["--", "sh", "-c", script], NAME);
+    let mut cmd = tools::self_command(&found[0], &["--", "sh", "-c", script], INNER, NAME);
     cmd.env("HOME", temp.path())
         .env("XDG_DATA_HOME", temp.path().join("data"))
         .env("XDG_RUNTIME_DIR", &run)
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    run_outer(cmd, NAME);
+    tools::run_inner(cmd, NAME, INNER_TIMEOUT);
 }

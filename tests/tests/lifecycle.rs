@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::{cofferd_bin, pid_alive, Device};
+use coffer_blackbox::process::{send_signal, wait_gone};
+use coffer_blackbox::{cofferd_bin, Device};
 
 fn state(d: &Device) -> String {
     d.json(&["status", "--json"])["state"]
@@ -68,16 +69,11 @@ fn a_second_daemon_says_already_running_and_sigterm_stops_gracefully() {
         "{err}"
     );
     // SIGTERM: the daemon finishes and exits; the next command starts a new one.
-    // SAFETY: kill sends a signal to a process we started.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    while pid_alive(pid) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "cofferd ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    send_signal(pid, libc::SIGTERM);
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "cofferd ignored SIGTERM"
+    );
     assert!(d.log().contains("SIGTERM"), "{}", d.log());
     assert!(d.log().contains("cofferd stopped"));
     assert!(
@@ -114,8 +110,7 @@ fn an_old_container_put_back_on_disk_is_merged_and_rewritten() {
     let d = Device::new("container");
     d.signup("c@example.org", "pw");
     d.ok(&["add", "First", "--password", "1"]);
-    let status = d.json(&["status", "--json"]);
-    let container = std::path::PathBuf::from(status["container"].as_str().unwrap());
+    let container = d.container();
     let old = std::fs::read(&container).unwrap();
     d.ok(&["add", "Second", "--password", "2"]);
     let current = std::fs::read(&container).unwrap();
@@ -153,8 +148,7 @@ fn an_interrupted_append_is_skipped_and_the_next_write_folds_the_container() {
     for (t, p) in [("One", "1"), ("Two", "2"), ("Three", "3")] {
         d.ok(&["add", t, "--password", p]);
     }
-    let status = d.json(&["status", "--json"]);
-    let container = std::path::PathBuf::from(status["container"].as_str().unwrap());
+    let container = d.container();
     let bytes = std::fs::read(&container).unwrap();
     let c = Container::from_bytes(&bytes).unwrap();
     assert_eq!(c.appended.entries, 3, "each add is one appended entry");

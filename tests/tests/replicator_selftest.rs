@@ -1,11 +1,9 @@
 //! Self-test of the test replicator (`tests/src/replicator.rs`) on plain temporary folders, without
 //! any coffer binary: it must do what the black-box scenarios rely on.
 
-#[allow(dead_code)]
+use coffer_blackbox::folder::relative_files as files;
+use coffer_blackbox::names as sync_names;
 use coffer_blackbox::replicator;
-
-#[allow(dead_code)]
-use coffer_vault::sync_names;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,39 +56,43 @@ fn read(folder: &Path, rel: &Path) -> Option<Vec<u8>> {
     fs::read(folder.join(rel)).ok()
 }
 
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).expect("list").flatten() {
-            let rel = rel.join(entry.file_name());
-            if entry.file_type().expect("type").is_dir() {
-                walk(&entry.path(), &rel, out);
-            } else {
-                out.push(rel);
-            }
-        }
+/// `n` folders and a replicator between them.
+fn replicated(n: usize) -> (Setup, Replicator) {
+    let s = setup(n);
+    let r = Replicator::new(s.folders.clone());
+    (s, r)
+}
+
+/// Asserts that every folder of `s` holds `expected` at `rel`.
+#[track_caller]
+fn assert_all_hold(s: &Setup, rel: &Path, expected: &[u8]) {
+    for f in &s.folders {
+        assert_holds(f, rel, expected);
     }
-    let mut out = Vec::new();
-    walk(dir, Path::new(""), &mut out);
-    out.sort();
-    out
+}
+
+/// Asserts that `folder` holds `expected` at `rel`.
+#[track_caller]
+fn assert_holds(folder: &Path, rel: &Path, expected: &[u8]) {
+    assert_eq!(
+        read(folder, rel).as_deref(),
+        Some(expected),
+        "{}",
+        rel.display()
+    );
 }
 
 #[test]
 fn files_propagate_recursively_and_the_newest_wins() {
-    let s = setup(3);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(3);
     put(&s.folders[0], &device_rel(), b"v1 from device 0", 10);
     put(&s.folders[1], Path::new("top.txt"), b"top", 10);
     let stats = r.sync_all();
     assert_eq!(stats.copied, 4, "{stats:?}");
     assert!(stats.errors.is_empty(), "{stats:?}");
     for f in &s.folders {
-        assert_eq!(
-            read(f, &device_rel()).as_deref(),
-            Some(&b"v1 from device 0"[..])
-        );
-        assert_eq!(read(f, Path::new("top.txt")).as_deref(), Some(&b"top"[..]));
+        assert_holds(f, &device_rel(), b"v1 from device 0");
+        assert_holds(f, Path::new("top.txt"), b"top");
         // The modification time travels with the copy.
         let mtime = fs::metadata(f.join(device_rel()))
             .expect("meta")
@@ -103,9 +105,7 @@ fn files_propagate_recursively_and_the_newest_wins() {
     put(&s.folders[2], &device_rel(), b"v2", 20);
     put(&s.folders[1], &device_rel(), b"v0, older", 5);
     r.sync_all();
-    for f in &s.folders {
-        assert_eq!(read(f, &device_rel()).as_deref(), Some(&b"v2"[..]));
-    }
+    assert_all_hold(&s, &device_rel(), b"v2");
     // Same modification time, different content: the same winner everywhere.
     put(&s.folders[0], Path::new("tie"), b"aaa", 30);
     put(&s.folders[1], Path::new("tie"), b"bbb", 30);
@@ -123,8 +123,7 @@ fn files_propagate_recursively_and_the_newest_wins() {
 
 #[test]
 fn temp_files_are_not_replicated() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     let coffer_temp = Path::new(ACCOUNT).join(".account.json.00000000deadbeef.tmp");
     put(&s.folders[0], &coffer_temp, b"half", 1);
     put(&s.folders[0], Path::new("~syncthing~x.tmp"), b"t", 1);
@@ -132,16 +131,12 @@ fn temp_files_are_not_replicated() {
     r.sync_all();
     assert!(read(&s.folders[1], &coffer_temp).is_none());
     assert!(read(&s.folders[1], Path::new("~syncthing~x.tmp")).is_none());
-    assert_eq!(
-        read(&s.folders[1], &account_rel()).as_deref(),
-        Some(&b"{}"[..])
-    );
+    assert_holds(&s.folders[1], &account_rel(), b"{}");
 }
 
 #[test]
 fn deletions_propagate_but_a_concurrent_change_wins() {
-    let s = setup(3);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(3);
     put(&s.folders[0], &device_rel(), b"v1", 1);
     put(&s.folders[0], Path::new("a/b/c.txt"), b"deep", 1);
     r.sync_all();
@@ -161,15 +156,12 @@ fn deletions_propagate_but_a_concurrent_change_wins() {
     fs::remove_file(s.folders[0].join(account_rel())).expect("delete");
     put(&s.folders[2], &account_rel(), b"h2", 20);
     r.sync_all();
-    for f in &s.folders {
-        assert_eq!(read(f, &account_rel()).as_deref(), Some(&b"h2"[..]));
-    }
+    assert_all_hold(&s, &account_rel(), b"h2");
 }
 
 #[test]
 fn sync_pair_goes_one_way_only_and_heals_later() {
-    let s = setup(3);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(3);
     put(&s.folders[0], Path::new("x"), b"from 0", 1);
     put(&s.folders[2], Path::new("y"), b"from 2", 1);
     r.sync_pair(0, 1);
@@ -184,22 +176,18 @@ fn sync_pair_goes_one_way_only_and_heals_later() {
     r.sync_all();
     for f in &s.folders {
         assert!(read(f, Path::new("x")).is_none());
-        assert_eq!(read(f, Path::new("y")).as_deref(), Some(&b"from 2"[..]));
+        assert_holds(f, Path::new("y"), b"from 2");
     }
 }
 
 #[test]
 fn overwrite_silently_loses_the_newer_version_of_the_target() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     put(&s.folders[0], &device_rel(), b"old", 1);
     put(&s.folders[1], &device_rel(), b"newer", 50);
     assert_eq!(r.sync_pair(0, 1).copied, 0, "an engine keeps the newer one");
     assert_eq!(r.overwrite_silently(0, 1).copied, 1);
-    assert_eq!(
-        read(&s.folders[1], &device_rel()).as_deref(),
-        Some(&b"old"[..])
-    );
+    assert_holds(&s.folders[1], &device_rel(), b"old");
 }
 
 /// The shape an engine's conflict name of `name` (`stem` + `ext`) must have.
@@ -260,8 +248,7 @@ fn expected_style(engine: Engine) -> ConflictStyle {
 #[test]
 fn conflict_copies_have_each_engines_names_and_are_recognised() {
     for engine in Engine::ALL {
-        let s = setup(2);
-        let mut r = Replicator::new(s.folders.clone());
+        let (s, mut r) = replicated(2);
         put(
             &s.folders[0],
             &device_rel(),
@@ -289,14 +276,8 @@ fn conflict_copies_have_each_engines_names_and_are_recognised() {
             .collect();
         names.sort();
         assert_eq!(names.len(), 4, "{engine:?}: {names:?}");
-        assert_eq!(
-            read(&s.folders[1], &account_rel()).as_deref(),
-            Some(&b"header of 1"[..])
-        );
-        assert_eq!(
-            read(&s.folders[1], &device_rel()).as_deref(),
-            Some(&b"device file as seen by 1"[..])
-        );
+        assert_holds(&s.folders[1], &account_rel(), b"header of 1");
+        assert_holds(&s.folders[1], &device_rel(), b"device file as seen by 1");
         let mut header_conflicts = 0;
         let mut device_conflicts = 0;
         for name in &names {
@@ -376,8 +357,7 @@ fn further_conflict_names_are_still_recognised() {
 
 #[test]
 fn half_written_delivery_stays_truncated_until_completed() {
-    let s = setup(3);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(3);
     let bytes: Vec<u8> = (0..1001u32).map(|i| (i % 251) as u8).collect();
     put(&s.folders[0], &device_rel(), &bytes, 10);
     put(&s.folders[1], &device_rel(), b"what folder 1 had", 1);
@@ -385,29 +365,14 @@ fn half_written_delivery_stays_truncated_until_completed() {
         .deliver_half_written(0, 1, device_rel())
         .expect("half delivery");
     assert_eq!(half.path(), s.folders[1].join(device_rel()));
-    assert_eq!(
-        read(&s.folders[1], &device_rel()).as_deref(),
-        Some(&bytes[..500])
-    );
+    assert_holds(&s.folders[1], &device_rel(), &bytes[..500]);
     // Other rounds neither finish nor spread the truncated file.
     r.sync_all();
-    assert_eq!(
-        read(&s.folders[1], &device_rel()).as_deref(),
-        Some(&bytes[..500])
-    );
-    assert_eq!(
-        read(&s.folders[0], &device_rel()).as_deref(),
-        Some(&bytes[..])
-    );
-    assert_eq!(
-        read(&s.folders[2], &device_rel()).as_deref(),
-        Some(&bytes[..])
-    );
+    assert_holds(&s.folders[1], &device_rel(), &bytes[..500]);
+    assert_holds(&s.folders[0], &device_rel(), &bytes[..]);
+    assert_holds(&s.folders[2], &device_rel(), &bytes[..]);
     half.complete().expect("complete");
-    assert_eq!(
-        read(&s.folders[1], &device_rel()).as_deref(),
-        Some(&bytes[..])
-    );
+    assert_holds(&s.folders[1], &device_rel(), &bytes[..]);
     assert_eq!(r.sync_all().changes(), 0, "nothing left to do");
 
     // Completing later on a thread, and completing on drop.
@@ -415,33 +380,23 @@ fn half_written_delivery_stays_truncated_until_completed() {
     let half = r
         .deliver_half_written(0, 2, account_rel())
         .expect("half delivery");
-    assert_eq!(
-        read(&s.folders[2], &account_rel()).as_deref(),
-        Some(&b"01234"[..])
-    );
+    assert_holds(&s.folders[2], &account_rel(), b"01234");
     half.complete_after(Duration::from_millis(20))
         .join()
         .expect("the thread")
         .expect("complete");
-    assert_eq!(
-        read(&s.folders[2], &account_rel()).as_deref(),
-        Some(&b"0123456789"[..])
-    );
+    assert_holds(&s.folders[2], &account_rel(), b"0123456789");
     put(&s.folders[0], &account_rel(), b"abcdef", 30);
     drop(
         r.deliver_half_written(0, 1, account_rel())
             .expect("half delivery"),
     );
-    assert_eq!(
-        read(&s.folders[1], &account_rel()).as_deref(),
-        Some(&b"abcdef"[..])
-    );
+    assert_holds(&s.folders[1], &account_rel(), b"abcdef");
 }
 
 #[test]
 fn a_vanished_file_returns_and_is_not_taken_for_a_deletion() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     put(&s.folders[0], &device_rel(), b"here", 10);
     r.sync_all();
     let before = fs::metadata(s.folders[0].join(device_rel()))
@@ -459,10 +414,7 @@ fn a_vanished_file_returns_and_is_not_taken_for_a_deletion() {
         "not deleted elsewhere"
     );
     away.wait().expect("back");
-    assert_eq!(
-        read(&s.folders[0], &device_rel()).as_deref(),
-        Some(&b"here"[..])
-    );
+    assert_holds(&s.folders[0], &device_rel(), b"here");
     let after = fs::metadata(s.folders[0].join(device_rel()))
         .expect("meta")
         .modified()
@@ -473,17 +425,14 @@ fn a_vanished_file_returns_and_is_not_taken_for_a_deletion() {
 
 #[test]
 fn replayed_old_versions_spread_when_stamped_now() {
-    let s = setup(3);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(3);
     put(&s.folders[0], &device_rel(), b"old", 10);
     r.sync_all();
     put(&s.folders[0], &device_rel(), b"new", 20);
     r.sync_all();
     r.replay_old(2, device_rel(), b"old").expect("replay");
     r.sync_all();
-    for f in &s.folders {
-        assert_eq!(read(f, &device_rel()).as_deref(), Some(&b"old"[..]));
-    }
+    assert_all_hold(&s, &device_rel(), b"old");
     // Replayed with its old time, it stays where it was put until a newer copy reaches it.
     let path = s.folders[0].join(device_rel());
     fs::write(&path, b"newest").expect("write");
@@ -498,20 +447,14 @@ fn replayed_old_versions_spread_when_stamped_now() {
         UNIX_EPOCH + Duration::from_secs(1_704_067_210),
     )
     .expect("replay");
-    assert_eq!(
-        read(&s.folders[1], &device_rel()).as_deref(),
-        Some(&b"old"[..])
-    );
+    assert_holds(&s.folders[1], &device_rel(), b"old");
     r.sync_all();
-    for f in &s.folders {
-        assert_eq!(read(f, &device_rel()).as_deref(), Some(&b"newest"[..]));
-    }
+    assert_all_hold(&s, &device_rel(), b"newest");
 }
 
 #[test]
 fn queued_deliveries_arrive_in_any_order_and_stale_ones_are_dropped() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     put(&s.folders[0], Path::new("f"), b"v1", 10);
     assert_eq!(r.enqueue(0, 1), 1);
     put(&s.folders[0], Path::new("f"), b"v2", 20);
@@ -520,10 +463,7 @@ fn queued_deliveries_arrive_in_any_order_and_stale_ones_are_dropped() {
     // Newest first: the late v1 must not undo v2.
     let stats = r.deliver_queued(Order::Lifo);
     assert_eq!(stats.copied, 1, "{stats:?}");
-    assert_eq!(
-        read(&s.folders[1], Path::new("f")).as_deref(),
-        Some(&b"v2"[..])
-    );
+    assert_holds(&s.folders[1], Path::new("f"), b"v2");
     assert_eq!(r.queued(), 0);
 
     put(&s.folders[0], Path::new("g"), b"g", 10);
@@ -566,23 +506,18 @@ fn shuffled_rounds_converge_and_are_reproducible() {
 
 #[test]
 fn delayed_delivery_arrives_later() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     put(&s.folders[0], Path::new("late"), b"late", 10);
     let delayed = r.deliver_with_delay(0, 1, Duration::from_millis(200));
     assert!(read(&s.folders[1], Path::new("late")).is_none());
     let stats = delayed.wait();
     assert_eq!(stats.copied, 1);
-    assert_eq!(
-        read(&s.folders[1], Path::new("late")).as_deref(),
-        Some(&b"late"[..])
-    );
+    assert_holds(&s.folders[1], Path::new("late"), b"late");
 }
 
 #[test]
 fn background_replication_until_dropped() {
-    let s = setup(2);
-    let mut r = Replicator::new(s.folders.clone());
+    let (s, mut r) = replicated(2);
     let bg = r.background(Duration::from_millis(10));
     put(&s.folders[0], Path::new("bg"), b"bg", 10);
     let start = Instant::now();

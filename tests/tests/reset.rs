@@ -8,19 +8,25 @@
 //! keyring), with `COFFER_RESET_INNER` naming the inner run; without `keyctl` it is skipped with a
 //! note, unless `COFFER_REQUIRE_TOOLS=1`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use coffer_blackbox::replicator::{Engine, Replicator};
-use coffer_blackbox::{run_with_timeout, shared_folder, short_tempdir, stderr, Device};
-use coffer_vault::sync_names::{classify, Entry};
+use coffer_blackbox::fleet::{Account, Fleet};
+use coffer_blackbox::folder::{contents, names};
+use coffer_blackbox::items::{has_title, titles};
+use coffer_blackbox::names::device_files;
+use coffer_blackbox::replicator::{Engine, Replicator, DEFAULT_SEED};
+use coffer_blackbox::wait::{wait_until, POLL};
+use coffer_blackbox::Device;
+use coffer_blackbox::{run_with_timeout, short_tempdir, stderr, text, tools, trash, utf8 as s};
 use serde_json::Value;
 
 const EMAIL: &str = "alice@example.org";
 const PW: &str = "correct horse battery staple";
 const NEW_PW: &str = "a brand new passphrase";
+const ACCOUNT: Account = Account::new(EMAIL, PW);
 
 /// The issue's bound: a running device enters `reset` within this long after the new header
 /// lands in its sync folder (and a device that was off, after it starts).
@@ -31,8 +37,6 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Deadline for things the issue gives no bound for (items arriving through a sync, folders
 /// settling after logins).
 const SETTLE: Duration = Duration::from_secs(30);
-/// Pause between two polls.
-const POLL: Duration = Duration::from_millis(25);
 
 /// Names the inner run of a re-executed test.
 const INNER_ENV: &str = "COFFER_RESET_INNER";
@@ -46,37 +50,8 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("test paths are UTF-8")
-}
-
-fn text(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
-
 fn status(d: &Device) -> Value {
-    d.json(&["status", "--json"])
-}
-
-/// Polls `probe` until it gives a value; panics naming `what` (and `context()`) after `timeout`.
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Option<T>,
-    context: impl Fn() -> String,
-) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        if start.elapsed() > timeout {
-            panic!("{what}: not within {timeout:?}\n{}", context());
-        }
-        std::thread::sleep(POLL);
-    }
+    d.status()
 }
 
 /// Waits until `dev`'s status says `reset` and asserts that it did within [`RESET_BOUND`] of
@@ -106,23 +81,8 @@ fn wait_reset(dev: &Device, since: Instant) -> (Value, Duration) {
     }
 }
 
-/// `coffer signup` with a hint, on `folder`.
-fn signup(dev: &Device, folder: &Path, hint: &str) -> Value {
-    dev.with_env(&[("COFFER_PASSWORD", PW)]).json(&[
-        "signup",
-        "--email",
-        EMAIL,
-        "--hint",
-        hint,
-        "--sync-folder",
-        s(folder),
-        "--json",
-    ])
-}
-
 fn try_login(dev: &Device, password: &str, key: &str, folder: &Path) -> Output {
-    dev.with_env(&[("COFFER_PASSWORD", password), ("COFFER_ACCOUNT_KEY", key)])
-        .run(&["login", "--email", EMAIL, "--sync-folder", s(folder)])
+    dev.login(EMAIL, password, key, folder)
 }
 
 /// Logs in and asserts success (retrying while the daemon's rate limit after wrong attempts is
@@ -150,6 +110,54 @@ fn login_ok(dev: &Device, password: &str, key: &str, folder: &Path) -> Value {
     }
 }
 
+/// Devices a and b signed in to the account (signed up with an empty hint) on one shared folder.
+fn pair() -> Fleet<2> {
+    Fleet::shared(["a", "b"], ACCOUNT.with_hint(""))
+}
+
+/// [`pair`], with item Mail (password pw1) added on a and Bank (pw2) on b.
+fn pair_with_an_item_each() -> Fleet<2> {
+    let f = pair();
+    f.devices[0].ok(&["add", "Mail", "--password", "pw1"]);
+    f.devices[1].ok(&["add", "Bank", "--password", "pw2"]);
+    f
+}
+
+/// Waits (up to [`SETTLE`]) until each device of `want` lists an item with its title, running
+/// `round` (an engine's round, or nothing) before each look.
+fn wait_titles(want: &[(&Device, &str)], mut round: impl FnMut()) {
+    let what: Vec<String> = want
+        .iter()
+        .map(|(d, t)| format!("{t:?} on {}", d.name()))
+        .collect();
+    wait_until(
+        &what.join(", "),
+        SETTLE,
+        || {
+            round();
+            want.iter().all(|(d, t)| has_title(d, t)).then_some(())
+        },
+        || {
+            let logs: Vec<String> = want
+                .iter()
+                .map(|(d, _)| format!("{} has {:?}; log:\n{}", d.name(), titles(d), d.log()))
+                .collect();
+            logs.join("\n")
+        },
+    );
+}
+
+/// [`wait_titles`], and until `dir` holds the device files of `ids` (and no other).
+fn wait_titles_and_files(want: &[(&Device, &str)], dir: &Path, ids: &[String]) {
+    let ids: BTreeSet<String> = ids.iter().cloned().collect();
+    wait_until(
+        "the items, and every device file in the folder",
+        SETTLE,
+        || (want.iter().all(|(d, t)| has_title(d, t)) && device_files(dir) == ids).then_some(()),
+        || format!("folder: {:?}", names(dir)),
+    );
+}
+
 /// `coffer reset --email EMAIL --yes --json` with `new_password`, an optional hint and folder.
 fn reset(dev: &Device, new_password: &str, hint: Option<&str>, folder: Option<&Path>) -> Value {
     let mut args = vec!["reset", "--email", EMAIL, "--yes", "--json"];
@@ -161,93 +169,6 @@ fn reset(dev: &Device, new_password: &str, hint: Option<&str>, folder: Option<&P
     }
     dev.with_env(&[("COFFER_NEW_PASSWORD", new_password)])
         .json(&args)
-}
-
-fn titles(dev: &Device) -> Vec<String> {
-    let list = dev.json(&["list", "--json"]);
-    list.as_array()
-        .unwrap_or_else(|| panic!("list --json is an array: {list}"))
-        .iter()
-        .map(|i| text(&i["title"]))
-        .collect()
-}
-
-fn has_title(dev: &Device, title: &str) -> bool {
-    titles(dev).iter().any(|t| t == title)
-}
-
-/// The names in `dir` (empty when it does not exist), without engines' and coffer's temps.
-fn names(dir: &Path) -> BTreeSet<String> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return BTreeSet::new();
-    };
-    rd.flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !(n.starts_with('.') && n.ends_with(".tmp")))
-        .collect()
-}
-
-/// The device ids whose device files (not conflict copies) are in `dir`.
-fn device_files(dir: &Path) -> BTreeSet<String> {
-    names(dir)
-        .iter()
-        .filter_map(|n| match classify(n) {
-            Entry::DeviceFile { device_id } => Some(device_id),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Every file in `dir` with its bytes.
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    names(dir)
-        .into_iter()
-        .filter_map(|n| std::fs::read(dir.join(&n)).ok().map(|b| (n, b)))
-        .collect()
-}
-
-fn trash_files(dev: &Device) -> PathBuf {
-    dev.home().join(".local/share/Trash/files")
-}
-
-fn trash_info(dev: &Device) -> PathBuf {
-    dev.home().join(".local/share/Trash/info")
-}
-
-/// Decodes the `%XX` escapes of a `.trashinfo` `Path=` value.
-fn percent_decode(v: &str) -> String {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            if let Some(Ok(b)) = v.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16)) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The original path a trashed file's `.trashinfo` records.
-fn trashinfo_path(dev: &Device, trashed: &Path) -> String {
-    let name = trashed
-        .file_name()
-        .expect("a trashed file has a name")
-        .to_string_lossy();
-    let info = trash_info(dev).join(format!("{name}.trashinfo"));
-    let body = std::fs::read_to_string(&info).unwrap_or_else(|e| panic!("{}: {e}", info.display()));
-    assert!(body.starts_with("[Trash Info]\n"), "{body}");
-    assert!(body.contains("\nDeletionDate="), "{body}");
-    let path = body
-        .lines()
-        .find_map(|l| l.strip_prefix("Path="))
-        .unwrap_or_else(|| panic!("no Path= in {body}"));
-    percent_decode(path)
 }
 
 fn header(path: &Path) -> Value {
@@ -311,7 +232,7 @@ fn check_reset_status(
     let trashed = PathBuf::from(text(&r["trashed_container"]));
     assert_eq!(
         trashed,
-        trash_files(dev).join(format!("{account_id}.coffer")),
+        trash::files_dir(dev).join(format!("{account_id}.coffer")),
         "{who}: {r:#}"
     );
     let (old_path, old_bytes) = old_container;
@@ -325,7 +246,7 @@ fn check_reset_status(
         "{who}: {} is still there",
         old_path.display()
     );
-    assert_eq!(trashinfo_path(dev, &trashed), s(old_path), "{who}");
+    assert_eq!(trash::original_path(dev, &trashed), s(old_path), "{who}");
     // The human status says the same, with the command to run.
     let human = dev.ok(&["status"]);
     assert!(human.contains(&text(&r["next_command"])), "{who}: {human}");
@@ -334,8 +255,7 @@ fn check_reset_status(
 }
 
 fn container_of(dev: &Device) -> (PathBuf, Vec<u8>) {
-    let st = status(dev);
-    let path = PathBuf::from(text(&st["container"]));
+    let path = dev.container();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (path, bytes)
 }
@@ -347,38 +267,23 @@ fn container_of(dev: &Device) -> (PathBuf, Vec<u8>) {
 /// folder holding nothing but the new header, and the new hint readable everywhere.
 #[test]
 fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
-    let folder = shared_folder();
     let second = short_tempdir("cx");
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let c = Device::with_sync_folder("c", folder.path());
-    let signed = signup(&a, folder.path(), "old hint");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    let dir = folder.path().join(&account_id);
+    let f = Fleet::shared(["a", "b", "c"], ACCOUNT.with_hint("old hint"));
+    let [a, b, c] = &f.devices;
+    let folder = f.folder();
+    let (key1, account_id) = (f.account_key.clone(), f.account_id.clone());
+    let dir = folder.join(&account_id);
     let old_header_path = dir.join("account.json");
     let old_header = header(&old_header_path);
     assert_eq!(old_header["epoch"], 1, "{old_header:#}");
 
-    login_ok(&b, PW, &key1, folder.path());
-    login_ok(&c, PW, &key1, folder.path());
     a.ok(&["sync", "add", s(second.path())]);
     a.ok(&["add", "Mail", "--username", "me", "--password", "pw1"]);
     let ids: Vec<String> = [&a, &b, &c]
         .iter()
         .map(|d| text(&status(d)["device_id"]))
         .collect();
-    wait_until(
-        "B and C have A's item and every device file is in the folder",
-        SETTLE,
-        || {
-            (has_title(&b, "Mail")
-                && has_title(&c, "Mail")
-                && device_files(&dir) == ids.iter().cloned().collect())
-            .then_some(())
-        },
-        || format!("folder: {:?}", names(&dir)),
-    );
+    wait_titles_and_files(&[(b, "Mail"), (c, "Mail")], &dir, &ids);
     // A conflict copy of B's file that never finished arriving (half of it): it cannot be
     // merged, so it stays, and the reset must clear it too.
     let b_file = std::fs::read(dir.join(format!("device-{}.cofsync", ids[1]))).expect("B's file");
@@ -395,7 +300,7 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     assert_eq!(c.daemon_pid(), None, "C's daemon still runs");
 
     let before_ms = now_ms();
-    let reply = reset(&a, NEW_PW, Some("new hint"), None);
+    let reply = reset(a, NEW_PW, Some("new hint"), None);
     let landed = Instant::now();
     let after_ms = now_ms();
     assert_eq!(reply["account_id"], account_id.as_str(), "{reply}");
@@ -405,40 +310,40 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     assert!(key2.starts_with("C1-") && key2 != key1, "{key2}");
 
     // The resetting device is in reset at once; B within the bound.
-    let st_a = status(&a);
+    let st_a = status(a);
     let trashed_a = check_reset_status(
-        &a,
+        a,
         &st_a,
         &ids[0],
         "a",
         (before_ms, after_ms),
-        folder.path(),
+        folder,
         &account_id,
         &containers[0],
     );
-    let (st_b, _) = wait_reset(&b, landed);
+    let (st_b, _) = wait_reset(b, landed);
     check_reset_status(
-        &b,
+        b,
         &st_b,
         &ids[0],
         "a",
         (before_ms, after_ms),
-        folder.path(),
+        folder,
         &account_id,
         &containers[1],
     );
 
     // C's daemon was off: the next command starts it, and it follows within the bound.
     let started = Instant::now();
-    let (st_c, _) = wait_reset(&c, started);
+    let (st_c, _) = wait_reset(c, started);
     assert!(c.daemon_pid().is_some());
     check_reset_status(
-        &c,
+        c,
         &st_c,
         &ids[0],
         "a",
         (before_ms, after_ms),
-        folder.path(),
+        folder,
         &account_id,
         &containers[2],
     );
@@ -476,7 +381,7 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     assert_eq!(new_header["reset"]["previous_epoch"], 1, "{new_header:#}");
 
     // The stale sync files went to the resetting device's trash, not away.
-    let in_trash_a = names(&trash_files(&a));
+    let in_trash_a = names(&trash::files_dir(a));
     for id in &ids {
         assert!(
             in_trash_a.contains(&format!("device-{id}.cofsync")),
@@ -498,7 +403,7 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     assert_eq!(names(&dir), BTreeSet::from(["account.json".to_owned()]));
     // A restarted daemon stays in reset (nothing resumes from a cache).
     a.stop_daemon();
-    assert_eq!(status(&a)["state"], "reset");
+    assert_eq!(status(a)["state"], "reset");
 
     // The new hint: from the sync folder (in reset, and on a device that is not signed in) and,
     // after a login, from the local account.
@@ -510,12 +415,12 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
         "--email",
         EMAIL,
         "--sync-folder",
-        s(folder.path()),
+        s(folder),
         "--json",
     ]);
     assert_eq!(h["hint"], "new hint", "{h}");
     assert_eq!(h["source"], "the sync folder", "{h}");
-    let st = login_ok(&a, NEW_PW, &key2, folder.path());
+    let st = login_ok(a, NEW_PW, &key2, folder);
     assert_eq!(st["epoch"], 2, "{st:#}");
     assert_eq!(st["items"], 0, "{st:#}");
     let h = a.json(&["hint", "--email", EMAIL, "--json"]);
@@ -529,31 +434,16 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
 /// are in B's trashed container, which can still be opened with the old password.
 #[test]
 fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
-    let fa = short_tempdir("ra");
-    let fb = short_tempdir("rb");
-    let mut rep = Replicator::new(vec![fa.path().to_path_buf(), fb.path().to_path_buf()]);
-    let a = Device::with_sync_folder("a", fa.path());
-    let b = Device::with_sync_folder("b", fb.path());
-    let signed = signup(&a, fa.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    rep.sync_all();
-    login_ok(&b, PW, &key1, fb.path());
+    let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT.with_hint(""), DEFAULT_SEED);
+    let [a, b] = &f.devices;
+    let [fa, fb] = &f.folders;
+    let account_id = f.account_id.clone();
     a.ok(&["add", "Shared", "--password", "before"]);
-    wait_until(
-        "B has A's item",
-        SETTLE,
-        || {
-            rep.sync_all();
-            has_title(&b, "Shared").then_some(())
-        },
-        || b.log(),
-    );
-    let b_id = text(&status(&b)["device_id"]);
-    let b_file = fb
-        .path()
-        .join(&account_id)
-        .join(format!("device-{b_id}.cofsync"));
+    wait_titles(&[(b, "Shared")], || {
+        rep.sync_all();
+    });
+    let b_id = text(&status(b)["device_id"]);
+    let b_file = fb.join(&account_id).join(format!("device-{b_id}.cofsync"));
     let b_file_before = std::fs::read(&b_file).expect("B published its file");
 
     // Partitioned: B's edits reach B's own folder only.
@@ -565,16 +455,16 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         || (std::fs::read(&b_file).ok()? != b_file_before).then_some(()),
         || b.log(),
     );
-    let (b_container_path, b_container) = container_of(&b);
+    let (b_container_path, b_container) = container_of(b);
     let b_device_json = std::fs::read(b.dirs().data.join("device.json")).expect("device.json");
 
-    let reply = reset(&a, NEW_PW, None, None);
+    let reply = reset(a, NEW_PW, None, None);
     let key2 = text(&reply["account_key"]);
     // One replication round both ways: the header reaches B's folder, and B's stale file
     // (edits included) reaches A's.
     rep.sync_all();
     let landed = Instant::now();
-    let (st_b, _) = wait_reset(&b, landed);
+    let (st_b, _) = wait_reset(b, landed);
     let trashed = PathBuf::from(text(&st_b["reset"]["trashed_container"]));
     assert_eq!(
         std::fs::read(&trashed).expect("B's trashed container exists"),
@@ -582,7 +472,7 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         "B's trashed container is the one holding its edits"
     );
     assert!(!b_container_path.exists());
-    let in_trash_b = names(&trash_files(&b));
+    let in_trash_b = names(&trash::files_dir(b));
     assert!(
         in_trash_b.contains(&format!("device-{b_id}.cofsync")),
         "B's own stale sync file is not in its trash: {in_trash_b:?}"
@@ -590,20 +480,14 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
 
     // A logs in to the new epoch while B's stale file may still sit in A's folder: nothing of
     // it is merged.
-    let st = login_ok(&a, NEW_PW, &key2, fa.path());
+    let st = login_ok(a, NEW_PW, &key2, fa);
     assert_eq!(st["items"], 0, "{st:#}");
-    assert!(titles(&a).is_empty());
+    assert!(titles(a).is_empty());
     a.ok(&["add", "After reset", "--password", "fresh"]);
-    login_ok(&b, NEW_PW, &key2, fb.path());
-    wait_until(
-        "B gets the item added after the reset",
-        SETTLE,
-        || {
-            rep.sync_all();
-            has_title(&b, "After reset").then_some(())
-        },
-        || format!("{}\n{}", b.log(), a.log()),
-    );
+    login_ok(b, NEW_PW, &key2, fb);
+    wait_titles(&[(b, "After reset")], || {
+        rep.sync_all();
+    });
     // Let both devices see each other's latest files, then compare.
     let ids: BTreeSet<String> = [&a, &b]
         .iter()
@@ -614,7 +498,7 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         SETTLE,
         || {
             rep.sync_all();
-            [fa.path(), fb.path()]
+            [fa, fb]
                 .iter()
                 .all(|f| {
                     let dir = f.join(&account_id);
@@ -625,8 +509,8 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         || {
             format!(
                 "A: {:?}\nB: {:?}",
-                names(&fa.path().join(&account_id)),
-                names(&fb.path().join(&account_id))
+                names(&fa.join(&account_id)),
+                names(&fb.join(&account_id))
             )
         },
     );
@@ -670,31 +554,24 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
 /// brings the device back empty, and it then receives what another device adds.
 #[test]
 fn login_with_every_wrong_combination_then_the_new_secrets() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let key1 = text(&signed["account_key"]);
-    login_ok(&b, PW, &key1, folder.path());
+    let f = pair();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let key1 = f.account_key.clone();
     a.ok(&["add", "Old item", "--password", "old"]);
-    wait_until(
-        "B has the old item",
-        SETTLE,
-        || has_title(&b, "Old item").then_some(()),
-        || b.log(),
-    );
+    wait_titles(&[(b, "Old item")], || {});
 
-    let reply = reset(&a, NEW_PW, None, None);
+    let reply = reset(a, NEW_PW, None, None);
     let landed = Instant::now();
     let key2 = text(&reply["account_key"]);
-    wait_reset(&b, landed);
+    wait_reset(b, landed);
 
     for (pw, key, what) in [
         (NEW_PW, key1.as_str(), "old key + new password"),
         (PW, key2.as_str(), "new key + old password"),
         (PW, key1.as_str(), "old key + old password"),
     ] {
-        let out = try_login(&b, pw, key, folder.path());
+        let out = try_login(b, pw, key, folder);
         assert_eq!(out.status.code(), Some(5), "{what}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
@@ -705,88 +582,77 @@ fn login_with_every_wrong_combination_then_the_new_secrets() {
             !err.contains(pw) && !err.contains(&key[3..]),
             "a secret leaked: {err}"
         );
-        assert_eq!(status(&b)["state"], "reset", "{what} changed the state");
+        assert_eq!(status(b)["state"], "reset", "{what} changed the state");
     }
     // The same on the device that reset.
-    let out = try_login(&a, NEW_PW, &key1, folder.path());
+    let out = try_login(a, NEW_PW, &key1, folder);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
 
-    let st = login_ok(&b, NEW_PW, &key2, folder.path());
+    let st = login_ok(b, NEW_PW, &key2, folder);
     assert_eq!(st["epoch"], 2, "{st:#}");
     assert_eq!(st["items"], 0, "{st:#}");
     assert!(st["reset"].is_null(), "{st:#}");
-    assert!(titles(&b).is_empty());
+    assert!(titles(b).is_empty());
     assert_eq!(b.code(&["get", "Old item"]), 4);
 
-    login_ok(&a, NEW_PW, &key2, folder.path());
+    login_ok(a, NEW_PW, &key2, folder);
     a.ok(&["add", "New item", "--password", "new"]);
-    wait_until(
-        "B gets the new item",
-        SETTLE,
-        || has_title(&b, "New item").then_some(()),
-        || b.log(),
-    );
+    wait_titles(&[(b, "New item")], || {});
     assert_eq!(b.ok(&["get", "New item"]), "new\n");
-    assert_eq!(titles(&b), vec!["New item".to_owned()]);
+    assert_eq!(titles(b), vec!["New item".to_owned()]);
     // B's edits flow back to A in the new epoch.
     b.ok(&["add", "From B", "--password", "b"]);
-    wait_until(
-        "A gets B's item",
-        SETTLE,
-        || has_title(&a, "From B").then_some(()),
-        || a.log(),
-    );
+    wait_titles(&[(a, "From B")], || {});
 }
 
 /// A device that is not signed in resets through the sync folder, keeping the same password:
 /// the old Account Key is void even with that password.
 #[test]
 fn a_reset_may_keep_the_password_but_voids_the_old_key() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let signed = signup(&a, folder.path(), "same as ever");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
+    let f = Fleet::shared(["a"], ACCOUNT.with_hint("same as ever"));
+    let [a] = &f.devices;
+    let folder = f.folder();
+    let (key1, account_id) = (f.account_key.clone(), f.account_id.clone());
     a.ok(&["add", "Mail", "--password", "pw1"]);
 
     let x = Device::new("x");
     let before_ms = now_ms();
-    let reply = reset(&x, PW, None, Some(folder.path()));
+    let reply = reset(&x, PW, None, Some(folder));
     let landed = Instant::now();
     assert_eq!(reply["epoch"], 2, "{reply}");
     assert_eq!(reply["account_id"], account_id.as_str(), "{reply}");
     let key2 = text(&reply["account_key"]);
     assert_eq!(status(&x)["state"], "signed-out", "x was never signed in");
-    let (st, _) = wait_reset(&a, landed);
+    let (st, _) = wait_reset(a, landed);
     assert_eq!(st["reset"]["by_device_name"], "x", "{st:#}");
     assert!(
         st["reset"]["at_ms"].as_u64().unwrap_or(0) >= before_ms,
         "{st:#}"
     );
-    let h = header(&folder.path().join(&account_id).join("account.json"));
+    let h = header(&folder.join(&account_id).join("account.json"));
     assert_eq!(
         h["hint"], "same as ever",
         "the hint is kept when no new one is given"
     );
 
-    let out = try_login(&a, PW, &key1, folder.path());
+    let out = try_login(a, PW, &key1, folder);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    let st = login_ok(&a, PW, &key2, folder.path());
+    let st = login_ok(a, PW, &key2, folder);
     assert_eq!(st["items"], 0, "{st:#}");
     // The device that reset can sign in too.
-    login_ok(&x, PW, &key2, folder.path());
+    login_ok(&x, PW, &key2, folder);
 }
 
 /// A reset whose typed email is not the account's changes nothing at all.
 #[test]
 fn a_mismatched_email_changes_nothing() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let account_id = text(&signed["account_id"]);
+    let f = Fleet::shared(["a"], ACCOUNT.with_hint(""));
+    let [a] = &f.devices;
+    let folder = f.folder();
+    let account_id = f.account_id.clone();
     a.ok(&["add", "Mail", "--password", "pw1"]);
-    let dir = folder.path().join(&account_id);
-    let a_id = text(&status(&a)["device_id"]);
+    let dir = folder.join(&account_id);
+    let a_id = text(&status(a)["device_id"]);
     wait_until(
         "A published its file",
         SETTLE,
@@ -795,10 +661,10 @@ fn a_mismatched_email_changes_nothing() {
     );
     a.ok(&["sync", "now"]);
     let before = contents(&dir);
-    let (cpath, cbytes) = container_of(&a);
+    let (cpath, cbytes) = container_of(a);
 
     let x = Device::new("x");
-    for (dev, folder_arg) in [(&a, None), (&x, Some(folder.path()))] {
+    for (dev, folder_arg) in [(a, None), (&x, Some(folder))] {
         for wrong in ["wrong@example.org", "alice@example.com"] {
             let mut args = vec!["reset", "--email", wrong, "--yes", "--json"];
             if let Some(f) = folder_arg {
@@ -827,12 +693,12 @@ fn a_mismatched_email_changes_nothing() {
         std::fs::read(&cpath).expect("the container is in place"),
         cbytes
     );
-    let st = status(&a);
+    let st = status(a);
     assert_eq!(st["state"], "unlocked", "{st:#}");
     assert_eq!(st["epoch"], 1, "{st:#}");
     assert!(st["reset"].is_null(), "{st:#}");
     assert_eq!(a.ok(&["get", "Mail"]), "pw1\n");
-    assert!(names(&trash_files(&a)).is_empty() && names(&trash_files(&x)).is_empty());
+    assert!(names(&trash::files_dir(a)).is_empty() && names(&trash::files_dir(&x)).is_empty());
 }
 
 /// The device ids (epoch 1) of `devs`.
@@ -887,22 +753,11 @@ fn wait_converged(rep: &mut Replicator, account_id: &str, ids: &BTreeSet<String>
 /// account, and once everyone has logged in every folder holds the winner's header.
 #[test]
 fn concurrent_resets_with_conflict_copies_agree_on_one_winner() {
-    let folders: Vec<_> = (0..4).map(|i| short_tempdir(&format!("q{i}"))).collect();
-    let paths: Vec<PathBuf> = folders.iter().map(|f| f.path().to_path_buf()).collect();
-    let mut rep = Replicator::new(paths.clone());
-    let devs: Vec<Device> = ["a", "b", "c", "d"]
-        .iter()
-        .zip(&paths)
-        .map(|(n, p)| Device::with_sync_folder(n, p))
-        .collect();
-    let (a, b, c, d) = (&devs[0], &devs[1], &devs[2], &devs[3]);
-    let signed = signup(a, &paths[0], "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    rep.sync_all();
-    for (dev, p) in [(b, &paths[1]), (c, &paths[2]), (d, &paths[3])] {
-        login_ok(dev, PW, &key1, p);
-    }
+    let (f, mut rep) = Fleet::replicated(["a", "b", "c", "d"], ACCOUNT.with_hint(""), DEFAULT_SEED);
+    let devs = &f.devices;
+    let [a, b, c, d] = devs;
+    let paths = &f.folders;
+    let account_id = f.account_id.clone();
     rep.sync_all();
     let ids = device_ids(&[a, b, c, d]);
 
@@ -1016,20 +871,13 @@ fn concurrent_resets_with_conflict_copies_agree_on_one_winner() {
 /// the account on either device.
 #[test]
 fn concurrent_resets_under_last_writer_wins() {
-    let fa = short_tempdir("wa");
-    let fb = short_tempdir("wb");
-    let mut rep = Replicator::new(vec![fa.path().to_path_buf(), fb.path().to_path_buf()]);
-    let a = Device::with_sync_folder("a", fa.path());
-    let b = Device::with_sync_folder("b", fb.path());
-    let signed = signup(&a, fa.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
+    let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT.with_hint(""), DEFAULT_SEED);
+    let [a, b] = &f.devices;
+    let account_id = f.account_id.clone();
     rep.sync_all();
-    login_ok(&b, PW, &key1, fb.path());
-    rep.sync_all();
-    let ids = device_ids(&[&a, &b]);
+    let ids = device_ids(&[a, b]);
 
-    let (ra, rb) = concurrent_resets(&a, &b);
+    let (ra, rb) = concurrent_resets(a, b);
     let keys = [text(&ra["account_key"]), text(&rb["account_key"])];
     let passwords = ["password of a", "password of b"];
     let rel = Path::new(&account_id).join("account.json");
@@ -1044,7 +892,7 @@ fn concurrent_resets_under_last_writer_wins() {
         "B reacts to the header that replaced its own",
         RESET_BOUND + GRACE,
         || {
-            let st = status(&b);
+            let st = status(b);
             let lost = st["reset"]["lost_to_concurrent_reset"].is_string();
             let own_back = std::fs::read(rep.path(1, &rel)).is_ok_and(|h| h == headers[1]);
             (lost || own_back).then_some(st)
@@ -1075,7 +923,7 @@ fn concurrent_resets_under_last_writer_wins() {
             };
             (h0 == h1 && h0 == headers[winner]).then_some((winner, h0))
         },
-        || format!("A: {:#}\nB: {:#}", status(&a)["reset"], status(&b)["reset"]),
+        || format!("A: {:#}\nB: {:#}", status(a)["reset"], status(b)["reset"]),
     );
     let loser = 1 - winner;
     eprintln!("winner under last-writer-wins: {}", devs[winner].name());
@@ -1114,31 +962,16 @@ fn concurrent_resets_under_last_writer_wins() {
 /// destroyed: containers and sync files are all in the trash, byte for byte.
 #[test]
 fn a_forged_header_forces_a_login_but_destroys_nothing() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    login_ok(&b, PW, &key1, folder.path());
-    a.ok(&["add", "Mail", "--password", "pw1"]);
-    b.ok(&["add", "Bank", "--password", "pw2"]);
-    let ids = device_ids(&[&a, &b]);
-    let dir = folder.path().join(&account_id);
-    wait_until(
-        "both devices have both items",
-        SETTLE,
-        || {
-            (has_title(&a, "Bank")
-                && has_title(&b, "Mail")
-                && device_files(&dir) == ids.iter().cloned().collect())
-            .then_some(())
-        },
-        || format!("{:?}", names(&dir)),
-    );
+    let f = pair_with_an_item_each();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let (key1, account_id) = (f.account_key.clone(), f.account_id.clone());
+    let ids = device_ids(&[a, b]);
+    let dir = folder.join(&account_id);
+    wait_titles_and_files(&[(a, "Bank"), (b, "Mail")], &dir, &ids);
     a.ok(&["sync", "now"]);
     b.ok(&["sync", "now"]);
-    let containers = [container_of(&a), container_of(&b)];
+    let containers = [container_of(a), container_of(b)];
     let files = contents(&dir);
 
     let mut forged = header(&dir.join("account.json"));
@@ -1164,8 +997,8 @@ fn a_forged_header_forces_a_login_but_destroys_nothing() {
     }
     // Every file that left the folder is in a trash, byte for byte; the forged header stays.
     let now_in_folder = contents(&dir);
-    let mut trashed = contents(&trash_files(&a));
-    trashed.extend(contents(&trash_files(&b)));
+    let mut trashed = contents(&trash::files_dir(a));
+    trashed.extend(contents(&trash::files_dir(b)));
     for (name, bytes) in &files {
         if name == "account.json" {
             continue;
@@ -1183,19 +1016,11 @@ fn a_forged_header_forces_a_login_but_destroys_nothing() {
     }
     assert_eq!(now_in_folder.get("account.json"), Some(&forged_bytes));
     // The forged header opens with nothing: the old secrets do not fit it.
-    let out = try_login(&a, PW, &key1, folder.path());
+    let out = try_login(a, PW, &key1, folder);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
 }
 
 // ------------------------------------------------------------------------- kernel keyring
-
-/// Where `tool` is on PATH.
-fn find_tool(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
-}
 
 /// Whether `keyctl search @s user DESC` finds the entry.
 fn keyctl_finds(keyctl: &Path, description: &str) -> bool {
@@ -1217,46 +1042,25 @@ fn entry_description(account_id: &str, epoch: u64, device_id: &str) -> String {
 #[test]
 fn reset_purges_the_kernel_keyring_entries() {
     const NAME: &str = "reset_purges_the_kernel_keyring_entries";
-    if std::env::var(INNER_ENV).as_deref() == Ok(NAME) {
+    if tools::is_inner(INNER_ENV, NAME) {
         return keyring_inner();
     }
-    let Some(keyctl) = find_tool("keyctl") else {
-        if std::env::var("COFFER_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{NAME}: `keyctl` is not installed and COFFER_REQUIRE_TOOLS=1");
-        }
-        eprintln!(
-            "SKIP {NAME}: `keyctl` is not installed (set COFFER_REQUIRE_TOOLS=1 to fail instead)"
-        );
+    let Some(found) = tools::require(NAME, &["keyctl"]) else {
         return;
     };
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    let mut cmd = Command::new(keyctl);
-    cmd.args(["session", "-"])
-        .arg(exe)
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env(INNER_ENV, NAME)
-        .env("COFFER_KEYRING", "keyutils")
+    let mut cmd = tools::self_command(&found[0], &["session", "-"], INNER_ENV, NAME);
+    cmd.env("COFFER_KEYRING", "keyutils")
         .env_remove("DBUS_SESSION_BUS_ADDRESS");
-    let out = run_with_timeout(cmd, Duration::from_secs(180)).expect("the inner run finishes");
-    let (o, e) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
-    println!("--- inner stdout ---\n{o}--- inner stderr ---\n{e}---");
-    assert!(out.status.success(), "the inner run failed: {}", out.status);
-    assert!(
-        o.contains("test result: ok. 1 passed"),
-        "the inner run did not run {NAME}"
-    );
+    tools::run_inner(cmd, NAME, Duration::from_secs(180));
 }
 
 fn keyring_inner() {
-    let keyctl = find_tool("keyctl").expect("the outer run found keyctl");
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    login_ok(&b, PW, &key1, folder.path());
-    let ids = device_ids(&[&a, &b]);
+    let keyctl = tools::find("keyctl").expect("the outer run found keyctl");
+    let f = pair();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let account_id = f.account_id.clone();
+    let ids = device_ids(&[a, b]);
     for dev in [&a, &b] {
         let st = status(dev);
         assert_eq!(st["key_cache"]["backend"], "keyutils", "{st:#}");
@@ -1274,25 +1078,25 @@ fn keyring_inner() {
     }
     // A restarted daemon resumes unlocked from the kernel keyring (so the entry is the live one).
     b.stop_daemon();
-    assert_eq!(status(&b)["state"], "unlocked");
+    assert_eq!(status(b)["state"], "unlocked");
 
-    let reply = reset(&a, NEW_PW, None, None);
+    let reply = reset(a, NEW_PW, None, None);
     let landed = Instant::now();
     let key2 = text(&reply["account_key"]);
     assert!(
         !keyctl_finds(&keyctl, &entries[0]),
         "A's entry survived its reset"
     );
-    wait_reset(&b, landed);
+    wait_reset(b, landed);
     assert!(
         !keyctl_finds(&keyctl, &entries[1]),
         "B's entry survived the reset"
     );
     // Restarted, B stays in reset: nothing comes back from the keyring.
     b.stop_daemon();
-    assert_eq!(status(&b)["state"], "reset");
+    assert_eq!(status(b)["state"], "reset");
 
-    let st = login_ok(&b, NEW_PW, &key2, folder.path());
+    let st = login_ok(b, NEW_PW, &key2, folder);
     let new_entry = entry_description(&account_id, 2, &text(&st["device_id"]));
     assert!(
         keyctl_finds(&keyctl, &new_entry),
@@ -1314,32 +1118,19 @@ fn keyring_inner() {
 #[test]
 
 fn a_replayed_old_header_does_not_undo_the_reset() {
-    let fa = short_tempdir("pa");
-    let fb = short_tempdir("pb");
-    let fc = short_tempdir("pc");
-    let mut rep = Replicator::new(vec![
-        fa.path().to_path_buf(),
-        fb.path().to_path_buf(),
-        fc.path().to_path_buf(),
-    ]);
-    let a = Device::with_sync_folder("a", fa.path());
-    let b = Device::with_sync_folder("b", fb.path());
-    let c = Device::with_sync_folder("c", fc.path());
-    let signed = signup(&a, fa.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    rep.sync_all();
-    login_ok(&b, PW, &key1, fb.path());
-    login_ok(&c, PW, &key1, fc.path());
+    let (f, mut rep) = Fleet::replicated(["a", "b", "c"], ACCOUNT.with_hint(""), DEFAULT_SEED);
+    let [a, b, c] = &f.devices;
+    let [_, fb, fc] = &f.folders;
+    let (key1, account_id) = (f.account_key.clone(), f.account_id.clone());
     rep.sync_all();
     let rel = Path::new(&account_id).join("account.json");
     let old = std::fs::read(rep.path(0, &rel)).expect("the old header");
     c.stop_daemon();
 
-    let reply = reset(&a, NEW_PW, None, None);
+    let reply = reset(a, NEW_PW, None, None);
     let key2 = text(&reply["account_key"]);
     rep.sync_all();
-    wait_reset(&b, Instant::now());
+    wait_reset(b, Instant::now());
     // The engine puts the old header back (a restore from its version history), everywhere.
     rep.replay_old(1, &rel, &old).expect("replay");
     rep.sync_all();
@@ -1359,16 +1150,16 @@ fn a_replayed_old_header_does_not_undo_the_reset() {
         assert_eq!(status(dev)["state"], "reset", "device {}", dev.name());
     }
     // The device that was off follows when it starts, and only the new secrets open the account.
-    let (st, _) = wait_reset(&c, Instant::now());
+    let (st, _) = wait_reset(c, Instant::now());
     assert_eq!(st["reset"]["new_epoch"], 2, "{st:#}");
-    let out = try_login(&c, PW, &key1, fc.path());
+    let out = try_login(c, PW, &key1, fc);
     assert_eq!(
         out.status.code(),
         Some(5),
         "the old secrets opened the account again: {}",
         stderr(&out)
     );
-    login_ok(&b, NEW_PW, &key2, fb.path());
+    login_ok(b, NEW_PW, &key2, fb);
 }
 
 /// A device that syncs through no folder resets its account: either the reset is refused and
@@ -1424,11 +1215,11 @@ fn a_device_without_a_sync_folder_is_never_stranded_by_a_reset() {
 #[test]
 
 fn a_reset_does_not_recreate_a_missing_sync_folder() {
-    let folder = shared_folder();
     let gone = short_tempdir("cg");
-    let a = Device::with_sync_folder("a", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let account_id = text(&signed["account_id"]);
+    let f = Fleet::shared(["a"], ACCOUNT.with_hint(""));
+    let [a] = &f.devices;
+    let folder = f.folder();
+    let account_id = f.account_id.clone();
     a.ok(&["sync", "add", s(gone.path())]);
     let missing = gone.path().to_path_buf();
     // Unmounted: the folder goes at once (a recursive delete would race
@@ -1439,14 +1230,14 @@ fn a_reset_does_not_recreate_a_missing_sync_folder() {
         "A sees the folder gone",
         SETTLE,
         || {
-            let st = status(&a);
+            let st = status(a);
             st["sync_folders"]
                 .as_array()?
                 .iter()
                 .any(|f| f["path"] == s(&missing) && f["health"] == "unreachable")
                 .then_some(())
         },
-        || format!("{:#}", status(&a)),
+        || format!("{:#}", status(a)),
     );
     let out = a
         .with_env(&[("COFFER_NEW_PASSWORD", NEW_PW)])
@@ -1459,12 +1250,12 @@ fn a_reset_does_not_recreate_a_missing_sync_folder() {
         stderr(&out)
     );
     if out.status.success() {
-        assert_eq!(status(&a)["state"], "reset");
-        let h = header(&folder.path().join(&account_id).join("account.json"));
+        assert_eq!(status(a)["state"], "reset");
+        let h = header(&folder.join(&account_id).join("account.json"));
         assert_eq!(h["epoch"], 2, "{h:#}");
     } else {
         assert_eq!(
-            status(&a)["state"],
+            status(a)["state"],
             "unlocked",
             "a failed reset changes nothing"
         );
@@ -1476,21 +1267,18 @@ fn a_reset_does_not_recreate_a_missing_sync_folder() {
 #[test]
 
 fn a_second_reset_before_anyone_logged_in_again() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let key1 = text(&signed["account_key"]);
-    login_ok(&b, PW, &key1, folder.path());
+    let f = pair();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
 
-    let r2 = reset(&a, NEW_PW, None, None);
+    let r2 = reset(a, NEW_PW, None, None);
     let key2 = text(&r2["account_key"]);
-    let (st_b, _) = wait_reset(&b, Instant::now());
-    let trashed_a = status(&a)["reset"]["trashed_container"].clone();
+    let (st_b, _) = wait_reset(b, Instant::now());
+    let trashed_a = status(a)["reset"]["trashed_container"].clone();
     let trashed_b = st_b["reset"]["trashed_container"].clone();
     assert!(trashed_a.is_string() && trashed_b.is_string());
 
-    let r3 = reset(&b, "third password", None, None);
+    let r3 = reset(b, "third password", None, None);
     assert_eq!(r3["epoch"], 3, "{r3}");
     let key3 = text(&r3["account_key"]);
     let landed = Instant::now();
@@ -1498,7 +1286,7 @@ fn a_second_reset_before_anyone_logged_in_again() {
         "A follows to epoch 3",
         RESET_BOUND + GRACE,
         || {
-            let st = status(&a);
+            let st = status(a);
             (st["reset"]["new_epoch"] == 3).then_some(st)
         },
         || a.log(),
@@ -1511,23 +1299,18 @@ fn a_second_reset_before_anyone_logged_in_again() {
         st_a["reset"]["trashed_container"], trashed_a,
         "A still knows where its container went"
     );
-    let st_b = status(&b);
+    let st_b = status(b);
     assert_eq!(st_b["reset"]["new_epoch"], 3, "{st_b:#}");
     assert_eq!(
         st_b["reset"]["trashed_container"], trashed_b,
         "B still knows where its container went: {st_b:#}"
     );
-    let h = header(
-        &folder
-            .path()
-            .join(text(&signed["account_id"]))
-            .join("account.json"),
-    );
+    let h = header(&folder.join(&f.account_id).join("account.json"));
     assert_eq!(h["epoch"], 3, "{h:#}");
 
-    let out = try_login(&a, NEW_PW, &key2, folder.path());
+    let out = try_login(a, NEW_PW, &key2, folder);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    login_ok(&a, "third password", &key3, folder.path());
+    login_ok(a, "third password", &key3, folder);
 }
 
 /// Two concurrent resets, delivered as conflict copies both ways: once the engine settles, and
@@ -1536,19 +1319,13 @@ fn a_second_reset_before_anyone_logged_in_again() {
 #[test]
 
 fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
-    let fa = short_tempdir("va");
-    let fb = short_tempdir("vb");
-    let mut rep = Replicator::new(vec![fa.path().to_path_buf(), fb.path().to_path_buf()]);
-    let a = Device::with_sync_folder("a", fa.path());
-    let b = Device::with_sync_folder("b", fb.path());
-    let signed = signup(&a, fa.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    rep.sync_all();
-    login_ok(&b, PW, &key1, fb.path());
+    let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT.with_hint(""), DEFAULT_SEED);
+    let [a, b] = &f.devices;
+    let [fa, fb] = &f.folders;
+    let account_id = f.account_id.clone();
     rep.sync_all();
 
-    concurrent_resets(&a, &b);
+    concurrent_resets(a, b);
     let rel = Path::new(&account_id).join("account.json");
     let header_a = std::fs::read(rep.path(0, &rel)).expect("A's header");
     let header_b = std::fs::read(rep.path(1, &rel)).expect("B's header");
@@ -1559,7 +1336,7 @@ fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
         SETTLE,
         || {
             rep.sync_all();
-            let dirs = [fa.path().join(&account_id), fb.path().join(&account_id)];
+            let dirs = [fa.join(&account_id), fb.join(&account_id)];
             let first = std::fs::read(dirs[0].join("account.json")).ok()?;
             dirs.iter()
                 .all(|d| {
@@ -1571,8 +1348,8 @@ fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
         || {
             format!(
                 "A: {:?}\nB: {:?}",
-                names(&fa.path().join(&account_id)),
-                names(&fb.path().join(&account_id))
+                names(&fa.join(&account_id)),
+                names(&fb.join(&account_id))
             )
         },
     );
@@ -1600,22 +1377,12 @@ fn concurrent_resets_leave_the_winner_in_every_folder_before_anyone_logs_in() {
 /// the old secrets and get every item back.
 #[test]
 fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
-    let folder = shared_folder();
-    let a = Device::with_sync_folder("a", folder.path());
-    let b = Device::with_sync_folder("b", folder.path());
-    let signed = signup(&a, folder.path(), "");
-    let key1 = text(&signed["account_key"]);
-    let account_id = text(&signed["account_id"]);
-    login_ok(&b, PW, &key1, folder.path());
-    a.ok(&["add", "Mail", "--password", "pw1"]);
-    b.ok(&["add", "Bank", "--password", "pw2"]);
-    wait_until(
-        "both devices have both items",
-        SETTLE,
-        || (has_title(&a, "Bank") && has_title(&b, "Mail")).then_some(()),
-        || "items did not converge".to_owned(),
-    );
-    let dir = folder.path().join(&account_id);
+    let f = pair_with_an_item_each();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let (key1, account_id) = (f.account_key.clone(), f.account_id.clone());
+    wait_titles(&[(a, "Bank"), (b, "Mail")], || {});
+    let dir = folder.join(&account_id);
     let mut forged = header(&dir.join("account.json"));
     forged["epoch"] = Value::from(7);
     put_atomically(
@@ -1623,8 +1390,8 @@ fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
         &serde_json::to_vec_pretty(&forged).expect("JSON"),
     );
     let landed = Instant::now();
-    let (st_a, _) = wait_reset(&a, landed);
-    wait_reset(&b, landed);
+    let (st_a, _) = wait_reset(a, landed);
+    wait_reset(b, landed);
     let trashed = text(&st_a["reset"]["trashed_container"]);
     // 1. The other device signs out (so it stops defending the forged header).
     b.ok(&["logout"]);
@@ -1641,20 +1408,15 @@ fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
         ("COFFER_ACCOUNT_KEY", key1.as_str()),
     ])
     .ok(&["restore", &trashed]);
-    assert_eq!(status(&a)["state"], "unlocked");
-    assert_eq!(status(&a)["epoch"], 1);
-    assert!(has_title(&a, "Mail") && has_title(&a, "Bank"));
+    assert_eq!(status(a)["state"], "unlocked");
+    assert_eq!(status(a)["epoch"], 1);
+    assert!(has_title(a, "Mail") && has_title(a, "Bank"));
     assert_eq!(
         header(&dir.join("account.json"))["epoch"],
         1,
         "the real header is back"
     );
     // 3. The other device logs in again with the old secrets and gets everything.
-    login_ok(&b, PW, &key1, folder.path());
-    wait_until(
-        "b has every item back",
-        SETTLE,
-        || (has_title(&b, "Mail") && has_title(&b, "Bank")).then_some(()),
-        || format!("{:?}", titles(&b)),
-    );
+    login_ok(b, PW, &key1, folder);
+    wait_titles(&[(b, "Mail"), (b, "Bank")], || {});
 }

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use coffer_blackbox::folder::files_under;
+use coffer_blackbox::items::add_args;
 use coffer_blackbox::{shared_folder, short_tempdir, stderr, Device};
 
 /// A marker no file would hold by chance.
@@ -30,17 +32,11 @@ fn key_forms(key: &str) -> Vec<String> {
 
 /// Every regular file under `root` (symlinks not followed).
 fn files(root: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let Ok(t) = e.file_type() else { continue };
-        if t.is_dir() {
-            files(&e.path(), out);
-        } else if t.is_file() {
-            out.push(e.path());
-        }
-    }
+    out.extend(
+        files_under(root)
+            .into_iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())),
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> bool {
@@ -114,25 +110,18 @@ fn no_secret_reaches_any_file_log_or_error() {
     for k in key_forms(&key1) {
         w.add("Account Key", &k);
     }
-    let sf = folder.path().to_str().unwrap();
     let run = |d: &Device, env: &[(&str, &str)], args: &[&str]| d.with_env(env).run(args);
 
-    let out = run(
-        &a,
-        &[],
+    let add = add_args(
+        "Mail",
         &[
-            "add",
-            "Mail",
-            "--username",
-            &user,
-            "--password",
-            &old_pw,
-            "--notes",
-            &notes,
-            "--field",
-            &format!("pin={field}"),
+            ("username", &user),
+            ("password", &old_pw),
+            ("notes", &notes),
+            ("pin", &field),
         ],
     );
+    let out = run(&a, &[], &add.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
     w.keep("add", &out, true);
     let out = run(&a, &[], &["edit", "Mail", "--password", &item_pw]);
@@ -149,11 +138,7 @@ fn no_secret_reaches_any_file_log_or_error() {
     w.keep("edit of a missing item", &out, true);
 
     // The second device logs in and adds its own item; both sync.
-    let out = run(
-        &b,
-        &[("COFFER_PASSWORD", &pw1), ("COFFER_ACCOUNT_KEY", &key1)],
-        &["login", "--email", email, "--sync-folder", sf],
-    );
+    let out = b.login(email, &pw1, &key1, folder.path());
     assert!(out.status.success(), "{}", stderr(&out));
     w.keep("login", &out, true);
     let out = run(&b, &[], &["add", "Bank", "--password", &b_pw]);
@@ -206,27 +191,15 @@ fn no_secret_reaches_any_file_log_or_error() {
     for k in key_forms(&key2) {
         w.add("Account Key after reset", &k);
     }
-    let out = run(
-        &a,
-        &[("COFFER_PASSWORD", &pw3), ("COFFER_ACCOUNT_KEY", &key2)],
-        &["login", "--email", email, "--sync-folder", sf],
-    );
+    let out = a.login(email, &pw3, &key2, folder.path());
     assert!(out.status.success(), "{}", stderr(&out));
     w.keep("login after reset", &out, true);
     // beta notices the reset; a login with the old key fails.
     b.ok(&["sync", "now"]);
-    let out = run(
-        &b,
-        &[("COFFER_PASSWORD", &pw1), ("COFFER_ACCOUNT_KEY", &key1)],
-        &["login", "--email", email, "--sync-folder", sf],
-    );
+    let out = b.login(email, &pw1, &key1, folder.path());
     assert_ne!(out.status.code(), Some(0));
     w.keep("login with the old key", &out, true);
-    let out = run(
-        &b,
-        &[("COFFER_PASSWORD", &pw3), ("COFFER_ACCOUNT_KEY", &key2)],
-        &["login", "--email", email, "--sync-folder", sf],
-    );
+    let out = b.login(email, &pw3, &key2, folder.path());
     assert!(out.status.success(), "{}", stderr(&out));
     a.ok(&["add", "After reset", "--password", &item_pw]);
     a.ok(&["sync", "now"]);

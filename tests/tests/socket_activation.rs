@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::{cofferd_bin, Device};
+use coffer_blackbox::{cofferd_bin, tools, Device};
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -17,27 +17,11 @@ impl Drop for Kill {
     }
 }
 
-fn tool_missing(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{name} is required (COFFER_REQUIRE_TOOLS=1) but missing"
-        );
-        eprintln!("skipping: {name} is not installed");
-    }
-    !found
-}
-
 #[test]
 fn the_first_connection_starts_the_daemon_and_a_second_reuses_it() {
-    if tool_missing("systemd-socket-activate") {
+    let Some(activate) = tools::require_tool("systemd-socket-activate") else {
         return;
-    }
+    };
     let mut d = Device::new("activated");
     let runtime = d.home().join("rt");
     coffer_proto::dirs::create_private_dir(&runtime.join("coffer")).unwrap();
@@ -45,7 +29,7 @@ fn the_first_connection_starts_the_daemon_and_a_second_reuses_it() {
     d.set_env("COFFER_NO_AUTOSTART", "1");
     let socket = d.socket();
     assert_eq!(socket, runtime.join("coffer/coffer.sock"));
-    let mut cmd = Command::new("systemd-socket-activate");
+    let mut cmd = Command::new(&activate);
     cmd.arg("-l").arg(&socket);
     for var in [
         "HOME",

@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use coffer_blackbox::items::{history_values, item};
+use coffer_blackbox::wait::wait_for;
 use coffer_blackbox::{pid_alive, run_with_timeout, short_tempdir, Device};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -42,22 +44,6 @@ const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a syncthing instance may take to shut down when asked.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// Polls `f` every 50 ms until it returns `Some`; panics after `limit`,
-/// saying `what`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// How a syncthing binary takes its commands.
 #[derive(Clone, Copy, Debug)]
@@ -118,23 +104,21 @@ fn set_xml(xml: &mut String, section_open: &str, section_close: &str, tag: &str,
     let start = xml
         .find(section_open)
         .unwrap_or_else(|| panic!("config.xml has no {section_open}:\n{xml}"));
-    let end = start
-        + xml[start..]
-            .find(section_close)
-            .unwrap_or_else(|| panic!("config.xml has no {section_close}:\n{xml}"));
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    match xml[start..end].find(&open) {
-        Some(at) => {
-            let from = start + at + open.len();
-            let to = from
-                + xml[from..end]
-                    .find(&close)
-                    .unwrap_or_else(|| panic!("config.xml: <{tag}> is not closed"));
-            xml.replace_range(from..to, value);
+    let len = xml[start..]
+        .find(section_close)
+        .unwrap_or_else(|| panic!("config.xml has no {section_close}:\n{xml}"));
+    let section = &xml[start..start + len];
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let updated = match section.split_once(&open) {
+        Some((before, rest)) => {
+            let (_, after) = rest
+                .split_once(&close)
+                .unwrap_or_else(|| panic!("config.xml: <{tag}> is not closed"));
+            format!("{before}{open}{value}{close}{after}")
         }
-        None => xml.insert_str(end, &format!("{open}{value}{close}\n")),
-    }
+        None => format!("{section}{open}{value}{close}\n"),
+    };
+    xml.replace_range(start..start + len, &updated);
 }
 
 /// The text of the first `<tag>…</tag>` in `xml`.
@@ -264,7 +248,7 @@ impl Syncthing {
             id: String::new(),
         };
 
-        let status = wait_for(Duration::from_secs(30), "syncthing's REST API", || {
+        let status = wait_for("syncthing's REST API", Duration::from_secs(30), || {
             if let Ok(Some(exit)) = st.child.try_wait() {
                 panic!(
                     "syncthing {} exited ({exit}) at startup:\n{}",
@@ -523,8 +507,8 @@ impl Pair {
     fn wait_connected(&self, up: bool) {
         let what = if up { "connected" } else { "disconnected" };
         wait_for(
-            Duration::from_secs(30),
             &format!("the syncthing instances to be {what}"),
+            Duration::from_secs(30),
             || {
                 (self.a.connected_to(&self.b) == up && self.b.connected_to(&self.a) == up)
                     .then_some(())
@@ -566,32 +550,11 @@ impl Drop for DumpLogs<'_> {
     }
 }
 
-/// The item `q` as JSON, or `None` while `coffer get` fails.
-fn item(d: &Device, q: &str) -> Option<Value> {
-    let out = d.coffer(&["get", q, "--json"]);
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-/// The values `coffer history` lists for `field` of item `q`.
-fn history_values(d: &Device, q: &str, field: &str) -> Vec<String> {
-    let h = d.json(&["history", q, "--json"]);
-    h["entries"]
-        .as_array()
-        .unwrap_or_else(|| panic!("history --json has entries: {h}"))
-        .iter()
-        .filter(|e| e["field"] == field)
-        .filter_map(|e| e["value"].as_str().map(str::to_string))
-        .collect()
-}
-
 /// Waits until `q` exists on `d`; returns how long that took from `since`.
 fn wait_item(d: &Device, q: &str, since: Instant) -> Duration {
     wait_for(
-        PROPAGATION_LIMIT,
         &format!("item {q:?} on device {}", d.name()),
+        PROPAGATION_LIMIT,
         || item(d, q),
     );
     since.elapsed()
@@ -638,21 +601,14 @@ fn two_syncthing_instances_replicate_and_converge() {
         .unwrap_or_else(|| panic!("signup --json has account_id: {signup}"))
         .to_string();
     let account_json = fb.join(&account).join("account.json");
-    wait_for(PROPAGATION_LIMIT, "account.json in B's folder", || {
+    wait_for("account.json in B's folder", PROPAGATION_LIMIT, || {
         account_json.is_file().then_some(())
     });
     println!(
         "account.json reached B's folder {:.2} s after signup",
         t.elapsed().as_secs_f64()
     );
-    b.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_ACCOUNT_KEY", &key)])
-        .ok(&[
-            "login",
-            "--email",
-            EMAIL,
-            "--sync-folder",
-            &fb.to_string_lossy(),
-        ]);
+    b.login_ok(EMAIL, PW, &key, &fb);
 
     // Items added on A appear on B and the other way round; each sample
     // is the time from `coffer add` returning to `coffer get` succeeding.
@@ -704,8 +660,8 @@ fn two_syncthing_instances_replicate_and_converge() {
     pair.heal();
     let reconnect = t.elapsed();
     wait_for(
-        PROPAGATION_LIMIT,
         "both devices to have both concurrent fields",
+        PROPAGATION_LIMIT,
         || {
             devices
                 .iter()
@@ -738,8 +694,8 @@ fn two_syncthing_instances_replicate_and_converge() {
     pair.heal();
     let reconnect = t.elapsed();
     let winner = wait_for(
-        PROPAGATION_LIMIT,
         "one winner of the same-field edits on both devices, the loser in both histories",
+        PROPAGATION_LIMIT,
         || {
             let pa = item(&a, "Mail")?["password"].as_str()?.to_string();
             let pb = item(&b, "Mail")?["password"].as_str()?.to_string();

@@ -20,7 +20,7 @@ use coffer_vault::format::{Container, SyncFile};
 use coffer_vault::ids::DeviceId;
 use coffer_vault::item::custom_field;
 use coffer_vault::kdf::KdfParams;
-use coffer_vault::replica::Replica;
+use coffer_vault::replica::{MergeOutcome, Replica};
 use coffer_vault::secret::{SecretKey, SecretString};
 use serde_json::Value;
 
@@ -116,6 +116,14 @@ fn fixture() -> Fx {
     }
 }
 
+/// Merges the sync file `bytes` into `r` (with the vault key, or locked), which must parse and
+/// belong to `r`'s account and epoch; what the merge did.
+fn merge_bytes(r: &mut Replica, bytes: &[u8], key: Option<&SecretKey>) -> MergeOutcome {
+    let file = SyncFile::from_bytes(bytes).expect("the sync file parses");
+    r.merge_sync_file(&file, key)
+        .expect("the sync file belongs to this account and epoch")
+}
+
 /// Items as canonical JSON, for exact comparison.
 fn item_set(r: &Replica, key: &SecretKey) -> BTreeSet<Vec<u8>> {
     r.items(key)
@@ -200,9 +208,7 @@ fn every_byte_of_a_sync_file_flipped() {
     let fx = fixture();
     let bytes = fx.b.sync_file_bytes();
     let mut clean = fx.a.clone();
-    clean
-        .merge_sync_file(&SyncFile::from_bytes(&bytes).unwrap(), Some(&fx.key))
-        .unwrap();
+    merge_bytes(&mut clean, &bytes, Some(&fx.key));
     let expected = item_set(&clean, &fx.key);
     let start = Instant::now();
     let mut tally = Tally::default();
@@ -417,15 +423,12 @@ fn old_sync_files_replayed_change_nothing() {
     for locked in [false, true] {
         let mut a = fx.a.clone();
         let key = (!locked).then_some(&fx.key);
-        a.merge_sync_file(&SyncFile::from_bytes(&new).unwrap(), key)
-            .unwrap();
+        merge_bytes(&mut a, &new, key);
         a.verify_and_compact(&fx.key);
         let after_new = item_set(&a, &fx.key);
         let versions = a.state().version_count();
         // The old file comes back (a sync engine restoring an old copy).
-        let outcome = a
-            .merge_sync_file(&SyncFile::from_bytes(&old).unwrap(), key)
-            .unwrap();
+        let outcome = merge_bytes(&mut a, &old, key);
         assert!(outcome.rejected.is_empty());
         a.verify_and_compact(&fx.key);
         assert_eq!(
@@ -540,11 +543,7 @@ fn records_moved_between_items_devices_epochs_and_accounts_do_not_open() {
     ];
     let clean = {
         let mut a = fx.a.clone();
-        a.merge_sync_file(
-            &SyncFile::from_bytes(&fx.b.sync_file_bytes()).unwrap(),
-            Some(&fx.key),
-        )
-        .unwrap();
+        merge_bytes(&mut a, &fx.b.sync_file_bytes(), Some(&fx.key));
         item_set(&a, &fx.key)
     };
     for (name, m) in &mutations {
@@ -586,12 +585,7 @@ fn records_moved_between_items_devices_epochs_and_accounts_do_not_open() {
     let mut body4 = body.clone();
     body4["epoch"] = 2.into();
     let mut a_e2 = Replica::new(fx.header.account_id, 2, fx.a.device_id(), "A".into());
-    let out = a_e2
-        .merge_sync_file(
-            &SyncFile::from_bytes(&from_json(&magic, &body4)).unwrap(),
-            Some(&fx.key),
-        )
-        .unwrap();
+    let out = merge_bytes(&mut a_e2, &from_json(&magic, &body4), Some(&fx.key));
     assert_eq!(
         out.rejected.len(),
         records.len(),
@@ -604,12 +598,7 @@ fn records_moved_between_items_devices_epochs_and_accounts_do_not_open() {
     let mut body5 = body.clone();
     body5["account_id"] = Value::String(other.to_string());
     let mut x = Replica::new(other, 1, DeviceId::new_random(), "X".into());
-    let out = x
-        .merge_sync_file(
-            &SyncFile::from_bytes(&from_json(&magic, &body5)).unwrap(),
-            Some(&fx.key),
-        )
-        .unwrap();
+    let out = merge_bytes(&mut x, &from_json(&magic, &body5), Some(&fx.key));
     assert_eq!(
         out.rejected.len(),
         records.len(),
@@ -619,11 +608,7 @@ fn records_moved_between_items_devices_epochs_and_accounts_do_not_open() {
     // A version copied unchanged into another device's file is the same
     // authentic version: merging it is harmless (the dot names its writer).
     let mut c = Replica::new(fx.header.account_id, 1, DeviceId::new_random(), "C".into());
-    c.merge_sync_file(
-        &SyncFile::from_bytes(&fx.b.sync_file_bytes()).unwrap(),
-        Some(&fx.key),
-    )
-    .unwrap();
+    merge_bytes(&mut c, &fx.b.sync_file_bytes(), Some(&fx.key));
     let class = merge_tampered(
         &fx,
         &fx.a,
@@ -748,8 +733,7 @@ fn a_forged_version_vector_cannot_stop_this_device_writing() {
     for locked in [false, true] {
         let mut a = fx.a.clone();
         let key = (!locked).then_some(&fx.key);
-        a.merge_sync_file(&SyncFile::from_bytes(&forged).unwrap(), key)
-            .unwrap();
+        merge_bytes(&mut a, &forged, key);
         a.verify_and_compact(&fx.key);
         a.add(
             &fx.key,
@@ -774,8 +758,7 @@ fn a_forged_reset_destroys_nothing_and_can_be_undone() {
     let id = signup["account_id"].as_str().unwrap().to_owned();
     dev.ok(&["add", "Precious", "--password", "keep-me"]);
     dev.ok(&["sync", "now"]);
-    let st = dev.json(&["status", "--json"]);
-    let container = std::path::PathBuf::from(st["container"].as_str().unwrap());
+    let container = dev.container();
     let original = std::fs::read(&container).unwrap();
 
     // The attacker: reads account.json, resets it with a password of theirs.

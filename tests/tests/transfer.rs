@@ -8,12 +8,15 @@
 //! `-- --nocapture`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::{mode, short_tempdir, stderr, stdout, Device, RawConn};
+use coffer_blackbox::items::{
+    add, custom_field_list, custom_fields as fields, get, history_values as old_values, item_count,
+};
+use coffer_blackbox::process::run_with_input;
+use coffer_blackbox::{mode, short_tempdir, stderr, stdout, tools, utf8 as s, Device, RawConn};
 use serde_json::Value;
 
 const PW: &str = "correct horse battery";
@@ -25,10 +28,6 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("test paths are UTF-8")
-}
-
 fn signed_up(name: &str, email: &str) -> (Device, String) {
     let dev = Device::new(name);
     let v = dev.signup(email, PW);
@@ -38,27 +37,12 @@ fn signed_up(name: &str, email: &str) -> (Device, String) {
     (dev, key.to_owned())
 }
 
-fn item_count(dev: &Device) -> u64 {
-    let st = dev.json(&["status", "--json"]);
-    st["items"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no item count: {st}"))
-}
-
 /// One item as the round trips compare it: the standard fields and the
 /// custom fields (without `imported-from`, which only says where an
 /// item came from), sorted.
 fn normalized(v: &Value) -> String {
-    let mut fields: Vec<(String, String)> = v["fields"]
-        .as_array()
+    let mut fields: Vec<(String, String)> = custom_field_list(v)
         .into_iter()
-        .flatten()
-        .map(|f| {
-            (
-                f["name"].as_str().unwrap_or_default().to_owned(),
-                f["value"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
         .filter(|(n, _)| n != "imported-from")
         .collect();
     fields.sort();
@@ -85,91 +69,45 @@ fn snapshot(dev: &Device) -> Vec<String> {
     v
 }
 
-/// The one item titled `title` (`get` by title; fails if ambiguous).
-fn get(dev: &Device, title: &str) -> Value {
-    dev.json(&["get", title, "--json"])
-}
-
-/// The custom fields of an item, by name.
-fn fields(item: &Value) -> BTreeMap<String, String> {
-    item["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            (
-                f["name"].as_str().unwrap_or_default().to_owned(),
-                f["value"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn field<'a>(f: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     f.get(name)
         .map(String::as_str)
         .unwrap_or_else(|| panic!("no field {name:?} in {f:?}"))
 }
 
-/// The values a field had before (`history --json`).
-fn old_values(dev: &Device, query: &str, field: &str) -> Vec<String> {
-    let h = dev.json(&["history", query, "--json"]);
-    h["entries"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["field"] == field)
-        .map(|e| e["value"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 /// A vault with awkward items: Unicode, empty fields, duplicate titles,
 /// custom fields, multi-line notes, quotes and commas, tags, several URLs,
 /// a card, a secure note, history.
 fn awkward_vault(dev: &Device) {
-    dev.ok(&[
-        "add",
+    add(
+        dev,
         "Mail ✉ ünïcödé",
-        "--username",
-        "ada@example.net",
-        "--password",
-        "пароль,\"x",
-    ]);
-    dev.ok(&[
-        "add",
+        &[("username", "ada@example.net"), ("password", "пароль,\"x")],
+    );
+    add(
+        dev,
         "Mail ✉ ünïcödé",
-        "--username",
-        "second",
-        "--password",
-        "p2",
-    ]);
+        &[("username", "second"), ("password", "p2")],
+    );
     dev.ok(&["add", "Empty"]);
-    dev.ok(&[
-        "add",
+    add(
+        dev,
         "Quotes",
-        "--username",
-        "a,b",
-        "--password",
-        "\"quoted\" 'x' \\ ; |",
-        "--url",
-        "https://q.example/?a=1&b=2",
-        "--notes",
-        "line 1\nline 2, with comma\n\n\"quoted\"",
-        "--field",
-        "PIN=0042",
-        "--field",
-        "Security question=First pet?",
-        "--field",
-        "emoji=🔑🗝️",
-    ]);
-    dev.ok(&[
-        "add",
+        &[
+            ("username", "a,b"),
+            ("password", "\"quoted\" 'x' \\ ; |"),
+            ("url", "https://q.example/?a=1&b=2"),
+            ("notes", "line 1\nline 2, with comma\n\n\"quoted\""),
+            ("PIN", "0042"),
+            ("Security question", "First pet?"),
+            ("emoji", "🔑🗝️"),
+        ],
+    );
+    add(
+        dev,
         "  spaced title  ",
-        "--username",
-        " lead",
-        "--password",
-        "trail ",
-    ]);
+        &[("username", " lead"), ("password", "trail ")],
+    );
     dev.ok(&["add", "History", "--password", "first"]);
     dev.ok(&["edit", "History", "--password", "second"]);
     dev.ok(&["edit", "History", "--password", "third"]);
@@ -352,16 +290,15 @@ fn every_fixture_format_imports_with_its_fields() {
 #[test]
 fn reimport_adds_nothing_and_dry_run_changes_nothing() {
     let (dev, _) = signed_up("dedup", "d@example.com");
-    dev.ok(&[
-        "add",
+    add(
+        &dev,
         "Forum",
-        "--username",
-        "snowfox",
-        "--url",
-        "https://forum.example.org",
-        "--password",
-        "mine",
-    ]);
+        &[
+            ("username", "snowfox"),
+            ("url", "https://forum.example.org"),
+            ("password", "mine"),
+        ],
+    );
 
     // Dry run: says what would happen, changes nothing.
     let out = dev.ok(&[
@@ -535,14 +472,11 @@ fn dir_names(dir: &Path) -> Vec<String> {
 #[test]
 fn exports_are_private_and_failed_exports_leave_nothing() {
     let (dev, _) = signed_up("export", "e@example.com");
-    dev.ok(&[
-        "add",
+    add(
+        &dev,
         "Mail",
-        "--username",
-        "me",
-        "--password",
-        "pw-plain-1",
-    ]);
+        &[("username", "me"), ("password", "pw-plain-1")],
+    );
     let dir = short_tempdir("cy");
     let file = dir.path().join("vault.json");
     // An existing, world-readable file is replaced by a 0600 one.
@@ -593,16 +527,15 @@ fn exports_are_private_and_failed_exports_leave_nothing() {
 #[test]
 fn backup_restores_into_another_account_with_its_secrets() {
     let (a, key_a) = signed_up("bk-a", "alice@example.com");
-    a.ok(&[
-        "add",
+    add(
+        &a,
         "Mail",
-        "--username",
-        "alice",
-        "--password",
-        "first-pw-v1",
-        "--field",
-        "PIN=pin-7391",
-    ]);
+        &[
+            ("username", "alice"),
+            ("password", "first-pw-v1"),
+            ("PIN", "pin-7391"),
+        ],
+    );
     a.ok(&["edit", "Mail", "--password", "second-pw-v2"]);
     a.ok(&["add", "Notes ✓", "--notes", "multi\nline"]);
     a.ok(&["add", "Dup", "--username", "x"]);
@@ -679,138 +612,81 @@ fn backup_restores_into_another_account_with_its_secrets() {
     assert_eq!(item_count(&c), 5);
 }
 
-/// `keepassxc-cli` in `dir`, with `stdin` fed in; its stdout.
-fn keepassxc(dir: &Path, args: &[&str], stdin: &str) -> Vec<u8> {
-    let mut child = Command::new("keepassxc-cli")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("QT_QPA_PLATFORM", "offscreen")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("keepassxc-cli {args:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("keepassxc-cli {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// `keepassxc-cli` (at `cli`) in `dir`, with `stdin` fed in; its stdout.
+fn keepassxc(cli: &Path, dir: &Path, args: &[&str], stdin: &str) -> Vec<u8> {
+    let mut cmd = Command::new(cli);
+    cmd.args(args).current_dir(dir).env("HOME", dir);
+    for (var, sub) in [("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache")] {
+        cmd.env(var, dir.join(sub));
     }
-    let out = child.wait_with_output().unwrap();
+    cmd.env("QT_QPA_PLATFORM", "offscreen");
+    let out = run_with_input(cmd, stdin.as_bytes(), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("keepassxc-cli {args:?}: {e}"));
     assert!(
         out.status.success(),
         "keepassxc-cli {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
     out.stdout
 }
 
-fn keepassxc_available() -> bool {
-    let found = Command::new("keepassxc-cli")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "keepassxc-cli is required (COFFER_REQUIRE_TOOLS=1) but not installed"
-        );
-        println!("note: keepassxc-cli not found; skipping the real-KeePassXC import test");
-    }
-    found
-}
-
 #[test]
 fn real_keepassxc_exports_import_with_history() {
-    if !keepassxc_available() {
+    let Some(cli) = tools::require_tool("keepassxc-cli") else {
         return;
-    }
+    };
+    let cli = cli.as_path();
     let tmp = short_tempdir("ck");
     let dir = tmp.path();
     let db_pw = "db-pass-123";
     let once = format!("{db_pw}\n");
-    keepassxc(
-        dir,
+    let kp = |args: &[&str], input: &str| keepassxc(cli, dir, args, input);
+    kp(
         &["db-create", "-q", "-p", "-t", "100", "t.kdbx"],
         &format!("{db_pw}\n{db_pw}\n"),
     );
-    keepassxc(dir, &["mkdir", "-q", "t.kdbx", "Social"], &once);
-    keepassxc(
-        dir,
-        &[
-            "add",
-            "-q",
-            "-u",
-            "snowfox",
-            "--url",
-            "https://forum.example.org",
-            "--notes",
-            "forum notes",
-            "-p",
-            "t.kdbx",
-            "Social/Forum ✓",
-        ],
-        &format!("{db_pw}\nfirst-forum-pass\n"),
+    kp(&["mkdir", "-q", "t.kdbx", "Social"], &once);
+    // `add -q -u USER [EXTRA…] [-p] t.kdbx TITLE`; with `-p`, the entry's password is read
+    // after the database's.
+    let add = |user: &str, extra: &[&str], password: Option<&str>, title: &str| {
+        let mut args = vec!["add", "-q", "-u", user];
+        args.extend(extra);
+        let mut input = once.clone();
+        if let Some(p) = password {
+            args.push("-p");
+            input.push_str(&format!("{p}\n"));
+        }
+        args.extend(["t.kdbx", title]);
+        kp(&args, &input);
+    };
+    let forum_extra = [
+        "--url",
+        "https://forum.example.org",
+        "--notes",
+        "forum notes",
+    ];
+    add(
+        "snowfox",
+        &forum_extra,
+        Some("first-forum-pass"),
+        "Social/Forum ✓",
     );
-    keepassxc(
-        dir,
+    kp(
         &["edit", "-q", "-p", "t.kdbx", "Social/Forum ✓"],
         &format!("{db_pw}\nsecond-forum-pass\n"),
     );
-    keepassxc(
-        dir,
+    kp(
         &["edit", "-q", "-u", "snowfox2", "t.kdbx", "Social/Forum ✓"],
         &once,
     );
-    keepassxc(
-        dir,
-        &[
-            "add",
-            "-q",
-            "-u",
-            "ada",
-            "-p",
-            "t.kdbx",
-            "Bank, ünïcödé \"quoted\"",
-        ],
-        &format!("{db_pw}\nb4nk,\"pw\"\n"),
-    );
-    keepassxc(
-        dir,
-        &["add", "-q", "-u", "dup", "t.kdbx", "Social/Forum ✓ 2"],
-        &once,
-    );
-    keepassxc(
-        dir,
-        &["add", "-q", "-u", "temp", "t.kdbx", "Throwaway"],
-        &once,
-    );
-    keepassxc(dir, &["rm", "-q", "t.kdbx", "Throwaway"], &once);
+    add("ada", &[], Some("b4nk,\"pw\""), "Bank, ünïcödé \"quoted\"");
+    add("dup", &[], None, "Social/Forum ✓ 2");
+    add("temp", &[], None, "Throwaway");
+    kp(&["rm", "-q", "t.kdbx", "Throwaway"], &once);
     let xml = dir.join("export.xml");
-    std::fs::write(
-        &xml,
-        keepassxc(dir, &["export", "-q", "-f", "xml", "t.kdbx"], &once),
-    )
-    .unwrap();
+    std::fs::write(&xml, kp(&["export", "-q", "-f", "xml", "t.kdbx"], &once)).unwrap();
     let csv = dir.join("export.csv");
-    std::fs::write(
-        &csv,
-        keepassxc(dir, &["export", "-q", "-f", "csv", "t.kdbx"], &once),
-    )
-    .unwrap();
+    std::fs::write(&csv, kp(&["export", "-q", "-f", "csv", "t.kdbx"], &once)).unwrap();
 
     let check = |dev: &Device, with_history: bool| {
         assert_eq!(

@@ -1,0 +1,53 @@
+//! The file names of a sync folder (`account.json`, `device-ID.cofsync`,
+//! the conflict copies of every engine), as the daemon reads them, and what
+//! an account's folder holds by those rules.
+//!
+//! The rules are the vault crate's (`coffer_vault::sync_names`),
+//! re-exported here so that every test names them through this one module.
+
+pub use coffer_vault::sync_names::*;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The device ids whose device files (not conflict copies) are in `dir`.
+pub fn device_files(dir: &Path) -> BTreeSet<String> {
+    crate::folder::names(dir)
+        .iter()
+        .filter_map(|n| match classify(n) {
+            Entry::DeviceFile { device_id } => Some(device_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The conflict copies (of the header or of a device file) in `dir`, sorted.
+pub fn conflict_copies(dir: &Path) -> Vec<String> {
+    crate::folder::names(dir)
+        .into_iter()
+        .filter(|n| classify(n).is_conflict())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_files_and_conflict_copies_are_told_apart() {
+        let d = crate::short_tempdir("cn");
+        let id = "6a1f3e9c-2b4d-4f8a-b1c7-93d2e5f0a8b6";
+        for name in [
+            ACCOUNT_FILE.to_owned(),
+            device_file_name(id),
+            format!("device-{id}.sync-conflict-20250101-120000-ABCDEFG.cofsync"),
+            format!(".{}.12-3.tmp", device_file_name(id)),
+        ] {
+            std::fs::write(d.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(device_files(d.path()), BTreeSet::from([id.to_owned()]));
+        let copies = conflict_copies(d.path());
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        assert!(copies[0].contains("sync-conflict"));
+    }
+}
