@@ -25,6 +25,8 @@
 //! - [`replica`]: one device's vault: add, edit, delete, locked and unlocked
 //!   merges, conflict resolution and reports.
 //! - [`format`](mod@format): the local container and per-device sync file formats.
+//! - [`generate`]: the password generator (characters or EFF passphrases),
+//!   its policies with their text form, and their entropy.
 #![warn(missing_docs)]
 
 pub mod account;
@@ -32,6 +34,7 @@ pub mod account_key;
 pub mod aead;
 pub mod error;
 pub mod format;
+pub mod generate;
 pub mod hlc;
 pub mod ids;
 pub mod item;
