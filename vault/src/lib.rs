@@ -27,6 +27,8 @@
 //! - [`format`](mod@format): the local container and per-device sync file formats.
 //! - [`generate`]: the password generator (characters or EFF passphrases),
 //!   its policies with their text form, and their entropy.
+//! - [`otp`]: one-time codes (TOTP, HOTP, Steam) from `otpauth://` URIs and
+//!   the forms other managers export.
 #![warn(missing_docs)]
 
 pub mod account;
@@ -39,6 +41,7 @@ pub mod hlc;
 pub mod ids;
 pub mod item;
 pub mod kdf;
+pub mod otp;
 pub mod record;
 pub mod replica;
 pub mod secret;
