@@ -29,6 +29,8 @@
 //!   its policies with their text form, and their entropy.
 //! - [`otp`]: one-time codes (TOTP, HOTP, Steam) from `otpauth://` URIs and
 //!   the forms other managers export.
+//! - [`search`]: ranked search over titles, usernames, URLs (by registrable
+//!   domain) and tags.
 #![warn(missing_docs)]
 
 pub mod account;
@@ -44,6 +46,7 @@ pub mod kdf;
 pub mod otp;
 pub mod record;
 pub mod replica;
+pub mod search;
 pub mod secret;
 pub mod state;
 pub mod vv;

@@ -2,7 +2,7 @@
 //! operating system's CSPRNG, with their exact entropy.
 //!
 //! - [`generate`] draws a fresh password for a [`Policy`] from
-//!   [`OsRng`](rand::rngs::OsRng); [`generate_with`] takes any
+//!   [`OsRng`]; [`generate_with`] takes any
 //!   cryptographic RNG (tests, or a daemon that wants its own).
 //! - Every pick is uniform: indices come from rejection sampling on 32-bit
 //!   draws ([`uniform_index`]), never from a biased `% n`.
