@@ -29,6 +29,12 @@
 //! - [`sync_names`]: which file in an account's sync folder is what.
 //! - [`backup`]: the encrypted backup file.
 //! - [`device_key`]: the Account Key as a signed-in device keeps it, sealed.
+//! - [`generate`]: the password generator (characters or EFF passphrases),
+//!   its policies with their text form, and their entropy.
+//! - [`otp`]: one-time codes (TOTP, HOTP, Steam) from `otpauth://` URIs and
+//!   the forms other managers export.
+//! - [`search`]: ranked search over titles, usernames, URLs (by registrable
+//!   domain) and tags.
 #![warn(missing_docs)]
 
 pub mod account;
@@ -38,12 +44,15 @@ pub mod backup;
 pub mod device_key;
 pub mod error;
 pub mod format;
+pub mod generate;
 pub mod hlc;
 pub mod ids;
 pub mod item;
 pub mod kdf;
+pub mod otp;
 pub mod record;
 pub mod replica;
+pub mod search;
 pub mod secret;
 pub mod state;
 pub mod sync_names;
