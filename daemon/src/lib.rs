@@ -17,6 +17,7 @@
 //! - [`socket`]: binding the socket safely.
 //! - [`keycache`]: the OS keyring cache.
 //! - [`activation`]: systemd/launchd socket activation and readiness.
+//! - [`secret_service`]: the freedesktop Secret Service provider.
 //! - [`device`]: the `device.json` file.
 //! - [`config`], [`logging`], [`lockfile`], [`fsutil`], [`trash`].
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub mod lockfile;
 pub mod logging;
 pub mod reset;
 pub mod run;
+pub mod secret_service;
 pub mod server;
 pub mod socket;
 pub mod sync;
