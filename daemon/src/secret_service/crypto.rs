@@ -1,4 +1,4 @@
-//! The crypto of the `dh-ietf1024-sha256_aes128_cbc_pkcs7` session
+//! The crypto of the `dh-ietf1024-sha256-aes128-cbc-pkcs7` session
 //! algorithm: a Diffie-Hellman exchange in the second Oakley group (RFC
 //! 2409 §6.2, generator 2), HKDF-SHA256 (no salt, empty info) from the
 //! shared secret to a 128-bit AES key, and AES-128-CBC with PKCS#7 padding
@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 /// The session algorithm that sends secrets unencrypted over the bus.
 pub const PLAIN: &str = "plain";
 /// The session algorithm that encrypts secrets with a key agreed by DH.
-pub const DH_IETF1024: &str = "dh-ietf1024-sha256_aes128_cbc_pkcs7";
+pub const DH_IETF1024: &str = "dh-ietf1024-sha256-aes128-cbc-pkcs7";
 
 /// The length in bytes of the group's prime, of private keys and of the
 /// shared secret fed to HKDF (left-padded with zeros, as libsecret and

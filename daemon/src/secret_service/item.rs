@@ -84,7 +84,9 @@ impl ItemIface {
         &self,
         #[zbus(header)] hdr: Header<'_>,
         session: OwnedObjectPath,
-    ) -> Result<WireSecret, DbusError> {
+    ) -> Result<(WireSecret,), DbusError> {
+        // A one-element tuple: zbus sends a bare struct as its fields
+        // (oayays), the spec's reply is one struct ((oayays)).
         let sh = Shared::upgrade(&self.shared)?;
         let peer = sh.caller(&hdr, "Item.GetSecret").await?;
         let session = sh.sessions.get(&session, &peer.unique_name)?;
@@ -92,7 +94,7 @@ impl ItemIface {
             .store
             .secret(self.collection.clone(), self.item.clone())
             .await?;
-        Ok(session.encode(&secret))
+        Ok((session.encode(&secret),))
     }
 
     /// Replaces the secret.

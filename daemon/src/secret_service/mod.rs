@@ -28,7 +28,7 @@
 //! - `service`, `collection`, `item`, `session`, `prompt` (private): the
 //!   D-Bus objects.
 //! - `exports` (private): which objects are on the bus, and the signals.
-//! - [`crypto`]: the `dh-ietf1024-sha256_aes128_cbc_pkcs7` session crypto.
+//! - [`crypto`]: the `dh-ietf1024-sha256-aes128-cbc-pkcs7` session crypto.
 //! - [`paths`]: object paths and the escaping of store ids.
 //! - `peer` (private): who calls (pid, executable, uid check, debug log).
 //! - [`owner`]: claiming the name, and naming who has it when taken.
@@ -67,6 +67,7 @@ pub use error::StartError;
 pub use memory::{MemoryStore, MemoryStoreOptions};
 pub use owner::{NameOwner, BUS_NAME};
 pub use provider::{current_owner, Bus, SecretServiceProvider};
+pub use session::SessionStats;
 pub use store::{
     Attributes, CollectionId, CollectionInfo, Created, ItemId, ItemInfo, NewItem, Secret,
     SecretStore, StoreChange, StoreError, UnlockRequest, DEFAULT_ALIAS, LOGIN,

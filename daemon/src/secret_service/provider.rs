@@ -24,7 +24,7 @@ use super::paths;
 use super::peer::{Peer, Peers};
 use super::prompt::{self, Prompts};
 use super::service::ServiceIface;
-use super::session::{SessionIface, Sessions};
+use super::session::{SessionIface, SessionStats, Sessions};
 use super::store::{
     Attributes, CollectionId, CollectionInfo, Created, ItemId, ItemInfo, NewItem, Secret,
     SecretStore, StoreChange, StoreError, UnlockRequest,
@@ -399,9 +399,10 @@ impl SecretServiceProvider {
         self.shared.conn.unique_name().map(|n| n.to_string())
     }
 
-    /// How many sessions are open (for `coffer secret-service status`).
-    pub fn sessions(&self) -> usize {
-        self.shared.sessions.len()
+    /// How many sessions were opened, of which algorithm, and how many are
+    /// open now (for `coffer secret-service status`).
+    pub fn session_stats(&self) -> SessionStats {
+        self.shared.sessions.stats()
     }
 
     /// How many unlock prompts are pending.

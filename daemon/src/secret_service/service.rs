@@ -52,7 +52,7 @@ fn lockable(path: &ObjectPath<'_>) -> bool {
 #[zbus::interface(name = "org.freedesktop.Secret.Service")]
 impl ServiceIface {
     /// Opens a session: `plain` (input ignored, output `""`) or
-    /// `dh-ietf1024-sha256_aes128_cbc_pkcs7` (input the client's public key
+    /// `dh-ietf1024-sha256-aes128-cbc-pkcs7` (input the client's public key
     /// `ay`, output ours).
     #[zbus(out_args("output", "result"))]
     async fn open_session(

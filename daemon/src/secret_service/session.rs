@@ -1,6 +1,6 @@
 //! Sessions (`/org/freedesktop/secrets/session/sN`): how secrets travel
 //! between one client and the provider, `plain` or encrypted with the key of
-//! a `dh-ietf1024-sha256_aes128_cbc_pkcs7` exchange.
+//! a `dh-ietf1024-sha256-aes128-cbc-pkcs7` exchange.
 //!
 //! A session belongs to the connection that opened it: another client
 //! naming it gets `NoSession`, and it ends when its client calls `Close` or
@@ -106,11 +106,24 @@ impl Session {
     }
 }
 
+/// How many sessions of each algorithm were opened since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// `plain` sessions.
+    pub plain: u64,
+    /// `dh-ietf1024-sha256-aes128-cbc-pkcs7` sessions.
+    pub dh: u64,
+    /// Sessions open now.
+    pub open: usize,
+}
+
 /// The open sessions.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<u64, Arc<Session>>>,
     next: AtomicU64,
+    opened_plain: AtomicU64,
+    opened_dh: AtomicU64,
 }
 
 impl Sessions {
@@ -154,6 +167,10 @@ impl Sessions {
         let output = OwnedValue::try_from(output)
             .map_err(|e| DbusError::Failed(format!("cannot encode the session output: {e}")))?;
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        match algorithm {
+            Algorithm::Plain => self.opened_plain.fetch_add(1, Ordering::Relaxed),
+            Algorithm::Dh(_) => self.opened_dh.fetch_add(1, Ordering::Relaxed),
+        };
         let session = Session {
             owner: owner.to_string(),
             path: paths::session(n),
@@ -212,6 +229,15 @@ impl Sessions {
             map.remove(n);
         }
         gone
+    }
+
+    /// The counts of sessions opened and open.
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            plain: self.opened_plain.load(Ordering::Relaxed),
+            dh: self.opened_dh.load(Ordering::Relaxed),
+            open: self.len(),
+        }
     }
 
     /// How many sessions are open.

@@ -27,7 +27,7 @@ def vec(name, sa, sb, pt):
     ct=aes(key,iv,pt)
     print(f"name: {name}\na_private: {a.to_bytes(128,'big').hex()}\nb_private: {bb.to_bytes(128,'big').hex()}")
     print(f"a_public: {b(A).hex()}\nb_public: {b(B).hex()}\nshared: {sh.hex()}\naes_key: {key.hex()}\niv: {iv.hex()}\nplaintext: {pt.hex()}\nciphertext: {ct.hex()}\n")
-print("# dh-ietf1024-sha256_aes128_cbc_pkcs7 vectors, derived with Python's integers,")
+print("# dh-ietf1024-sha256-aes128-cbc-pkcs7 vectors, derived with Python's integers,")
 print("# hmac/hashlib (HKDF-SHA256, no salt, empty info) and the `cryptography`")
 print("# package (AES-128-CBC, PKCS#7). Private keys are SHA-256 expansions of a seed.")
 print("# expect: both sides derive `aes_key`; `plaintext` under `iv` encrypts to `ciphertext`.")
