@@ -357,8 +357,11 @@ struct Fixture {
 
 impl Fixture {
     async fn start(options: MemoryStoreOptions) -> Fixture {
+        Fixture::start_with(Arc::new(MemoryStore::new(options))).await
+    }
+
+    async fn start_with(store: Arc<MemoryStore>) -> Fixture {
         let bus = PrivateBus::start(None, &[]);
-        let store = Arc::new(MemoryStore::new(options));
         let provider = SecretServiceProvider::start(store.clone(), &bus.bus())
             .await
             .expect("the provider starts on a free bus");
@@ -1730,4 +1733,123 @@ async fn get_prop_result(conn: &zbus::Connection, path: &str) -> zbus::Result<Ow
         &(ITEM_IFACE, "Label"),
     )
     .await
+}
+
+// ---------------------------------------------------------------- measurements
+
+/// Timings, printed (not asserted: the machine is shared). Run with
+/// `cargo test -p cofferd --test secret_service -- --ignored --nocapture measure`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_round_trips() {
+    let name = "measure_round_trips";
+    if !have_tools(name, &["dbus-daemon", "secret-tool"]) {
+        return;
+    }
+    run_test(name, async {
+        const N: usize = 10_000;
+        const CALLS: u32 = 200;
+        let store = Arc::new(MemoryStore::default());
+        let login = CollectionId(LOGIN.into());
+        for i in 0..N {
+            store
+                .external_create(
+                    &login,
+                    NewItem {
+                        label: format!("item {i}"),
+                        attributes: attrs(&[("n", &i.to_string()), ("app", "bench")]),
+                        secret: Secret::new(Zeroizing::new(b"bench".to_vec()), "text/plain"),
+                    },
+                )
+                .unwrap();
+        }
+        let t = Instant::now();
+        let fx = Fixture::start_with(store).await;
+        println!("start with {N} items exported: {:?}", t.elapsed());
+        let a = client(&fx.bus).await;
+        let svc = "/org/freedesktop/secrets";
+        let t = Instant::now();
+        let (session, key) = dh_session(&a).await;
+        println!(
+            "OpenSession (DH, both key pairs and agreement): {:?}",
+            t.elapsed()
+        );
+
+        let t = Instant::now();
+        let mut last = None;
+        for i in 0..CALLS {
+            let (iv, ct) = key.encrypt(b"bench-secret");
+            let props: HashMap<&str, Value> = HashMap::from([
+                ("org.freedesktop.Secret.Item.Label", Value::from("b")),
+                (
+                    "org.freedesktop.Secret.Item.Attributes",
+                    Value::from(HashMap::from([("m", i.to_string())])),
+                ),
+            ]);
+            let secret: WireSecret = (session.clone(), iv.to_vec(), ct, "text/plain".into());
+            let (item, _): (OwnedObjectPath, OwnedObjectPath) = call(
+                &a,
+                LOGIN_PATH,
+                COLLECTION_IFACE,
+                "CreateItem",
+                &(&props, secret, false),
+            )
+            .await
+            .unwrap();
+            last = Some(item);
+        }
+        println!(
+            "CreateItem (DH), mean of {CALLS}: {:?}",
+            t.elapsed() / CALLS
+        );
+        let item = last.unwrap();
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            let (_got,): (WireSecret,) = call(
+                &a,
+                item.as_str(),
+                ITEM_IFACE,
+                "GetSecret",
+                &(session.clone(),),
+            )
+            .await
+            .unwrap();
+        }
+        println!("GetSecret (DH), mean of {CALLS}: {:?}", t.elapsed() / CALLS);
+        let t = Instant::now();
+        for i in 0..20 {
+            let (found, _): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) = call(
+                &a,
+                svc,
+                SERVICE_IFACE,
+                "SearchItems",
+                &(HashMap::from([("n", (i * 7).to_string())]),),
+            )
+            .await
+            .unwrap();
+            assert_eq!(found.len(), 1);
+        }
+        println!(
+            "SearchItems over {} items, mean of 20: {:?}",
+            N + CALLS as usize,
+            t.elapsed() / 20
+        );
+        let t = Instant::now();
+        let items: Vec<OwnedObjectPath> = get_prop(&a, LOGIN_PATH, COLLECTION_IFACE, "Items").await;
+        println!("Items property of {} items: {:?}", items.len(), t.elapsed());
+        let mut total = Duration::ZERO;
+        for _ in 0..10 {
+            let mut c = fx.cmd("secret-tool");
+            c.args(["lookup", "n", "42"]);
+            let t = Instant::now();
+            let out = run_async(c, None).await;
+            total += t.elapsed();
+            ok(&out, "secret-tool lookup");
+        }
+        println!(
+            "secret-tool lookup (a process, DH session, search, get), mean of 10: {:?}",
+            total / 10
+        );
+        fx.stop().await;
+    });
 }

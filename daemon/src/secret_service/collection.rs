@@ -162,8 +162,10 @@ impl CollectionIface {
     }
 
     /// The collection's items (none shown while locked, if the store cannot
-    /// list them then).
-    #[zbus(property)]
+    /// list them then). Changes are announced by invalidation, not with the
+    /// whole list: a PropertiesChanged carrying 10,000 paths on every new
+    /// item would make each CreateItem cost as much as listing them all.
+    #[zbus(property(emits_changed_signal = "invalidates"))]
     async fn items(&self) -> zbus::fdo::Result<Vec<OwnedObjectPath>> {
         let (sh, c) = self.resolve_fdo().await?;
         match sh.store.items(c.clone()).await {

@@ -121,7 +121,7 @@ async fn collection_props(sh: &Shared, ex: &Exported, c: &CollectionId, which: &
         let obj = iface.get().await;
         for w in which {
             let r = match w {
-                CollectionProps::Items => obj.items_changed(ctxt).await,
+                CollectionProps::Items => obj.items_invalidate(ctxt).await,
                 CollectionProps::Label => obj.label_changed(ctxt).await,
                 CollectionProps::Locked => obj.locked_changed(ctxt).await,
             };

@@ -338,7 +338,7 @@ impl SecretServiceProvider {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let conn = bus.connect().await?;
         let dbus = DBusProxy::new(&conn).await?;
-        // SAFETY-free uid lookup: getuid cannot fail.
+        // SAFETY: getuid has no preconditions and cannot fail.
         let own_uid = unsafe { libc::getuid() };
         let shared = Arc::new(Shared {
             store: StoreHandle {
