@@ -21,6 +21,7 @@
 //!   fatal start-up errors.
 //! - [`hooks`]: test seams, compiled in only with the `test-hooks` feature.
 //! - [`config`], [`logging`].
+//! - [`secret_service`]: the freedesktop Secret Service provider.
 #![warn(missing_docs)]
 
 pub mod activation;
@@ -33,6 +34,7 @@ pub mod interop;
 pub mod keycache;
 pub mod logging;
 pub mod run;
+pub mod secret_service;
 pub mod server;
 pub mod session;
 pub mod socket;

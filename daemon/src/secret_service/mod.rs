@@ -1,0 +1,74 @@
+//! cofferd as the freedesktop Secret Service (`org.freedesktop.secrets` on
+//! the session bus), so that browsers, `git credential-libsecret`,
+//! NetworkManager, python-keyring and every other libsecret client keep
+//! their secrets in the coffer vault: end-to-end encrypted, synced and
+//! surviving a reinstall.
+//!
+//! The provider implements the Secret Service API 0.2 (Service, Collection,
+//! Item, Session, Prompt) in pure Rust over zbus, against the abstract
+//! [`SecretStore`]; the daemon implements that trait over the vault and
+//! decides when to start the provider (`coffer secret-service enable`).
+//!
+//! ```text
+//!   client ──D-Bus──▶ service / collection / item / session / prompt
+//!                         │   (zbus's executor thread)
+//!                         ▼
+//!                     StoreHandle ──tokio runtime──▶ dyn SecretStore (the vault)
+//!                         ▲
+//!   exports ◀── store change notices, lock state, clients leaving
+//! ```
+//!
+//! # Layout
+//!
+//! - [`store`]: the [`SecretStore`] trait and its types (what the daemon
+//!   implements); [`memory`]: [`MemoryStore`], its reference
+//!   implementation, used by the tests.
+//! - [`provider`]: [`SecretServiceProvider::start`]/`stop`, [`Bus`],
+//!   [`current_owner`], the background tasks.
+//! - `service`, `collection`, `item`, `session`, `prompt` (private): the
+//!   D-Bus objects.
+//! - `exports` (private): which objects are on the bus, and the signals.
+//! - [`crypto`]: the `dh-ietf1024-sha256-aes128-cbc-pkcs7` session crypto.
+//! - [`paths`]: object paths and the escaping of store ids.
+//! - `peer` (private): who calls (pid, executable, uid check, debug log).
+//! - [`owner`]: claiming the name, and naming who has it when taken.
+//! - [`activation`]: the D-Bus activation file.
+//! - [`error`]: D-Bus error replies and start errors.
+//!
+//! # Wiring (for the daemon)
+//!
+//! ```ignore
+//! let store: Arc<dyn SecretStore> = Arc::new(VaultSecretStore::new(...));
+//! match SecretServiceProvider::start(store, &Bus::Session).await {
+//!     Ok(p) => { /* keep p; select on p.lost(); p.stop().await at shutdown */ }
+//!     Err(e @ StartError::NameTaken { .. }) => { /* tell `enable`: e.to_string() */ }
+//!     Err(e) => { /* log */ }
+//! }
+//! ```
+#![warn(missing_docs)]
+
+pub mod activation;
+mod collection;
+pub mod crypto;
+pub mod error;
+mod exports;
+mod item;
+pub mod memory;
+pub mod owner;
+pub mod paths;
+mod peer;
+mod prompt;
+pub mod provider;
+mod service;
+mod session;
+pub mod store;
+
+pub use error::StartError;
+pub use memory::{MemoryStore, MemoryStoreOptions};
+pub use owner::{NameOwner, BUS_NAME};
+pub use provider::{current_owner, Bus, SecretServiceProvider};
+pub use session::SessionStats;
+pub use store::{
+    Attributes, CollectionId, CollectionInfo, Created, ItemId, ItemInfo, NewItem, Secret,
+    SecretStore, StoreChange, StoreError, UnlockRequest, DEFAULT_ALIAS, LOGIN,
+};
