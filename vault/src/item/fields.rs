@@ -34,6 +34,35 @@ pub fn is_valid_field_name(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty())
 }
 
+/// Custom fields that coffer itself reads (named as users name them; the
+/// stored name is [`custom_field`] of it). They are ordinary custom fields:
+/// synced, merged field by field and kept in history like any other.
+pub mod reserved {
+    /// Tags, one per line (imports put groups and folders here).
+    pub const TAGS: &str = "tags";
+    /// Where an imported item came from (`FORMAT:ID`).
+    pub const IMPORTED_FROM: &str = "imported-from";
+    /// A one-time-code secret as an `otpauth://` URI (HOTP: with its counter).
+    pub const OTP: &str = "otp";
+    /// The generator policy the item's password was made with.
+    pub const PASSWORD_POLICY: &str = "password-policy";
+    /// What the item is when not a login: `ssh-key`, `secret` (a Secret
+    /// Service item) …; absent for logins.
+    pub const KIND: &str = "kind";
+    /// The collection (folder) the item lives in; absent for the default one.
+    pub const COLLECTION: &str = "collection";
+    /// An SSH key item: the private key as OpenSSH text (secret).
+    pub const SSH_PRIVATE_KEY: &str = "ssh-private-key";
+    /// An SSH key item: the public key line (not secret).
+    pub const SSH_PUBLIC_KEY: &str = "ssh-public-key";
+    /// An SSH key item: the SHA256 fingerprint (not secret).
+    pub const SSH_FINGERPRINT: &str = "ssh-fingerprint";
+    /// Prefix of a Secret Service item's attribute fields (`attribute:NAME`).
+    pub const ATTRIBUTE_PREFIX: &str = "attribute:";
+    /// Set while the item is in the vault's trash: when it was trashed (ms).
+    pub const TRASHED: &str = "trashed";
+}
+
 /// Why a field name a user gave cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
