@@ -127,7 +127,7 @@ pub struct StatusInfo {
     pub device_id: Option<String>,
     /// This device's friendly name.
     pub device_name: Option<String>,
-    /// Live items (known only when unlocked; records when locked).
+    /// Live items (known only when unlocked; absent otherwise).
     pub items: Option<usize>,
     /// The daemon's pid.
     pub pid: u32,

@@ -14,7 +14,6 @@ use coffer_proto::Secret;
 use coffer_vault::account::AccountHeader;
 use coffer_vault::account_key::AccountKey;
 use coffer_vault::ids::DeviceId;
-use coffer_vault::replica::Replica;
 use coffer_vault::secret::SecretKey;
 use serde_json::Value;
 
@@ -25,7 +24,7 @@ use super::{
 use crate::daemon::{now_ms, Daemon};
 use crate::error::{Error, Result};
 use crate::session::{credentials, Core, Session, SignIn};
-use crate::store::device::{self, DeviceRecord};
+use crate::store::device::DeviceRecord;
 use crate::store::reset_header;
 use crate::sync::layout::{self, Rewrite};
 
@@ -65,21 +64,13 @@ pub fn new_device_record(
     stretched: &SecretKey,
     vault_key: &SecretKey,
 ) -> DeviceRecord {
-    let mut rec = DeviceRecord {
-        format: device::FORMAT.into(),
-        version: 1,
-        account_id: header.account_id,
-        email: header.email.clone(),
-        epoch: header.epoch,
-        device_id: DeviceId::new_random().to_string(),
-        device_name: d.device_name(),
-        sync_folders: folders,
-        account_key_pw: Vec::new(),
-        account_key_vk: Vec::new(),
-        reset: None,
-    };
-    rec.seal_account_key(ak, stretched, vault_key);
-    rec
+    DeviceRecord::new(
+        header,
+        DeviceId::new_random().to_string(),
+        d.device_name(),
+        folders,
+        (ak, stretched, vault_key),
+    )
 }
 
 /// Signs in (the session's transition) and starts this sign-in's life:
@@ -129,12 +120,6 @@ pub async fn signup(d: &Arc<Daemon>, p: SignupParams) -> Result<Value> {
         &stretched,
         &new.vault_key,
     );
-    let replica = Replica::new(
-        new.header.account_id,
-        new.header.epoch,
-        device.device_id.parse().map_err(Error::internal)?,
-        device.device_name.clone(),
-    );
     let reply = reply::NewAccountReply {
         account_id: new.header.account_id.to_string(),
         email: new.header.email.clone(),
@@ -144,12 +129,7 @@ pub async fn signup(d: &Arc<Daemon>, p: SignupParams) -> Result<Value> {
         created_ms: new.header.created_ms,
         trashed_container: None,
     };
-    let s = SignIn {
-        device,
-        header: new.header,
-        replica,
-        key: new.vault_key,
-    };
+    let s = SignIn::fresh(device, new.header, new.vault_key).map_err(Error::internal)?;
     sign_in(d, core, s).await?;
     tracing::info!(account = %reply.account_id, "signed up");
     to_reply(reply)
@@ -201,18 +181,7 @@ pub async fn login(d: &Arc<Daemon>, p: LoginParams) -> Result<Value> {
         &opened.stretched,
         &opened.vault_key,
     );
-    let replica = Replica::new(
-        header.account_id,
-        header.epoch,
-        device.device_id.parse().map_err(Error::internal)?,
-        device.device_name.clone(),
-    );
-    let s = SignIn {
-        device,
-        header,
-        replica,
-        key: opened.vault_key,
-    };
+    let s = SignIn::fresh(device, header, opened.vault_key).map_err(Error::internal)?;
     sign_in(d, core, s).await?;
     tracing::info!("logged in");
     super::status::status(d).await

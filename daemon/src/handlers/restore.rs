@@ -23,7 +23,7 @@ use super::{parse_account_key, secret, to_reply};
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::session::{credentials, SignIn};
-use crate::store::device::{self, DeviceRecord};
+use crate::store::device::DeviceRecord;
 use crate::sync::layout::{self, Rewrite};
 
 /// `restore` of a container.
@@ -54,20 +54,13 @@ pub async fn recover(d: &Arc<Daemon>, p: RestoreParams, bytes: Vec<u8>) -> Resul
             path.display()
         )));
     }
-    let mut rec = DeviceRecord {
-        format: device::FORMAT.into(),
-        version: 1,
-        account_id: header.account_id,
-        email: header.email.clone(),
-        epoch: header.epoch,
-        device_id: replica.device_id().to_string(),
-        device_name: replica.device_name().to_owned(),
-        sync_folders: folders,
-        account_key_pw: Vec::new(),
-        account_key_vk: Vec::new(),
-        reset: None,
-    };
-    rec.seal_account_key(&opened.account_key, &opened.stretched, &opened.vault_key);
+    let rec = DeviceRecord::new(
+        &header,
+        replica.device_id().to_string(),
+        replica.device_name().to_owned(),
+        folders,
+        (&opened.account_key, &opened.stretched, &opened.vault_key),
+    );
     let items = replica
         .items(&opened.vault_key)
         .map(|v| v.len())

@@ -30,6 +30,28 @@ pub struct SignIn {
     pub key: SecretKey,
 }
 
+impl SignIn {
+    /// A sign-in with an empty vault (signup, login: the first round pulls the rest).
+    pub fn fresh(
+        device: DeviceRecord,
+        header: AccountHeader,
+        key: SecretKey,
+    ) -> Result<SignIn, uuid::Error> {
+        let replica = Replica::new(
+            header.account_id,
+            header.epoch,
+            device.device_id.parse()?,
+            device.device_name.clone(),
+        );
+        Ok(SignIn {
+            device,
+            header,
+            replica,
+            key,
+        })
+    }
+}
+
 /// Why the device enters state `reset`.
 pub enum ResetCause {
     /// This device reset the account: `details` say when and from where;

@@ -70,6 +70,33 @@ mod b64 {
 }
 
 impl DeviceRecord {
+    /// A new sign-in record of `device_id` to `header`'s account and epoch,
+    /// with the Account Key sealed in it.
+    pub fn new(
+        header: &coffer_vault::account::AccountHeader,
+        device_id: String,
+        device_name: String,
+        sync_folders: Vec<PathBuf>,
+        keys: (&AccountKey, &SecretKey, &SecretKey),
+    ) -> DeviceRecord {
+        let mut rec = DeviceRecord {
+            format: FORMAT.into(),
+            version: 1,
+            account_id: header.account_id,
+            email: header.email.clone(),
+            epoch: header.epoch,
+            device_id,
+            device_name,
+            sync_folders,
+            account_key_pw: Vec::new(),
+            account_key_vk: Vec::new(),
+            reset: None,
+        };
+        let (ak, stretched, vault_key) = keys;
+        rec.seal_account_key(ak, stretched, vault_key);
+        rec
+    }
+
     fn key_context(&self) -> DeviceKeyContext<'_> {
         DeviceKeyContext {
             account_id: self.account_id,

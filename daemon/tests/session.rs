@@ -1,0 +1,248 @@
+//! In-process tests of the session's transitions and of a sync round on
+//! temporary folders (the mini-redis `tests/server.rs` way): no daemon
+//! process, no socket; a `Daemon` on temporary directories with a memory key
+//! cache, driven through its session and `sync::merge_step` directly.
+//!
+//! Each test runs in its own process (nextest), so pointing `HOME` and
+//! `XDG_DATA_HOME` at a temporary directory keeps the trash out of the real
+//! home.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use coffer_proto::dirs::Dirs;
+use coffer_proto::reply::State;
+use coffer_vault::account::{AccountHeader, NewAccount};
+use coffer_vault::kdf::KdfParams;
+use coffer_vault::secret::SecretString;
+use cofferd::config::Config;
+use cofferd::daemon::Daemon;
+use cofferd::handlers::account::new_device_record;
+use cofferd::keycache::KeyCache;
+use cofferd::session::{ResetCause, Session, SignIn};
+use cofferd::sync::merge_step;
+
+fn isolate(root: &Path) {
+    // SAFETY-free in Rust 2021; each test is its own process under nextest,
+    // and no other thread reads the environment yet.
+    std::env::set_var("HOME", root);
+    std::env::set_var("XDG_DATA_HOME", root.join("share"));
+}
+
+fn daemon(root: &Path, name: &str) -> Arc<Daemon> {
+    let base = root.join(name);
+    let dirs = Dirs {
+        config: base.join("config"),
+        data: base.join("data"),
+        state: base.join("state"),
+        runtime: base.join("run"),
+    };
+    dirs.create().expect("private dirs");
+    let (tx, _rx) = tokio::sync::watch::channel(false);
+    let config = Config {
+        device_name: Some(name.into()),
+        ..Config::default()
+    };
+    Daemon::load(dirs, config, KeyCache::memory(), tx)
+}
+
+fn account() -> NewAccount {
+    AccountHeader::create(
+        "s@example.org",
+        "",
+        &SecretString::from("pw"),
+        KdfParams::fast_insecure_for_tests(),
+        1,
+    )
+    .expect("an account")
+}
+
+/// A sign-in of `d` to `new`'s account, syncing through `folder`.
+fn sign_in_of(d: &Daemon, new: &NewAccount, folder: &Path) -> SignIn {
+    let stretched = coffer_vault::kdf::stretch_password(
+        &SecretString::from("pw"),
+        &new.header.salt,
+        &new.header.kdf,
+    )
+    .expect("stretch");
+    let device = new_device_record(
+        d,
+        &new.header,
+        vec![folder.to_owned()],
+        &new.account_key,
+        &stretched,
+        &new.vault_key,
+    );
+    SignIn::fresh(device, new.header.clone(), new.vault_key.clone()).expect("device id")
+}
+
+fn add(session: &mut Session, title: &str) {
+    let (account, key) = session.unlocked().expect("unlocked");
+    let key = key.clone();
+    account
+        .replica
+        .add(
+            &key,
+            vec![("title".into(), SecretString::from(title))],
+            1_735_689_600_000,
+        )
+        .expect("add");
+    account.save().expect("save");
+}
+
+fn titles(session: &mut Session) -> Vec<String> {
+    let (account, key) = session.unlocked().expect("unlocked");
+    let key = key.clone();
+    let mut t: Vec<String> = account
+        .replica
+        .items(&key)
+        .expect("items")
+        .iter()
+        .map(|i| i.title().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+/// The header a reset elsewhere would publish.
+fn reset_of(new: &NewAccount) -> NewAccount {
+    new.header
+        .reset(
+            &SecretString::from("new"),
+            None,
+            KdfParams::fast_insecure_for_tests(),
+            9,
+            "x",
+            "other",
+        )
+        .expect("reset")
+}
+
+fn folder(root: &Path) -> PathBuf {
+    let f = root.join("sync");
+    std::fs::create_dir_all(&f).expect("folder");
+    f
+}
+
+#[tokio::test]
+async fn every_transition_moves_the_state_and_what_belongs_to_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    isolate(root.path());
+    let d = daemon(root.path(), "a");
+    let new = account();
+    let folder = folder(root.path());
+    let mut core = d.core().await;
+    assert_eq!(core.session.state(), State::SignedOut);
+    core.session
+        .sign_in(&d.ctx(), sign_in_of(&d, &new, &folder))
+        .expect("sign in");
+    assert_eq!(core.session.state(), State::Unlocked);
+    let container = core
+        .session
+        .account()
+        .expect("account")
+        .container
+        .path()
+        .to_owned();
+    assert!(container.exists(), "the container is written at sign-in");
+    assert!(d.dirs.data.join("device.json").exists());
+    // A second sign-in is refused and changes nothing.
+    assert!(core
+        .session
+        .sign_in(&d.ctx(), sign_in_of(&d, &new, &folder))
+        .is_err());
+    add(&mut core.session, "One");
+
+    assert!(core.session.lock(&d.ctx(), "test"));
+    assert_eq!(core.session.state(), State::Locked);
+    assert!(
+        !core.session.lock(&d.ctx(), "again"),
+        "locking twice is a no-op"
+    );
+    assert!(core.session.unlocked().is_err());
+    core.session
+        .unlock(&d.ctx(), new.vault_key.clone())
+        .expect("unlock");
+    assert_eq!(titles(&mut core.session), ["One"]);
+
+    // A reset seen in a folder: the container goes to the trash, the state is reset.
+    let reset = reset_of(&new);
+    let details = core
+        .session
+        .enter_reset(
+            &d.ctx(),
+            ResetCause::Remote {
+                header: reset.header.clone(),
+                lost: None,
+            },
+        )
+        .expect("enter reset");
+    assert_eq!(core.session.state(), State::Reset);
+    assert_eq!((details.previous_epoch, details.new_epoch), (1, 2));
+    let trashed = details
+        .trashed_container
+        .expect("the container was trashed");
+    assert!(
+        trashed.exists() && !container.exists(),
+        "never unlinked: {trashed:?}"
+    );
+    assert!(
+        core.session.account().is_none(),
+        "nothing of the old epoch is left"
+    );
+
+    // Logout from reset: signed out, device.json gone.
+    assert_eq!(core.session.logout(&d.ctx()).expect("logout"), None);
+    assert_eq!(core.session.state(), State::SignedOut);
+    assert!(!d.dirs.data.join("device.json").exists());
+    assert!(
+        core.session.logout(&d.ctx()).is_err(),
+        "nothing to log out of"
+    );
+}
+
+#[tokio::test]
+async fn a_round_merges_the_other_device_and_reports_a_reset_without_moving_the_session() {
+    let root = tempfile::tempdir().expect("tempdir");
+    isolate(root.path());
+    let folder = folder(root.path());
+    let new = account();
+    let (a, b) = (daemon(root.path(), "a"), daemon(root.path(), "b"));
+    let mut ca = a.core().await;
+    let mut cb = b.core().await;
+    ca.session
+        .sign_in(&a.ctx(), sign_in_of(&a, &new, &folder))
+        .expect("a signs in");
+    cb.session
+        .sign_in(&b.ctx(), sign_in_of(&b, &new, &folder))
+        .expect("b signs in");
+    add(&mut ca.session, "From A");
+
+    // A publishes; B's round merges it.
+    let out = merge_step(&a.ctx(), &mut ca.session, true);
+    out.publish
+        .expect("a publishes its file")
+        .write()
+        .commit(&mut ca.session);
+    let out = merge_step(&b.ctx(), &mut cb.session, false);
+    assert_eq!(out.report.merged_files, 1, "{:?}", out.report);
+    assert_eq!(out.report.new_versions, 1);
+    assert!(out.reset_seen.is_none());
+    assert_eq!(titles(&mut cb.session), ["From A"]);
+    // Nothing new: the file is skipped by its stamp.
+    let again = merge_step(&b.ctx(), &mut cb.session, false);
+    assert_eq!(again.report.merged_files, 0);
+
+    // A newer epoch in the folder: the round says so and leaves the session alone.
+    let reset = reset_of(&new);
+    let dir = folder.join(new.header.account_id.to_string());
+    std::fs::write(dir.join("account.json"), reset.header.to_json()).expect("header");
+    let out = merge_step(&b.ctx(), &mut cb.session, false);
+    let seen = out.reset_seen.expect("the reset is seen");
+    assert_eq!(seen.header.epoch, 2);
+    assert_eq!(
+        cb.session.state(),
+        State::Unlocked,
+        "the round itself moves nothing"
+    );
+}
