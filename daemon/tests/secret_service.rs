@@ -1060,7 +1060,7 @@ fn the_activation_file_starts_the_provider_on_demand() {
         )
         .expect("write the wrapper");
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let file = activation::render(&wrapper, None).expect("render the activation file");
+        let file = activation::render(&wrapper, None, false).expect("render the activation file");
         assert!(activation::install(services.path(), &file).expect("install"));
 
         let bus = PrivateBus::start(Some(services.path()), &[(INNER_ENV, "activated")]);

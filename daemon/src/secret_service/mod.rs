@@ -50,9 +50,11 @@
 pub mod activation;
 mod collection;
 pub mod crypto;
+mod deferred;
 pub mod error;
 mod exports;
 mod item;
+pub mod manager;
 pub mod memory;
 pub mod owner;
 pub mod paths;
@@ -62,6 +64,9 @@ pub mod provider;
 mod service;
 mod session;
 pub mod store;
+pub mod vault_index;
+pub mod vault_items;
+pub mod vault_store;
 
 pub use error::StartError;
 pub use memory::{MemoryStore, MemoryStoreOptions};
