@@ -185,7 +185,7 @@ pub fn status(s: &StatusInfo) -> String {
         },
     }
     if let Some(ss) = &s.secret_service {
-        out.push_str(&waiting_prompts(ss));
+        out.push_str(&waiting_prompts(ss, s.state));
     }
     out
 }
@@ -201,20 +201,24 @@ pub fn secret_service_line(ss: &SecretServiceState) -> String {
     }
 }
 
-/// The Secret Service clients waiting for `coffer unlock`, in words (empty
-/// when none).
-pub fn waiting_prompts(ss: &SecretServiceState) -> String {
+/// The Secret Service clients waiting for the vault in state `state`, and
+/// what completes their prompt, in words (empty when none wait).
+pub fn waiting_prompts(ss: &SecretServiceState, state: State) -> String {
     if ss.waiting.is_empty() {
         return String::new();
     }
+    let what = match state {
+        State::SignedOut | State::Reset => "sign in with `coffer login`",
+        State::Locked | State::Unlocked => "run `coffer unlock`",
+    };
+    let verb = if ss.waiting.len() == 1 {
+        "waits"
+    } else {
+        "wait"
+    };
     format!(
-        "A Secret Service prompt is waiting: run `coffer unlock` ({} {} for the vault).\n",
-        ss.waiting.join(", "),
-        if ss.waiting.len() == 1 {
-            "waits"
-        } else {
-            "wait"
-        }
+        "A Secret Service prompt is waiting: {what} ({} {verb} for the vault).\n",
+        ss.waiting.join(", ")
     )
 }
 
@@ -598,6 +602,8 @@ mod tests {
             s.contains("A Secret Service prompt is waiting: run `coffer unlock` (secret-tool (pid 42) waits"),
             "{s}"
         );
+        info.state = State::Reset;
+        assert!(status(&info).contains("waiting: sign in with `coffer login`"));
         let off = SecretServiceState {
             enabled: true,
             problem: Some("gnome-keyring-daemon (pid 9) already provides it".into()),

@@ -173,7 +173,8 @@ pub struct Monitor {
 impl Monitor {
     fn start(address: &str, rule: &str) -> Monitor {
         let mut child = Command::new("dbus-monitor")
-            .arg(format!("--address={address}"))
+            .arg("--address")
+            .arg(address)
             .arg(rule)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
