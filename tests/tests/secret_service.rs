@@ -522,7 +522,7 @@ fn a_locked_vault_answers_lookup_with_a_prompt_that_coffer_unlock_completes() {
             SETTLE,
             || {
                 let w = desk.ss_status()["waiting"].clone();
-                w.as_array().filter(|w| !w.is_empty()).map(|w| w.clone())
+                w.as_array().filter(|w| !w.is_empty()).cloned()
             },
             || format!("log:\n{}", desk.dev.log()),
         );
