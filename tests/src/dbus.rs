@@ -43,11 +43,27 @@ impl PrivateBus {
     /// `PATH`, `HOME` (a directory of its own unless `env` names one) and
     /// `env`.
     pub fn start(services: Option<&Path>, env: &[(&str, &OsStr)]) -> PrivateBus {
+        PrivateBus::start_with(services, env, false)
+    }
+
+    /// A bus every user may connect to (its socket and directory opened,
+    /// `<allow user="*"/>`), so that a provider's own uid check is what
+    /// refuses another user.
+    pub fn start_open_to_all() -> PrivateBus {
+        PrivateBus::start_with(None, &[], true)
+    }
+
+    fn start_with(services: Option<&Path>, env: &[(&str, &OsStr)], open: bool) -> PrivateBus {
         let dir = short_tempdir("ssbus");
         let socket = dir.path().join("bus");
         let servicedir = services
             .map(|s| format!("  <servicedir>{}</servicedir>\n", s.display()))
             .unwrap_or_default();
+        let users = if open {
+            "  <policy context=\"default\"><allow user=\"*\"/></policy>\n"
+        } else {
+            ""
+        };
         let config = format!(
             r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -55,7 +71,7 @@ impl PrivateBus {
   <type>session</type>
   <listen>unix:path={}</listen>
   <auth>EXTERNAL</auth>
-{servicedir}  <policy context="default">
+{servicedir}{users}  <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
     <allow own="*"/>
@@ -104,6 +120,15 @@ impl PrivateBus {
                 panic!("dbus-daemon did not print its address: {other:?}");
             }
         };
+        if open {
+            use std::os::unix::fs::PermissionsExt;
+            let chmod = |p: &Path, m: u32| {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+                    .unwrap_or_else(|e| panic!("chmod {m:o} {}: {e}", p.display()))
+            };
+            chmod(dir.path(), 0o755);
+            chmod(&socket, 0o777);
+        }
         PrivateBus {
             _dir: dir,
             child,

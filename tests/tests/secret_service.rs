@@ -24,6 +24,7 @@ use coffer_blackbox::dbus::{
 };
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::files_under;
+use coffer_blackbox::nobody::{can_act_as_nobody, NOBODY};
 use coffer_blackbox::process::{run_with_input, run_with_timeout};
 use coffer_blackbox::tools::{require, required};
 use coffer_blackbox::wait::{wait_for, wait_until};
@@ -758,6 +759,62 @@ fn without_a_session_bus_enable_says_so() {
     assert_eq!(
         (st["enabled"].clone(), st["bus_reachable"].clone()),
         (false.into(), false.into())
+    );
+}
+
+#[test]
+fn another_user_is_refused_by_the_provider() {
+    let name = "another_user_is_refused_by_the_provider";
+    if !can_act_as_nobody() {
+        eprintln!("SKIPPED {name}: needs root and setpriv to act as nobody");
+        return;
+    }
+    if !tools(name, &[]) {
+        return;
+    }
+    // A bus that lets every user in: the provider's own check must refuse.
+    let bus = PrivateBus::start_open_to_all();
+    let mut dev = Device::new("owner");
+    dev.set_env("DBUS_SESSION_BUS_ADDRESS", bus.address());
+    let desk = Desk { dev, bus };
+    desk.dev.signup(EMAIL, PASSWORD);
+    desk.enable();
+    let s1 = secret("uid");
+    desk.store("mine", &["app", "uid-check"], &s1);
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args([
+        &format!("--reuid={NOBODY}"),
+        &format!("--regid={NOBODY}"),
+        "--clear-groups",
+        "secret-tool",
+        "lookup",
+        "app",
+        "uid-check",
+    ])
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", "/")
+    .env("DBUS_SESSION_BUS_ADDRESS", desk.bus.address())
+    .current_dir("/");
+    let out = run_with_timeout(cmd, BUS_TIMEOUT).expect("secret-tool as nobody");
+    assert!(!out.status.success(), "nobody was served: {}", stdout(&out));
+    assert!(!stdout(&out).contains(&s1));
+    assert!(
+        stderr(&out).contains(&format!("serves only its own user, not uid {NOBODY}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        desk.dev
+            .log()
+            .contains("Secret Service call from another user refused"),
+        "{}",
+        desk.dev.log()
+    );
+    assert_eq!(
+        desk.lookup(&["app", "uid-check"]),
+        Some(s1),
+        "the owner still is"
     );
 }
 
