@@ -24,7 +24,7 @@
 //! [`StoreError::Locked`]; the provider then answers a search with a
 //! *deferred search* object in its `locked` list, which a client unlocks
 //! through a prompt that `coffer unlock` completes, and which resolves to
-//! the matching items then (see [`super::deferred`]). So `secret-tool
+//! the matching items then (see `deferred.rs`). So `secret-tool
 //! lookup` on a locked coffer waits for `coffer unlock` instead of finding
 //! nothing, even right after a restart.
 //!
