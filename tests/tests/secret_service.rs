@@ -865,3 +865,69 @@ fn a_reset_moves_secret_service_items_away_like_any_item() {
     assert_eq!(desk.ss_status()["providing"], true, "still the provider");
     assert_in_no_file(&[desk.dev.home(), folder.path()], &[&s1]);
 }
+
+// ---------------------------------------------------------------- measurements
+
+/// Timings, printed (not asserted: the machine is shared): one `secret-tool
+/// lookup` and one `secret-tool store` through cofferd with 1 item in the
+/// login collection, and again with `COFFER_SS_ITEMS` (default 2,000)
+/// imported there, as a ratio. Run with
+/// `cargo nextest run -p coffer-blackbox --test secret_service --run-ignored only measure --no-capture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_lookup_and_store_as_the_collection_grows() {
+    let name = "measure_lookup_and_store_as_the_collection_grows";
+    if !tools(name, &[]) {
+        return;
+    }
+    let n: usize = std::env::var("COFFER_SS_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let desk = Desk::signed_up("measure");
+    desk.enable();
+    desk.store("probe", &["app", "probe"], "probe-secret");
+    let median_ms = |f: &dyn Fn()| {
+        f();
+        let mut t: Vec<f64> = (0..15)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(|a, b| a.total_cmp(b));
+        t[t.len() / 2]
+    };
+    let lookup = || {
+        assert_eq!(
+            desk.lookup(&["app", "probe"]).as_deref(),
+            Some("probe-secret")
+        )
+    };
+    let store = || desk.store("probe", &["app", "probe"], "probe-secret");
+    let (lookup_1, store_1) = (median_ms(&lookup), median_ms(&store));
+
+    let mut csv = String::from("title,password,kind,collection,attribute:app\n");
+    for i in 0..n {
+        csv.push_str(&format!("app {i},secret-{i},secret,login,app-{i}\n"));
+    }
+    let file = desk.dev.home().join("many.csv");
+    std::fs::write(&file, csv).unwrap();
+    desk.dev.ok(&["import", "csv", utf8(&file)]);
+    wait_for("the provider to see every item", SETTLE, || {
+        let r = desk.dev.json(&["secret-service", "status", "--json"]);
+        (r["collections"][0]["items"] == n + 1).then_some(())
+    });
+    let (lookup_n, store_n) = (median_ms(&lookup), median_ms(&store));
+    println!(
+        "secret-tool lookup: {lookup_1:.1} ms with 1 item, {lookup_n:.1} ms with {} ({:.2}x)",
+        n + 1,
+        lookup_n / lookup_1
+    );
+    println!(
+        "secret-tool store (replace): {store_1:.1} ms with 1 item, {store_n:.1} ms with {} ({:.2}x)",
+        n + 1,
+        store_n / store_1
+    );
+}

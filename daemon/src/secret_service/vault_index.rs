@@ -13,11 +13,15 @@
 //! the trait are recorded with [`Index::note`], so that they are not
 //! announced twice.
 //!
-//! While locked nothing can be opened: [`Index::locked`] keeps the
-//! signatures and the membership (which item ids are Secret Service items,
-//! in which collection: no labels, attributes or secrets) and makes the next
-//! refresh compare every record. Signed out or reset, [`Index::clear`]
-//! forgets everything and announces every known item as deleted.
+//! While unlocked it also keeps each Secret Service item's label,
+//! attributes and dates ([`ItemInfo`]), so that a search or a listing opens
+//! no record (a lookup in a collection of thousands would otherwise open
+//! every one of them). While locked nothing can be opened: [`Index::locked`]
+//! drops those, keeps the signatures and the membership (which item ids
+//! are Secret Service items, in which collection: no labels, attributes or
+//! secrets) and makes the next refresh compare every record and read the
+//! members again. Signed out or reset, [`Index::clear`] forgets everything
+//! and announces every known item as deleted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -29,8 +33,17 @@ use coffer_vault::secret::SecretKey;
 use coffer_vault::vv::VersionVector;
 use uuid::Uuid;
 
-use super::store::{CollectionId, ItemId, StoreChange};
-use super::vault_items::collection_of;
+use super::store::{CollectionId, ItemId, ItemInfo, StoreChange};
+use super::vault_items::{collection_of, info};
+use crate::daemon::now_ms;
+
+/// A Secret Service item as the index knows it.
+#[derive(Debug)]
+struct Member {
+    collection: CollectionId,
+    /// What the provider shows of it; `None` while locked.
+    info: Option<ItemInfo>,
+}
 
 /// The Secret Service items of one vault, and the signature of every record.
 #[derive(Debug, Default)]
@@ -38,7 +51,10 @@ pub struct Index {
     account: Option<(Uuid, u64)>,
     vv: Option<VersionVector>,
     sigs: HashMap<VaultId, u64>,
-    members: BTreeMap<VaultId, CollectionId>,
+    members: BTreeMap<VaultId, Member>,
+    /// When a Secret Service item last changed as far as this index saw
+    /// (ms since the epoch): the collection's `Modified`.
+    modified_ms: u64,
 }
 
 /// A signature of a record's versions: which writes they are and which are
@@ -88,29 +104,34 @@ impl Index {
             if self.sigs.get(id) == Some(&sig) {
                 continue;
             }
-            let member = match replica.get(key, *id) {
-                Ok(item) => item.as_ref().and_then(collection_of),
+            let now = match replica.get(key, *id) {
+                Ok(item) => item
+                    .as_ref()
+                    .and_then(|i| collection_of(i).map(|c| (c, info(i)))),
                 Err(e) => {
                     tracing::warn!(item = %id, error = %e, "a vault item does not open; the Secret Service leaves it out");
                     None
                 }
             };
             self.sigs.insert(*id, sig);
-            out.extend(self.set_member(*id, member));
+            out.extend(self.set_member(*id, now));
+        }
+        // Members known from before a lock: their records did not change,
+        // only what the provider shows of them is read again.
+        for (id, m) in self.members.iter_mut().filter(|(_, m)| m.info.is_none()) {
+            m.info = replica.get(key, *id).ok().flatten().as_ref().map(info);
         }
         self.vv = Some(state.vv().clone());
         out
     }
 
-    /// Records a write made through the trait to `id` (now in
-    /// `collection`, or no Secret Service item): no notice follows.
-    pub fn note(&mut self, replica: &Replica, id: VaultId, collection: Option<CollectionId>) {
+    /// Records a write made through the trait to `id`: now the item `now`
+    /// shows in its collection, or no Secret Service item (`None`). No
+    /// notice follows.
+    pub fn note(&mut self, replica: &Replica, id: VaultId, now: Option<(CollectionId, ItemInfo)>) {
         self.sigs
             .insert(id, signature(replica.state().versions(&id)));
-        match collection {
-            Some(c) => self.members.insert(id, c),
-            None => self.members.remove(&id),
-        };
+        self.set_member(id, now);
         // Only this record moved since the last refresh, if the vector was
         // current then: keep it current.
         if self.vv.is_some() {
@@ -118,11 +139,14 @@ impl Index {
         }
     }
 
-    /// The vault locked: keep what is known, compare every record at the
-    /// next refresh (records may be dropped at unlock without the version
-    /// vector moving).
+    /// The vault locked: forget what the items show, keep which they are,
+    /// and compare every record at the next refresh (records may be dropped
+    /// at unlock without the version vector moving).
     pub fn locked(&mut self) {
         self.vv = None;
+        for m in self.members.values_mut() {
+            m.info = None;
+        }
     }
 
     /// Signed out or reset: forget everything; every known item is
@@ -130,20 +154,40 @@ impl Index {
     pub fn clear(&mut self) -> Vec<StoreChange> {
         let out = std::mem::take(&mut self.members)
             .into_iter()
-            .map(|(id, c)| StoreChange::ItemDeleted(c, ss_id(&id)))
+            .map(|(id, m)| StoreChange::ItemDeleted(m.collection, ss_id(&id)))
             .collect();
         *self = Index::default();
         out
     }
 
-    fn set_member(&mut self, id: VaultId, now: Option<CollectionId>) -> Vec<StoreChange> {
-        let before = self.members.get(&id).cloned();
-        match &now {
-            Some(c) => self.members.insert(id, c.clone()),
-            None => self.members.remove(&id),
+    /// Makes `id` the item `now` (or no Secret Service item), and says what
+    /// that changed.
+    fn set_member(
+        &mut self,
+        id: VaultId,
+        now: Option<(CollectionId, ItemInfo)>,
+    ) -> Vec<StoreChange> {
+        let stamp = match &now {
+            Some((_, i)) => i.modified * 1000,
+            None => now_ms(),
         };
+        let after = now.as_ref().map(|(c, _)| c.clone());
+        let before = match now {
+            Some((collection, info)) => self.members.insert(
+                id,
+                Member {
+                    collection,
+                    info: Some(info),
+                },
+            ),
+            None => self.members.remove(&id),
+        }
+        .map(|m| m.collection);
+        if before.is_some() || after.is_some() {
+            self.modified_ms = self.modified_ms.max(stamp);
+        }
         let sid = ss_id(&id);
-        match (before, now) {
+        match (before, after) {
             (None, None) => vec![],
             (None, Some(c)) => vec![StoreChange::ItemCreated(c, sid)],
             (Some(c), None) => vec![StoreChange::ItemDeleted(c, sid)],
@@ -157,25 +201,36 @@ impl Index {
 
     /// The collection of Secret Service item `id`, if it is one.
     pub fn collection(&self, id: &VaultId) -> Option<&CollectionId> {
-        self.members.get(id)
+        self.members.get(id).map(|m| &m.collection)
     }
 
-    /// The Secret Service items (in `collection`, or all), in id order.
+    /// What the provider shows of Secret Service item `id` (unlocked only).
+    pub fn info(&self, id: &VaultId) -> Option<&ItemInfo> {
+        self.members.get(id).and_then(|m| m.info.as_ref())
+    }
+
+    /// The Secret Service items (in `collection`, or all), in id order,
+    /// with what they show (`None` while locked).
     pub fn members<'a>(
         &'a self,
         collection: Option<&'a CollectionId>,
-    ) -> impl Iterator<Item = (VaultId, &'a CollectionId)> + 'a {
+    ) -> impl Iterator<Item = (VaultId, &'a CollectionId, Option<&'a ItemInfo>)> + 'a {
         self.members
             .iter()
-            .filter(move |(_, c)| collection.is_none_or(|want| *c == want))
-            .map(|(id, c)| (*id, c))
+            .filter(move |(_, m)| collection.is_none_or(|want| m.collection == *want))
+            .map(|(id, m)| (*id, &m.collection, m.info.as_ref()))
+    }
+
+    /// When a Secret Service item last changed (ms; 0 when none was seen).
+    pub fn modified_ms(&self) -> u64 {
+        self.modified_ms
     }
 
     /// How many items each collection holds.
     pub fn counts(&self) -> BTreeMap<CollectionId, usize> {
         let mut out = BTreeMap::new();
-        for c in self.members.values() {
-            *out.entry(c.clone()).or_insert(0) += 1;
+        for m in self.members.values() {
+            *out.entry(m.collection.clone()).or_insert(0) += 1;
         }
         out
     }
@@ -225,6 +280,7 @@ mod tests {
         );
         assert!(idx.refresh(&r, &key).is_empty(), "nothing new");
         assert_eq!(idx.counts(), BTreeMap::from([(login(), 1)]));
+        assert_eq!(idx.info(&a).map(|i| i.label.as_str()), Some("a"));
 
         // An edit of the login item is no Secret Service change; one of
         // the secret item is.
@@ -260,15 +316,24 @@ mod tests {
         let mut r = replica();
         let mut idx = Index::default();
         assert!(idx.refresh(&r, &key).is_empty());
-        let a = r.add(&key, secret_item("a"), 1).unwrap();
-        idx.note(&r, a, Some(login()));
+        let a = r.add(&key, secret_item("a"), 1_000_000).unwrap();
+        let shown = info(&r.get(&key, a).unwrap().unwrap());
+        idx.note(&r, a, Some((login(), shown.clone())));
         assert!(idx.refresh(&r, &key).is_empty(), "noted, not announced");
+        assert_eq!(idx.info(&a), Some(&shown));
+        assert_eq!(idx.modified_ms(), 1_000_000);
         idx.locked();
         assert_eq!(idx.collection(&a), Some(&login()));
+        assert_eq!(
+            idx.info(&a),
+            None,
+            "nothing the item shows is kept while locked"
+        );
         assert!(
             idx.refresh(&r, &key).is_empty(),
             "a full comparison after unlock finds nothing new"
         );
+        assert_eq!(idx.info(&a), Some(&shown), "read again at unlock");
         assert_eq!(
             idx.clear(),
             vec![StoreChange::ItemDeleted(login(), ss_id(&a))]

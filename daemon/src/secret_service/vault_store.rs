@@ -201,16 +201,12 @@ impl VaultSecretStore {
     }
 
     /// Runs the write `f` on the unlocked vault (counts as use), saves,
-    /// and records the item `f` names with its new collection in the index;
-    /// on a failed save the vault is rolled back and nothing was changed.
+    /// and records the item `f` names, as it is now, in the index; on a
+    /// failed save the vault is rolled back and nothing was changed.
     async fn write<T>(
         &self,
         touches: &[VaultId],
-        f: impl FnOnce(
-            &mut Replica,
-            &SecretKey,
-            &Index,
-        ) -> Result<(T, VaultId, Option<CollectionId>), StoreError>,
+        f: impl FnOnce(&mut Replica, &SecretKey, &Index) -> Result<(T, VaultId), StoreError>,
     ) -> Result<T, StoreError> {
         let d = self.daemon()?;
         let mut core = d.core().await;
@@ -219,24 +215,29 @@ impl VaultSecretStore {
             let mut idx = self.index();
             let changes = idx.refresh(&account.replica, &key);
             let undo = account.replica.undo_point(touches);
-            let result = match f(&mut account.replica, &key, &idx) {
-                Err(e) => {
-                    account.replica.rollback(undo);
-                    Err(e)
-                }
-                Ok((out, id, collection)) => match account.save() {
-                    Ok(()) => {
-                        idx.note(&account.replica, id, collection);
-                        Ok(out)
-                    }
+            let result =
+                match f(&mut account.replica, &key, &idx) {
                     Err(e) => {
                         account.replica.rollback(undo);
-                        Err(StoreError::Failed(format!(
-                            "cofferd could not save the vault ({e}); nothing was changed"
-                        )))
+                        Err(e)
                     }
-                },
-            };
+                    Ok((out, id)) => match account.save() {
+                        Ok(()) => {
+                            let now =
+                                account.replica.get(&key, id).ok().flatten().and_then(|i| {
+                                    map::collection_of(&i).map(|c| (c, map::info(&i)))
+                                });
+                            idx.note(&account.replica, id, now);
+                            Ok(out)
+                        }
+                        Err(e) => {
+                            account.replica.rollback(undo);
+                            Err(StoreError::Failed(format!(
+                                "cofferd could not save the vault ({e}); nothing was changed"
+                            )))
+                        }
+                    },
+                };
             (result, changes)
         };
         drop(core);
@@ -281,13 +282,7 @@ impl VaultSecretStore {
             replica
                 .edit(key, id, changes, now_ms())
                 .map_err(|e| failed("change a vault item", e))?;
-            let collection = replica
-                .get(key, id)
-                .ok()
-                .flatten()
-                .as_ref()
-                .and_then(map::collection_of);
-            Ok(((), id, collection))
+            Ok(((), id))
         })
         .await
     }
@@ -331,18 +326,7 @@ impl SecretStore for VaultSecretStore {
             .session
             .account()
             .map_or(0, |a| a.header.created_ms / 1000);
-        let modified = match &core.session {
-            Session::Unlocked(a, k) => {
-                let idx = self.index();
-                idx.members(None)
-                    .filter_map(|(id, _)| a.replica.get(k, id).ok().flatten())
-                    .map(|i| i.modified_ms() / 1000)
-                    .max()
-                    .unwrap_or(created)
-                    .max(created)
-            }
-            _ => created,
-        };
+        let modified = (self.index().modified_ms() / 1000).max(created);
         Ok(vec![CollectionInfo {
             id: login(),
             label: LOGIN_LABEL.to_string(),
@@ -392,11 +376,10 @@ impl SecretStore for VaultSecretStore {
 
     async fn items(&self, collection: &CollectionId) -> Result<Vec<ItemInfo>, StoreError> {
         check_collection(collection)?;
-        self.read(|replica, key, idx| {
+        self.read(|_, _, idx| {
             Ok(idx
                 .members(Some(collection))
-                .filter_map(|(id, _)| replica.get(key, id).ok().flatten())
-                .map(|i| map::info(&i))
+                .filter_map(|(_, _, info)| info.cloned())
                 .collect())
         })
         .await
@@ -404,8 +387,12 @@ impl SecretStore for VaultSecretStore {
 
     async fn item(&self, collection: &CollectionId, item: &ItemId) -> Result<ItemInfo, StoreError> {
         check_collection(collection)?;
-        self.read(|replica, key, idx| {
-            Self::open(replica, key, idx, collection, item).map(|(_, i)| map::info(&i))
+        self.read(|_, _, idx| {
+            vault_id(collection, item)
+                .ok()
+                .filter(|id| idx.collection(id) == Some(collection))
+                .and_then(|id| idx.info(&id).cloned())
+                .ok_or_else(|| StoreError::NoSuchItem(collection.clone(), item.clone()))
         })
         .await
     }
@@ -418,13 +405,12 @@ impl SecretStore for VaultSecretStore {
         if let Some(c) = collection {
             check_collection(c)?;
         }
-        self.read(|replica, key, idx| {
+        self.read(|_, _, idx| {
             Ok(idx
                 .members(collection)
-                .filter_map(|(id, c)| {
-                    let item = replica.get(key, id).ok().flatten()?;
-                    let info = map::info(&item);
-                    map::matches(&info.attributes, attributes).then(|| (c.clone(), info))
+                .filter_map(|(_, c, info)| {
+                    let info = info.filter(|i| map::matches(&i.attributes, attributes))?;
+                    Some((c.clone(), info.clone()))
                 })
                 .collect())
         })
@@ -441,10 +427,9 @@ impl SecretStore for VaultSecretStore {
         let c = collection.clone();
         self.write(&[], move |replica, key, idx| {
             let existing = if replace {
-                idx.members(Some(&c)).find_map(|(id, _)| {
-                    let it = replica.get(key, id).ok().flatten()?;
-                    (map::attributes(&it) == item.attributes).then_some(id)
-                })
+                idx.members(Some(&c))
+                    .find(|(_, _, info)| info.is_some_and(|i| i.attributes == item.attributes))
+                    .map(|(id, _, _)| id)
             } else {
                 None
             };
@@ -476,7 +461,6 @@ impl SecretStore for VaultSecretStore {
                     replaced,
                 },
                 id,
-                Some(c),
             ))
         })
         .await
@@ -496,7 +480,7 @@ impl SecretStore for VaultSecretStore {
                 .delete(key, id, now_ms())
                 .map_err(|e| failed("delete a vault item", e))?;
             tracing::debug!(item = %id, "Secret Service item deleted");
-            Ok(((), id, None))
+            Ok(((), id))
         })
         .await
     }
