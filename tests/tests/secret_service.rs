@@ -742,6 +742,85 @@ fn another_provider_owning_the_name_makes_enable_refuse_and_change_nothing() {
 }
 
 #[test]
+fn a_key_cache_on_another_provider_moves_off_when_cofferd_takes_over() {
+    let name = "a_key_cache_on_another_provider_moves_off_when_cofferd_takes_over";
+    if !tools(name, &["gnome-keyring-daemon"]) {
+        return;
+    }
+    let mut dev = Device::new("takeover");
+    dev.remove_env("COFFER_KEYRING");
+    let desk = Desk::on_bus(dev, None, &[]);
+    // An unlocked gnome-keyring provides the Secret Service first, and the
+    // daemon caches its key there.
+    let control = desk.dev.home().join("gk");
+    let mut gk = desk
+        .client(
+            "gnome-keyring-daemon",
+            &[
+                "--foreground",
+                "--unlock",
+                "--components=secrets",
+                &format!("--control-directory={}", utf8(&control)),
+            ],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start gnome-keyring-daemon");
+    {
+        use std::io::Write;
+        let mut stdin = gk.stdin.take().expect("stdin was piped");
+        stdin
+            .write_all(b"gk-login-password")
+            .expect("unlock gnome-keyring");
+    }
+    wait_for("gnome-keyring-daemon to own the name", SETTLE, || {
+        desk.bus.owner("org.freedesktop.secrets").map(|_| ())
+    });
+    desk.dev.signup(EMAIL, PASSWORD);
+    let st = desk.dev.status();
+    if st["key_cache"]["backend"] != "secret-service" {
+        let _ = gk.kill();
+        let _ = gk.wait();
+        skip(
+            name,
+            &format!("gnome-keyring did not take the key cache here: {st:#}"),
+        );
+        return;
+    }
+    // It goes away; cofferd takes the name, and its key cache moves off
+    // the Secret Service (it would be asking itself for its own key).
+    let _ = gk.kill();
+    let _ = gk.wait();
+    wait_for("gnome-keyring-daemon to leave", SETTLE, || {
+        desk.bus
+            .owner("org.freedesktop.secrets")
+            .is_none()
+            .then_some(())
+    });
+    desk.enable();
+    let st = desk.dev.status();
+    assert_ne!(st["key_cache"]["backend"], "secret-service", "{st:#}");
+    let s1 = secret("takeover");
+    desk.store("after takeover", &["app", "takeover"], &s1);
+    // Locking and unlocking touch the key cache: no call waits on cofferd.
+    desk.dev.ok(&["lock"]);
+    desk.dev
+        .with_env(&[("COFFER_PASSWORD", PASSWORD)])
+        .timeout(Duration::from_secs(20))
+        .ok(&["unlock"]);
+    assert_eq!(desk.lookup(&["app", "takeover"]), Some(s1));
+    // Restarted, an enabled daemon never opens the Secret Service cache.
+    desk.dev.ok(&["stop"]);
+    let st = desk.dev.status();
+    assert_ne!(st["key_cache"]["backend"], "secret-service", "{st:#}");
+    wait_for("the restarted daemon to provide again", SETTLE, || {
+        (desk.ss_status()["providing"] == true).then_some(())
+    });
+}
+
+#[test]
 fn without_a_session_bus_enable_says_so() {
     let mut dev = Device::new("nobus");
     dev.remove_env("DBUS_SESSION_BUS_ADDRESS");

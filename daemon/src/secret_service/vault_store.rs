@@ -4,7 +4,9 @@
 //! Secret Service items are coffer items (see [`super::vault_items`]):
 //! every call takes the daemon's state lock, reads or writes the unlocked
 //! replica, and a write is acknowledged only once the container is saved
-//! (then the sync task is woken to publish it, as for `coffer add`).
+//! (then the sync task is woken to publish it, as for `coffer add`). No
+//! call counts as use for the lock timeout: an app reading its secret now
+//! and then must not keep the vault unlocked behind the user's back.
 //!
 //! # Collections
 //!
@@ -211,7 +213,7 @@ impl VaultSecretStore {
         let d = self.daemon()?;
         let mut core = d.core().await;
         let (result, changes) = {
-            let (account, key) = unlocked(&d, &mut core)?;
+            let (account, key) = unlocked(&mut core)?;
             let mut idx = self.index();
             let changes = idx.refresh(&account.replica, &key);
             let undo = account.replica.undo_point(touches);
@@ -288,15 +290,12 @@ impl VaultSecretStore {
     }
 }
 
-/// The unlocked account and its key; the call counts as use of the vault.
-fn unlocked<'c>(
-    d: &Daemon,
-    core: &'c mut Core,
-) -> Result<(&'c mut Account, SecretKey), StoreError> {
-    if is_locked(&core.session) {
-        return Err(StoreError::Locked);
-    }
-    d.touch(core);
+/// The unlocked account and its key. A Secret Service call does not count
+/// as use for the lock timeout: an app that reads its secret every few
+/// minutes (a mail client, a network applet) would otherwise keep the vault
+/// unlocked for ever behind the user's back; once locked, the app asks
+/// through a prompt like any other.
+fn unlocked(core: &mut Core) -> Result<(&mut Account, SecretKey), StoreError> {
     let (account, key) = core.session.unlocked().map_err(|_| StoreError::Locked)?;
     Ok((account, key.clone()))
 }
@@ -489,7 +488,7 @@ impl SecretStore for VaultSecretStore {
         check_collection(collection)?;
         let d = self.daemon()?;
         let mut core = d.core().await;
-        let (account, key) = unlocked(&d, &mut core)?;
+        let (account, key) = unlocked(&mut core)?;
         let mut idx = self.index();
         let changes = idx.refresh(&account.replica, &key);
         let out = Self::open(&account.replica, &key, &idx, collection, item)
