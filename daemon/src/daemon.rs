@@ -107,7 +107,7 @@ impl Daemon {
         }
         resume_from_cache(&mut core.session, &keycache);
         let secret_service = crate::secret_service::manager::Manager::new(
-            crate::secret_service::manager::enabled_on_disk(&dirs),
+            crate::secret_service::setup::enabled_on_disk(&dirs),
         );
         Arc::new(Daemon {
             dirs,

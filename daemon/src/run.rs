@@ -110,7 +110,7 @@ async fn serve(
         Err(e) => return Err(Fatal::Startup(format!("socket activation failed: {e}"))),
     };
     // While cofferd provides the Secret Service its key stays off it.
-    let open_cache = if crate::secret_service::manager::enabled_on_disk(&dirs) {
+    let open_cache = if crate::secret_service::setup::enabled_on_disk(&dirs) {
         KeyCache::open_without_secret_service
     } else {
         KeyCache::open

@@ -28,8 +28,9 @@
 //!   session's vault; [`vault_items`]: how a Secret Service item is a coffer
 //!   item (fields); [`vault_index`]: which vault items are Secret Service
 //!   items, and the changes made elsewhere (sync, `coffer edit`, reset).
-//! - [`manager`]: the daemon's side of `coffer secret-service`: the opt-in,
-//!   the bus, the provider's life, the activation file, `status`.
+//! - [`manager`]: the daemon's side of `coffer secret-service`: the
+//!   provider's life, `enable`, `disable`, `status`; [`setup`]: the choice
+//!   file, the bus cofferd is in, the activation file's place and text.
 //! - [`provider`]: [`SecretServiceProvider::start`]/`stop`, [`Bus`],
 //!   [`current_owner`], the background tasks.
 //! - `service`, `collection`, `item`, `session`, `prompt` (private): the
@@ -70,6 +71,7 @@ mod prompt;
 pub mod provider;
 mod service;
 mod session;
+pub mod setup;
 pub mod store;
 pub mod vault_index;
 pub mod vault_items;
