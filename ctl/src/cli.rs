@@ -76,9 +76,10 @@ pub enum Command {
         coffer get 0b8e2a7c --json"
     )]
     Get(GetArgs),
-    /// List the items.
-    #[command(after_help = "Example:\n  coffer list\n  coffer list --json")]
-    List(JsonArg),
+    /// List the items (of the default collection, or the one named).
+    #[command(after_help = "Examples:\n  coffer list\n  coffer list --json\n  \
+        coffer list --collection login     # what apps stored through the Secret Service")]
+    List(ListArgs),
     /// Change fields of an item.
     #[command(after_help = "Examples:\n  coffer edit Mail --password 'n3w'\n  \
         coffer edit Mail --title 'Work mail' --remove-field pin")]
@@ -137,6 +138,38 @@ pub enum Command {
         after_help = "Example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer"
     )]
     Completions(CompletionsArgs),
+    /// Be the desktop's keyring: provide the freedesktop Secret Service (org.freedesktop.secrets).
+    #[command(
+        subcommand,
+        name = "secret-service",
+        after_help = "Examples:\n  coffer secret-service enable\n  coffer secret-service status --json\n  \
+        coffer secret-service disable\n\n\
+        Apps that use libsecret (secret-tool, browsers, git credential-libsecret, python-keyring …)\n\
+        then keep their secrets in the vault's login collection: `coffer list --collection login`."
+    )]
+    SecretService(SecretServiceCommand),
+}
+
+/// `coffer secret-service …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretServiceCommand {
+    /// Claim org.freedesktop.secrets on this session's bus, now and at every start.
+    Enable(JsonArg),
+    /// Release it and remove the D-Bus activation file (the items stay in the vault).
+    Disable(JsonArg),
+    /// Enabled? Provided by cofferd? Who owns the name? How many items?
+    Status(JsonArg),
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the items of this collection (`login`: what apps stored through the Secret Service).
+    #[arg(long, value_name = "NAME")]
+    pub collection: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `coffer autostart …`.
@@ -507,6 +540,25 @@ mod tests {
                 clap::error::ErrorKind::MissingRequiredArgument
             );
         }
+    }
+
+    #[test]
+    fn secret_service_and_list_collection() {
+        let cli = parse(&["secret-service", "enable"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::SecretService(SecretServiceCommand::Enable(JsonArg { json: false }))
+        ));
+        let cli = parse(&["secret-service", "status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::SecretService(SecretServiceCommand::Status(JsonArg { json: true }))
+        ));
+        assert!(parse(&["secret-service"]).is_err());
+        let cli = parse(&["list", "--collection", "login", "--json"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::List(ref l) if l.json && l.collection.as_deref() == Some("login"))
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! - [`cli`]: the command line (clap); nothing there talks to the daemon.
 //! - [`commands`]: one module per command group (`account`, `items`,
-//!   `sync`, `transfer`) and the dispatch; `show`/`say` send a request
+//!   `sync`, `transfer`, `secret_service`) and the dispatch; `show`/`say` send a request
 //!   and print its result or message.
 //! - [`client`]: the blocking socket client: hello with the protocol
 //!   check, requests with ids, an event subscription. Every connection,

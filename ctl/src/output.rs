@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use coffer_proto::reply::{
     HistoryReply, ItemSummary, ResetDetails, State, StatusInfo, SyncFolderInfo,
 };
+use coffer_proto::secret_service::SecretServiceState;
 use coffer_vault::account_key::AccountKey;
 
 /// The emergency kit's fields.
@@ -144,6 +145,10 @@ pub fn status(s: &StatusInfo) -> String {
         "Daemon",
         &format!("pid {}, version {}", s.pid, s.version),
     );
+    if let Some(ss) = &s.secret_service {
+        // One column wider than the other labels: its name is longer.
+        let _ = writeln!(out, "Secret Service: {}", secret_service_line(ss));
+    }
     for c in &s.conflicts {
         let _ = writeln!(
             out,
@@ -179,7 +184,81 @@ pub fn status(s: &StatusInfo) -> String {
             }
         },
     }
+    if let Some(ss) = &s.secret_service {
+        out.push_str(&waiting_prompts(ss, s.state));
+    }
     out
+}
+
+/// The Secret Service in one line.
+pub fn secret_service_line(ss: &SecretServiceState) -> String {
+    let bus = ss.bus_address.as_deref().unwrap_or("the session bus");
+    match (ss.enabled, ss.providing, &ss.problem) {
+        (_, true, _) => format!("provides org.freedesktop.secrets on {bus}"),
+        (true, false, Some(p)) => format!("enabled, not provided: {p}"),
+        (true, false, None) => "enabled, starting".to_string(),
+        (false, false, _) => "disabled".to_string(),
+    }
+}
+
+/// The Secret Service clients waiting for the vault in state `state`, and
+/// what completes their prompt, in words (empty when none wait).
+pub fn waiting_prompts(ss: &SecretServiceState, state: State) -> String {
+    if ss.waiting.is_empty() {
+        return String::new();
+    }
+    let what = match state {
+        State::SignedOut | State::Reset => "sign in with `coffer login`",
+        State::Locked | State::Unlocked => "run `coffer unlock`",
+    };
+    let verb = if ss.waiting.len() == 1 {
+        "waits"
+    } else {
+        "wait"
+    };
+    format!(
+        "A Secret Service prompt is waiting: {what} ({} {verb} for the vault).\n",
+        ss.waiting.join(", ")
+    )
+}
+
+/// The items of collection `name` as a table: id, title, attributes.
+pub fn collection_table(name: &str, items: &[ItemSummary]) -> String {
+    if items.is_empty() {
+        return format!("No items in collection {name}.\n");
+    }
+    let attrs: Vec<String> = items
+        .iter()
+        .map(|i| {
+            i.attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let rows: Vec<[&str; 3]> = items
+        .iter()
+        .zip(&attrs)
+        .map(|(i, a)| [i.id.as_str(), i.title.as_str(), a.as_str()])
+        .collect();
+    table(&["ID", "TITLE", "ATTRIBUTES"], &rows)
+}
+
+/// How many items the collections other than the default one hold, and
+/// how to see them (empty when there are none).
+pub fn other_collections(items: &[ItemSummary]) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in items.iter().filter_map(|i| i.collection.as_deref()) {
+        *counts.entry(c).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(c, n)| {
+            let what = if *n == 1 { "item" } else { "items" };
+            format!("(+ {n} {what} in collection {c}: `coffer list --collection {c}`)\n")
+        })
+        .collect()
 }
 
 /// What a reset did and what to do next, in plain words.
@@ -448,6 +527,7 @@ mod tests {
             kdf_warning: None,
             conflicts: vec![],
             version: "0.1.0".into(),
+            secret_service: None,
         }
     }
 
@@ -494,5 +574,66 @@ mod tests {
         );
         let s = status(&status_info(State::Locked));
         assert!(s.contains("coffer unlock"), "{s}");
+    }
+
+    #[test]
+    fn the_secret_service_and_its_waiting_clients_are_shown() {
+        let mut info = status_info(State::Locked);
+        let s = status(&info);
+        assert!(
+            !s.contains("Secret Service"),
+            "nothing while never enabled:\n{s}"
+        );
+        info.secret_service = Some(SecretServiceState {
+            enabled: true,
+            providing: true,
+            bus_address: Some("unix:path=/run/user/1/bus".into()),
+            problem: None,
+            waiting: vec!["secret-tool (pid 42)".into()],
+        });
+        let s = status(&info);
+        assert!(
+            s.contains(
+                "Secret Service: provides org.freedesktop.secrets on unix:path=/run/user/1/bus"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("A Secret Service prompt is waiting: run `coffer unlock` (secret-tool (pid 42) waits"),
+            "{s}"
+        );
+        info.state = State::Reset;
+        assert!(status(&info).contains("waiting: sign in with `coffer login`"));
+        let off = SecretServiceState {
+            enabled: true,
+            problem: Some("gnome-keyring-daemon (pid 9) already provides it".into()),
+            ..SecretServiceState::default()
+        };
+        assert!(secret_service_line(&off).contains("gnome-keyring-daemon (pid 9)"));
+    }
+
+    #[test]
+    fn other_collections_are_counted_and_listed_with_attributes() {
+        let item = |id: &str, c: Option<&str>| ItemSummary {
+            id: id.into(),
+            title: format!("t{id}"),
+            username: String::new(),
+            url: String::new(),
+            modified_ms: 0,
+            collection: c.map(str::to_string),
+            attributes: [("service".to_string(), "github".to_string())].into(),
+        };
+        let note = other_collections(&[item("1", Some("login")), item("2", Some("login"))]);
+        assert_eq!(
+            note,
+            "(+ 2 items in collection login: `coffer list --collection login`)\n"
+        );
+        assert_eq!(other_collections(&[]), "");
+        let t = collection_table("login", &[item("1", Some("login"))]);
+        assert!(
+            t.contains("ATTRIBUTES") && t.contains("service=github"),
+            "{t}"
+        );
+        assert!(collection_table("login", &[]).contains("No items in collection login"));
     }
 }

@@ -81,6 +81,8 @@ pub struct Daemon {
     pub(crate) activity: Notify,
     /// Re-arms the watchers (folders changed).
     pub(crate) rewatch: Notify,
+    /// The freedesktop Secret Service provider (`coffer secret-service`).
+    pub(crate) secret_service: crate::secret_service::manager::Manager,
 }
 
 impl Daemon {
@@ -104,6 +106,9 @@ impl Daemon {
             Err(problem) => core.problem = Some(problem),
         }
         resume_from_cache(&mut core.session, &keycache);
+        let secret_service = crate::secret_service::manager::Manager::new(
+            crate::secret_service::setup::enabled_on_disk(&dirs),
+        );
         Arc::new(Daemon {
             dirs,
             config,
@@ -115,6 +120,7 @@ impl Daemon {
             kick: Notify::new(),
             activity: Notify::new(),
             rewatch: Notify::new(),
+            secret_service,
         })
     }
 

@@ -83,6 +83,10 @@ pub enum Error {
     /// A bug or an unexpected condition.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The Secret Service cannot be provided (the message says why and
+    /// what to do).
+    #[error("{0}")]
+    SecretService(String),
 }
 
 impl Error {
@@ -124,6 +128,7 @@ impl Error {
             Error::Io(_) => ErrorCode::Io,
             Error::UnknownMethod => ErrorCode::UnknownMethod,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::SecretService(_) => ErrorCode::SecretService,
         }
     }
 }

@@ -21,7 +21,8 @@
 //!   fatal start-up errors.
 //! - [`hooks`]: test seams, compiled in only with the `test-hooks` feature.
 //! - [`config`], [`logging`].
-//! - [`secret_service`]: the freedesktop Secret Service provider.
+//! - [`secret_service`]: the freedesktop Secret Service provider and the
+//!   vault behind it (`coffer secret-service`).
 #![warn(missing_docs)]
 
 pub mod activation;

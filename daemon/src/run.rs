@@ -3,9 +3,10 @@
 //! Order: private umask and no core dumps; paths and config; logging; the
 //! single-instance lock (a second daemon exits with
 //! [`EXIT_ALREADY_RUNNING`]); the socket (handed over by systemd/launchd, or
-//! bound safely); the key cache; the state; then "ready" (sd_notify). On
+//! bound safely); the key cache; the state; then "ready" (sd_notify), and
+//! the Secret Service provider claims its bus name when enabled. On
 //! SIGTERM, SIGINT or `coffer stop`: stop accepting, let requests in flight
-//! and their writes finish, then exit 0.
+//! and their writes finish, release the bus name, then exit 0.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -108,7 +109,13 @@ async fn serve(
         }
         Err(e) => return Err(Fatal::Startup(format!("socket activation failed: {e}"))),
     };
-    let keycache = tokio::task::spawn_blocking(KeyCache::open)
+    // While cofferd provides the Secret Service its key stays off it.
+    let open_cache = if crate::secret_service::setup::enabled_on_disk(&dirs) {
+        KeyCache::open_without_secret_service
+    } else {
+        KeyCache::open
+    };
+    let keycache = tokio::task::spawn_blocking(open_cache)
         .await
         .unwrap_or_else(|_| KeyCache::memory());
     tracing::info!(backend = keycache.backend(), "key cache ready");
@@ -117,12 +124,19 @@ async fn serve(
     let sync_task = tokio::spawn(crate::watch::run(daemon.clone(), shutdown_rx.clone()));
     let timer = tokio::spawn(daemon.clone().lock_timer());
     let signals = tokio::spawn(wait_for_signals(shutdown_tx.clone()));
+    // Claiming org.freedesktop.secrets waits for the bus: not before ready.
+    let provider = {
+        let d = Arc::clone(&daemon);
+        tokio::spawn(async move { d.secret_service.boot(&d).await })
+    };
     tracing::info!(socket = %dirs.socket().display(), pid = std::process::id(), "cofferd ready");
     if let Err(e) = crate::activation::notify_ready() {
         tracing::warn!(error = %e, "could not tell the service manager that cofferd is ready");
     }
     crate::server::run(listener, Arc::clone(&daemon), shutdown_rx).await;
     let _ = crate::activation::notify_stopping();
+    let _ = provider.await;
+    daemon.secret_service.shutdown().await;
     // Requests in flight have finished (and with them their writes); the
     // sync task stops at its next await point.
     let _ = sync_task.await;

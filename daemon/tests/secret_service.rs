@@ -19,11 +19,12 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use coffer_blackbox::dbus::{git_credential_libsecret, python_with_keyring, PrivateBus, PY_SET};
 use cofferd::secret_service::crypto::{KeyPair, DH_IETF1024};
 use cofferd::secret_service::{
     activation, current_owner, Attributes, Bus, CollectionId, MemoryStore, MemoryStoreOptions,
@@ -198,100 +199,9 @@ fn assert_never_logged(secrets: &[&str]) {
 
 // ---------------------------------------------------------------- the bus
 
-/// A private `dbus-daemon` on a socket in a temporary directory.
-struct PrivateBus {
-    /// Holds the socket and configuration until the bus is gone.
-    _dir: TempDir,
-    child: Child,
-    address: String,
-}
-
-impl PrivateBus {
-    /// Starts a bus; with `services`, activation files are read from it, and
-    /// activated programs get `env`.
-    fn start(services: Option<&Path>, env: &[(&str, &str)]) -> PrivateBus {
-        let dir = tempfile::Builder::new()
-            .prefix("ssbus")
-            .tempdir_in("/tmp")
-            .expect("a temporary directory under /tmp");
-        let socket = dir.path().join("bus");
-        let servicedir = services
-            .map(|s| format!("  <servicedir>{}</servicedir>\n", s.display()))
-            .unwrap_or_default();
-        let config = format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-{servicedir}  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-            socket.display()
-        );
-        let conf = dir.path().join("bus.conf");
-        std::fs::write(&conf, config).expect("write the bus configuration");
-        let mut cmd = Command::new("dbus-daemon");
-        cmd.arg(format!("--config-file={}", conf.display()))
-            .arg("--nofork")
-            .arg("--print-address=1")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start dbus-daemon");
-        let mut stdout = child.stdout.take().expect("stdout was piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = Vec::new();
-            let mut b = [0u8; 1];
-            while stdout.read(&mut b).map(|n| n == 1).unwrap_or(false) {
-                if b[0] == b'\n' {
-                    break;
-                }
-                line.push(b[0]);
-            }
-            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-            // Keep reading so the bus never blocks on a full pipe.
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
-        let address = match rx.recv_timeout(WAIT) {
-            Ok(a) if a.starts_with("unix:") => a,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("dbus-daemon did not print its address: {other:?}");
-            }
-        };
-        PrivateBus {
-            _dir: dir,
-            child,
-            address,
-        }
-    }
-
-    fn bus(&self) -> Bus {
-        Bus::Address(self.address.clone())
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        // Our own child, by its handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The provider's view of a private bus.
+fn bus_of(bus: &PrivateBus) -> Bus {
+    Bus::Address(bus.address().to_string())
 }
 
 /// A temporary HOME for the clients.
@@ -321,7 +231,7 @@ impl Home {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+            .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
             .env("LANG", "C.UTF-8");
         c
     }
@@ -362,7 +272,7 @@ impl Fixture {
 
     async fn start_with(store: Arc<MemoryStore>) -> Fixture {
         let bus = PrivateBus::start(None, &[]);
-        let provider = SecretServiceProvider::start(store.clone(), &bus.bus())
+        let provider = SecretServiceProvider::start(store.clone(), &bus_of(&bus))
             .await
             .expect("the provider starts on a free bus");
         Fixture {
@@ -567,31 +477,6 @@ fn secret_tool_stores_looks_up_searches_and_clears_through_the_provider() {
 
 // ---------------------------------------------------------------- python-keyring
 
-/// A Python that has keyring with the SecretService backend.
-fn python_with_keyring() -> Option<PathBuf> {
-    for candidate in ["python3", "/usr/bin/python3"] {
-        let Some(p) = find_tool(candidate) else {
-            continue;
-        };
-        let mut c = Command::new(&p);
-        c.args([
-            "-c",
-            "import keyring, secretstorage, keyring.backends.SecretService",
-        ]);
-        if run(c, None, CMD_TIMEOUT).status.success() {
-            return Some(p);
-        }
-    }
-    None
-}
-
-const PY_SET: &str = r#"
-import sys
-from keyring.backends.SecretService import Keyring
-k = Keyring()
-k.set_password(sys.argv[1], sys.argv[2], sys.stdin.read())
-"#;
-
 #[test]
 fn python_keyring_sets_gets_and_deletes_through_the_provider() {
     let name = "python_keyring_sets_gets_and_deletes_through_the_provider";
@@ -664,66 +549,6 @@ fn python_keyring_sets_gets_and_deletes_through_the_provider() {
 }
 
 // ---------------------------------------------------------------- git credential-libsecret
-
-/// `git-credential-libsecret`: named by `COFFER_GIT_CREDENTIAL_LIBSECRET`,
-/// installed, or built from git's contrib source into `dir` when
-/// libsecret's headers are there.
-fn git_credential_libsecret(dir: &Path) -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("COFFER_GIT_CREDENTIAL_LIBSECRET").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!(
-                "COFFER_GIT_CREDENTIAL_LIBSECRET={} is not a file",
-                p.display()
-            ))
-        };
-    }
-    if let Some(p) = find_tool("git-credential-libsecret") {
-        return Ok(p);
-    }
-    if let Some(git) = find_tool("git") {
-        let mut c = Command::new(git);
-        c.arg("--exec-path");
-        let out = run(c, None, CMD_TIMEOUT);
-        let p = PathBuf::from(text(&out.stdout).trim()).join("git-credential-libsecret");
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    let source =
-        Path::new("/usr/share/doc/git/contrib/credential/libsecret/git-credential-libsecret.c");
-    if !source.is_file() {
-        return Err("git-credential-libsecret is not installed and git's contrib source is not there (Debian packages only the source, in git)".into());
-    }
-    let mut c = Command::new("pkg-config");
-    c.args(["--cflags", "--libs", "glib-2.0", "libsecret-1"]);
-    let flags = match find_tool("pkg-config").map(|_| run(c, None, CMD_TIMEOUT)) {
-        Some(out) if out.status.success() => text(&out.stdout),
-        _ => {
-            return Err(
-                "git-credential-libsecret is not packaged by Debian, and building it from git's contrib source needs libsecret-1-dev (pkg-config libsecret-1)"
-                    .into(),
-            )
-        }
-    };
-    let exe = dir.join("git-credential-libsecret");
-    let mut c = Command::new("cc");
-    c.arg("-o")
-        .arg(&exe)
-        .arg(source)
-        .args(flags.split_whitespace());
-    let out = run(c, None, Duration::from_secs(120));
-    if !out.status.success() {
-        return Err(format!(
-            "building git-credential-libsecret from {} failed: {}",
-            source.display(),
-            text(&out.stderr)
-        ));
-    }
-    Ok(exe)
-}
 
 #[test]
 fn git_credential_libsecret_stores_gets_and_erases_through_the_provider() {
@@ -875,8 +700,9 @@ fn a_locked_store_answers_secret_tool_with_a_prompt_that_unlock_completes() {
 }
 
 #[test]
-fn a_store_that_cannot_search_while_locked_still_prompts_python_keyring() {
-    let name = "a_store_that_cannot_search_while_locked_still_prompts_python_keyring";
+fn a_store_that_cannot_search_while_locked_still_prompts_python_keyring_and_secret_tool() {
+    let name =
+        "a_store_that_cannot_search_while_locked_still_prompts_python_keyring_and_secret_tool";
     if !have_tools(name, &["dbus-daemon", "secret-tool"]) {
         return;
     }
@@ -930,20 +756,43 @@ fn a_store_that_cannot_search_while_locked_still_prompts_python_keyring() {
         assert_eq!(text(&out.stdout).trim_end(), "nm-secret-66aa");
 
         // libsecret's lookup asks for an unlock only for items a search
-        // lists as locked; this store lists none while locked, so lookup
-        // finds nothing and no prompt is made (documented in store.rs).
+        // lists as locked. This store cannot search while locked, so the
+        // provider lists a deferred search instead: lookup unlocks it
+        // through a prompt, and reads what the search finds after the
+        // unlock (see deferred.rs).
         fx.store.lock_now();
-        let out = run_async(
-            {
-                let mut c = fx.cmd("secret-tool");
-                c.args(["lookup", "service", "svc"]);
-                c
-            },
-            None,
-        )
-        .await;
-        assert!(!out.status.success() && out.stdout.is_empty());
-        assert!(requests.borrow().is_empty());
+        let lookup = |attrs: &[&str]| {
+            let mut c = fx.cmd("secret-tool");
+            c.arg("lookup").args(attrs);
+            tokio::spawn(run_async(c, None))
+        };
+        let found = lookup(&["service", "svc"]);
+        {
+            let r = requests.clone();
+            wait_until("lookup's unlock request", move || !r.borrow().is_empty()).await;
+        }
+        assert!(!found.is_finished(), "lookup waits while locked");
+        assert_eq!(fx.provider().pending_prompts(), 1);
+        fx.store.unlock();
+        let out = found.await.expect("lookup task");
+        ok(&out, "secret-tool lookup after unlock");
+        assert_eq!(text(&out.stdout), "nm-secret-66aa");
+
+        // A search that finds nothing once unlocked: lookup finds nothing,
+        // as it would have on an unlocked store.
+        fx.store.lock_now();
+        let none = lookup(&["service", "nothing-like-it"]);
+        {
+            let r = requests.clone();
+            wait_until("the second lookup's unlock request", move || {
+                !r.borrow().is_empty()
+            })
+            .await;
+        }
+        fx.store.unlock();
+        let out = none.await.expect("lookup task");
+        assert!(!out.status.success() && out.stdout.is_empty(), "{out:?}");
+        assert_eq!(fx.provider().pending_prompts(), 0);
         fx.stop().await;
     });
 }
@@ -974,7 +823,7 @@ fn gnome_keyring_owning_the_name_makes_the_provider_refuse_and_say_who() {
         let gk_pid = gk.id();
         let start = Instant::now();
         let owner = loop {
-            if let Some(o) = current_owner(&bus.bus()).await.expect("ask the bus") {
+            if let Some(o) = current_owner(&bus_of(&bus)).await.expect("ask the bus") {
                 break o;
             }
             if start.elapsed() > WAIT {
@@ -987,7 +836,7 @@ fn gnome_keyring_owning_the_name_makes_the_provider_refuse_and_say_who() {
         assert_eq!(owner.pid, Some(gk_pid));
 
         let store = Arc::new(MemoryStore::default());
-        let err = match SecretServiceProvider::start(store.clone(), &bus.bus()).await {
+        let err = match SecretServiceProvider::start(store.clone(), &bus_of(&bus)).await {
             Ok(_) => panic!("the provider must refuse while gnome-keyring has the name"),
             Err(e) => e,
         };
@@ -1006,7 +855,7 @@ fn gnome_keyring_owning_the_name_makes_the_provider_refuse_and_say_who() {
         let _ = gk.wait();
         let start = Instant::now();
         let provider = loop {
-            match SecretServiceProvider::start(store.clone(), &bus.bus()).await {
+            match SecretServiceProvider::start(store.clone(), &bus_of(&bus)).await {
                 Ok(p) => break p,
                 Err(StartError::NameTaken { .. }) if start.elapsed() < WAIT => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1014,11 +863,11 @@ fn gnome_keyring_owning_the_name_makes_the_provider_refuse_and_say_who() {
                 Err(e) => panic!("the provider did not start after gnome-keyring left: {e}"),
             }
         };
-        let owner = current_owner(&bus.bus()).await.unwrap().expect("owned");
+        let owner = current_owner(&bus_of(&bus)).await.unwrap().expect("owned");
         assert_eq!(owner.pid, Some(std::process::id()));
         provider.stop().await;
         assert_eq!(
-            current_owner(&bus.bus()).await.unwrap(),
+            current_owner(&bus_of(&bus)).await.unwrap(),
             None,
             "released at stop"
         );
@@ -1060,11 +909,18 @@ fn the_activation_file_starts_the_provider_on_demand() {
         )
         .expect("write the wrapper");
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let file = activation::render(&wrapper, None).expect("render the activation file");
+        let file = activation::render(&wrapper, None, false).expect("render the activation file");
         assert!(activation::install(services.path(), &file).expect("install"));
 
-        let bus = PrivateBus::start(Some(services.path()), &[(INNER_ENV, "activated")]);
-        assert_eq!(current_owner(&bus.bus()).await.unwrap(), None, "nobody yet");
+        let bus = PrivateBus::start(
+            Some(services.path()),
+            &[(INNER_ENV, std::ffi::OsStr::new("activated"))],
+        );
+        assert_eq!(
+            current_owner(&bus_of(&bus)).await.unwrap(),
+            None,
+            "nobody yet"
+        );
         let home = Home::new();
         let mut c = home.cmd(&bus, "secret-tool");
         c.args(["store", "--label=activated", "k", "v"]);
@@ -1077,7 +933,10 @@ fn the_activation_file_starts_the_provider_on_demand() {
         let out = run_async(c, None).await;
         ok(&out, "secret-tool lookup");
         assert_eq!(text(&out.stdout), "act-secret-31");
-        let owner = current_owner(&bus.bus()).await.unwrap().expect("activated");
+        let owner = current_owner(&bus_of(&bus))
+            .await
+            .unwrap()
+            .expect("activated");
         let pid = owner.pid.expect("the bus knows the pid");
         assert_ne!(pid, std::process::id(), "a process of its own");
         assert_eq!(
@@ -1112,7 +971,7 @@ const LOGIN_PATH: &str = "/org/freedesktop/secrets/collection/login";
 const DEFAULT_PATH: &str = "/org/freedesktop/secrets/aliases/default";
 
 async fn client(bus: &PrivateBus) -> zbus::Connection {
-    zbus::connection::Builder::address(bus.address.as_str())
+    zbus::connection::Builder::address(bus.address())
         .expect("address")
         .build()
         .await
@@ -1733,6 +1592,170 @@ async fn get_prop_result(conn: &zbus::Connection, path: &str) -> zbus::Result<Ow
         &(ITEM_IFACE, "Label"),
     )
     .await
+}
+
+// ---------------------------------------------------------------- deferred searches
+
+#[test]
+fn a_locked_store_that_cannot_search_answers_with_a_deferred_search() {
+    let name = "a_locked_store_that_cannot_search_answers_with_a_deferred_search";
+    if !have_tools(name, &["dbus-daemon"]) {
+        return;
+    }
+    run_test(name, async {
+        let fx = Fixture::start(MemoryStoreOptions {
+            metadata_while_locked: false,
+            locked: false,
+        })
+        .await;
+        let login = CollectionId(LOGIN.into());
+        let id = fx
+            .store
+            .external_create(
+                &login,
+                NewItem {
+                    label: "deferred".into(),
+                    attributes: attrs(&[("app", "df")]),
+                    secret: Secret::new(Zeroizing::new(b"df-secret-1".to_vec()), "text/plain"),
+                },
+            )
+            .unwrap();
+        let item = OwnedObjectPath::try_from(format!("{LOGIN_PATH}/{id}")).unwrap();
+        fx.store.lock_now();
+        let svc = "/org/freedesktop/secrets";
+        let a = client(&fx.bus).await;
+        let query = HashMap::from([("app", "df")]);
+
+        // The search is answered with one locked stand-in, the same one for
+        // the same search; a collection's search answers with one too.
+        let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) =
+            call(&a, svc, SERVICE_IFACE, "SearchItems", &(query.clone(),))
+                .await
+                .unwrap();
+        assert!(unlocked.is_empty());
+        assert_eq!(locked.len(), 1, "{locked:?}");
+        let stand_in = locked[0].clone();
+        assert!(
+            stand_in
+                .as_str()
+                .starts_with(&format!("{LOGIN_PATH}/locked_search_")),
+            "{stand_in}"
+        );
+        let (_, again): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) =
+            call(&a, svc, SERVICE_IFACE, "SearchItems", &(query.clone(),))
+                .await
+                .unwrap();
+        assert_eq!(again, locked, "one object per search");
+        let in_default: Vec<OwnedObjectPath> = call(
+            &a,
+            DEFAULT_PATH,
+            COLLECTION_IFACE,
+            "SearchItems",
+            &(query.clone(),),
+        )
+        .await
+        .unwrap();
+        assert_eq!(in_default.len(), 1);
+
+        // It is a locked item showing the search; its secret is refused.
+        let is_locked: bool = get_prop(&a, stand_in.as_str(), ITEM_IFACE, "Locked").await;
+        assert!(is_locked);
+        let shown: HashMap<String, String> =
+            get_prop(&a, stand_in.as_str(), ITEM_IFACE, "Attributes").await;
+        assert_eq!(
+            shown,
+            HashMap::from([("app".to_string(), "df".to_string())])
+        );
+        let (session, key) = dh_session(&a).await;
+        assert_eq!(
+            error_name(
+                call::<_, (WireSecret,)>(
+                    &a,
+                    stand_in.as_str(),
+                    ITEM_IFACE,
+                    "GetSecret",
+                    &(session.clone(),)
+                )
+                .await
+            ),
+            "org.freedesktop.Secret.Error.IsLocked"
+        );
+        let none: HashMap<OwnedObjectPath, WireSecret> = call(
+            &a,
+            svc,
+            SERVICE_IFACE,
+            "GetSecrets",
+            &(vec![stand_in.clone()], session.clone()),
+        )
+        .await
+        .unwrap();
+        assert!(none.is_empty());
+
+        // Unlocking it waits for the unlock, and yields the item found then.
+        let completed_rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(PROMPT_IFACE)
+            .unwrap()
+            .member("Completed")
+            .unwrap()
+            .build();
+        let mut completed = zbus::MessageStream::for_match_rule(completed_rule, &a, None)
+            .await
+            .unwrap();
+        let (now, prompt): (Vec<OwnedObjectPath>, OwnedObjectPath) =
+            call(&a, svc, SERVICE_IFACE, "Unlock", &(vec![stand_in.clone()],))
+                .await
+                .unwrap();
+        assert!(now.is_empty());
+        let () = call(&a, prompt.as_str(), PROMPT_IFACE, "Prompt", &("",))
+            .await
+            .unwrap();
+        let requests = fx.store.unlock_requests();
+        {
+            let r = requests.clone();
+            wait_until("the deferred search's unlock request", move || {
+                !r.borrow().is_empty()
+            })
+            .await;
+        }
+        fx.store.unlock();
+        let m = tokio::time::timeout(WAIT, completed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let (dismissed, result): (bool, OwnedValue) = m.body().deserialize().unwrap();
+        assert!(!dismissed);
+        assert_eq!(
+            Vec::<OwnedObjectPath>::try_from(result).unwrap(),
+            vec![item.clone()]
+        );
+        let (got,): (WireSecret,) = call(
+            &a,
+            item.as_str(),
+            ITEM_IFACE,
+            "GetSecret",
+            &(session.clone(),),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&key.decrypt(&got.1, &got.2).unwrap()[..], b"df-secret-1");
+
+        // Unlocked, the stand-in has left the bus; an Unlock naming it
+        // (a client that searched just before) resolves at once.
+        let start = Instant::now();
+        while get_prop_result(&a, stand_in.as_str()).await.is_ok() {
+            assert!(start.elapsed() < WAIT, "the stand-in stays on the bus");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (now, prompt): (Vec<OwnedObjectPath>, OwnedObjectPath) =
+            call(&a, svc, SERVICE_IFACE, "Unlock", &(vec![stand_in.clone()],))
+                .await
+                .unwrap();
+        assert_eq!((now, prompt.as_str()), (vec![item.clone()], "/"));
+        assert_never_logged(&["df-secret-1"]);
+        fx.stop().await;
+    });
 }
 
 // ---------------------------------------------------------------- measurements

@@ -48,6 +48,9 @@ pub enum ErrorCode {
     RateLimited,
     /// A bug or an unexpected condition in the daemon.
     Internal,
+    /// The Secret Service cannot be provided (no session bus, another
+    /// provider owns the name); the message says which and what to do.
+    SecretService,
 }
 
 impl ErrorCode {
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::BadInput => "bad_input",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::SecretService => "secret_service",
         }
     }
 }

@@ -151,6 +151,9 @@ pub struct StatusInfo {
     pub conflicts: Vec<ConflictInfo>,
     /// The daemon's version.
     pub version: String,
+    /// The Secret Service provider, once it was ever enabled on this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_service: Option<crate::secret_service::SecretServiceState>,
 }
 
 /// `signup` and `reset`: the new secrets to show once.
@@ -251,6 +254,13 @@ pub struct ItemSummary {
     pub url: String,
     /// When last modified (ms since the epoch).
     pub modified_ms: u64,
+    /// The collection it is in, when not the default one (`login` for a
+    /// Secret Service item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// A Secret Service item's lookup attributes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// One overwritten value of a field.

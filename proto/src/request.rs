@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorBody, ErrorCode};
 use crate::secret::Secret;
+pub use crate::secret_service::SecretServiceParams;
 
 /// Parameters of a method that takes none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +38,8 @@ pub enum Request {
     Add(AddParams),
     /// One item, whole.
     Get(QueryParams),
-    /// Every live item.
-    List(NoParams),
+    /// The live items of one collection (the default one unless named).
+    List(ListParams),
     /// Change fields of an item.
     Edit(EditParams),
     /// Delete an item (a tombstone).
@@ -74,6 +75,12 @@ pub enum Request {
     Backup(NoParams),
     /// Restore items from an encrypted backup.
     Restore(RestoreParams),
+    /// Provide the freedesktop Secret Service (`org.freedesktop.secrets`).
+    SecretServiceEnable(SecretServiceParams),
+    /// Stop providing it.
+    SecretServiceDisable(NoParams),
+    /// Whether it is provided, on which bus, by whom.
+    SecretServiceStatus(SecretServiceParams),
 }
 
 impl Request {
@@ -105,6 +112,9 @@ impl Request {
         "export",
         "backup",
         "restore",
+        "secret_service_enable",
+        "secret_service_disable",
+        "secret_service_status",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -161,6 +171,9 @@ impl Request {
             Request::Export(_) => "export",
             Request::Backup(_) => "backup",
             Request::Restore(_) => "restore",
+            Request::SecretServiceEnable(_) => "secret_service_enable",
+            Request::SecretServiceDisable(_) => "secret_service_disable",
+            Request::SecretServiceStatus(_) => "secret_service_status",
         }
     }
 }
@@ -254,6 +267,19 @@ pub struct EditParams {
     pub query: String,
     /// Fields to change.
     pub fields: Vec<FieldInput>,
+}
+
+/// `list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only the items of this collection (`login`: the Secret Service's);
+    /// `None`: the default collection (items without a `collection` field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// Every collection's items (overrides `collection`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_collections: bool,
 }
 
 /// Methods that name one item.

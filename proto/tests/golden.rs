@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use coffer_proto::envelope::{HelloEnvelope, RawRequest};
 use coffer_proto::reply::{Event, KeyCacheInfo, State, StatusInfo, SyncFolderInfo};
-use coffer_proto::request::{AddParams, FieldInput, LoginParams, NoParams, QueryParams};
+use coffer_proto::request::{
+    AddParams, FieldInput, ListParams, LoginParams, NoParams, QueryParams,
+};
 use coffer_proto::{
     ErrorBody, ErrorCode, EventEnvelope, Hello, Request, RequestEnvelope, ResponseEnvelope, Secret,
 };
@@ -139,6 +141,7 @@ fn responses() {
             kdf_warning: None,
             conflicts: vec![],
             version: "0.1.0".into(),
+            secret_service: None,
         },
     );
     check(
@@ -159,7 +162,7 @@ fn decoding_tells_errors_apart() {
     // Missing params is the same as empty params.
     assert_eq!(
         RawRequest::decode(r#"{"id":2,"method":"list"}"#).unwrap(),
-        (2, Request::List(NoParams {}))
+        (2, Request::List(ListParams::default()))
     );
     let (id, e) = RawRequest::decode(r#"{"id":5,"method":"fly"}"#).unwrap_err();
     assert_eq!((id, e.code), (Some(5), ErrorCode::UnknownMethod));
@@ -191,4 +194,78 @@ fn secrets_are_redacted_in_debug() {
     });
     let dbg = format!("{r:?}");
     assert!(!dbg.contains("hunter2") && !dbg.contains("C1-XYZ"), "{dbg}");
+}
+
+#[test]
+fn secret_service() {
+    use coffer_proto::reply::ItemSummary;
+    use coffer_proto::secret_service::{
+        CollectionCount, SecretServiceParams, SecretServiceReport, SecretServiceState,
+    };
+    check(
+        "request-secret-service-enable.json",
+        RequestEnvelope {
+            id: 11,
+            request: Request::SecretServiceEnable(SecretServiceParams {
+                bus_address: Some("unix:path=/run/user/1000/bus".into()),
+            }),
+        },
+    );
+    check(
+        "request-list-collection.json",
+        RequestEnvelope {
+            id: 12,
+            request: Request::List(ListParams {
+                collection: Some("login".into()),
+                all_collections: false,
+            }),
+        },
+    );
+    check(
+        "item-summary-secret-service.json",
+        vec![ItemSummary {
+            id: "6f0c…".into(),
+            title: "GitHub token".into(),
+            username: String::new(),
+            url: String::new(),
+            modified_ms: 1700000000000,
+            collection: Some("login".into()),
+            attributes: [("service", "github"), ("user", "alice")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }],
+    );
+    check(
+        "secret-service-report.json",
+        SecretServiceReport {
+            message: "cofferd provides org.freedesktop.secrets".into(),
+            state: SecretServiceState {
+                enabled: true,
+                providing: true,
+                bus_address: Some("unix:path=/run/user/1000/bus".into()),
+                problem: None,
+                waiting: vec!["secret-tool (pid 42)".into()],
+            },
+            bus_reachable: Some(true),
+            owner: Some("cofferd (pid 7)".into()),
+            activation_file: Some(PathBuf::from(
+                "/home/a/.local/share/dbus-1/services/org.freedesktop.secrets.service",
+            )),
+            collections: Some(vec![CollectionCount {
+                id: "login".into(),
+                items: 3,
+            }]),
+        },
+    );
+    // A daemon that never heard of collections gets an empty `list`, and a
+    // plain list still encodes as one.
+    assert_eq!(
+        RawRequest::decode(r#"{"id":2,"method":"list","params":{}}"#).unwrap(),
+        (2, Request::List(ListParams::default()))
+    );
+    assert_eq!(
+        serde_json::to_value(Request::List(ListParams::default())).unwrap(),
+        serde_json::json!({"method": "list", "params": {}})
+    );
 }

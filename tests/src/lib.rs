@@ -24,6 +24,8 @@
 //! - [`tools`]: external tools (skipped or required), and re-running a test
 //!   inside a session a tool sets up.
 //! - [`nobody`]: acting as another user (root only).
+//! - [`dbus`]: a private D-Bus session bus, and the real Secret Service
+//!   clients (secret-tool, python-keyring, git credential-libsecret).
 //! - [`replicator`]: the test replicator that plays the sync engine.
 //!
 //! Binaries are found in `COFFER_BIN_DIR`, else next to the test
@@ -31,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod conn;
+pub mod dbus;
 pub mod device;
 pub mod fleet;
 pub mod folder;

@@ -5,9 +5,12 @@
 //! sync. Afterwards not one file under the test homes (config, data, state,
 //! logs, trash), the sync folder or the backup holds any of them in the
 //! clear, nor does any error message, nor the daemon's argv or environment.
+//! The same for the Secret Service's paths (issue 19): secrets apps store
+//! and read through cofferd on the session bus.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use coffer_blackbox::folder::files_under;
 use coffer_blackbox::items::add_args;
@@ -281,4 +284,145 @@ fn no_secret_reaches_any_file_log_or_error() {
     );
     // The scan does find a secret where one is.
     assert!(find(format!("..{user}..").as_bytes(), user.as_bytes()));
+}
+
+/// The Secret Service paths (issue 19): a secret an app stores through
+/// cofferd's Secret Service on one device, read back there and, after sync,
+/// on the other (through a prompt that `coffer unlock` completes), then
+/// wiped by a reset, is in no file under both homes, the sync folder or the
+/// trash, in no trace log, in no stderr of coffer or of the clients, and
+/// not in the daemons' argv or environment.
+#[test]
+fn no_secret_service_secret_reaches_any_file_log_or_error() {
+    use coffer_blackbox::dbus::PrivateBus;
+    use coffer_blackbox::process::{run_with_input, run_with_timeout};
+    use coffer_blackbox::tools::require;
+
+    let name = "no_secret_service_secret_reaches_any_file_log_or_error";
+    if require(name, &["dbus-daemon", "secret-tool"]).is_none() {
+        return;
+    }
+    let folder = shared_folder();
+    let (bus_a, bus_b) = (PrivateBus::start(None, &[]), PrivateBus::start(None, &[]));
+    let mut a = Device::with_sync_folder("alpha", folder.path());
+    let mut b = Device::with_sync_folder("beta", folder.path());
+    for (d, bus) in [(&mut a, &bus_a), (&mut b, &bus_b)] {
+        d.set_env("COFFER_LOG", "trace");
+        d.set_env("DBUS_SESSION_BUS_ADDRESS", bus.address());
+    }
+    let mut w = Watch {
+        secrets: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let (pw, stored, replaced) = (
+        secret("SsAccount"),
+        secret("SsStored"),
+        secret("SsReplaced"),
+    );
+    w.add("Account Password", &pw);
+    w.add("secret stored through D-Bus", &stored);
+    w.add("secret replaced through D-Bus", &replaced);
+    let signup = a.signup("ss-secrets@example.org", &pw);
+    let key = signup["account_key"].as_str().unwrap().to_owned();
+    b.login_ok("ss-secrets@example.org", &pw, &key, folder.path());
+    for d in [&a, &b] {
+        let out = d.coffer(&["secret-service", "enable"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        w.keep("secret-service enable", &out, true);
+    }
+    let tool = |d: &Device, args: &[&str], input: Option<&str>| {
+        let cmd = d.call().command(Path::new("secret-tool"), args);
+        match input {
+            Some(i) => run_with_input(cmd, i.as_bytes(), Duration::from_secs(60)),
+            None => run_with_timeout(cmd, Duration::from_secs(60)),
+        }
+        .expect("secret-tool finishes")
+    };
+    let out = tool(
+        &a,
+        &["store", "--label=token", "app", "hygiene"],
+        Some(&stored),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("secret-tool store", &out, true);
+    let out = tool(
+        &a,
+        &["store", "--label=token", "app", "hygiene"],
+        Some(&replaced),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("secret-tool store (replace)", &out, true);
+    for d in [&a, &b, &a, &b] {
+        d.ok(&["sync", "now"]);
+    }
+    // On beta, locked: the lookup waits for `coffer unlock`.
+    b.ok(&["lock"]);
+    let cmd = b
+        .call()
+        .command(Path::new("secret-tool"), &["lookup", "app", "hygiene"]);
+    let lookup = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(60)));
+    coffer_blackbox::wait::wait_for("beta's prompt", Duration::from_secs(30), || {
+        let st = b.status();
+        st["secret_service"]["waiting"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty())
+            .then_some(())
+    });
+    let out = b.with_env(&[("COFFER_PASSWORD", &pw)]).run(&["unlock"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("unlock answering a prompt", &out, true);
+    let out = lookup.join().unwrap().expect("lookup finishes");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), replaced.as_str());
+    w.keep("secret-tool lookup", &out, false);
+    let out = b.coffer(&["list", "--collection", "login", "--json"]);
+    w.keep("list --collection login", &out, true);
+    for d in [&a, &b] {
+        let pid = d.daemon_pid().expect("the daemon runs");
+        for f in ["cmdline", "environ"] {
+            let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            w.outputs
+                .push((format!("{} daemon /proc/{f}", d.name()), bytes));
+        }
+    }
+    // A reset moves the items away like any other.
+    let out = a.with_env(&[("COFFER_NEW_PASSWORD", &pw)]).run(&[
+        "reset",
+        "--email",
+        "ss-secrets@example.org",
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("reset", &out, false);
+    b.ok(&["sync", "now"]);
+    a.stop_daemon();
+    b.stop_daemon();
+    let mut all = Vec::new();
+    for root in [a.home(), b.home(), folder.path()] {
+        files(root, &mut all);
+    }
+    assert!(
+        all.iter().any(|p| p.to_string_lossy().contains("/Trash/")),
+        "the reset put the container in the trash, which is scanned too"
+    );
+    let mut leaks = Vec::new();
+    for path in &all {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        for (what, s) in &w.secrets {
+            if find(&bytes, s.as_bytes()) {
+                leaks.push(format!("{what} in {}", path.display()));
+            }
+        }
+    }
+    for (label, bytes) in &w.outputs {
+        for (what, s) in &w.secrets {
+            if find(bytes, s.as_bytes()) {
+                leaks.push(format!("{what} in {label}"));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "secrets in the clear:\n{}",
+        leaks.join("\n")
+    );
 }

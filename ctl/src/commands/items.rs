@@ -1,11 +1,11 @@
 //! Item commands: add, get, list, edit, rm, history.
 
 use coffer_proto::reply::{AddReply, HistoryReply, ItemSummary, ItemView};
-use coffer_proto::request::{AddParams, EditParams, FieldInput, NoParams, QueryParams};
+use coffer_proto::request::{AddParams, EditParams, FieldInput, ListParams, QueryParams};
 use coffer_proto::{Request, Secret};
 
 use super::{emit, emit_json, line, say, show, Ctx};
-use crate::cli::{AddArgs, EditArgs, FieldArgs, GetArgs, QueryArgs};
+use crate::cli::{AddArgs, EditArgs, FieldArgs, GetArgs, ListArgs, QueryArgs};
 use crate::client::decode;
 use crate::error::CliError;
 use crate::output;
@@ -135,13 +135,29 @@ fn list_items(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-pub fn list(ctx: &mut Ctx, json: bool) -> Result<(), CliError> {
-    let value = list_items(ctx.client()?.call(Request::List(NoParams {}))?);
-    if json {
+/// `list`: with `--json` the daemon's list of the collection asked for;
+/// for people, the default collection's items and how many the others
+/// hold, or the named collection's items with their attributes.
+pub fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), CliError> {
+    let params = ListParams {
+        all_collections: !a.json && a.collection.is_none(),
+        collection: a.collection.clone(),
+    };
+    let value = list_items(ctx.client()?.call(Request::List(params))?);
+    if a.json {
         return emit_json(&value);
     }
     let items: Vec<ItemSummary> = decode("list", value)?;
-    emit(&output::item_table(&items))
+    match &a.collection {
+        Some(c) => emit(&output::collection_table(c, &items)),
+        None => {
+            let (default, other): (Vec<_>, Vec<_>) =
+                items.into_iter().partition(|i| i.collection.is_none());
+            let mut text = output::item_table(&default);
+            text.push_str(&output::other_collections(&other));
+            emit(&text)
+        }
+    }
 }
 
 pub fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<(), CliError> {

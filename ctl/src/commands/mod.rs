@@ -2,6 +2,7 @@
 
 mod account;
 mod items;
+mod secret_service;
 mod sync;
 mod transfer;
 
@@ -75,7 +76,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stop => account::stop(&mut ctx),
         Command::Add(a) => items::add(&mut ctx, a),
         Command::Get(a) => items::get(&mut ctx, a),
-        Command::List(a) => items::list(&mut ctx, a.json),
+        Command::List(a) => items::list(&mut ctx, a),
         Command::Edit(a) => items::edit(&mut ctx, a),
         Command::Rm(a) => items::rm(&mut ctx, a),
         Command::History(a) => items::history(&mut ctx, a),
@@ -90,6 +91,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(a.shell, &mut Cli::command(), "coffer", &mut buf);
             emit_bytes(&buf)
         }
+        Command::SecretService(c) => secret_service::run(&mut ctx, c),
     }
 }
 

@@ -8,7 +8,7 @@
 use coffer_proto::reply::{
     AddReply, FieldView, HistoryEntryView, HistoryReply, ItemRef, ItemSummary, ItemView,
 };
-use coffer_proto::request::{AddParams, EditParams, FieldInput, QueryParams};
+use coffer_proto::request::{AddParams, EditParams, FieldInput, ListParams, QueryParams};
 use coffer_proto::Secret;
 use coffer_vault::ids::ItemId;
 use coffer_vault::item::fields::{self, FieldNameError};
@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::to_reply;
 use crate::daemon::{now_ms, Daemon};
 use crate::error::{Candidate, Error, Result};
+use crate::secret_service::vault_items;
 use crate::session::{Account, Core};
 
 /// The vault's name for a field the user names.
@@ -65,6 +66,8 @@ fn summary(item: &Item) -> ItemSummary {
         username: get_str(item, "username"),
         url: get_str(item, "url"),
         modified_ms: item.modified_ms(),
+        collection: vault_items::list_collection(item),
+        attributes: vault_items::attributes(item),
     }
 }
 
@@ -161,8 +164,8 @@ pub async fn get(d: &Daemon, p: QueryParams) -> Result<Value> {
     to_reply(view(&item))
 }
 
-/// `list`: every item's summary, by title.
-pub async fn list(d: &Daemon) -> Result<Value> {
+/// `list`: the summary of every item of the collection asked for, by title.
+pub async fn list(d: &Daemon, p: ListParams) -> Result<Value> {
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
     let mut items: Vec<ItemSummary> = account
@@ -170,6 +173,7 @@ pub async fn list(d: &Daemon) -> Result<Value> {
         .items(&key)
         .map_err(Error::internal)?
         .iter()
+        .filter(|i| vault_items::listed(i, &p))
         .map(summary)
         .collect();
     items.sort_by(|a, b| {

@@ -9,6 +9,7 @@
 //! - [`sync`]: sync now, add, remove, list;
 //! - [`reset`]: resetting the account;
 //! - [`restore`]: bringing back a container from the trash;
+//! - [`secret_service`]: `coffer secret-service enable|disable|status`;
 //! - import, export, backup and restore of backups: [`crate::interop`].
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub mod account;
 pub mod items;
 pub mod reset;
 pub mod restore;
+pub mod secret_service;
 pub mod status;
 pub mod sync;
 
@@ -52,7 +54,7 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
         Request::Stop(_) => account::stop(&d),
         Request::Add(p) => items::add(&d, p).await,
         Request::Get(p) => items::get(&d, p).await,
-        Request::List(_) => items::list(&d).await,
+        Request::List(p) => items::list(&d, p).await,
         Request::Edit(p) => items::edit(&d, p).await,
         Request::Remove(p) => items::remove(&d, p).await,
         Request::History(p) => items::history(&d, p).await,
@@ -73,6 +75,9 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
                 crate::interop::backup::restore(&d, p, bytes).await
             }
         }
+        Request::SecretServiceEnable(p) => secret_service::enable(&d, p).await,
+        Request::SecretServiceDisable(_) => secret_service::disable(&d).await,
+        Request::SecretServiceStatus(p) => secret_service::status(&d, p).await,
         Request::Subscribe(_) => Err(Error::Invalid(
             "subscribe is handled by the connection".into(),
         )),

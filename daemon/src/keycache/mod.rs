@@ -32,7 +32,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -175,6 +175,9 @@ pub struct KeyCache {
     memory: Mutex<HashMap<CacheNamespace, Zeroizing<[u8; 32]>>>,
     /// Namespaces this cache stored or loaded, so `purge_account` can find them again.
     known: Mutex<BTreeSet<CacheNamespace>>,
+    /// The cache every call goes to instead, once this one left the Secret
+    /// Service ([`KeyCache::leave_secret_service`]).
+    replacement: OnceLock<Box<KeyCache>>,
 }
 
 impl fmt::Debug for KeyCache {
@@ -250,9 +253,56 @@ impl KeyCache {
         KeyCache::with_backend(Backend::Memory, None)
     }
 
+    /// Opens the key cache as [`KeyCache::open`] does, but never on the
+    /// Secret Service: cofferd provides it itself (`coffer secret-service
+    /// enable`), and its own key cannot be kept in the vault it unlocks.
+    pub fn open_without_secret_service() -> KeyCache {
+        let forced = std::env::var(FORCE_ENV).ok().filter(|v| !v.is_empty());
+        if forced.as_deref() == Some(Backend::SecretService.name()) {
+            let warning = format!(
+                "{FORCE_ENV}=secret-service cannot be used while cofferd itself provides the \
+                 Secret Service, so the unlocked key is kept in memory only; unset it, or run \
+                 `coffer secret-service disable`"
+            );
+            tracing::error!("{warning}");
+            return KeyCache::with_backend(Backend::Memory, Some(warning));
+        }
+        if forced.is_some() {
+            return KeyCache::open();
+        }
+        KeyCache::probe_all_but(Some(Backend::SecretService))
+    }
+
+    /// Stops using the Secret Service, when this cache does (cofferd now
+    /// provides it: a key stored there would go into the vault it unlocks,
+    /// and the call would wait on cofferd itself): from now on every call
+    /// goes to the cache [`KeyCache::open_without_secret_service`] opens.
+    /// Returns whether it switched. The key left in the other provider's
+    /// store is not purged: that provider is gone (it gave up the name).
+    pub fn leave_secret_service(&self) -> bool {
+        if self.backend != Backend::SecretService || self.replacement.get().is_some() {
+            return false;
+        }
+        let next = KeyCache::open_without_secret_service();
+        tracing::warn!(
+            backend = next.backend(),
+            "cofferd provides the Secret Service now: the key cache moves off it"
+        );
+        self.replacement.set(Box::new(next)).is_ok()
+    }
+
+    /// The cache calls go to: the replacement once there is one.
+    fn active(&self) -> Option<&KeyCache> {
+        self.replacement.get().map(|b| b.as_ref())
+    }
+
     fn probe_all() -> KeyCache {
+        KeyCache::probe_all_but(None)
+    }
+
+    fn probe_all_but(skip: Option<Backend>) -> KeyCache {
         let mut reasons = Vec::new();
-        for &backend in Backend::candidates() {
+        for &backend in Backend::candidates().iter().filter(|b| Some(**b) != skip) {
             match backend.check() {
                 Ok(()) => {
                     tracing::info!(backend = backend.name(), "key cache in the OS keyring");
@@ -283,27 +333,40 @@ impl KeyCache {
             warning,
             memory: Mutex::new(HashMap::new()),
             known: Mutex::new(BTreeSet::new()),
+            replacement: OnceLock::new(),
         }
     }
 
     /// The backend in use: `"secret-service"`, `"keyutils"`, `"keychain"` or `"memory"`.
     pub fn backend(&self) -> &'static str {
+        if let Some(r) = self.active() {
+            return r.backend();
+        }
         self.backend.name()
     }
 
     /// Whether a cached key outlives the daemon (false for memory).
     pub fn persistent(&self) -> bool {
+        if let Some(r) = self.active() {
+            return r.persistent();
+        }
         self.backend != Backend::Memory
     }
 
     /// Why the cache fell back to memory, if it did.
     pub fn warning(&self) -> Option<&str> {
+        if let Some(r) = self.active() {
+            return r.warning();
+        }
         self.warning.as_deref()
     }
 
     /// Caches `key` for `ns`, replacing any key cached there. When the store fails, whatever it
     /// may have written for `ns` is removed (best effort), so a failed store leaves no key behind.
     pub fn store(&self, ns: &CacheNamespace, key: &[u8; 32]) -> Result<(), KeyCacheError> {
+        if let Some(r) = self.active() {
+            return r.store(ns, key);
+        }
         ns.validate()?;
         // Known before the attempt: a store that timed out may still land later.
         lock(&self.known).insert(ns.clone());
@@ -322,6 +385,9 @@ impl KeyCache {
     /// The key cached for `ns`; `Ok(None)` when there is none. An entry that is not a 256-bit
     /// key in hex is [`KeyCacheError::Corrupt`] (purge it and ask for the password).
     pub fn load(&self, ns: &CacheNamespace) -> Result<Option<Zeroizing<[u8; 32]>>, KeyCacheError> {
+        if let Some(r) = self.active() {
+            return r.load(ns);
+        }
         ns.validate()?;
         if self.backend == Backend::Memory {
             return Ok(lock(&self.memory).get(ns).cloned());
@@ -339,6 +405,9 @@ impl KeyCache {
 
     /// Removes the key cached for `ns`; no entry is fine.
     pub fn purge(&self, ns: &CacheNamespace) -> Result<(), KeyCacheError> {
+        if let Some(r) = self.active() {
+            return r.purge(ns);
+        }
         ns.validate()?;
         if self.backend == Backend::Memory {
             lock(&self.memory).remove(ns);
@@ -355,6 +424,9 @@ impl KeyCache {
     /// listed through the `keyring` crate, so pass older namespaces to
     /// [`KeyCache::purge_namespaces`]). Tries them all; the first failure is returned.
     pub fn purge_account(&self, account_id: &str) -> Result<(), KeyCacheError> {
+        if let Some(r) = self.active() {
+            return r.purge_account(account_id);
+        }
         let mut targets: BTreeSet<CacheNamespace> = lock(&self.known)
             .iter()
             .filter(|ns| ns.account_id == account_id)
@@ -431,4 +503,40 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaving_the_secret_service_sends_every_call_elsewhere() {
+        // Not probed: no call reaches a Secret Service here.
+        let cache = KeyCache::with_backend(Backend::SecretService, None);
+        assert_eq!(cache.backend(), "secret-service");
+        assert!(cache.leave_secret_service());
+        assert_ne!(cache.backend(), "secret-service");
+        assert!(!cache.leave_secret_service(), "once");
+        let ns = CacheNamespace::new(
+            format!("unit-{}", std::process::id()),
+            1,
+            "leave-secret-service",
+        );
+        let key = [7u8; 32];
+        match cache.store(&ns, &key) {
+            Ok(()) => {
+                assert_eq!(cache.load(&ns).unwrap().as_deref(), Some(&key));
+                cache.purge(&ns).unwrap();
+                assert_eq!(cache.load(&ns).unwrap(), None);
+            }
+            // A kernel keyring this process may not use is the new
+            // backend's own failure, not the Secret Service's.
+            Err(e) => assert!(!e.to_string().contains("secret-service"), "{e}"),
+        }
+        let memory = KeyCache::memory();
+        assert!(
+            !memory.leave_secret_service(),
+            "only a Secret Service cache moves"
+        );
+    }
 }

@@ -4,7 +4,10 @@
 //! The template is `systemd/org.freedesktop.secrets.service` (compiled in);
 //! [`render`] fills in cofferd's absolute path (and `COFFER_HOME`, through
 //! `/usr/bin/env`, for buses that run `Exec=` directly; under systemd the
-//! unit's own `Environment=` applies). [`install`] writes it as
+//! unit's own `Environment=` applies), and keeps `SystemdService=
+//! cofferd.service` only when that unit is installed ([`systemd_unit`]): a
+//! bus that activates through systemd then starts the unit (and would fail
+//! on a unit that does not exist), any other runs `Exec=`. [`install`] writes it as
 //! `$XDG_DATA_HOME/dbus-1/services/org.freedesktop.secrets.service`, which
 //! the session bus reads before the system's own directories (so it wins
 //! over gnome-keyring's activation file), and [`remove`] takes it away. Both
@@ -24,8 +27,10 @@ pub const TEMPLATE: &str = include_str!("../../../systemd/org.freedesktop.secret
 pub const EXEC_PLACEHOLDER: &str = "Exec=@COFFERD@";
 /// The file's name in a `dbus-1/services` directory.
 pub const FILE_NAME: &str = "org.freedesktop.secrets.service";
-/// The line that marks the file as coffer's.
-const MARKER: &str = "SystemdService=cofferd.service";
+/// The line that marks the file as coffer's (the template's first).
+const MARKER: &str = "# D-Bus activation of cofferd as the Secret Service provider";
+/// The template's line naming the systemd unit.
+pub const SYSTEMD_LINE: &str = "SystemdService=cofferd.service";
 
 /// Why the activation file could not be made, written or removed.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +91,13 @@ fn exec_word(s: &str) -> String {
 }
 
 /// The activation file for `cofferd` (absolute), with `coffer_home` passed
-/// on when set.
-pub fn render(cofferd: &Path, coffer_home: Option<&Path>) -> Result<String, ActivationFileError> {
+/// on when set, naming the systemd unit when `systemd_unit` (it is
+/// installed).
+pub fn render(
+    cofferd: &Path,
+    coffer_home: Option<&Path>,
+    systemd_unit: bool,
+) -> Result<String, ActivationFileError> {
     let exe = exec_word(checked(cofferd)?);
     let exec = match coffer_home {
         None => format!("Exec={exe}"),
@@ -102,6 +112,8 @@ pub fn render(cofferd: &Path, coffer_home: Option<&Path>) -> Result<String, Acti
         if line == EXEC_PLACEHOLDER && !replaced {
             out.push_str(&exec);
             replaced = true;
+        } else if line == SYSTEMD_LINE && !systemd_unit {
+            continue;
         } else {
             out.push_str(line);
         }
@@ -110,6 +122,22 @@ pub fn render(cofferd: &Path, coffer_home: Option<&Path>) -> Result<String, Acti
     // The template is compiled in, and a unit test checks the line.
     debug_assert!(replaced, "the template has {EXEC_PLACEHOLDER}");
     Ok(out)
+}
+
+/// Whether coffer's systemd user unit is installed (`coffer autostart
+/// enable` writes it): `$XDG_CONFIG_HOME/systemd/user/cofferd.service`,
+/// else `~/.config/systemd/user/cofferd.service`.
+pub fn systemd_unit(home: &Path, xdg_config_home: Option<&Path>) -> bool {
+    let config = match xdg_config_home.filter(|p| p.is_absolute()) {
+        Some(d) => d.to_path_buf(),
+        None => home.join(".config"),
+    };
+    config.join("systemd/user/cofferd.service").is_file()
+}
+
+/// Whether `dir` holds coffer's activation file (not another provider's).
+pub fn installed(dir: &Path) -> bool {
+    fs::read_to_string(dir.join(FILE_NAME)).is_ok_and(|t| is_ours(&t))
 }
 
 /// Where the session bus looks for the user's activation files:
@@ -199,18 +227,28 @@ mod tests {
         );
         assert!(TEMPLATE.contains("[D-BUS Service]"));
         assert!(is_ours(TEMPLATE));
+        assert_eq!(TEMPLATE.lines().next(), Some(MARKER));
+        assert_eq!(TEMPLATE.lines().filter(|l| *l == SYSTEMD_LINE).count(), 1);
     }
 
     #[test]
     fn render_fills_in_the_path_and_quotes_when_needed() {
-        let f = render(Path::new("/home/a/.local/bin/cofferd"), None).unwrap();
+        let f = render(Path::new("/home/a/.local/bin/cofferd"), None, true).unwrap();
         assert!(f.contains("\nExec=/home/a/.local/bin/cofferd\n"));
         assert!(!f.lines().any(|l| l == EXEC_PLACEHOLDER));
         assert!(f.contains("\nName=org.freedesktop.secrets\n"));
         assert!(f.contains("\nSystemdService=cofferd.service\n"));
+        let without = render(Path::new("/home/a/.local/bin/cofferd"), None, false).unwrap();
+        assert!(
+            !without.lines().any(|l| l.starts_with("SystemdService=")),
+            "{without}"
+        );
+        assert!(without.contains("\nExec=/home/a/.local/bin/cofferd\n"));
+        assert!(is_ours(&without), "still recognised as coffer's");
         let f = render(
             Path::new("/opt/my apps/it's/cofferd"),
             Some(Path::new("/tmp/c h")),
+            true,
         )
         .unwrap();
         assert!(
@@ -220,13 +258,24 @@ mod tests {
             "{f}"
         );
         assert!(matches!(
-            render(Path::new("cofferd"), None),
+            render(Path::new("cofferd"), None, true),
             Err(ActivationFileError::UnusablePath { .. })
         ));
         assert!(matches!(
-            render(Path::new("/a\nb"), None),
+            render(Path::new("/a\nb"), None, true),
             Err(ActivationFileError::UnusablePath { .. })
         ));
+    }
+
+    #[test]
+    fn the_systemd_unit_is_found_where_autostart_writes_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(!systemd_unit(tmp.path(), None));
+        let unit = tmp.path().join(".config/systemd/user/cofferd.service");
+        fs::create_dir_all(unit.parent().unwrap()).unwrap();
+        fs::write(&unit, "[Service]\n").unwrap();
+        assert!(systemd_unit(tmp.path(), None));
+        assert!(!systemd_unit(tmp.path(), Some(&tmp.path().join("xdg"))));
     }
 
     #[test]
@@ -249,11 +298,13 @@ mod tests {
     fn install_and_remove_leave_other_providers_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("dbus-1/services");
-        let f = render(Path::new("/usr/bin/cofferd"), None).unwrap();
+        let f = render(Path::new("/usr/bin/cofferd"), None, false).unwrap();
+        assert!(!installed(&dir));
         assert!(install(&dir, &f).unwrap());
+        assert!(installed(&dir));
         assert!(!install(&dir, &f).unwrap(), "idempotent");
         assert_eq!(fs::read_to_string(dir.join(FILE_NAME)).unwrap(), f);
-        let g = render(Path::new("/usr/local/bin/cofferd"), None).unwrap();
+        let g = render(Path::new("/usr/local/bin/cofferd"), None, true).unwrap();
         assert!(install(&dir, &g).unwrap(), "an update of our own file");
         assert!(remove(&dir).unwrap());
         assert!(!remove(&dir).unwrap());
@@ -268,6 +319,7 @@ mod tests {
             Err(ActivationFileError::NotOurs { .. })
         ));
         assert_eq!(fs::read_to_string(dir.join(FILE_NAME)).unwrap(), theirs);
+        assert!(!installed(&dir), "another provider's file is not ours");
         assert!(
             fs::read_dir(&dir).unwrap().count() == 1,
             "no temp file left behind"

@@ -12,6 +12,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalContext;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue};
 
+use super::deferred;
 use super::error::DbusError;
 use super::paths;
 use super::provider::Shared;
@@ -102,7 +103,8 @@ impl CollectionIface {
     }
 
     /// The items of this collection whose attributes include all of
-    /// `attributes`.
+    /// `attributes` (a deferred search while a store that cannot search is
+    /// locked: see [`super::deferred`]).
     #[zbus(out_args("results"))]
     async fn search_items(
         &self,
@@ -112,13 +114,14 @@ impl CollectionIface {
         let sh = Shared::upgrade(&self.shared)?;
         sh.caller(&hdr, "Collection.SearchItems").await?;
         let c = self.resolve(&sh).await?;
-        match sh
-            .store
-            .search(Some(c), attributes.into_iter().collect())
-            .await
-        {
+        let attributes: Attributes = attributes.into_iter().collect();
+        match sh.store.search(Some(c.clone()), attributes.clone()).await {
             Ok(found) => Ok(found.iter().map(|(c, i)| paths::item(c, &i.id)).collect()),
-            Err(StoreError::Locked) => Ok(Vec::new()),
+            // Its one result is locked: unlocking it waits for `coffer
+            // unlock` and yields what the search finds then.
+            Err(StoreError::Locked) => {
+                Ok(vec![deferred::object_for(&sh, Some(c), attributes).await?])
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -120,6 +120,19 @@ pub fn item(collection: &CollectionId, item: &ItemId) -> OwnedObjectPath {
     ))
 }
 
+/// The element that starts a deferred search's name (`locked_search_N`).
+/// It never decodes as a store id (`_s` is no escape), so it cannot collide
+/// with an item.
+pub const DEFERRED_ELEMENT: &str = "locked_search_";
+
+/// The path of deferred search `n`, shown as an item of `collection`.
+pub fn deferred(collection: &CollectionId, n: u64) -> OwnedObjectPath {
+    owned(format!(
+        "{COLLECTION_PREFIX}{}/{DEFERRED_ELEMENT}{n}",
+        encode_element(collection.as_str())
+    ))
+}
+
 /// A session's path.
 pub fn session(n: u64) -> OwnedObjectPath {
     owned(format!("{SESSION_PREFIX}s{n}"))
@@ -145,6 +158,9 @@ pub enum Object {
     Session(u64),
     /// A prompt.
     Prompt(u64),
+    /// A deferred search (the stand-in a locked store gives for the items
+    /// a search will find once unlocked), under a collection.
+    Deferred(CollectionId, u64),
 }
 
 /// What `path` names, or `None` when it is none of the provider's paths.
@@ -158,7 +174,10 @@ pub fn parse(path: &ObjectPath<'_>) -> Option<Object> {
         let c = CollectionId(decode_element(parts.next()?)?);
         return match (parts.next(), parts.next()) {
             (None, _) => Some(Object::Collection(c)),
-            (Some(i), None) => Some(Object::Item(c, ItemId(decode_element(i)?))),
+            (Some(i), None) => match i.strip_prefix(DEFERRED_ELEMENT) {
+                Some(n) => n.parse().ok().map(|n| Object::Deferred(c, n)),
+                None => Some(Object::Item(c, ItemId(decode_element(i)?))),
+            },
             _ => None,
         };
     }
@@ -207,6 +226,12 @@ mod tests {
         assert_eq!(parse(&session(7).as_ref()), Some(Object::Session(7)));
         assert_eq!(parse(&prompt(9).as_ref()), Some(Object::Prompt(9)));
         assert_eq!(parse(&service().as_ref()), Some(Object::Service));
+        let login = CollectionId("login".into());
+        assert_eq!(
+            parse(&deferred(&login, 3).as_ref()),
+            Some(Object::Deferred(login, 3))
+        );
+        assert_eq!(decode_element("locked_search_3"), None, "never an item id");
         for bad in [
             "/",
             "/org/freedesktop/secrets/collection/a/b/c",
@@ -217,6 +242,7 @@ mod tests {
             "/org/freedesktop/secrets/collection/_41",
             "/org/freedesktop/secrets/collection/_2D",
             "/org/freedesktop/secrets/collection/a_2",
+            "/org/freedesktop/secrets/collection/login/locked_search_x",
             "/org/other",
         ] {
             let p = ObjectPath::try_from(bad).expect("a syntactically valid path");

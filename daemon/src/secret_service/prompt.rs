@@ -5,7 +5,9 @@
 //! `Prompt`, the provider tells the store ([`SecretStore::request_unlock`],
 //! which the daemon shows as "a prompt is pending: run `coffer unlock`") and
 //! waits; when the store reports unlocked, the prompt emits
-//! `Completed(false, <the unlocked objects>)` and goes away. `Dismiss`, or
+//! `Completed(false, <the unlocked objects>)` and goes away. Deferred
+//! searches among the objects are run then, and the result lists the items
+//! they find instead (see [`super::deferred`]). `Dismiss`, or
 //! the client leaving the bus, emits `Completed(true, [])` and cancels the
 //! request. A prompt completes exactly once.
 //!
@@ -19,6 +21,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalContext;
 use zbus::zvariant::{OwnedObjectPath, Value};
 
+use super::deferred::{self, Query};
 use super::error::DbusError;
 use super::paths;
 use super::provider::Shared;
@@ -30,6 +33,9 @@ pub const MAX_PROMPTS: usize = 1024;
 struct Pending {
     owner: String,
     objects: Vec<OwnedObjectPath>,
+    /// Deferred searches to run when unlocked: what they find is added to
+    /// the result.
+    queries: Vec<Query>,
     /// The task waiting for the unlock, once `Prompt` was called.
     waiter: Option<tokio::task::AbortHandle>,
 }
@@ -46,8 +52,14 @@ impl Prompts {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A new prompt for `owner` that will unlock `objects`; its number.
-    pub fn create(&self, owner: &str, objects: Vec<OwnedObjectPath>) -> Result<u64, DbusError> {
+    /// A new prompt for `owner` that will unlock `objects` and the items
+    /// `queries` find then; its number.
+    pub fn create(
+        &self,
+        owner: &str,
+        objects: Vec<OwnedObjectPath>,
+        queries: Vec<Query>,
+    ) -> Result<u64, DbusError> {
         let mut map = self.map();
         if map.len() >= MAX_PROMPTS {
             return Err(DbusError::LimitsExceeded(format!(
@@ -60,6 +72,7 @@ impl Prompts {
             Pending {
                 owner: owner.to_string(),
                 objects,
+                queries,
                 waiter: None,
             },
         );
@@ -114,7 +127,15 @@ pub async fn finish(sh: &Arc<Shared>, n: u64, dismissed: bool) {
     let result: Vec<OwnedObjectPath> = if dismissed {
         Vec::new()
     } else {
-        pending.objects
+        let mut objects = pending.objects;
+        for q in &pending.queries {
+            for found in deferred::resolve(sh, q).await {
+                if !objects.contains(&found) {
+                    objects.push(found);
+                }
+            }
+        }
+        objects
     };
     let path = paths::prompt(n);
     match SignalContext::new(&sh.conn, path.as_ref()) {

@@ -17,6 +17,7 @@ use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::Connection;
 
+use super::deferred::{self, DeferredSearches};
 use super::error::{DbusError, DbusResult, StartError};
 use super::exports::Exports;
 use super::owner::{self, NameOwner, BUS_NAME};
@@ -264,6 +265,8 @@ pub struct Shared {
     pub prompts: Prompts,
     /// The exported collections, aliases and items.
     pub exports: Exports,
+    /// The searches a locked store deferred until unlock.
+    pub deferred: DeferredSearches,
     /// The daemon's tokio runtime.
     pub rt: tokio::runtime::Handle,
 }
@@ -351,6 +354,7 @@ impl SecretServiceProvider {
             sessions: Sessions::default(),
             prompts: Prompts::default(),
             exports: Exports::default(),
+            deferred: DeferredSearches::default(),
             rt: rt.clone(),
         });
         // Subscribe before exporting, so nothing that happens meanwhile is
@@ -416,6 +420,12 @@ impl SecretServiceProvider {
     pub async fn lost(&self) {
         let mut r = self.running.clone();
         let _ = r.wait_for(|running| !*running).await;
+    }
+
+    /// Follows whether the provider owns the name: turns `false` when it
+    /// lost it (for a task that must not borrow the provider).
+    pub fn watch_running(&self) -> watch::Receiver<bool> {
+        self.running.clone()
     }
 
     /// Whether the provider still owns the name.
@@ -519,6 +529,9 @@ async fn follow_lock(weak: Weak<Shared>, mut lock_state: watch::Receiver<bool>) 
         }
         last = locked;
         let Some(sh) = weak.upgrade() else { return };
+        if !locked {
+            deferred::unexport_all(&sh).await;
+        }
         sh.exports.lock_changed(&sh).await;
     }
 }

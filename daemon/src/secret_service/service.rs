@@ -15,12 +15,13 @@ use zbus::object_server::SignalContext;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue};
 
 use super::collection::{string_property, COLLECTION_LABEL};
+use super::deferred;
 use super::error::DbusError;
 use super::paths::{self, Object};
 use super::prompt::PromptIface;
 use super::provider::Shared;
 use super::session::WireSecret;
-use super::store::{CollectionId, StoreError};
+use super::store::{Attributes, CollectionId, StoreError};
 
 /// The `org.freedesktop.Secret.Service` object.
 pub struct ServiceIface {
@@ -45,7 +46,7 @@ async fn collection_of(
 fn lockable(path: &ObjectPath<'_>) -> bool {
     matches!(
         paths::parse(path),
-        Some(Object::Collection(_) | Object::Alias(_) | Object::Item(..))
+        Some(Object::Collection(_) | Object::Alias(_) | Object::Item(..) | Object::Deferred(..))
     )
 }
 
@@ -101,7 +102,8 @@ impl ServiceIface {
 
     /// Every item whose attributes include all of `attributes`, split into
     /// unlocked and locked (all of them are one or the other: the vault
-    /// locks as a whole).
+    /// locks as a whole). A locked store that cannot search answers with a
+    /// deferred search in `locked` (see [`super::deferred`]).
     #[zbus(out_args("unlocked", "locked"))]
     async fn search_items(
         &self,
@@ -111,13 +113,13 @@ impl ServiceIface {
         let sh = Shared::upgrade(&self.shared)?;
         sh.caller(&hdr, "Service.SearchItems").await?;
         let locked = sh.store.is_locked();
-        let found = match sh
-            .store
-            .search(None, attributes.into_iter().collect())
-            .await
-        {
+        let attributes: Attributes = attributes.into_iter().collect();
+        let found = match sh.store.search(None, attributes.clone()).await {
             Ok(f) => f,
-            Err(StoreError::Locked) => Vec::new(),
+            Err(StoreError::Locked) => {
+                let stand_in = deferred::object_for(&sh, None, attributes).await?;
+                return Ok((Vec::new(), vec![stand_in]));
+            }
             Err(e) => return Err(e.into()),
         };
         let found: Vec<OwnedObjectPath> =
@@ -139,11 +141,29 @@ impl ServiceIface {
     ) -> Result<(Vec<OwnedObjectPath>, OwnedObjectPath), DbusError> {
         let sh = Shared::upgrade(&self.shared)?;
         let peer = sh.caller(&hdr, "Service.Unlock").await?;
-        let objects: Vec<OwnedObjectPath> = objects.into_iter().filter(|p| lockable(p)).collect();
-        if !sh.store.is_locked() || objects.is_empty() {
+        let requested = objects;
+        let mut objects: Vec<OwnedObjectPath> = Vec::new();
+        let mut queries = Vec::new();
+        for p in requested.into_iter().filter(|p| lockable(p)) {
+            match paths::parse(&p) {
+                Some(Object::Deferred(_, n)) => queries.extend(sh.deferred.query(n)),
+                _ => objects.push(p),
+            }
+        }
+        if !sh.store.is_locked() {
+            for q in &queries {
+                for found in deferred::resolve(&sh, q).await {
+                    if !objects.contains(&found) {
+                        objects.push(found);
+                    }
+                }
+            }
             return Ok((objects, paths::none()));
         }
-        let n = sh.prompts.create(&peer.unique_name, objects)?;
+        if objects.is_empty() && queries.is_empty() {
+            return Ok((objects, paths::none()));
+        }
+        let n = sh.prompts.create(&peer.unique_name, objects, queries)?;
         let iface = PromptIface {
             n,
             shared: self.shared.clone(),

@@ -61,6 +61,11 @@ pub mod reserved {
     pub const ATTRIBUTE_PREFIX: &str = "attribute:";
     /// Set while the item is in the vault's trash: when it was trashed (ms).
     pub const TRASHED: &str = "trashed";
+    /// A Secret Service item's content type, when not `text/plain`.
+    pub const CONTENT_TYPE: &str = "content-type";
+    /// How a Secret Service item's secret is kept in `password` when it is
+    /// not UTF-8 text: `base64`; absent for text.
+    pub const SECRET_ENCODING: &str = "secret-encoding";
 }
 
 /// Why a field name a user gave cannot be used.
