@@ -357,6 +357,33 @@ proptest! {
         }
     }
 
+    /// The search index kept up to date change by change (writes, merges,
+    /// resolutions, rollbacks) finds what an index built afresh finds.
+    #[test]
+    fn the_incremental_search_index_matches_a_fresh_one((devices, skewed, ops) in scenario(),
+                                                        queries in prop::collection::vec("[tpv][0-9]{0,2}", 1..4)) {
+        let mut sim = Sim::new(devices, skewed);
+        let found = |r: &Replica, key: &SecretKey, q: &str| {
+            let mut hits: Vec<(ItemId, u32)> = r.search(key, q).expect("open")
+                .into_iter().map(|(id, h)| (id, h.score)).collect();
+            hits.sort();
+            hits
+        };
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+            for d in 0..devices {
+                if sim.locked[d] {
+                    continue;
+                }
+                for q in &queries {
+                    let fresh = sim.reps[d].clone();
+                    prop_assert_eq!(found(&sim.reps[d], &sim.key, q), found(&fresh, &sim.key, q),
+                        "device {} after step {} ({:?}), query {}", d, i, op, q);
+                }
+            }
+        }
+    }
+
     /// Rolling back an add, an edit or a delete (as the daemon does when
     /// the change cannot be persisted) gives the replica it was before:
     /// state, clock, items, and what remains to persist.

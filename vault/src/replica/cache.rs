@@ -243,6 +243,8 @@ impl VersionSig {
 pub(super) struct PlainCache {
     pub(super) key_check: Option<Zeroizing<[u8; 32]>>,
     pub(super) items: HashMap<ItemId, CachedItem>,
+    /// The search index, once a search built it (dropped with the cache).
+    pub(super) search: Option<super::search::SearchCache>,
 }
 
 /// The live view of an item's versions (see [`live_view`]), or `None`
@@ -275,6 +277,7 @@ impl Replica {
             *cache = PlainCache {
                 key_check: Some(check),
                 items: HashMap::new(),
+                search: None,
             };
         }
         cache

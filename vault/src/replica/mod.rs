@@ -29,6 +29,7 @@
 //! - `siblings`: what an item's current versions say together (the live
 //!   view, or the trash view);
 //! - `trash`: listing, restoring and purging trashed items;
+//! - `search`: the search index, kept with the plaintext cache;
 //! - `merge`: taking in other devices' states, verifying at unlock;
 //! - `undo`: what is unsaved, undo points and rollback;
 //! - `reports`: sealed conflict reports;
@@ -48,6 +49,7 @@ mod merge;
 mod persist;
 mod read;
 mod reports;
+mod search;
 mod siblings;
 mod trash;
 mod types;

@@ -209,6 +209,7 @@ impl Replica {
         self.state.compact_item(&id);
         // Keep the cache warm: the item now has exactly this version.
         let mut cache = self.checked_cache(key);
+        cache.search_touched([&id]);
         if self.state.versions(&id).len() == 1 {
             cache.items.insert(
                 id,
