@@ -22,9 +22,12 @@
 //! - [`hooks`]: test seams, compiled in only with the `test-hooks` feature.
 //! - [`config`], [`logging`].
 //! - [`secret_service`]: the freedesktop Secret Service provider.
+//! - [`clipboard`]: `--clip`: the daemon owns the clipboard through a
+//!   child process that clears it later.
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod clipboard;
 pub mod config;
 pub mod daemon;
 pub mod error;

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     RateLimited,
     /// A bug or an unexpected condition in the daemon.
     Internal,
+    /// No clipboard could be reached (no display, or it refused).
+    Clipboard,
 }
 
 impl ErrorCode {
@@ -74,6 +76,7 @@ impl ErrorCode {
             ErrorCode::BadInput => "bad_input",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Clipboard => "clipboard",
         }
     }
 }

@@ -8,8 +8,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clipboard::ClipParams;
 use crate::error::{ErrorBody, ErrorCode};
+use crate::generate::GenerateParams;
+use crate::otp::TotpParams;
+use crate::search::SearchParams;
 use crate::secret::Secret;
+use crate::trash::TrashEmptyParams;
 
 /// Parameters of a method that takes none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +79,18 @@ pub enum Request {
     Backup(NoParams),
     /// Restore items from an encrypted backup.
     Restore(RestoreParams),
+    /// Ranked search over titles, usernames, URLs and tags.
+    Search(SearchParams),
+    /// The current one-time code of an item (HOTP: moves its counter on).
+    Totp(TotpParams),
+    /// Put a field of an item on the clipboard.
+    Clip(ClipParams),
+    /// The items in the vault's trash.
+    TrashList(NoParams),
+    /// Bring an item back from the trash.
+    TrashRestore(QueryParams),
+    /// Purge items from the trash.
+    TrashEmpty(TrashEmptyParams),
 }
 
 impl Request {
@@ -105,6 +122,12 @@ impl Request {
         "export",
         "backup",
         "restore",
+        "search",
+        "totp",
+        "clip",
+        "trash_list",
+        "trash_restore",
+        "trash_empty",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -161,6 +184,12 @@ impl Request {
             Request::Export(_) => "export",
             Request::Backup(_) => "backup",
             Request::Restore(_) => "restore",
+            Request::Search(_) => "search",
+            Request::Totp(_) => "totp",
+            Request::Clip(_) => "clip",
+            Request::TrashList(_) => "trash_list",
+            Request::TrashRestore(_) => "trash_restore",
+            Request::TrashEmpty(_) => "trash_empty",
         }
     }
 }
@@ -244,6 +273,9 @@ pub struct FieldInput {
 pub struct AddParams {
     /// The fields of the new item; `title` is required.
     pub fields: Vec<FieldInput>,
+    /// Let the daemon generate the password (then `fields` has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateParams>,
 }
 
 /// `edit`.
@@ -254,6 +286,9 @@ pub struct EditParams {
     pub query: String,
     /// Fields to change.
     pub fields: Vec<FieldInput>,
+    /// Let the daemon generate a new password (then `fields` has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateParams>,
 }
 
 /// Methods that name one item.

@@ -67,6 +67,7 @@ fn requests() {
                         value: Some(Secret::new("s3cret")),
                     },
                 ],
+                generate: None,
             }),
         },
     );
