@@ -11,6 +11,9 @@ Examples:
   coffer add Mail --username me --password 'hunter2' --url https://mail.example.org
   coffer get Mail                      # the password, for scripts and pipes
   coffer get Mail --field username
+  coffer add GitHub --username me --generate   # the daemon makes the password
+  coffer get git --clip                # search terms work too; cleared after 30 s
+  coffer totp GitHub                   # the current one-time code
   coffer list
   coffer lock
   COFFER_PASSWORD=... coffer unlock    # or: coffer --password-file pw.txt unlock
@@ -77,14 +80,16 @@ pub enum Command {
     )]
     Get(GetArgs),
     /// List the items.
-    #[command(after_help = "Example:\n  coffer list\n  coffer list --json")]
-    List(JsonArg),
+    #[command(
+        after_help = "Example:\n  coffer list\n  coffer list --json\n  coffer list --search github"
+    )]
+    List(ListArgs),
     /// Change fields of an item.
     #[command(after_help = "Examples:\n  coffer edit Mail --password 'n3w'\n  \
         coffer edit Mail --title 'Work mail' --remove-field pin")]
     Edit(EditArgs),
-    /// Delete an item.
-    #[command(after_help = "Example:\n  coffer rm Mail")]
+    /// Move an item to the vault's trash (`coffer trash` lists, restores, empties it).
+    #[command(after_help = "Example:\n  coffer rm Mail\n  coffer trash restore Mail")]
     Rm(QueryArgs),
     /// Show the earlier values of an item's fields.
     #[command(after_help = "Example:\n  coffer history Mail")]
@@ -137,6 +142,163 @@ pub enum Command {
         after_help = "Example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer"
     )]
     Completions(CompletionsArgs),
+    /// Generate a password or passphrase (no daemon needed); entropy on a terminal's stderr.
+    #[command(
+        after_help = "Examples:\n  coffer generate\n  coffer generate --length 32 --no-symbols\n  \
+        coffer generate --words 6 --separator .\n  coffer generate --policy 'chars:len=24;classes=lud'"
+    )]
+    Generate(GenerateArgs),
+    /// Search titles, usernames, URLs (by domain) and tags; best matches first.
+    #[command(
+        after_help = "Examples:\n  coffer search github\n  coffer search github.com work --json"
+    )]
+    Search(SearchArgs),
+    /// Print an item's current one-time code (TOTP or HOTP).
+    #[command(after_help = "Examples:\n  coffer totp GitHub\n  coffer totp git --clip")]
+    Totp(TotpArgs),
+    /// The vault's trash: what `coffer rm` removed.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  coffer trash list\n  coffer trash restore Mail\n  coffer trash empty --older-than 30d --yes"
+    )]
+    Trash(TrashCommand),
+}
+
+/// The generator's flags, shared by `generate`, `add` and `edit`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GenFlags {
+    /// Password length in characters (4 to 256; default 20).
+    #[arg(long, value_name = "N")]
+    pub length: Option<usize>,
+    /// No symbols, only letters and digits.
+    #[arg(long)]
+    pub no_symbols: bool,
+    /// Use these symbols instead of the default set.
+    #[arg(long, value_name = "SET")]
+    pub symbols: Option<String>,
+    /// Leave out look-alike characters (0 O o 1 I i l |).
+    #[arg(long)]
+    pub no_similar: bool,
+    /// A passphrase of N words from the EFF large list (3 to 20; default 6).
+    #[arg(long, value_name = "N")]
+    pub words: Option<usize>,
+    /// The passphrase's word separator (default -).
+    #[arg(long, value_name = "S")]
+    pub separator: Option<String>,
+}
+
+impl GenFlags {
+    /// True when no flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.length.is_none()
+            && !self.no_symbols
+            && self.symbols.is_none()
+            && !self.no_similar
+            && self.words.is_none()
+            && self.separator.is_none()
+    }
+}
+
+/// `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Start from this policy (`chars:len=24;classes=luds`, `words:n=6;sep=-`).
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
+    /// The generator's flags.
+    #[command(flatten)]
+    pub flags: GenFlags,
+    /// Print one JSON document (password, policy, entropy_bits).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--generate` on `add` and `edit`: the daemon makes the password.
+#[derive(Debug, Args, Default)]
+pub struct GenerateOpt {
+    /// Let the daemon generate the password, from POLICY if given, else the item's
+    /// remembered policy, else the default; the generator flags imply it.
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "", conflicts_with = "password")]
+    pub generate: Option<String>,
+    /// The generator's flags.
+    #[command(flatten)]
+    pub flags: GenFlags,
+    /// Print the generated password on stdout.
+    #[arg(long)]
+    pub show: bool,
+}
+
+impl GenerateOpt {
+    /// Whether a password is to be generated.
+    pub fn wanted(&self) -> bool {
+        self.generate.is_some() || !self.flags.is_empty()
+    }
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the items these terms match, best first (as `coffer search`).
+    #[arg(long, value_name = "TERMS")]
+    pub search: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The terms; every one must match (title, username, URL or tag).
+    #[arg(required = true, num_args = 1..)]
+    pub terms: Vec<String>,
+    /// At most N results.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `totp`.
+#[derive(Debug, Args)]
+pub struct TotpArgs {
+    /// An item id, an exact title, or search terms that match one item.
+    pub query: String,
+    /// Put the code on the clipboard instead of printing it.
+    #[arg(long)]
+    pub clip: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `trash …`.
+#[derive(Debug, Subcommand)]
+pub enum TrashCommand {
+    /// The items in the trash, newest first.
+    List(JsonArg),
+    /// Bring an item back from the trash.
+    Restore(QueryArgs),
+    /// Purge items from the trash for good (every device, once synced).
+    Empty(TrashEmptyArgs),
+}
+
+/// `trash empty`.
+#[derive(Debug, Args)]
+pub struct TrashEmptyArgs {
+    /// Only items trashed at least this long ago (30d, 12h, 90m, 2w).
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Only this item (id or title in the trash).
+    #[arg(long, value_name = "QUERY")]
+    pub item: Option<String>,
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `coffer autostart …`.
@@ -216,6 +378,9 @@ pub struct FieldArgs {
     /// A custom field (repeatable).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     pub fields: Vec<String>,
+    /// A one-time-code setup: an otpauth:// URI or a base32 secret; `-` reads it from stdin.
+    #[arg(long, value_name = "URI")]
+    pub otp: Option<String>,
 }
 
 /// `add`.
@@ -226,6 +391,9 @@ pub struct AddArgs {
     /// The fields.
     #[command(flatten)]
     pub fields: FieldArgs,
+    /// Generate the password in the daemon.
+    #[command(flatten)]
+    pub generate: GenerateOpt,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -234,7 +402,7 @@ pub struct AddArgs {
 /// `get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// An item id or an exact title (case-insensitive).
+    /// An item id, an exact title (case-insensitive), or search terms that match one item.
     pub query: String,
     /// Print this field instead of the password: title, username, password, url, notes
     /// or a custom field's name.
@@ -243,6 +411,9 @@ pub struct GetArgs {
     /// Print the whole item as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Put the value on the clipboard instead (cleared after 30 s, see clipboard_clear_secs).
+    #[arg(long, conflicts_with = "json")]
+    pub clip: bool,
 }
 
 /// `edit`.
@@ -259,6 +430,9 @@ pub struct EditArgs {
     /// Remove a custom field (repeatable).
     #[arg(long = "remove-field", value_name = "NAME")]
     pub remove_fields: Vec<String>,
+    /// Generate a new password in the daemon.
+    #[command(flatten)]
+    pub generate: GenerateOpt,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -507,6 +681,59 @@ mod tests {
                 clap::error::ErrorKind::MissingRequiredArgument
             );
         }
+    }
+
+    #[test]
+    fn generate_flags_on_add_and_edit() {
+        let cli = parse(&["add", "Bank", "--generate"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert_eq!(a.generate.generate.as_deref(), Some(""));
+        assert!(a.generate.wanted() && !a.generate.show);
+        let cli = parse(&["add", "Bank", "--generate", "words:n=5;sep=-", "--show"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert_eq!(a.generate.generate.as_deref(), Some("words:n=5;sep=-"));
+        assert!(a.generate.show);
+        let cli = parse(&["edit", "Bank", "--length", "30"]).unwrap();
+        let Command::Edit(e) = cli.command else {
+            panic!("not edit")
+        };
+        assert!(e.generate.wanted());
+        assert!(parse(&["add", "Bank", "--generate", "--password", "x"]).is_err());
+        let cli = parse(&["add", "Bank"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert!(!a.generate.wanted());
+    }
+
+    #[test]
+    fn new_commands_parse() {
+        assert!(matches!(
+            parse(&["search", "git", "hub", "--json"]).unwrap().command,
+            Command::Search(ref s) if s.terms == ["git", "hub"] && s.json
+        ));
+        assert!(parse(&["search"]).is_err());
+        assert!(matches!(
+            parse(&["totp", "Bank", "--clip"]).unwrap().command,
+            Command::Totp(ref t) if t.clip
+        ));
+        assert!(matches!(
+            parse(&["trash", "empty", "--older-than", "30d", "--yes"]).unwrap().command,
+            Command::Trash(TrashCommand::Empty(ref e)) if e.yes && e.older_than.as_deref() == Some("30d")
+        ));
+        assert!(matches!(
+            parse(&["list", "--search", "mail"]).unwrap().command,
+            Command::List(ref l) if l.search.as_deref() == Some("mail")
+        ));
+        assert!(parse(&["get", "Mail", "--clip", "--json"]).is_err());
+        assert!(matches!(
+            parse(&["generate", "--words", "5"]).unwrap().command,
+            Command::Generate(ref g) if g.flags.words == Some(5)
+        ));
     }
 
     #[test]
