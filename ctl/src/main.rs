@@ -5,8 +5,9 @@
 //!
 //! - [`cli`]: the command line (clap); nothing there talks to the daemon.
 //! - [`commands`]: one module per command group (`account`, `items`,
-//!   `sync`, `transfer`) and the dispatch; `show`/`say` send a request
-//!   and print its result or message.
+//!   `sync`, `transfer`, `generate`, `search`, `otp`, `trash`) and the
+//!   dispatch; `show`/`say` send a request and print its result or
+//!   message. `generate` runs here with the vault library (no daemon).
 //! - [`client`]: the blocking socket client: hello with the protocol
 //!   check, requests with ids, an event subscription. Every connection,
 //!   the progress display's too, goes through it.
