@@ -3,11 +3,13 @@
 //! client's display (the daemon itself has none), the daemon clears it
 //! after `clipboard_clear_secs` if it still holds the value, and leaves it
 //! alone when something else was copied meanwhile; no display is a clear
-//! error. (No Wayland test: no headless compositor with the data-control
-//! protocol is installed here; the Wayland path is arboard's.)
+//! error. The same on Wayland, under a headless sway (wlroots, with the
+//! data-control protocol the clipboard owner uses), read back with
+//! `wl-paste`.
 //!
-//! Needs `Xvfb` and `xclip` (skipped without them, failing under
-//! `COFFER_REQUIRE_TOOLS=1`).
+//! Needs `Xvfb` and `xclip`, and `sway`, `wl-copy`, `wl-paste` (and, as
+//! root, `setpriv`: sway refuses to run as root, so it runs as nobody);
+//! skipped without them, failing under `COFFER_REQUIRE_TOOLS=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -223,5 +225,149 @@ fn get_and_totp_clip_under_xvfb_and_the_daemon_clears_only_its_value() {
         stderr(&out)
     );
     assert_eq!(dev.with_env(&on_x).code(&["get", "Nothing", "--clip"]), 4);
+    assert!(!dev.log().contains(secret), "the value reached the log");
+}
+
+/// A headless sway with its own runtime directory, killed when dropped.
+struct Sway {
+    child: Child,
+    runtime: tempfile::TempDir,
+    display: String,
+}
+
+impl Sway {
+    fn start(sway: &Path, setpriv: Option<&Path>) -> Sway {
+        let runtime = coffer_blackbox::short_tempdir("cway");
+        let config = runtime.path().join("sway.conf");
+        std::fs::write(&config, "").unwrap();
+        let mut cmd = match setpriv {
+            Some(setpriv) => {
+                // sway refuses root: run it as nobody, in a directory of its own.
+                let nobody = 65534;
+                std::os::unix::fs::chown(runtime.path(), Some(nobody), Some(nobody)).unwrap();
+                let mut c = Command::new(setpriv);
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(sway);
+                c
+            }
+            None => Command::new(sway),
+        };
+        cmd.arg("-c")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", runtime.path())
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("WLR_BACKENDS", "headless")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .env("WLR_RENDERER", "pixman")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("sway starts");
+        let display = wait_for("sway's Wayland socket", Duration::from_secs(15), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("sway exited at start ({status})");
+            }
+            std::fs::read_dir(runtime.path())
+                .ok()?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with("wayland-") && !n.ends_with(".lock"))
+        });
+        Sway {
+            child,
+            runtime,
+            display,
+        }
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("WAYLAND_DISPLAY", self.display.as_str()),
+            ("XDG_RUNTIME_DIR", self.runtime.path().to_str().unwrap()),
+        ]
+    }
+
+    /// What `wl-paste` reads; `None` when the clipboard holds nothing.
+    fn paste(&self, wl_paste: &Path) -> Option<String> {
+        let mut cmd = Command::new(wl_paste);
+        cmd.arg("--no-newline").env_clear();
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        let out = run_with_timeout(cmd, Duration::from_secs(10)).expect("wl-paste answers");
+        (out.status.success() && !out.stdout.is_empty()).then(|| stdout(&out))
+    }
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn get_clip_on_wayland_under_a_headless_sway() {
+    let root = coffer_blackbox::nobody::is_root();
+    let mut needed = vec!["sway", "wl-copy", "wl-paste"];
+    if root {
+        needed.push("setpriv");
+    }
+    let Some(found) = require("clipboard_wayland", &needed) else {
+        return;
+    };
+    let (sway, wl_copy, wl_paste) = (&found[0], &found[1], &found[2]);
+    let w = Sway::start(sway, root.then(|| found[3].as_path()));
+    let mut dev = Device::new("wclip");
+    // The client's XDG_RUNTIME_DIR is the compositor's: keep coffer's own
+    // socket elsewhere.
+    let coffer_home = dev.home().join("coffer");
+    dev.set_env("COFFER_HOME", coffer_home.as_os_str());
+    let config = dev.dirs().config_file();
+    coffer_proto::dirs::create_private_dir(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "clipboard_clear_secs = 2\n").unwrap();
+    dev.signup(EMAIL, PW);
+    let secret = "wayland-secret-8d2c";
+    dev.ok(&["add", "Mail", "--password", secret]);
+    let daemon = dev.daemon_pid().expect("the daemon runs");
+    let env = w.env();
+
+    let out = dev.with_env(&env).run(&["get", "Mail", "--clip"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(w.paste(wl_paste).as_deref(), Some(secret));
+    wait_for(
+        "the clipboard to be cleared",
+        Duration::from_secs(20),
+        || w.paste(wl_paste).is_none().then_some(()),
+    );
+    wait_for("the owner to leave", Duration::from_secs(20), || {
+        owners(daemon).is_empty().then_some(())
+    });
+
+    // Something else copied meanwhile is left alone.
+    dev.with_env(&env).ok(&["get", "Mail", "--clip"]);
+    assert_eq!(w.paste(wl_paste).as_deref(), Some(secret));
+    let mut copy = Command::new(wl_copy);
+    copy.args(["--foreground", "copied on wayland"]).env_clear();
+    for (k, v) in env {
+        copy.env(k, v);
+    }
+    let mut other = copy
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wl-copy starts");
+    wait_for("the user's copy", Duration::from_secs(10), || {
+        (w.paste(wl_paste).as_deref() == Some("copied on wayland")).then_some(())
+    });
+    wait_for("the owner to leave", Duration::from_secs(20), || {
+        owners(daemon).is_empty().then_some(())
+    });
+    assert_eq!(w.paste(wl_paste).as_deref(), Some("copied on wayland"));
+    let _ = other.kill();
+    let _ = other.wait();
     assert!(!dev.log().contains(secret), "the value reached the log");
 }

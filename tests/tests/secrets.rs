@@ -1,11 +1,12 @@
 //! Secrets (issue 7): a unique secret goes through every path (item
 //! password, username, notes, a custom field, the history, a wrong
 //! password, the Account Password before and after `passwd` and `reset`,
-//! both Account Keys, a backup, and from issue 17 a generated password, a
-//! one-time-code secret used for HOTP codes, and a trashed item's content), with
-//! trace logging on, on two devices that sync. Afterwards not one file under the test homes (config, data, state,
-//! logs, trash), the sync folder or the backup holds any of them in the
-//! clear, nor does any error message, nor the daemon's argv or environment.
+//! both Account Keys, a backup; from issue 17 a generated password, a
+//! one-time-code secret used for HOTP codes, and a trashed item's
+//! content), with trace logging on, on two devices that sync. Afterwards
+//! not one file under the test homes (config, data, state, logs, trash),
+//! the sync folder or the backup holds any of them in the clear, nor does
+//! any error message, nor the daemon's argv or environment.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
