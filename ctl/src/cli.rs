@@ -403,7 +403,12 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// An item id, an exact title (case-insensitive), or search terms that match one item.
-    pub query: String,
+    #[arg(required_unless_present = "search", conflicts_with = "search")]
+    pub query: Option<String>,
+    /// Take the one item these search terms match (never an id or exact title
+    /// first); several matches are listed, none is exit 4.
+    #[arg(long, value_name = "TERMS")]
+    pub search: Option<String>,
     /// Print this field instead of the password: title, username, password, url, notes
     /// or a custom field's name.
     #[arg(long, value_name = "NAME", conflicts_with = "json")]
@@ -730,6 +735,12 @@ mod tests {
             Command::List(ref l) if l.search.as_deref() == Some("mail")
         ));
         assert!(parse(&["get", "Mail", "--clip", "--json"]).is_err());
+        assert!(matches!(
+            parse(&["get", "--search", "git hub", "--clip"]).unwrap().command,
+            Command::Get(ref g) if g.search.as_deref() == Some("git hub") && g.query.is_none()
+        ));
+        assert!(parse(&["get"]).is_err());
+        assert!(parse(&["get", "Mail", "--search", "x"]).is_err());
         assert!(matches!(
             parse(&["generate", "--words", "5"]).unwrap().command,
             Command::Generate(ref g) if g.flags.words == Some(5)

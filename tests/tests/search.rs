@@ -162,6 +162,16 @@ fn get_takes_one_match_and_lists_several() {
     assert_eq!(dev.code(&["get", "zzzz-nothing"]), 4);
     // An exact title wins over other matches.
     assert_eq!(dev.json(&["get", "github", "--json"])["title"], "GitHub");
+    // --search: search terms only (an exact title among the hits is taken).
+    assert_eq!(dev.ok(&["get", "--search", "ann gists"]).trim(), "gist-pw");
+    assert_eq!(
+        dev.json(&["get", "--search", "github", "--json"])["title"],
+        "GitHub"
+    );
+    let out = dev.coffer(&["get", "--search", "github.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Gist"), "{}", stderr(&out));
+    assert_eq!(dev.code(&["get", "--search", "zzzz-nothing"]), 4);
     // rm and edit still want an id or exact title.
     assert_eq!(dev.code(&["rm", "ann-gists"]), 4);
     assert_eq!(dev.code(&["edit", "ann-gists", "--password", "x"]), 4);

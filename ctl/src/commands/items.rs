@@ -128,9 +128,18 @@ pub fn pick_field<'a>(item: &'a ItemView, name: &str) -> Option<&'a str> {
 }
 
 pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
+    let query = match (&a.query, &a.search) {
+        (_, Some(terms)) => super::search::only_hit(ctx, terms)?,
+        (Some(q), None) => q.clone(),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "name the item: coffer get QUERY, or coffer get --search TERMS".into(),
+            ))
+        }
+    };
     if a.clip {
         let request = Request::Clip(ClipParams {
-            query: a.query,
+            query,
             field: a.field,
             display: DisplayEnv::from_env(),
         });
@@ -143,7 +152,7 @@ pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
         });
     }
     let field = a.field.as_deref().unwrap_or("password");
-    let request = Request::Get(QueryParams { query: a.query });
+    let request = Request::Get(QueryParams { query });
     show(ctx, request, a.json, |item: ItemView| {
         print_field(&item, field)
     })
