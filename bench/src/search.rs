@@ -4,8 +4,11 @@
 //! search after an unlock, which builds the daemon's search index.
 //!
 //! Every item has a title `item-NNNNNN`, a username `userN@example.org`
-//! and a URL `https://siteN.example.org/login`, so that a query matches
-//! exactly as many items as the row says.
+//! and a URL `https://siteN.example.org/login` (so every URL has the
+//! registrable domain `example.org`, and a domain query for one of them
+//! matches them all: a row measures that, limited to 20 results); one more
+//! item has `https://login.bench-unique.example.net`, the one-hit domain
+//! query.
 
 use anyhow::Context;
 
@@ -37,15 +40,27 @@ fn size(bins: &Bins, mode: Mode, n: usize, report: &mut Report) -> anyhow::Resul
         .tempdir_in("/tmp")?;
     let (mut dev, _) = device::with_items(bins, "search", n, folder.path())?;
     dev.set_env("COFFER_NO_AUTOSTART", "1");
-    let id = String::from_utf8_lossy(&dev.run(&["add", "bench-by-id", "--password", "x"])?.stdout)
-        .trim()
-        .to_owned();
+    let id = String::from_utf8_lossy(
+        &dev.run(&[
+            "add",
+            "bench-by-id",
+            "--password",
+            "x",
+            "--url",
+            "https://login.bench-unique.example.net/",
+        ])?
+        .stdout,
+    )
+    .trim()
+    .to_owned();
     let k = n / 2;
     let one_title = format!("item-{k:06}");
-    let one_domain = format!("site{k}.example.org");
+    let one_domain = "bench-unique.example.net".to_owned();
+    let shared_domain = format!("site{k}.example.org");
     let one_user = format!("user{k}@example");
-    // Substring of 1/10 of the titles ("item-0123" matches item-012300 …).
-    let tenth = format!("item-{:04}", k / 100);
+    // A title prefix 100 items share ("item-0500" matches item-050000 to
+    // item-050099).
+    let hundred = format!("item-{:04}", k / 100);
     let what = |q: &str| format!("{q} ({n} items)");
 
     // Warm up: the first search builds the index.
@@ -55,13 +70,15 @@ fn size(bins: &Bins, mode: Mode, n: usize, report: &mut Report) -> anyhow::Resul
     let mut t_title = Samples::new();
     let mut t_domain = Samples::new();
     let mut t_get_terms = Samples::new();
-    let mut t_tenth = Samples::new();
+    let mut t_hundred = Samples::new();
+    let mut t_shared = Samples::new();
     for _ in 0..rounds {
         t_id.push(dev.time(&["get", &id])?);
         t_title.push(dev.time(&["search", &one_title])?);
         t_domain.push(dev.time(&["search", &one_domain])?);
         t_get_terms.push(dev.time(&["get", &one_user])?);
-        t_tenth.push(dev.time(&["search", &tenth, "--limit", "20"])?);
+        t_hundred.push(dev.time(&["search", &hundred, "--limit", "20"])?);
+        t_shared.push(dev.time(&["search", &shared_domain, "--limit", "20"])?);
     }
     let base = t_id.summary().context("no get ID sample")?;
     report.add(Row::time(SECTION, what("coffer get ID (baseline)"), base));
@@ -83,11 +100,20 @@ fn size(bins: &Bins, mode: Mode, n: usize, report: &mut Report) -> anyhow::Resul
             .vs("get ID", &base)
             .target("< 100 ms", s.median < 0.100),
     );
-    let s = t_tenth.summary().context("no sample")?;
+    let s = t_hundred.summary().context("no sample")?;
     report.add(
         Row::time(
             SECTION,
-            what("coffer search --limit 20 (1/10 of items match)"),
+            what("coffer search --limit 20 (100 items match)"),
+            s,
+        )
+        .vs("get ID", &base),
+    );
+    let s = t_shared.summary().context("no sample")?;
+    report.add(
+        Row::time(
+            SECTION,
+            what("coffer search DOMAIN --limit 20 (every item matches)"),
             s,
         )
         .vs("get ID", &base),
