@@ -4,6 +4,8 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line (clap); nothing there talks to the daemon.
+//!   [`cli_tools`]: the arguments of `generate`, `search`, `totp`, `trash`
+//!   and `--generate`, which `cli` re-exports.
 //! - [`commands`]: one module per command group (`account`, `items`,
 //!   `sync`, `transfer`, `generate`, `search`, `otp`, `trash`) and the
 //!   dispatch; `show`/`say` send a request and print its result or
@@ -25,6 +27,7 @@
 
 mod autostart;
 mod cli;
+mod cli_tools;
 mod client;
 mod commands;
 mod error;
