@@ -81,6 +81,8 @@ pub enum Cmd {
     Coldstart,
     /// The daemon's per-request steps timed in process at 10,000 items.
     Breakdown,
+    /// Search latency at 10,000 and 100,000 items vs `coffer get ID`.
+    Search,
     /// Everything above, in turn.
     All,
     /// (internal) the unlock measurement inside a kernel session keyring.
@@ -137,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Cmd::Idle => crate::idle::run(&bins, mode, args.max_items, report),
             Cmd::Coldstart => crate::coldstart::run(&bins, mode, report),
             Cmd::UnlockInner => crate::unlock::run_inner(&bins, mode, report),
+            Cmd::Search => crate::search::run(&bins, mode, args.max_items, report),
             Cmd::Tools | Cmd::All => Ok(()),
         };
         if let Err(e) = result {
@@ -158,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("merge", Cmd::Merge, &mut report)?;
     step("propagation", Cmd::Propagation, &mut report)?;
     step("idle", Cmd::Idle, &mut report)?;
+    step("search", Cmd::Search, &mut report)?;
     step("unlock-inner", Cmd::UnlockInner, &mut report)?;
     if args.command == Cmd::UnlockInner {
         // The parent reads the rows back from this JSON.

@@ -19,6 +19,7 @@
 //! - [`unlock`]: unlock from the keyring cache vs a full key derivation.
 //! - [`idle`]: idle CPU time and resident memory.
 //! - [`coldstart`]: daemon start to ready.
+//! - [`search`]: search latency at 10k and 100k items vs `coffer get ID`.
 #![warn(missing_docs)]
 
 mod breakdown;
@@ -32,6 +33,7 @@ mod merge;
 mod proc;
 mod propagation;
 mod report;
+mod search;
 mod stats;
 mod syncthing;
 mod tools;

@@ -11,6 +11,9 @@ Examples:
   coffer add Mail --username me --password 'hunter2' --url https://mail.example.org
   coffer get Mail                      # the password, for scripts and pipes
   coffer get Mail --field username
+  coffer add GitHub --username me --generate   # the daemon makes the password
+  coffer get git --clip                # search terms work too; cleared after 30 s
+  coffer totp GitHub                   # the current one-time code
   coffer list
   coffer lock
   COFFER_PASSWORD=... coffer unlock    # or: coffer --password-file pw.txt unlock
@@ -78,14 +81,15 @@ pub enum Command {
     Get(GetArgs),
     /// List the items (of the default collection, or the one named).
     #[command(after_help = "Examples:\n  coffer list\n  coffer list --json\n  \
+        coffer list --search github\n  \
         coffer list --collection login     # what apps stored through the Secret Service")]
     List(ListArgs),
     /// Change fields of an item.
     #[command(after_help = "Examples:\n  coffer edit Mail --password 'n3w'\n  \
         coffer edit Mail --title 'Work mail' --remove-field pin")]
     Edit(EditArgs),
-    /// Delete an item.
-    #[command(after_help = "Example:\n  coffer rm Mail")]
+    /// Move an item to the vault's trash (`coffer trash` lists, restores, empties it).
+    #[command(after_help = "Example:\n  coffer rm Mail\n  coffer trash restore Mail")]
     Rm(QueryArgs),
     /// Show the earlier values of an item's fields.
     #[command(after_help = "Example:\n  coffer history Mail")]
@@ -138,6 +142,26 @@ pub enum Command {
         after_help = "Example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer"
     )]
     Completions(CompletionsArgs),
+    /// Generate a password or passphrase (no daemon needed); entropy on a terminal's stderr.
+    #[command(
+        after_help = "Examples:\n  coffer generate\n  coffer generate --length 32 --no-symbols\n  \
+        coffer generate --words 6 --separator .\n  coffer generate --policy 'chars:len=24;classes=lud'"
+    )]
+    Generate(GenerateArgs),
+    /// Search titles, usernames, URLs (by domain) and tags; best matches first.
+    #[command(
+        after_help = "Examples:\n  coffer search github\n  coffer search github.com work --json"
+    )]
+    Search(SearchArgs),
+    /// Print an item's current one-time code (TOTP or HOTP).
+    #[command(after_help = "Examples:\n  coffer totp GitHub\n  coffer totp git --clip")]
+    Totp(TotpArgs),
+    /// The vault's trash: what `coffer rm` removed.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  coffer trash list\n  coffer trash restore Mail\n  coffer trash empty --older-than 30d --yes"
+    )]
+    Trash(TrashCommand),
     /// Be the desktop's keyring: provide the freedesktop Secret Service (org.freedesktop.secrets).
     #[command(
         subcommand,
@@ -161,16 +185,10 @@ pub enum SecretServiceCommand {
     Status(JsonArg),
 }
 
-/// `list`.
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Only the items of this collection (`login`: what apps stored through the Secret Service).
-    #[arg(long, value_name = "NAME")]
-    pub collection: Option<String>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+pub use crate::cli_tools::{
+    GenFlags, GenerateArgs, GenerateOpt, ListArgs, SearchArgs, TotpArgs, TrashCommand,
+    TrashEmptyArgs,
+};
 
 /// `coffer autostart …`.
 #[derive(Debug, Subcommand)]
@@ -249,6 +267,9 @@ pub struct FieldArgs {
     /// A custom field (repeatable).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     pub fields: Vec<String>,
+    /// A one-time-code setup: an otpauth:// URI or a base32 secret; `-` reads it from stdin.
+    #[arg(long, value_name = "URI")]
+    pub otp: Option<String>,
 }
 
 /// `add`.
@@ -259,6 +280,9 @@ pub struct AddArgs {
     /// The fields.
     #[command(flatten)]
     pub fields: FieldArgs,
+    /// Generate the password in the daemon.
+    #[command(flatten)]
+    pub generate: GenerateOpt,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -267,8 +291,13 @@ pub struct AddArgs {
 /// `get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// An item id or an exact title (case-insensitive).
-    pub query: String,
+    /// An item id, an exact title (case-insensitive), or search terms that match one item.
+    #[arg(required_unless_present = "search", conflicts_with = "search")]
+    pub query: Option<String>,
+    /// Take the one item these search terms match (never an id or exact title
+    /// first); several matches are listed, none is exit 4.
+    #[arg(long, value_name = "TERMS")]
+    pub search: Option<String>,
     /// Print this field instead of the password: title, username, password, url, notes
     /// or a custom field's name.
     #[arg(long, value_name = "NAME", conflicts_with = "json")]
@@ -276,6 +305,9 @@ pub struct GetArgs {
     /// Print the whole item as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Put the value on the clipboard instead (cleared after 30 s, see clipboard_clear_secs).
+    #[arg(long, conflicts_with = "json")]
+    pub clip: bool,
 }
 
 /// `edit`.
@@ -292,6 +324,9 @@ pub struct EditArgs {
     /// Remove a custom field (repeatable).
     #[arg(long = "remove-field", value_name = "NAME")]
     pub remove_fields: Vec<String>,
+    /// Generate a new password in the daemon.
+    #[command(flatten)]
+    pub generate: GenerateOpt,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -559,6 +594,65 @@ mod tests {
         assert!(
             matches!(cli.command, Command::List(ref l) if l.json && l.collection.as_deref() == Some("login"))
         );
+    }
+
+    #[test]
+    fn generate_flags_on_add_and_edit() {
+        let cli = parse(&["add", "Bank", "--generate"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert_eq!(a.generate.generate.as_deref(), Some(""));
+        assert!(a.generate.wanted() && !a.generate.show);
+        let cli = parse(&["add", "Bank", "--generate", "words:n=5;sep=-", "--show"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert_eq!(a.generate.generate.as_deref(), Some("words:n=5;sep=-"));
+        assert!(a.generate.show);
+        let cli = parse(&["edit", "Bank", "--length", "30"]).unwrap();
+        let Command::Edit(e) = cli.command else {
+            panic!("not edit")
+        };
+        assert!(e.generate.wanted());
+        assert!(parse(&["add", "Bank", "--generate", "--password", "x"]).is_err());
+        let cli = parse(&["add", "Bank"]).unwrap();
+        let Command::Add(a) = cli.command else {
+            panic!("not add")
+        };
+        assert!(!a.generate.wanted());
+    }
+
+    #[test]
+    fn new_commands_parse() {
+        assert!(matches!(
+            parse(&["search", "git", "hub", "--json"]).unwrap().command,
+            Command::Search(ref s) if s.terms == ["git", "hub"] && s.json
+        ));
+        assert!(parse(&["search"]).is_err());
+        assert!(matches!(
+            parse(&["totp", "Bank", "--clip"]).unwrap().command,
+            Command::Totp(ref t) if t.clip
+        ));
+        assert!(matches!(
+            parse(&["trash", "empty", "--older-than", "30d", "--yes"]).unwrap().command,
+            Command::Trash(TrashCommand::Empty(ref e)) if e.yes && e.older_than.as_deref() == Some("30d")
+        ));
+        assert!(matches!(
+            parse(&["list", "--search", "mail"]).unwrap().command,
+            Command::List(ref l) if l.search.as_deref() == Some("mail")
+        ));
+        assert!(parse(&["get", "Mail", "--clip", "--json"]).is_err());
+        assert!(matches!(
+            parse(&["get", "--search", "git hub", "--clip"]).unwrap().command,
+            Command::Get(ref g) if g.search.as_deref() == Some("git hub") && g.query.is_none()
+        ));
+        assert!(parse(&["get"]).is_err());
+        assert!(parse(&["get", "Mail", "--search", "x"]).is_err());
+        assert!(matches!(
+            parse(&["generate", "--words", "5"]).unwrap().command,
+            Command::Generate(ref g) if g.flags.words == Some(5)
+        ));
     }
 
     #[test]

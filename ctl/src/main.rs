@@ -4,9 +4,13 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line (clap); nothing there talks to the daemon.
+//!   [`cli_tools`]: the arguments of `generate`, `search`, `totp`, `trash`
+//!   and `--generate`, which `cli` re-exports.
 //! - [`commands`]: one module per command group (`account`, `items`,
-//!   `sync`, `transfer`, `secret_service`) and the dispatch; `show`/`say` send a request
-//!   and print its result or message.
+//!   `sync`, `transfer`, `secret_service`, `generate`, `search`, `otp`,
+//!   `trash`) and the dispatch; `show`/`say` send a request and print its
+//!   result or message. `generate` runs here with the vault library (no
+//!   daemon).
 //! - [`client`]: the blocking socket client: hello with the protocol
 //!   check, requests with ids, an event subscription. Every connection,
 //!   the progress display's too, goes through it.
@@ -24,6 +28,7 @@
 
 mod autostart;
 mod cli;
+mod cli_tools;
 mod client;
 mod commands;
 mod error;

@@ -14,6 +14,9 @@
 //! debounce_ms = 75
 //! # Folders the OS cannot watch (network mounts) are polled this often.
 //! poll_interval_secs = 30
+//! # `coffer get --clip` and `totp --clip`: clear the clipboard after this
+//! # many seconds (1 to 86400), if it still holds the copied value.
+//! clipboard_clear_secs = 30
 //! ```
 //!
 //! A bad file is an error naming the file, the line and the key.
@@ -35,6 +38,8 @@ pub struct Config {
     pub debounce: Duration,
     /// Polling interval for unwatchable folders.
     pub poll_interval: Duration,
+    /// How long a copied value stays on the clipboard.
+    pub clipboard_clear: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             device_name: None,
             debounce: Duration::from_millis(75),
             poll_interval: Duration::from_secs(30),
+            clipboard_clear: Duration::from_secs(30),
         }
     }
 }
@@ -55,6 +61,7 @@ struct Raw {
     device_name: Option<String>,
     debounce_ms: Option<u64>,
     poll_interval_secs: Option<u64>,
+    clipboard_clear_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +157,15 @@ impl Config {
             }
             c.poll_interval = Duration::from_secs(s);
         }
+        if let Some(s) = raw.clipboard_clear_secs {
+            if !(1..=86_400).contains(&s) {
+                return Err(err(
+                    line_of("clipboard_clear_secs"),
+                    "clipboard_clear_secs: must be 1 to 86400 seconds".into(),
+                ));
+            }
+            c.clipboard_clear = Duration::from_secs(s);
+        }
         Ok(c)
     }
 }
@@ -201,5 +217,11 @@ mod tests {
         assert!(e.to_string().contains("lock_timeout"));
         let e = parse("debounce_ms = \"x\"").unwrap_err();
         assert_eq!(e.line, 1);
+        let e = parse("clipboard_clear_secs = 0").unwrap_err();
+        assert!(e.to_string().contains("clipboard_clear_secs"), "{e}");
+        assert_eq!(
+            parse("clipboard_clear_secs = 5").unwrap().clipboard_clear,
+            Duration::from_secs(5)
+        );
     }
 }

@@ -80,6 +80,9 @@ pub enum Error {
     /// The method is not known to this daemon.
     #[error("this method is not supported by this cofferd")]
     UnknownMethod,
+    /// No clipboard could be reached; says why and what to do instead.
+    #[error("{0}")]
+    Clipboard(String),
     /// A bug or an unexpected condition.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +132,7 @@ impl Error {
             Error::UnknownMethod => ErrorCode::UnknownMethod,
             Error::Internal(_) => ErrorCode::Internal,
             Error::SecretService(_) => ErrorCode::SecretService,
+            Error::Clipboard(_) => ErrorCode::Clipboard,
         }
     }
 }

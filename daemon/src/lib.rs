@@ -23,9 +23,12 @@
 //! - [`config`], [`logging`].
 //! - [`secret_service`]: the freedesktop Secret Service provider and the
 //!   vault behind it (`coffer secret-service`).
+//! - [`clipboard`]: `--clip`: the daemon owns the clipboard through a
+//!   child process that clears it later.
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod clipboard;
 pub mod config;
 pub mod daemon;
 pub mod error;

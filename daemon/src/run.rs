@@ -34,6 +34,10 @@ pub struct Args {
     /// Also log to this file (the CLI passes it when it starts the daemon).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Internal: own the clipboard for SECS seconds (the daemon starts
+    /// this itself; see the `clipboard` module).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub clipboard_owner: Option<u64>,
 }
 
 /// Keeps secrets out of core dumps and debuggers.
@@ -54,6 +58,9 @@ fn harden_process() {
 /// Runs the daemon; returns the process exit code.
 pub fn main(args: Args) -> i32 {
     harden_process();
+    if let Some(secs) = args.clipboard_owner {
+        return crate::clipboard::owner::run(secs);
+    }
     match start(args) {
         Ok(code) => code,
         Err(fatal) => {

@@ -51,6 +51,8 @@ pub enum ErrorCode {
     /// The Secret Service cannot be provided (no session bus, another
     /// provider owns the name); the message says which and what to do.
     SecretService,
+    /// No clipboard could be reached (no display, or it refused).
+    Clipboard,
 }
 
 impl ErrorCode {
@@ -78,6 +80,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::SecretService => "secret_service",
+            ErrorCode::Clipboard => "clipboard",
         }
     }
 }

@@ -22,16 +22,24 @@
 //! - [`frame`]: blocking, bounded line framing for the client.
 //! - [`secret`]: a zeroizing string for passwords in transit.
 //! - [`secret_service`]: `coffer secret-service …` and the session bus.
+//! - [`generate`], [`otp`], [`clipboard`], [`search`], [`trash`]: the
+//!   parameters and replies of the generator, one-time codes, clipboard,
+//!   search and trash methods.
 #![warn(missing_docs)]
 
+pub mod clipboard;
 pub mod dirs;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod generate;
+pub mod otp;
 pub mod reply;
 pub mod request;
+pub mod search;
 pub mod secret;
 pub mod secret_service;
+pub mod trash;
 
 pub use envelope::{EventEnvelope, Hello, RequestEnvelope, ResponseEnvelope};
 pub use error::{ErrorBody, ErrorCode};

@@ -176,14 +176,17 @@ pub struct NewAccountReply {
     pub trashed_container: Option<PathBuf>,
 }
 
-/// `edit` and `rm`: the item the request changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `edit`, `rm` and `trash_restore`: the item the request changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemRef {
     /// The item's id.
     pub id: String,
-    /// Its title (`rm` only).
+    /// Its title (`rm` and `trash_restore` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// `edit --generate`: what was generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<crate::generate::Generated>,
 }
 
 /// `restore` of a container from the trash.
@@ -203,10 +206,13 @@ pub struct Subscribed {
 }
 
 /// `add`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AddReply {
     /// The new item's id.
     pub id: String,
+    /// `add --generate`: what was generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<crate::generate::Generated>,
 }
 
 /// One field of an item.

@@ -8,9 +8,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clipboard::ClipParams;
 use crate::error::{ErrorBody, ErrorCode};
+use crate::generate::GenerateParams;
+use crate::otp::TotpParams;
+use crate::search::SearchParams;
 use crate::secret::Secret;
 pub use crate::secret_service::SecretServiceParams;
+use crate::trash::TrashEmptyParams;
 
 /// Parameters of a method that takes none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +86,18 @@ pub enum Request {
     SecretServiceDisable(NoParams),
     /// Whether it is provided, on which bus, by whom.
     SecretServiceStatus(SecretServiceParams),
+    /// Ranked search over titles, usernames, URLs and tags.
+    Search(SearchParams),
+    /// The current one-time code of an item (HOTP: moves its counter on).
+    Totp(TotpParams),
+    /// Put a field of an item on the clipboard.
+    Clip(ClipParams),
+    /// The items in the vault's trash.
+    TrashList(NoParams),
+    /// Bring an item back from the trash.
+    TrashRestore(QueryParams),
+    /// Purge items from the trash.
+    TrashEmpty(TrashEmptyParams),
 }
 
 impl Request {
@@ -115,6 +132,12 @@ impl Request {
         "secret_service_enable",
         "secret_service_disable",
         "secret_service_status",
+        "search",
+        "totp",
+        "clip",
+        "trash_list",
+        "trash_restore",
+        "trash_empty",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -174,6 +197,12 @@ impl Request {
             Request::SecretServiceEnable(_) => "secret_service_enable",
             Request::SecretServiceDisable(_) => "secret_service_disable",
             Request::SecretServiceStatus(_) => "secret_service_status",
+            Request::Search(_) => "search",
+            Request::Totp(_) => "totp",
+            Request::Clip(_) => "clip",
+            Request::TrashList(_) => "trash_list",
+            Request::TrashRestore(_) => "trash_restore",
+            Request::TrashEmpty(_) => "trash_empty",
         }
     }
 }
@@ -257,6 +286,9 @@ pub struct FieldInput {
 pub struct AddParams {
     /// The fields of the new item; `title` is required.
     pub fields: Vec<FieldInput>,
+    /// Let the daemon generate the password (then `fields` has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateParams>,
 }
 
 /// `edit`.
@@ -267,6 +299,9 @@ pub struct EditParams {
     pub query: String,
     /// Fields to change.
     pub fields: Vec<FieldInput>,
+    /// Let the daemon generate a new password (then `fields` has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateParams>,
 }
 
 /// `list`.

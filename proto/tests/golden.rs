@@ -69,6 +69,7 @@ fn requests() {
                         value: Some(Secret::new("s3cret")),
                     },
                 ],
+                generate: None,
             }),
         },
     );

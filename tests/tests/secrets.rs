@@ -1,10 +1,15 @@
 //! Secrets (issue 7): a unique secret goes through every path (item
 //! password, username, notes, a custom field, the history, a wrong
 //! password, the Account Password before and after `passwd` and `reset`,
-//! both Account Keys, a backup), with trace logging on, on two devices that
-//! sync. Afterwards not one file under the test homes (config, data, state,
-//! logs, trash), the sync folder or the backup holds any of them in the
-//! clear, nor does any error message, nor the daemon's argv or environment.
+//! Secrets (issue 7): a unique secret goes through every path (item
+//! password, username, notes, a custom field, the history, a wrong
+//! password, the Account Password before and after `passwd` and `reset`,
+//! both Account Keys, a backup; from issue 17 a generated password, a
+//! one-time-code secret used for HOTP codes, and a trashed item's
+//! content), with trace logging on, on two devices that sync. Afterwards
+//! not one file under the test homes (config, data, state, logs, trash),
+//! the sync folder or the backup holds any of them in the clear, nor does
+//! any error message, nor the daemon's argv or environment.
 //! The same for the Secret Service's paths (issue 19): secrets apps store
 //! and read through cofferd on the session bus.
 
@@ -23,6 +28,23 @@ fn secret(what: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("Zq{what}{nanos:09}{}x", std::process::id())
+}
+
+/// A one-time-code secret no file would hold by chance: 32 base32
+/// characters (a 20-byte key) made unique like [`secret`].
+fn otp_secret() -> String {
+    const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut x = nanos ^ (u128::from(std::process::id()) << 64);
+    let mut out = String::from("ZQOTP");
+    while out.len() < 32 {
+        out.push(B32[(x % 32) as usize] as char);
+        x = x / 32 + 0x9e37_79b9_7f4a_7c15;
+    }
+    out
 }
 
 /// The secret pieces of an Account Key text: the whole, without dashes,
@@ -151,6 +173,94 @@ fn no_secret_reaches_any_file_log_or_error() {
     }
     assert_eq!(b.ok(&["get", "Mail"]).trim(), item_pw);
     assert_eq!(a.ok(&["get", "Bank"]).trim(), b_pw);
+
+    // Issue 17: a generated password (never typed), a one-time-code
+    // secret, HOTP codes, and a trashed item's content; all synced.
+    let out = run(&a, &[], &["add", "Generated", "--generate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("add --generate", &out, true);
+    let generated = a.ok(&["get", "Generated"]).trim().to_owned();
+    assert_eq!(generated.chars().count(), 20);
+    w.add("generated password", &generated);
+    let out = run(&a, &[], &["edit", "Generated", "--generate", "--show"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("edit --generate --show", &out, false);
+    let regenerated = a.ok(&["get", "Generated"]).trim().to_owned();
+    assert_ne!(regenerated, generated);
+    w.add("second generated password", &regenerated);
+    let otp = otp_secret();
+    w.add("one-time-code secret", &otp);
+    let out = run(
+        &a,
+        &[],
+        &[
+            "add",
+            "Codes",
+            "--otp",
+            &format!("otpauth://hotp/X:me?secret={otp}&counter=0"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("add --otp", &out, true);
+    let out = run(
+        &a,
+        &[],
+        &[
+            "add",
+            "Bad",
+            "--otp",
+            &format!("otpauth://totp/X?secret={otp}&digits=11"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    w.keep("add with a bad --otp", &out, true);
+    for n in 0..3 {
+        let out = run(&a, &[], &["totp", "Codes"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        w.keep(&format!("totp {n}"), &out, false);
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // Six digits could occur anywhere by chance: codes are not scanned.
+        assert_eq!(code.len(), 6);
+    }
+    let trashed_pw = secret("TrashedPw");
+    let trashed_note = secret("TrashedNotes");
+    w.add("trashed item's password", &trashed_pw);
+    w.add("trashed item's notes", &trashed_note);
+    let out = run(
+        &a,
+        &[],
+        &[
+            "add",
+            "Old forum",
+            "--password",
+            &trashed_pw,
+            "--notes",
+            &trashed_note,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&a, &[], &["rm", "Old forum"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("rm", &out, true);
+    let out = run(&a, &[], &["trash", "list", "--json"]);
+    w.keep("trash list", &out, true);
+    let out = run(&a, &[], &["get", "Old forum"]);
+    assert_eq!(out.status.code(), Some(4));
+    w.keep("get of a trashed item", &out, true);
+    let out = run(&a, &[], &["search", "forum"]);
+    w.keep("search", &out, true);
+    for d in [&a, &b, &a, &b] {
+        d.ok(&["sync", "now"]);
+    }
+    assert_eq!(b.ok(&["get", "Generated"]).trim(), regenerated);
+    let out = run(&b, &[], &["totp", "Codes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("totp on beta", &out, false);
+    let trash = b.json(&["trash", "list", "--json"]);
+    assert_eq!(
+        trash[0]["title"], "Old forum",
+        "the trashed item synced: {trash}"
+    );
 
     // Wrong passwords, on unlock and on login.
     a.ok(&["lock"]);

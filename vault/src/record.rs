@@ -23,7 +23,8 @@
 //!
 //! The sealed plaintext is the item's compact JSON ([`Item::to_json`]) or,
 //! for a tombstone, a [`Tombstone`]'s JSON (`{"id", "s": [wall_ms,
-//! counter], "d": device}`).
+//! counter], "d": device}`, and `"i"`: the item's last content while it is
+//! in the trash).
 //!
 //! The sealed bytes are shared ([`Arc<[u8]>`](Arc)): copies of a version, as
 //! merges and copies of a state make, do not copy the ciphertext.
@@ -87,9 +88,13 @@ impl fmt::Debug for RecordVersion {
     }
 }
 
-/// What a deleted item's version seals: when and by whom it was deleted.
+/// What a deleted item's version seals: when and by whom it was deleted,
+/// and, while the item is in the vault's trash, its last content.
 ///
-/// JSON: `{"id": "<item id>", "s": [wall_ms, counter], "d": "<device id>"}`.
+/// JSON: `{"id": "<item id>", "s": [wall_ms, counter], "d": "<device id>",
+/// "i": <the item, as a live version seals it>}`; `i` is left out for a
+/// purged item (an emptied trash, or a deletion written before the trash
+/// existed), and readers that do not know it ignore it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
     /// The deleted item.
@@ -100,6 +105,17 @@ pub struct Tombstone {
     /// The device that deleted it.
     #[serde(rename = "d")]
     pub device: DeviceId,
+    /// The item's last content while it is in the trash (`None` once
+    /// purged: the deletion then carries nothing but when and by whom).
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Item>,
+}
+
+impl Tombstone {
+    /// True while the item is in the trash (the tombstone keeps its content).
+    pub fn in_trash(&self) -> bool {
+        self.content.is_some()
+    }
 }
 
 /// The opened plaintext of a record version.
@@ -129,7 +145,9 @@ impl RecordPlain {
     pub(crate) fn to_json(&self) -> Zeroizing<Vec<u8>> {
         match self {
             RecordPlain::Item(item) => item.to_json(),
-            RecordPlain::Tombstone(t) => to_json_zeroizing(t, 160),
+            RecordPlain::Tombstone(t) => {
+                to_json_zeroizing(t, 160 + t.content.as_ref().map_or(0, Item::size_hint))
+            }
         }
     }
 
@@ -137,7 +155,10 @@ impl RecordPlain {
     pub(crate) fn max_stamp(&self) -> Option<Hlc> {
         match self {
             RecordPlain::Item(i) => i.max_stamp(),
-            RecordPlain::Tombstone(t) => Some(t.stamp),
+            RecordPlain::Tombstone(t) => {
+                let content = t.content.as_ref().and_then(Item::max_stamp);
+                Some(content.map_or(t.stamp, |c| c.max(t.stamp)))
+            }
         }
     }
 }
@@ -250,7 +271,12 @@ pub(crate) fn parse_plain(
     json: &[u8],
 ) -> Result<RecordPlain, RecordOpenError> {
     let plain = if version.deleted {
-        serde_json::from_slice::<Tombstone>(json).map(RecordPlain::Tombstone)
+        serde_json::from_slice::<Tombstone>(json).map(|mut t| {
+            if let Some(item) = &mut t.content {
+                item.normalize();
+            }
+            RecordPlain::Tombstone(t)
+        })
     } else {
         Item::from_json(json).map(RecordPlain::Item)
     }
@@ -266,6 +292,17 @@ pub(crate) fn parse_plain(
         return Err(RecordOpenError::Malformed(
             "the sealed item id differs from the record's".into(),
         ));
+    }
+    if let RecordPlain::Tombstone(Tombstone {
+        content: Some(item),
+        ..
+    }) = &plain
+    {
+        if item.id != version.id {
+            return Err(RecordOpenError::Malformed(
+                "the trashed content's item id differs from the record's".into(),
+            ));
+        }
     }
     Ok(plain)
 }
@@ -331,13 +368,57 @@ mod tests {
             id: item.id,
             stamp: Hlc::new(5, 0),
             device: dot.device,
+            content: None,
         };
-        let v = seal_record(&key, acct, 1, dot, ctx, &RecordPlain::Tombstone(t.clone()));
+        let v = seal_record(
+            &key,
+            acct,
+            1,
+            dot,
+            ctx.clone(),
+            &RecordPlain::Tombstone(t.clone()),
+        );
         assert!(v.deleted);
         assert_eq!(
             open_record(&key, acct, 1, &v).unwrap(),
-            RecordPlain::Tombstone(t)
+            RecordPlain::Tombstone(t.clone())
         );
+        // In the trash: the content rides along, sealed with the rest.
+        let trashed = Tombstone {
+            content: Some(item.clone()),
+            ..t
+        };
+        let v = seal_record(
+            &key,
+            acct,
+            1,
+            dot,
+            ctx,
+            &RecordPlain::Tombstone(trashed.clone()),
+        );
+        assert_eq!(
+            open_record(&key, acct, 1, &v).unwrap(),
+            RecordPlain::Tombstone(trashed)
+        );
+    }
+
+    #[test]
+    fn tombstone_json_old_and_new() {
+        let id = "09090909-0909-0909-0909-090909090909";
+        let d = "01010101-0101-0101-0101-010101010101";
+        // Written before the trash: no content; unknown keys ignored.
+        let old = format!(r#"{{"id":"{id}","s":[5,1],"d":"{d}","later":true}}"#);
+        let t: Tombstone = serde_json::from_str(&old).unwrap();
+        assert!(!t.in_trash());
+        assert_eq!(t.stamp, Hlc::new(5, 1));
+        // In the trash: the item's compact JSON under "i".
+        let new = format!(
+            r#"{{"id":"{id}","s":[5,1],"d":"{d}","i":{{"id":"{id}","c":1,"d":["{d}"],"f":{{"title":["Bank",1,0,0]}}}}}}"#
+        );
+        let t: Tombstone = serde_json::from_str(&new).unwrap();
+        assert_eq!(t.content.as_ref().unwrap().title(), "Bank");
+        let written = String::from_utf8(RecordPlain::Tombstone(t).to_json().to_vec()).unwrap();
+        assert_eq!(written, new);
     }
 
     #[test]

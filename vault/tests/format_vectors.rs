@@ -9,7 +9,9 @@
 //!   separated, sorted); a container also has `reports:` conflict reports;
 //!   a container with `appended:` entries (and `torn:` bytes of an
 //!   interrupted append) is written again folded, so only its content is
-//!   compared;
+//!   compared; a sync vector's `trashed:` lists the titles in the trash
+//!   (none when absent: deletions written before the trash existed carry no
+//!   content and read as purged);
 //! - `open failure`: it parses, but records do not open (tampered, moved to
 //!   another id or epoch) and are rejected, not merged;
 //! - `truncated`, `corrupt`: [`FormatError::Corrupt`] (saying "truncated"
@@ -47,6 +49,17 @@ fn titles(r: &Replica, key: &SecretKey) -> String {
         .expect("records open")
         .iter()
         .map(|i| i.title().to_owned())
+        .collect();
+    t.sort();
+    t.join("|")
+}
+
+fn trashed_titles(r: &Replica, key: &SecretKey) -> String {
+    let mut t: Vec<String> = r
+        .trashed(key)
+        .expect("records open")
+        .iter()
+        .map(|t| t.item.title().to_owned())
         .collect();
     t.sort();
     t.join("|")
@@ -100,6 +113,16 @@ fn run_sync(v: &Vector) {
         assert!(rejected_at_unlock.is_empty(), "{}", v.name);
         assert_eq!(titles(&unlocked, &key), v.need("titles"), "{}", v.name);
         assert_eq!(unlocked.items(&key).unwrap(), locked.items(&key).unwrap());
+        assert_eq!(
+            trashed_titles(&unlocked, &key),
+            v.get("trashed").unwrap_or(""),
+            "{}",
+            v.name
+        );
+        assert_eq!(
+            unlocked.trashed(&key).unwrap(),
+            locked.trashed(&key).unwrap()
+        );
     } else {
         let n: usize = v.need("rejected").parse().expect("count");
         assert_eq!(out.rejected.len(), n, "{}", v.name);
@@ -715,6 +738,63 @@ fn generate_vectors() {
         "container-corrupt-header.txt",
         &cont_hdr("the embedded account header lost its salt", "corrupt"),
         bad.as_bytes(),
+    );
+}
+
+#[test]
+#[ignore = "writes tests/vectors/sync-success-trash.txt; run only to remake it"]
+fn generate_trash_vector() {
+    let dir = vectors_dir();
+    let hv: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("header-success.json")).expect("header vector"),
+    )
+    .expect("JSON");
+    let header = AccountHeader::from_json(hv["header"].as_str().expect("header").as_bytes())
+        .expect("header parses");
+    let account_key = AccountKey::parse(hv["account_key"].as_str().unwrap()).expect("key");
+    let key = header
+        .unlock(&s(hv["password"].as_str().unwrap()), &account_key)
+        .expect("unlocks");
+    let laptop = DeviceId(Uuid::from_bytes([0xa1; 16]));
+    let mut a = Replica::new(
+        header.account_id,
+        header.epoch,
+        laptop,
+        "Ann's laptop".into(),
+    );
+    a.add(&key, vec![(TITLE.into(), s("Bank"))], T0).unwrap();
+    let forum = a
+        .add(
+            &key,
+            vec![
+                (TITLE.into(), s("Old forum")),
+                (USERNAME.into(), s("ann_f")),
+                (PASSWORD.into(), s("forum-pw")),
+            ],
+            T0 + 1,
+        )
+        .unwrap();
+    let gone = a
+        .add(&key, vec![(TITLE.into(), s("Gone"))], T0 + 2)
+        .unwrap();
+    a.delete(&key, forum, T0 + 3).unwrap();
+    a.delete(&key, gone, T0 + 4).unwrap();
+    a.purge(&key, gone, T0 + 5).unwrap();
+    let h = vec![
+        (
+            "description",
+            "the trash: a deletion that keeps the item's content, and one purged".to_owned(),
+        ),
+        ("expect", "success".to_owned()),
+        ("vault_key", hex(key.expose())),
+        ("titles", "Bank".to_owned()),
+        ("trashed", "Old forum".to_owned()),
+    ];
+    Vector::write(
+        &dir,
+        "sync-success-trash.txt",
+        &h,
+        &a.to_sync_file().to_bytes(),
     );
 }
 

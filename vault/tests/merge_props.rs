@@ -1,12 +1,15 @@
 //! Property tests of the merge (DESIGN §4).
 //!
-//! A simulation runs 2–4 devices doing random adds, edits, deletes, syncs
-//! (locked and unlocked), conflict resolutions and old-file replays, with
-//! one device's clock optionally a year ahead. On the states it produces:
-//! merge is commutative, associative and idempotent; delivering the states
-//! in any order, with duplicates, converges to one state; after a full
-//! exchange every device shows the same items; no written value is lost
-//! (it is the field's value or in its history); only deleted items vanish.
+//! A simulation runs 2–4 devices doing random adds, edits, deletes (to the
+//! trash), restores, purges (emptying the trash), syncs (locked and
+//! unlocked), conflict resolutions and old-file replays, with one device's
+//! clock optionally a year ahead. On the states it produces: merge is
+//! commutative, associative and idempotent; delivering the states in any
+//! order, with duplicates, converges to one state; after a full exchange
+//! every device shows the same items and the same trash; no written value
+//! is lost (it is the field's value or in its history, in the vault or in
+//! the trash) unless the item was purged after it was written; only purged
+//! items vanish.
 //! A second group checks the union algebra on arbitrary, unrealistic states.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +43,14 @@ enum Op {
         dev: u8,
         item: u8,
     },
+    Restore {
+        dev: u8,
+        item: u8,
+    },
+    Purge {
+        dev: u8,
+        item: u8,
+    },
     Sync {
         from: u8,
         to: u8,
@@ -55,7 +66,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<u8>().prop_map(|dev| Op::Add { dev }),
         5 => (any::<u8>(), any::<u8>(), any::<u8>(), prop::bool::weighted(0.15))
             .prop_map(|(dev, item, field, remove)| Op::Edit { dev, item, field, remove }),
-        1 => (any::<u8>(), any::<u8>()).prop_map(|(dev, item)| Op::Delete { dev, item }),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(dev, item)| Op::Delete { dev, item }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(dev, item)| Op::Restore { dev, item }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(dev, item)| Op::Purge { dev, item }),
         4 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.3))
             .prop_map(|(from, to, locked)| Op::Sync { from, to, locked }),
         1 => any::<u8>().prop_map(|dev| Op::Resolve { dev }),
@@ -71,8 +84,8 @@ struct Sim {
     /// Every value an acknowledged add or edit wrote: (step, item, field, value).
     written: Vec<(usize, ItemId, String, String)>,
     added: BTreeSet<ItemId>,
-    /// Every delete: (item, step).
-    deleted: BTreeSet<(ItemId, usize)>,
+    /// Every purge (emptying the trash): (item, step).
+    purged: BTreeSet<(ItemId, usize)>,
     /// Every sync file ever "written" (for replays and delivery orders).
     files: Vec<VaultState>,
     /// Each device's container as its daemon would persist it: the last
@@ -99,7 +112,7 @@ impl Sim {
             now: 1_700_000_000_000,
             written: Vec::new(),
             added: BTreeSet::new(),
-            deleted: BTreeSet::new(),
+            purged: BTreeSet::new(),
             files: Vec::new(),
             disk: vec![VaultState::new(); devices],
         }
@@ -136,6 +149,17 @@ impl Sim {
             None
         } else {
             Some(items[n as usize % items.len()].clone())
+        }
+    }
+
+    fn pick_trashed(&self, d: usize, n: u8) -> Option<ItemId> {
+        let trash = self.reps[d]
+            .trashed(&self.key)
+            .expect("honest records open");
+        if trash.is_empty() {
+            None
+        } else {
+            Some(trash[n as usize % trash.len()].item.id)
         }
     }
 
@@ -184,7 +208,32 @@ impl Sim {
                 self.reps[d]
                     .delete(&self.key, it.id, self.now + self.skew[d])
                     .expect("live item");
-                self.deleted.insert((it.id, step));
+            }
+            Op::Restore { dev, item } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                let Some(id) = self.pick_trashed(d, item) else {
+                    return;
+                };
+                let back = self.reps[d]
+                    .restore(&self.key, id, self.now + self.skew[d])
+                    .expect("trashed item");
+                assert_eq!(self.reps[d].get(&self.key, id).expect("open"), Some(back));
+            }
+            Op::Purge { dev, item } => {
+                let d = dev as usize % n;
+                self.unlock(d);
+                let Some(id) = self.pick_trashed(d, item) else {
+                    return;
+                };
+                self.reps[d]
+                    .purge(&self.key, id, self.now + self.skew[d])
+                    .expect("trashed item");
+                assert!(self.reps[d]
+                    .trashed_item(&self.key, id)
+                    .expect("open")
+                    .is_none());
+                self.purged.insert((id, step));
             }
             Op::Sync { from, to, locked } => {
                 let (f, t) = (from as usize % n, to as usize % n);
@@ -308,6 +357,33 @@ proptest! {
         }
     }
 
+    /// The search index kept up to date change by change (writes, merges,
+    /// resolutions, rollbacks) finds what an index built afresh finds.
+    #[test]
+    fn the_incremental_search_index_matches_a_fresh_one((devices, skewed, ops) in scenario(),
+                                                        queries in prop::collection::vec("[tpv][0-9]{0,2}", 1..4)) {
+        let mut sim = Sim::new(devices, skewed);
+        let found = |r: &Replica, key: &SecretKey, q: &str| {
+            let mut hits: Vec<(ItemId, u32)> = r.search(key, q).expect("open")
+                .into_iter().map(|(id, h)| (id, h.score)).collect();
+            hits.sort();
+            hits
+        };
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+            for d in 0..devices {
+                if sim.locked[d] {
+                    continue;
+                }
+                for q in &queries {
+                    let fresh = sim.reps[d].clone();
+                    prop_assert_eq!(found(&sim.reps[d], &sim.key, q), found(&fresh, &sim.key, q),
+                        "device {} after step {} ({:?}), query {}", d, i, op, q);
+                }
+            }
+        }
+    }
+
     /// Rolling back an add, an edit or a delete (as the daemon does when
     /// the change cannot be persisted) gives the replica it was before:
     /// state, clock, items, and what remains to persist.
@@ -412,30 +488,38 @@ proptest! {
         sim.converge();
         let key = &sim.key;
         let first = sim.reps[0].items(key).expect("open");
+        let trash = sim.reps[0].trashed(key).expect("open");
         for r in &sim.reps[1..] {
             prop_assert_eq!(r.state(), sim.reps[0].state());
             prop_assert_eq!(&r.items(key).expect("open"), &first);
+            prop_assert_eq!(&r.trashed(key).expect("open"), &trash);
         }
         // Resolution is stable: nothing more to write.
         let before = sim.reps[0].state().clone();
         prop_assert!(sim.reps[0].resolve_conflicts(key, sim.now + 5000).expect("open").is_empty());
         prop_assert_eq!(sim.reps[0].state(), &before);
 
-        let live: BTreeMap<ItemId, &Item> = first.iter().map(|i| (i.id, i)).collect();
-        let deleted_after = |id: &ItemId, step: usize| sim.deleted.iter().any(|(d, s)| d == id && *s > step);
+        // What a device can still see of an item: live, or in the trash.
+        let mut kept: BTreeMap<ItemId, &Item> = first.iter().map(|i| (i.id, i)).collect();
+        for t in &trash {
+            prop_assert!(!kept.contains_key(&t.item.id), "an item is live and in the trash");
+            kept.insert(t.item.id, &t.item);
+        }
+        let purged_after = |id: &ItemId, step: usize| sim.purged.iter().any(|(p, s)| p == id && *s > step);
         for id in &sim.added {
-            prop_assert!(live.contains_key(id) || deleted_after(id, 0), "item vanished without a delete");
+            prop_assert!(kept.contains_key(id) || purged_after(id, 0), "item vanished without a purge");
         }
         for (step, id, field, value) in &sim.written {
-            let Some(item) = live.get(id) else { continue };
+            let Some(item) = kept.get(id) else { continue };
             let current = item.get(field).map(|v| v.expose() == value).unwrap_or(false);
             let hist = item.history_of(field);
-            let kept = hist.iter().any(|h| h.value.expose() == value);
+            let in_history = hist.iter().any(|h| h.value.expose() == value);
             // A value may only vanish when the history is full, or when a
-            // device deleted the item after the write and a concurrent edit
-            // then won over that delete: the deleting lineage is dropped
-            // (the tombstone holds no fields), the edit's lineage kept.
-            prop_assert!(current || kept || hist.len() == HISTORY_CAP || deleted_after(id, *step),
+            // device purged the item from the trash after the write and a
+            // concurrent edit then won over that purge: the purge carries
+            // nothing, by the user's choice. A deletion to the trash loses
+            // nothing: its content joins the winning edit's history.
+            prop_assert!(current || in_history || hist.len() == HISTORY_CAP || purged_after(id, *step),
                 "value {} of {} lost", value, field);
         }
     }

@@ -1,10 +1,11 @@
 //! Item commands: add, get, list, edit, rm, history.
 
-use coffer_proto::reply::{AddReply, HistoryReply, ItemSummary, ItemView};
+use coffer_proto::clipboard::{ClipParams, ClipReply, DisplayEnv};
+use coffer_proto::reply::{AddReply, HistoryReply, ItemRef, ItemSummary, ItemView};
 use coffer_proto::request::{AddParams, EditParams, FieldInput, ListParams, QueryParams};
 use coffer_proto::{Request, Secret};
 
-use super::{emit, emit_json, line, say, show, Ctx};
+use super::{emit, emit_json, generate, line, show, Ctx};
 use crate::cli::{AddArgs, EditArgs, FieldArgs, GetArgs, ListArgs, QueryArgs};
 use crate::client::decode;
 use crate::error::CliError;
@@ -34,6 +35,13 @@ fn field_inputs(
     set(&mut out, "password", f.password);
     set(&mut out, "url", f.url);
     set(&mut out, "notes", f.notes);
+    if let Some(otp) = f.otp {
+        let value = if otp == "-" { read_stdin_line()? } else { otp };
+        out.push(FieldInput {
+            name: "otp".into(),
+            value: Some(Secret::new(value)),
+        });
+    }
     for spec in f.fields {
         let (name, value) = spec.split_once('=').ok_or_else(|| {
             CliError::Usage("--field takes NAME=VALUE, for example --field pin=1234".into())
@@ -60,16 +68,39 @@ fn field_inputs(
     Ok(out)
 }
 
+/// `--otp -`: the setup from the first line of stdin (kept out of argv).
+fn read_stdin_line() -> Result<String, CliError> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::io("cannot read the one-time-code setup from stdin", e))?;
+    let value = line.trim().to_owned();
+    if value.is_empty() {
+        return Err(CliError::Usage(
+            "--otp - reads the setup from stdin, which was empty".into(),
+        ));
+    }
+    Ok(value)
+}
+
 pub fn add(ctx: &mut Ctx, a: AddArgs) -> Result<(), CliError> {
     if a.title.trim().is_empty() {
         return Err(CliError::Usage("the title cannot be empty".into()));
     }
+    let generate = generate::params(&a.generate, a.json)?;
     let fields = field_inputs(Some(a.title), a.fields, Vec::new())?;
+    let show_password = a.generate.show;
     show(
         ctx,
-        Request::Add(AddParams { fields }),
+        Request::Add(AddParams { fields, generate }),
         a.json,
-        |reply: AddReply| line(&reply.id),
+        |reply: AddReply| {
+            line(&reply.id)?;
+            match &reply.generated {
+                Some(g) => generate::report(g, show_password),
+                None => Ok(()),
+            }
+        },
     )
 }
 
@@ -97,8 +128,31 @@ pub fn pick_field<'a>(item: &'a ItemView, name: &str) -> Option<&'a str> {
 }
 
 pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
+    let query = match (&a.query, &a.search) {
+        (_, Some(terms)) => super::search::only_hit(ctx, terms)?,
+        (Some(q), None) => q.clone(),
+        (None, None) => {
+            return Err(CliError::Usage(
+                "name the item: coffer get QUERY, or coffer get --search TERMS".into(),
+            ))
+        }
+    };
+    if a.clip {
+        let request = Request::Clip(ClipParams {
+            query,
+            field: a.field,
+            display: DisplayEnv::from_env(),
+        });
+        return show(ctx, request, false, |r: ClipReply| {
+            eprintln!(
+                "Copied the {} of \"{}\" to the clipboard; it is cleared in {} s.",
+                r.field, r.title, r.clear_after_secs
+            );
+            Ok(())
+        });
+    }
     let field = a.field.as_deref().unwrap_or("password");
-    let request = Request::Get(QueryParams { query: a.query });
+    let request = Request::Get(QueryParams { query });
     show(ctx, request, a.json, |item: ItemView| {
         print_field(&item, field)
     })
@@ -161,30 +215,40 @@ pub fn list(ctx: &mut Ctx, a: ListArgs) -> Result<(), CliError> {
 }
 
 pub fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<(), CliError> {
+    let generate = generate::params(&a.generate, a.json)?;
     let fields = field_inputs(a.title, a.fields, a.remove_fields)?;
-    if fields.is_empty() {
+    if fields.is_empty() && generate.is_none() {
         return Err(CliError::Usage(
-            "nothing to change: give --title, --username, --password, --url, --notes, \
-             --field NAME=VALUE or --remove-field NAME"
+            "nothing to change: give --title, --username, --password, --generate, --url, --notes, \
+             --otp, --field NAME=VALUE or --remove-field NAME"
                 .into(),
         ));
     }
     let done = format!("Updated \"{}\".", a.query);
+    let show_password = a.generate.show;
     let request = Request::Edit(EditParams {
         query: a.query,
         fields,
+        generate,
     });
-    say(ctx, request, a.json, &done)
+    show(ctx, request, a.json, |r: ItemRef| {
+        line(&done)?;
+        match &r.generated {
+            Some(g) => generate::report(g, show_password),
+            None => Ok(()),
+        }
+    })
 }
 
 pub fn rm(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
-    let done = format!("Removed \"{}\".", a.query);
-    say(
-        ctx,
-        Request::Remove(QueryParams { query: a.query }),
-        a.json,
-        &done,
-    )
+    let request = Request::Remove(QueryParams { query: a.query });
+    show(ctx, request, a.json, |r: ItemRef| {
+        line(&format!(
+            "Moved \"{}\" to the trash; `coffer trash restore {}` brings it back.",
+            r.title.as_deref().unwrap_or(""),
+            r.id
+        ))
+    })
 }
 
 pub fn history(ctx: &mut Ctx, a: QueryArgs) -> Result<(), CliError> {
@@ -218,6 +282,7 @@ mod tests {
             url: None,
             notes: Some("".into()),
             fields: vec!["pin=1=2".into()],
+            otp: None,
         };
         let v = field_inputs(Some("T".into()), f, vec!["old".into()]).unwrap();
         assert_eq!(

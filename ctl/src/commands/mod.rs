@@ -1,10 +1,14 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
 mod account;
+mod generate;
 mod items;
+mod otp;
+mod search;
 mod secret_service;
 mod sync;
 mod transfer;
+mod trash;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -76,7 +80,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stop => account::stop(&mut ctx),
         Command::Add(a) => items::add(&mut ctx, a),
         Command::Get(a) => items::get(&mut ctx, a),
-        Command::List(a) => items::list(&mut ctx, a),
+        Command::List(a) => match a.search {
+            Some(terms) => search::run(&mut ctx, &terms, None, a.json),
+            None => items::list(&mut ctx, a),
+        },
         Command::Edit(a) => items::edit(&mut ctx, a),
         Command::Rm(a) => items::rm(&mut ctx, a),
         Command::History(a) => items::history(&mut ctx, a),
@@ -92,6 +99,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             emit_bytes(&buf)
         }
         Command::SecretService(c) => secret_service::run(&mut ctx, c),
+        Command::Generate(a) => generate::run(a),
+        Command::Search(a) => search::run(&mut ctx, &a.terms.join(" "), a.limit, a.json),
+        Command::Totp(a) => otp::totp(&mut ctx, a),
+        Command::Trash(c) => trash::run(&mut ctx, c),
     }
 }
 

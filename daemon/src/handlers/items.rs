@@ -1,25 +1,27 @@
 //! Item requests: add, get, list, edit, rm, history.
 //!
 //! A query is an item id or an exact title (case-insensitive); an
-//! ambiguous title is an error listing the candidates. Standard fields map
-//! to the vault's names; any other name is a custom field (`field:NAME` in
-//! the vault).
+//! ambiguous title is an error listing the candidates; `get` and `history`
+//! fall back to search ([`lookup`]). Standard fields map to the vault's
+//! names; any other name is a custom field (`field:NAME` in the vault). A
+//! one-time-code setup (`otp`) is stored in its canonical URI form, and a
+//! bad one refused ([`super::otp::normalise`]). `rm` moves the item to the
+//! vault's trash.
 
 use coffer_proto::reply::{
     AddReply, FieldView, HistoryEntryView, HistoryReply, ItemRef, ItemSummary, ItemView,
 };
 use coffer_proto::request::{AddParams, EditParams, FieldInput, ListParams, QueryParams};
 use coffer_proto::Secret;
-use coffer_vault::ids::ItemId;
 use coffer_vault::item::fields::{self, FieldNameError};
 use coffer_vault::item::Item;
 use coffer_vault::replica::{Replica, UndoPoint};
 use coffer_vault::secret::{SecretKey, SecretString};
 use serde_json::Value;
 
-use super::to_reply;
+use super::{lookup, to_reply};
 use crate::daemon::{now_ms, Daemon};
-use crate::error::{Candidate, Error, Result};
+use crate::error::{Error, Result};
 use crate::secret_service::vault_items;
 use crate::session::{Account, Core};
 
@@ -59,7 +61,7 @@ pub(crate) fn view(item: &Item) -> ItemView {
     }
 }
 
-fn summary(item: &Item) -> ItemSummary {
+pub(crate) fn summary(item: &Item) -> ItemSummary {
     ItemSummary {
         id: item.id.to_string(),
         title: item.title().to_owned(),
@@ -74,29 +76,7 @@ fn summary(item: &Item) -> ItemSummary {
 /// Finds one live item by id or exact title.
 pub(crate) fn find(replica: &Replica, key: &SecretKey, query: &str) -> Result<Item> {
     let q = query.trim();
-    if let Ok(id) = q.parse::<ItemId>() {
-        if let Some(item) = replica.get(key, id).map_err(Error::internal)? {
-            return Ok(item);
-        }
-    }
-    let mut hits: Vec<Item> = replica.find_by_title(key, q).map_err(Error::internal)?;
-    match hits.len() {
-        0 => Err(Error::NoSuchItem(format!(
-            "no item has the id or title {q:?}; `coffer list` shows them"
-        ))),
-        1 => Ok(hits.remove(0)),
-        n => Err(Error::Ambiguous {
-            message: format!("{n} items are titled {q:?}; name one by its id"),
-            candidates: hits
-                .iter()
-                .map(|i| Candidate {
-                    id: i.id.to_string(),
-                    title: i.title().to_owned(),
-                    username: get_str(i, "username"),
-                })
-                .collect(),
-        }),
-    }
+    lookup::exact(replica, key, q)?.ok_or_else(|| lookup::not_found(replica, key, q))
 }
 
 fn changes(fields: &[FieldInput]) -> Result<Vec<(String, Option<SecretString>)>> {
@@ -111,13 +91,17 @@ fn changes(fields: &[FieldInput]) -> Result<Vec<(String, Option<SecretString>)>>
             if name == "title" && value.as_ref().is_none_or(|v| v.expose().trim().is_empty()) {
                 return Err(Error::Invalid("the title must not be empty".into()));
             }
+            let value = match value {
+                Some(v) if name == super::otp::otp_field() => Some(super::otp::normalise(&v)?),
+                other => other,
+            };
             Ok((name, value))
         })
         .collect()
 }
 
 /// The unlocked account and its key (counts as use for the lock timeout).
-fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKey)> {
+pub(crate) fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKey)> {
     d.touch(core);
     let (account, key) = core.session.unlocked()?;
     Ok((account, key.clone()))
@@ -125,7 +109,7 @@ fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKe
 
 /// Saves after a change; on failure the in-memory change is rolled back
 /// to `undo`, and the client gets the error.
-fn commit(d: &Daemon, account: &mut Account, undo: UndoPoint) -> Result<()> {
+pub(crate) fn commit(d: &Daemon, account: &mut Account, undo: UndoPoint) -> Result<()> {
     if let Err(e) = account.save() {
         account.replica.rollback(undo);
         return Err(e);
@@ -136,10 +120,19 @@ fn commit(d: &Daemon, account: &mut Account, undo: UndoPoint) -> Result<()> {
 
 /// `add`: prints the new item's id.
 pub async fn add(d: &Daemon, p: AddParams) -> Result<Value> {
-    let fields = changes(&p.fields)?;
+    let mut fields = changes(&p.fields)?;
     if !fields.iter().any(|(n, v)| n == "title" && v.is_some()) {
         return Err(Error::Invalid("an item needs a title".into()));
     }
+    let generated = match &p.generate {
+        Some(g) => {
+            refuse_password_with_generate(&fields)?;
+            let fresh = super::generate::fresh(g, None)?;
+            fields.extend(fresh.changes.into_iter().map(|(n, v)| (n, Some(v))));
+            Some(fresh.generated)
+        }
+        None => None,
+    };
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
     let undo = account.replica.undo_point(&[]);
@@ -153,14 +146,26 @@ pub async fn add(d: &Daemon, p: AddParams) -> Result<Value> {
         .map_err(Error::internal)?;
     commit(d, account, undo)?;
     tracing::debug!(item = %id, "added");
-    to_reply(AddReply { id: id.to_string() })
+    to_reply(AddReply {
+        id: id.to_string(),
+        generated,
+    })
+}
+
+fn refuse_password_with_generate(fields: &[(String, Option<SecretString>)]) -> Result<()> {
+    if fields.iter().any(|(n, _)| n == "password") {
+        return Err(Error::Invalid(
+            "--generate makes the password: leave out --password".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `get`: the whole item (the CLI picks the field).
 pub async fn get(d: &Daemon, p: QueryParams) -> Result<Value> {
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
-    let item = find(&account.replica, &key, &p.query)?;
+    let item = lookup::find_or_search(&account.replica, &key, &p.query)?;
     to_reply(view(&item))
 }
 
@@ -187,15 +192,24 @@ pub async fn list(d: &Daemon, p: ListParams) -> Result<Value> {
 
 /// `edit`.
 pub async fn edit(d: &Daemon, p: EditParams) -> Result<Value> {
-    let ch = changes(&p.fields)?;
-    if ch.is_empty() {
+    let mut ch = changes(&p.fields)?;
+    if ch.is_empty() && p.generate.is_none() {
         return Err(Error::Invalid(
-            "nothing to change: pass --title, --password, --field …".into(),
+            "nothing to change: pass --title, --password, --generate, --field …".into(),
         ));
     }
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
     let item = find(&account.replica, &key, &p.query)?;
+    let generated = match &p.generate {
+        Some(g) => {
+            refuse_password_with_generate(&ch)?;
+            let fresh = super::generate::fresh(g, Some(&item))?;
+            ch.extend(fresh.changes.into_iter().map(|(n, v)| (n, Some(v))));
+            Some(fresh.generated)
+        }
+        None => None,
+    };
     let undo = account.replica.undo_point(&[item.id]);
     account
         .replica
@@ -205,10 +219,11 @@ pub async fn edit(d: &Daemon, p: EditParams) -> Result<Value> {
     to_reply(ItemRef {
         id: item.id.to_string(),
         title: None,
+        generated,
     })
 }
 
-/// `rm`.
+/// `rm`: to the vault's trash.
 pub async fn remove(d: &Daemon, p: QueryParams) -> Result<Value> {
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
@@ -222,6 +237,7 @@ pub async fn remove(d: &Daemon, p: QueryParams) -> Result<Value> {
     to_reply(ItemRef {
         id: item.id.to_string(),
         title: Some(item.title().to_owned()),
+        generated: None,
     })
 }
 
@@ -229,7 +245,7 @@ pub async fn remove(d: &Daemon, p: QueryParams) -> Result<Value> {
 pub async fn history(d: &Daemon, p: QueryParams) -> Result<Value> {
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
-    let item = find(&account.replica, &key, &p.query)?;
+    let item = lookup::find_or_search(&account.replica, &key, &p.query)?;
     let mut entries: Vec<HistoryEntryView> = item
         .history
         .iter()

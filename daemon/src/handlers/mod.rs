@@ -10,7 +10,13 @@
 //! - [`reset`]: resetting the account;
 //! - [`restore`]: bringing back a container from the trash;
 //! - [`secret_service`]: `coffer secret-service enable|disable|status`;
-//! - import, export, backup and restore of backups: [`crate::interop`].
+//! - import, export, backup and restore of backups: [`crate::interop`];
+//! - [`lookup`]: which item a query names (id, exact title, search);
+//! - [`generate`]: `add`/`edit --generate`;
+//! - [`otp`]: `totp`, and one-time-code setups given to add and edit;
+//! - [`search`]: the `search` method;
+//! - [`clip`]: `clip` (the clipboard);
+//! - [`trash`]: `trash_list`, `trash_restore`, `trash_empty`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,12 +29,18 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 
 pub mod account;
+pub mod clip;
+pub mod generate;
 pub mod items;
+pub mod lookup;
+pub mod otp;
 pub mod reset;
 pub mod restore;
+pub mod search;
 pub mod secret_service;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 /// A successful reply carrying `value`.
 pub fn to_reply<T: serde::Serialize>(value: T) -> Result<Value> {
@@ -78,6 +90,12 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
         Request::SecretServiceEnable(p) => secret_service::enable(&d, p).await,
         Request::SecretServiceDisable(_) => secret_service::disable(&d).await,
         Request::SecretServiceStatus(p) => secret_service::status(&d, p).await,
+        Request::Search(p) => search::search(&d, p).await,
+        Request::Totp(p) => otp::totp(&d, p).await,
+        Request::Clip(p) => clip::clip(&d, p).await,
+        Request::TrashList(_) => trash::list(&d).await,
+        Request::TrashRestore(p) => trash::restore(&d, p).await,
+        Request::TrashEmpty(p) => trash::empty(&d, p).await,
         Request::Subscribe(_) => Err(Error::Invalid(
             "subscribe is handled by the connection".into(),
         )),

@@ -77,7 +77,7 @@ pub fn conflict_info(c: &ConflictReport) -> ConflictInfo {
         ConflictKind::DeleteVsEdit => (
             "delete-vs-edit",
             format!(
-                "deleted on device {} while edited on device {}; the edit was kept",
+                "deleted on device {} while edited on device {}; the edit was kept (values a move to the trash carried are in the item's history: `coffer history`)",
                 c.loser_device, c.winner_device
             ),
         ),

@@ -51,12 +51,10 @@ fn value<'a>(item: &'a Item, stored: &str) -> Option<&'a str> {
 }
 
 /// The collection of `item` when it is a Secret Service item (`kind` is
-/// `secret`, a collection is named, and it is not in the vault's trash).
+/// `secret` and a collection is named; items in the vault's trash are
+/// deletions, never listed).
 pub fn collection_of(item: &Item) -> Option<CollectionId> {
     if value(item, &field(reserved::KIND)) != Some(KIND_SECRET) {
-        return None;
-    }
-    if value(item, &field(reserved::TRASHED)).is_some() {
         return None;
     }
     let c = value(item, &field(reserved::COLLECTION))?.trim();
@@ -291,12 +289,6 @@ mod tests {
         assert_eq!(list_collection(&login_item), None);
         let no_collection = item_with(vec![("field:kind".into(), SecretString::from("secret"))]);
         assert_eq!(collection_of(&no_collection), None);
-        let trashed = item_with(vec![
-            ("field:kind".into(), SecretString::from("secret")),
-            ("field:collection".into(), SecretString::from("login")),
-            ("field:trashed".into(), SecretString::from("1700000000000")),
-        ]);
-        assert_eq!(collection_of(&trashed), None);
         let broken = item_with(vec![
             ("field:kind".into(), SecretString::from("secret")),
             ("field:collection".into(), SecretString::from("login")),

@@ -59,8 +59,8 @@ pub mod reserved {
     pub const SSH_FINGERPRINT: &str = "ssh-fingerprint";
     /// Prefix of a Secret Service item's attribute fields (`attribute:NAME`).
     pub const ATTRIBUTE_PREFIX: &str = "attribute:";
-    /// Set while the item is in the vault's trash: when it was trashed (ms).
-    pub const TRASHED: &str = "trashed";
+    // The trash is no field: a trashed item is a deletion whose tombstone
+    // keeps its content (see `crate::record::Tombstone`).
     /// A Secret Service item's content type, when not `text/plain`.
     pub const CONTENT_TYPE: &str = "content-type";
     /// How a Secret Service item's secret is kept in `password` when it is

@@ -256,7 +256,7 @@ impl Item {
     /// is never reallocated: JSON writes a byte as at most 6 characters
     /// (`\u001f`); an entry's brackets, numbers and index take at most 64,
     /// and its device in the table at most 40 more.
-    fn size_hint(&self) -> usize {
+    pub(crate) fn size_hint(&self) -> usize {
         const ENTRY: usize = 64 + 40;
         let f: usize = self
             .fields

@@ -8,10 +8,12 @@ use std::sync::MutexGuard;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::siblings::{live_view, trash_view};
 use super::{Replica, VaultError, CACHE_CHECK_PURPOSE};
 use crate::aead;
 use crate::ids::ItemId;
-use crate::item::{resolve_with_conflicts, Item};
+use crate::item::Item;
+use crate::record::Tombstone;
 use crate::record::{open_record_json, parse_plain, RecordKey, RecordPlain, RecordVersion};
 use crate::secret::SecretKey;
 use crate::vv::{Dot, VersionVector};
@@ -41,8 +43,8 @@ pub(super) enum CachedPlains {
     /// a third of the parsed item's size (a vault of 100,000 items stays
     /// well under 200 MB unlocked), parsed again on each read.
     Json(Zeroizing<Box<[u8]>>),
-    /// Anything else: the plaintexts in dot order, and their resolution
-    /// when two or more are live items.
+    /// Anything else: the plaintexts in dot order, and their live view
+    /// when there are several and one is live.
     Parsed {
         plains: Box<[RecordPlain]>,
         resolved: Option<Box<Item>>,
@@ -94,8 +96,7 @@ impl CachedItem {
                 current.extend(last);
                 let plains: Box<[RecordPlain]> =
                     current.into_iter().map(|(v, o)| o.into_plain(v)).collect();
-                let live = plains.iter().filter(|p| !p.is_deleted()).count();
-                let resolved = if live > 1 {
+                let resolved = if plains.len() > 1 {
                     view_of(&plains).map(Box::new)
                 } else {
                     None
@@ -134,6 +135,15 @@ impl CachedItem {
                 RecordPlain::Item(i) => Some(i.clone()),
                 RecordPlain::Tombstone(_) => None,
             }),
+        }
+    }
+
+    /// The deletion the item resolves to when it has no live version
+    /// (with its content while it is in the trash).
+    pub(super) fn trash(&self) -> Option<Tombstone> {
+        match &self.plains {
+            CachedPlains::Json(_) => None,
+            CachedPlains::Parsed { plains, .. } => trash_view(plains),
         }
     }
 
@@ -233,23 +243,14 @@ impl VersionSig {
 pub(super) struct PlainCache {
     pub(super) key_check: Option<Zeroizing<[u8; 32]>>,
     pub(super) items: HashMap<ItemId, CachedItem>,
+    /// The search index, once a search built it (dropped with the cache).
+    pub(super) search: Option<super::search::SearchCache>,
 }
 
-/// The live view of an item's versions: the resolution of its live
-/// siblings, or `None` when every version is a tombstone.
+/// The live view of an item's versions (see [`live_view`]), or `None`
+/// when every version is a tombstone.
 pub(super) fn view_of(plains: &[RecordPlain]) -> Option<Item> {
-    let live: Vec<Item> = plains
-        .iter()
-        .filter_map(|p| match p {
-            RecordPlain::Item(i) => Some(i.clone()),
-            RecordPlain::Tombstone(_) => None,
-        })
-        .collect();
-    match live.len() {
-        0 => None,
-        1 => live.into_iter().next(),
-        _ => Some(resolve_with_conflicts(&live).0),
-    }
+    live_view(plains).map(|(item, _)| item)
 }
 
 pub(super) fn cache_check(key: &SecretKey) -> Zeroizing<[u8; 32]> {
@@ -276,6 +277,7 @@ impl Replica {
             *cache = PlainCache {
                 key_check: Some(check),
                 items: HashMap::new(),
+                search: None,
             };
         }
         cache

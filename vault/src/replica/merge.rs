@@ -71,6 +71,7 @@ impl Replica {
         let mut cache = PlainCache {
             key_check: Some(cache_check(key)),
             items: HashMap::new(),
+            search: None,
         };
         // Item by item, so that only one item's plaintexts are parsed at a
         // time; the cache keeps the JSON of most.
@@ -148,6 +149,7 @@ impl Replica {
         vv_before: &VersionVector,
     ) {
         self.unsaved.items.extend(changed.iter().copied());
+        self.cache_lock().search_touched(changed);
         if self.state.vv() != vv_before {
             self.unsaved.vv = true;
         }

@@ -24,7 +24,12 @@
 //! - this file: the replica, its identity and accessors;
 //! - `types`: errors, conflict reports, merge outcomes;
 //! - `cache`: the plaintext cache;
-//! - `read`, `write`: reading items; adding, editing, deleting, resolving;
+//! - `read`, `write`: reading items; adding, editing, deleting (to the
+//!   trash), resolving;
+//! - `siblings`: what an item's current versions say together (the live
+//!   view, or the trash view);
+//! - `trash`: listing, restoring and purging trashed items;
+//! - `search`: the search index, kept with the plaintext cache;
 //! - `merge`: taking in other devices' states, verifying at unlock;
 //! - `undo`: what is unsaved, undo points and rollback;
 //! - `reports`: sealed conflict reports;
@@ -44,12 +49,16 @@ mod merge;
 mod persist;
 mod read;
 mod reports;
+mod search;
+mod siblings;
+mod trash;
 mod types;
 mod undo;
 mod write;
 
 pub use crate::format::ReplicaParts;
 use cache::PlainCache;
+pub use trash::TrashedItem;
 pub use types::{ConflictKind, ConflictReport, MergeOutcome, Rejected, VaultError};
 use undo::Unsaved;
 pub use undo::{UndoPoint, Unpersisted};

@@ -15,6 +15,9 @@ pub enum VaultError {
     /// No live item has this id (never existed, or deleted).
     #[error("no such item: {0}")]
     NoSuchItem(ItemId),
+    /// The item is not in the trash (live, purged, or unknown).
+    #[error("item {0} is not in the trash")]
+    NotInTrash(ItemId),
     /// A record in this vault that should open does not: the key is wrong
     /// or the record is damaged.
     #[error("record {id} version {device}:{counter} does not open: {reason}", device = dot.device, counter = dot.counter)]

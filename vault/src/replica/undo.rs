@@ -133,6 +133,7 @@ impl Replica {
         for id in &touched {
             cache.items.remove(id);
         }
+        cache.search_touched(&touched);
     }
 
     /// Records that everything up to now is persisted.

@@ -1,9 +1,10 @@
 //! Local writes: adding, editing, deleting and resolving items.
 
 use super::cache::{current_flags, view_of, CachedItem, Opened};
+use super::siblings::{live_view, trash_view};
 use super::{ConflictKind, ConflictReport, Replica, VaultError};
 use crate::ids::ItemId;
-use crate::item::{is_valid_field_name, resolve_with_conflicts, Item};
+use crate::item::{is_valid_field_name, Item};
 use crate::record::{seal_record, RecordKey, RecordPlain, RecordVersion, Tombstone};
 use crate::secret::{SecretKey, SecretString};
 use crate::state::Inserted;
@@ -44,7 +45,11 @@ impl Replica {
         Ok(())
     }
 
-    /// Deletes an item (writes a tombstone superseding its versions).
+    /// Deletes an item by moving it to the vault's trash: a tombstone
+    /// superseding its versions that still seals its last content, so that
+    /// it can be restored ([`restore`](Self::restore)), and so that a
+    /// concurrent edit that wins over the deletion takes this device's
+    /// values into its history. [`purge`](Self::purge) drops the content.
     pub fn delete(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<(), VaultError> {
         let item = self.live_for_update(key, id, now_ms)?;
         if let Some(seen) = item.max_stamp() {
@@ -58,6 +63,7 @@ impl Replica {
                 id,
                 stamp,
                 device: self.device_id,
+                content: Some(item),
             }),
         )
     }
@@ -121,51 +127,50 @@ impl Replica {
         if plains.len() < 2 || plains.iter().all(|p| *p == plains[0]) {
             return Ok(Vec::new());
         }
-        let mut live: Vec<(Dot, Item)> = Vec::new();
-        let mut tombs: Vec<Tombstone> = Vec::new();
-        for (dot, p) in dots.into_iter().zip(plains) {
+        let mut live_devices = Vec::new();
+        let mut loser = None;
+        for (dot, p) in dots.iter().zip(&plains) {
             match p {
-                RecordPlain::Item(i) => live.push((dot, i)),
-                RecordPlain::Tombstone(t) => tombs.push(t),
+                RecordPlain::Item(i) => live_devices.push((i.latest_change(), *dot)),
+                RecordPlain::Tombstone(t) => {
+                    loser = loser.max(Some((t.stamp, t.device)));
+                }
             }
         }
         let mut reports = Vec::new();
-        let resolved = if live.is_empty() {
-            let newest = tombs
-                .into_iter()
-                .max_by_key(|t| (t.stamp, t.device))
-                .expect("two or more versions, none live, so at least one tombstone");
-            RecordPlain::Tombstone(newest)
-        } else {
-            let items: Vec<Item> = live.iter().map(|(_, i)| i.clone()).collect();
-            let (item, conflicts) = resolve_with_conflicts(&items);
-            let title = SecretString::from(item.title());
-            if let Some(loser) = tombs.iter().max_by_key(|t| (t.stamp, t.device)) {
-                let winner = live
-                    .iter()
-                    .max_by_key(|(dot, i)| (i.latest_change(), *dot))
-                    .map(|(dot, _)| dot.device)
-                    .expect("live is not empty");
-                reports.push(ConflictReport {
-                    item_id: id,
-                    title: title.clone(),
-                    kind: ConflictKind::DeleteVsEdit,
-                    winner_device: winner,
-                    loser_device: loser.device,
-                    at_ms: now_ms,
-                });
+        let resolved = match live_view(&plains) {
+            None => RecordPlain::Tombstone(
+                trash_view(&plains).expect("two or more versions, none live: all tombstones"),
+            ),
+            Some((item, conflicts)) => {
+                let title = SecretString::from(item.title());
+                if let Some((_, loser_device)) = loser {
+                    let winner = live_devices
+                        .iter()
+                        .max()
+                        .map(|(_, dot)| dot.device)
+                        .expect("a live view comes from a live version");
+                    reports.push(ConflictReport {
+                        item_id: id,
+                        title: title.clone(),
+                        kind: ConflictKind::DeleteVsEdit,
+                        winner_device: winner,
+                        loser_device,
+                        at_ms: now_ms,
+                    });
+                }
+                for c in conflicts {
+                    reports.push(ConflictReport {
+                        item_id: id,
+                        title: title.clone(),
+                        kind: ConflictKind::SameField { field: c.field },
+                        winner_device: c.winner_device,
+                        loser_device: c.loser_device,
+                        at_ms: now_ms,
+                    });
+                }
+                RecordPlain::Item(item)
             }
-            for c in conflicts {
-                reports.push(ConflictReport {
-                    item_id: id,
-                    title: title.clone(),
-                    kind: ConflictKind::SameField { field: c.field },
-                    winner_device: c.winner_device,
-                    loser_device: c.loser_device,
-                    at_ms: now_ms,
-                });
-            }
-            RecordPlain::Item(item)
         };
         self.observe(&resolved);
         self.write(key, id, resolved)?;
@@ -204,6 +209,7 @@ impl Replica {
         self.state.compact_item(&id);
         // Keep the cache warm: the item now has exactly this version.
         let mut cache = self.checked_cache(key);
+        cache.search_touched([&id]);
         if self.state.versions(&id).len() == 1 {
             cache.items.insert(
                 id,

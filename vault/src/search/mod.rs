@@ -163,6 +163,13 @@ struct Entry {
     hosts: Box<[HostKey]>,
 }
 
+impl Drop for Entry {
+    /// Titles, usernames, URLs and tags are item data: wiped with the entry.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.text);
+    }
+}
+
 impl Entry {
     fn new(rec: &Searchable<'_>) -> Entry {
         let mut text = String::new();
@@ -500,6 +507,18 @@ impl SearchIndex {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Removes the item at `index` and moves the last item into its place
+    /// (as [`Vec::swap_remove`] on a `Vec` kept alongside); constant time.
+    /// False when there is no such position.
+    pub fn swap_remove(&mut self, index: usize) -> bool {
+        if index < self.entries.len() {
+            self.entries.swap_remove(index);
+            true
+        } else {
+            false
         }
     }
 
