@@ -207,6 +207,15 @@ fn run(vector: &Vector) -> Result<(), String> {
                 .map(|c| read(c))
                 .collect::<Result<Vec<_>, _>>()?;
             let v = coffer_vault::account::adoptable(&current, &cands, &vk);
+            let highest = cands
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| current.same_lineage(c) && !v.forged.contains(i))
+                .map(|(_, c)| c.generation)
+                .fold(current.generation, u64::max);
+            if v.highest != highest {
+                return Err(format!("highest generation {} != {highest}", v.highest));
+            }
             if (&v.newest, &v.forged, &v.older) != (newest, forged, older) {
                 return Err(format!(
                     "expected {newest:?} {forged:?} {older:?}, got {v:?}"

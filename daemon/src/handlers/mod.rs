@@ -4,12 +4,14 @@
 //! # Layout
 //!
 //! - [`status`]: `status` and the views it is built from;
-//! - [`account`]: signup, login, unlock, lock, logout, passwd, kit, hint, stop;
+//! - [`account`]: signup, login, unlock, lock, logout, kit, hint, stop;
+//! - [`header`]: passwd and set_hint (changes of the header within an epoch);
 //! - [`items`]: add, get, list, edit, rm, history;
 //! - [`sync`]: sync now, add, remove, list;
 //! - [`reset`]: resetting the account;
 //! - [`restore`]: bringing back a container from the trash;
-//! - import, export, backup and restore of backups: [`crate::interop`].
+//! - import, export, backup and restore of backups, and the import of an
+//!   older epoch's container: [`crate::interop`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 
 pub mod account;
+pub mod header;
 pub mod items;
 pub mod reset;
 pub mod restore;
@@ -46,7 +49,9 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
         Request::Unlock(p) => account::unlock(&d, p).await,
         Request::Lock(_) => account::lock(&d).await,
         Request::Logout(_) => account::logout(&d).await,
-        Request::Passwd(p) => account::passwd(&d, p).await,
+        Request::Passwd(p) => header::passwd(&d, p).await,
+        Request::SetHint(p) => header::set_hint(&d, p).await,
+        Request::ImportContainer(p) => crate::interop::old_epoch::import_container(&d, p).await,
         Request::Kit(_) => account::kit(&d).await,
         Request::Hint(p) => account::hint(&d, p).await,
         Request::Stop(_) => account::stop(&d),

@@ -1,12 +1,17 @@
 //! The account's directory in a sync folder, `<folder>/<account_id>/`, and
 //! the files in it: reading and writing `account.json` (the one place that
-//! writes it), choosing among competing headers (the one place that
-//! weighs them), and retiring this device's own files.
+//! writes it), reading every device's header changes (`header-<id>.json`),
+//! choosing among competing headers (the one place that weighs them), and
+//! every file of one device ([`own_files`]), which retiring uses.
 
 use std::path::{Path, PathBuf};
 
 use coffer_vault::account::AccountHeader;
 use coffer_vault::sync_names::{classify, Entry, ACCOUNT_FILE};
+
+pub use super::header_files::{
+    all_candidates, header_changes_in, publish_change, publish_unlock_key, recipients,
+};
 
 use crate::store::{fsutil, trash};
 
@@ -186,19 +191,30 @@ pub fn retire(path: &Path) {
     }
 }
 
-/// Moves this device's sync files of a retired epoch (and their conflict
-/// copies) out of every sync folder, into the trash.
+/// Every file of `device_id` in the account directory `dir`: its sync file,
+/// its header changes, its unlock key, and every engine's copy of them
+/// ([`Entry::owner`]).
+pub fn own_files(dir: &Path, device_id: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| classify(&e.file_name().to_string_lossy()).owner() == Some(device_id))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Moves this device's files of a retired epoch (sync file, header changes,
+/// unlock key, and their conflict copies) out of every sync folder, into
+/// the trash.
 pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
     for f in folders {
-        let Ok(rd) = std::fs::read_dir(account_dir(f, account_id)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let ours = classify(&e.file_name().to_string_lossy()).device_id() == Some(device_id);
-            if ours {
-                if let Err(err) = trash::move_to_trash(&e.path()) {
-                    tracing::warn!(path = %e.path().display(), error = %err, "could not move a stale sync file to the trash");
-                }
+        for path in own_files(&account_dir(f, account_id), device_id) {
+            if let Err(err) = trash::move_to_trash(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash");
             }
         }
     }

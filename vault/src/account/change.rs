@@ -97,7 +97,6 @@ impl AccountHeader {
                     .filter_map(|r| ctx.seal(&r.device_id, r.public, &stretched, account_key))
                     .collect();
                 envelopes.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-                envelopes.dedup_by(|a, b| a.device_id == b.device_id);
                 header.envelopes = envelopes;
                 Some(stretched)
             }

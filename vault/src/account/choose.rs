@@ -41,6 +41,9 @@ pub struct Verdict {
     /// Authentic candidates of a lower generation than the device's header
     /// (older changes; a replay if a file went back to one): ignored.
     pub older: Vec<usize>,
+    /// The highest generation among the device's header and the authentic
+    /// candidates (a new change takes the next one).
+    pub highest: u64,
 }
 
 /// Judges `candidates` against `current` (the device's header) with the
@@ -51,7 +54,10 @@ pub fn adoptable(
     candidates: &[AccountHeader],
     vault_key: &SecretKey,
 ) -> Verdict {
-    let mut v = Verdict::default();
+    let mut v = Verdict {
+        highest: current.generation,
+        ..Verdict::default()
+    };
     let mut best = current.precedence();
     for (i, c) in candidates.iter().enumerate() {
         if !current.same_lineage(c) {
@@ -64,6 +70,7 @@ pub fn adoptable(
         if c.generation < current.generation {
             v.older.push(i);
         }
+        v.highest = v.highest.max(c.generation);
         if c.precedence() > best {
             best = c.precedence();
             v.newest = Some(i);
