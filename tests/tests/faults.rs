@@ -77,7 +77,7 @@ impl Rig {
             .map(|e| e.path())
             .find(|p| {
                 let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.contains(id) && !n.starts_with('.')
+                n == coffer_blackbox::names::device_file_name(id)
             })
             .unwrap_or_else(|| panic!("no sync file of device {id} in {}", dir.display()))
     }
