@@ -172,6 +172,12 @@ impl Sources<'_> {
         self.prompt(need)
     }
 
+    /// Whether the environment gives `need` (set and not empty), without
+    /// asking anyone.
+    pub fn in_env(&self, need: Need) -> bool {
+        (self.env)(need.var).is_some_and(|v| !v.is_empty())
+    }
+
     fn prompt(&mut self, need: Need) -> Result<Secret, CliError> {
         let read_err = |e| CliError::io("cannot read from the terminal", e);
         let first = self

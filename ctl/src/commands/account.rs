@@ -95,8 +95,9 @@ pub fn login(ctx: &mut Ctx, a: LoginArgs) -> Result<(), CliError> {
 
 /// `unlock`: the password alone; when the daemon answers that it needs the
 /// Account Key too (the password was changed on a device that did not know
-/// this one yet), the Account Key is asked for (or taken from
-/// COFFER_ACCOUNT_KEY) and the unlock is sent again with both.
+/// this one yet), the Account Key is asked for on the terminal and the
+/// unlock is sent again with both. With COFFER_ACCOUNT_KEY set, both go at
+/// once.
 pub fn unlock(ctx: &mut Ctx) -> Result<(), CliError> {
     let password = ctx.secrets().get(secrets::PASSWORD)?;
     let request = |password: Secret, account_key| {
@@ -105,12 +106,33 @@ pub fn unlock(ctx: &mut Ctx) -> Result<(), CliError> {
             account_key,
         })
     };
+    // An Account Key in the environment is sent at once (the user said
+    // this device needs it); otherwise only when the daemon asks for it.
+    let given = if ctx.secrets().in_env(secrets::ACCOUNT_KEY) {
+        Some(account_key(ctx)?)
+    } else {
+        None
+    };
+    if given.is_some() {
+        return say(ctx, request(password, given), false, "Unlocked.");
+    }
     let mut client = ctx.client()?;
     match client.call(request(password.clone(), None)) {
-        Err(CliError::Daemon(body)) if body.code == coffer_proto::ErrorCode::AccountKeyNeeded => {
-            eprintln!("coffer: {}", body.message);
+        Err(CliError::Daemon(mut body))
+            if body.code == coffer_proto::ErrorCode::AccountKeyNeeded =>
+        {
             drop(client);
-            let key = account_key(ctx)?;
+            if ctx.terminal.is_terminal() {
+                eprintln!("coffer: {}", body.message);
+            }
+            let key = match account_key(ctx) {
+                Ok(k) => k,
+                // Still the daemon's answer (exit 5), with why no key came.
+                Err(e) => {
+                    body.message = format!("{}; {e}", body.message);
+                    return Err(CliError::Daemon(body));
+                }
+            };
             say(ctx, request(password, Some(key)), false, "Unlocked.")
         }
         Err(e) => Err(e),

@@ -337,7 +337,10 @@ pub async fn logout(d: &Daemon) -> Result<Value> {
 }
 
 /// `hint`: no unlock needed; the newest header wins (after a reset the
-/// folder has the new hint).
+/// folder has the new hint; after a hint change on another device, that
+/// device's header file). An unlocked device takes a header of its own
+/// epoch only when it authenticates under the vault key (a forged hint is
+/// not shown); a locked or signed-out device cannot check one.
 pub async fn hint(d: &Daemon, p: HintParams) -> Result<Value> {
     let email = check_email(&p.email)?;
     let core = d.core().await;
@@ -346,10 +349,20 @@ pub async fn hint(d: &Daemon, p: HintParams) -> Result<Value> {
         folders.push(std::path::absolute(f).map_err(Error::nothing_changed)?);
     }
     folders.extend(core.session.sync_folders().iter().cloned());
+    let key = match &core.session {
+        Session::Unlocked(_, k) => Some(k),
+        _ => None,
+    };
+    let own = core.session.account().map(|a| &a.header);
+    let trusted = |h: &AccountHeader| match (key, own) {
+        (Some(k), Some(own)) if own.same_lineage(h) => h.verify(k).is_ok(),
+        _ => true,
+    };
     let from_folder = layout::find_account(&folders, &email).map(|base| {
         layout::all_candidates(&folders, &base.account_id)
             .into_iter()
             .map(|(_, h)| h)
+            .filter(|h| trusted(h))
             .fold(base, |best, h| {
                 if h.precedence() > best.precedence() {
                     h

@@ -70,6 +70,12 @@ pub enum DeviceOpenError {
         /// `device NAME (ID) at TIME`.
         by: String,
     },
+    /// Nothing opened, and this device's header was changed on another
+    /// device (`by`): say so with the wrong-password error.
+    WrongSinceChange {
+        /// `device NAME (ID) at TIME`.
+        by: String,
+    },
     /// Nothing opened, and this device cannot know the Account Key for the
     /// newest header with the password alone (the change came from a device
     /// that did not know this one's unlock key): type the Account Key too.
@@ -152,8 +158,16 @@ pub fn open_on_device_newest(
                 || (!device.account_key_pw.is_empty()
                     && newest.salt == own.salt
                     && newest.kdf == own.kdf);
+            let changed_elsewhere = own
+                .changed
+                .as_ref()
+                .is_some_and(|c| c.by_device_id != device.device_id);
             Err(if !reachable {
                 DeviceOpenError::AccountKeyNeeded
+            } else if changed_elsewhere {
+                DeviceOpenError::WrongSinceChange {
+                    by: crate::sync::header_watch::changed_by(own),
+                }
             } else {
                 DeviceOpenError::Failed(AccountError::WrongCredentials)
             })

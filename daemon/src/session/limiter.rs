@@ -71,6 +71,13 @@ impl Limiter {
                     "the Account Password was changed on {by}; use the new password"
                 ))
             }
+            DeviceOpenError::WrongSinceChange { by } => {
+                let _ = self.failure(AccountError::WrongCredentials);
+                Error::WrongCredentials(format!(
+                    "Account Password or Account Key is wrong; note that the Account Password \
+                     was changed on {by}: use the new password"
+                ))
+            }
             DeviceOpenError::AccountKeyNeeded => {
                 let _ = self.failure(AccountError::WrongCredentials);
                 Error::AccountKeyNeeded(
