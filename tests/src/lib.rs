@@ -25,11 +25,14 @@
 //!   inside a session a tool sets up.
 //! - [`nobody`]: acting as another user (root only).
 //! - [`replicator`]: the test replicator that plays the sync engine.
+//! - [`bisync`]: a real engine, `rclone bisync` every interval between two
+//!   folders.
 //!
 //! Binaries are found in `COFFER_BIN_DIR`, else next to the test
 //! executable's parent (`target/debug/deps/..`).
 #![warn(missing_docs)]
 
+pub mod bisync;
 pub mod conn;
 pub mod device;
 pub mod fleet;

@@ -497,3 +497,120 @@ fn a_regretted_reset_loses_nothing() {
     }
     assert_eq!(sorted_titles(a), ["Bank", "Fresh", "Mail"]);
 }
+
+// ----- a real engine -----
+
+/// The names and bytes of an account directory, without temp files.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    coffer_blackbox::folder::contents(dir)
+        .into_iter()
+        .filter(|(n, _)| !coffer_blackbox::folder::is_temp(n))
+        .collect()
+}
+
+/// Under `rclone bisync` every second, two devices change the password at
+/// about the same time: no file is written by both, so no run makes a
+/// conflict copy; both folders settle on the same files, both devices on
+/// one header (the same generation and author), health ok, and the winning
+/// password unlocks both.
+#[test]
+fn concurrent_password_changes_settle_under_rclone_bisync() {
+    let Some(rclone) = coffer_blackbox::tools::require_tool("rclone") else {
+        return;
+    };
+    let (fa, fb) = (
+        coffer_blackbox::short_tempdir("rca"),
+        coffer_blackbox::short_tempdir("rcb"),
+    );
+    let a = Device::with_sync_folder("a", fa.path());
+    let b = Device::with_sync_folder("b", fb.path());
+    let signup = a.signup(EMAIL, PW);
+    let (key, account) = (text(&signup["account_key"]), text(&signup["account_id"]));
+    let engine = coffer_blackbox::bisync::Bisync::start(
+        &rclone,
+        fa.path(),
+        fb.path(),
+        std::time::Duration::from_secs(1),
+    );
+    let limit = std::time::Duration::from_secs(60);
+    coffer_blackbox::wait::wait_for("account.json in b's folder", limit, || {
+        fb.path()
+            .join(&account)
+            .join("account.json")
+            .is_file()
+            .then_some(())
+    });
+    b.login_ok(EMAIL, PW, &key, fb.path());
+    a.ok(&["add", "Mail", "--password", "secret"]);
+    let (da, db) = (fa.path().join(&account), fb.path().join(&account));
+    let ids = [
+        text(&a.status()["device_id"]),
+        text(&b.status()["device_id"]),
+    ];
+    coffer_blackbox::wait::wait_for("both unlock keys in both folders", limit, || {
+        ids.iter()
+            .all(|id| {
+                [&da, &db]
+                    .iter()
+                    .all(|d| d.join(unlock_file_name(id)).is_file())
+            })
+            .then_some(())
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| passwd(&a, PW, "password of a", &[]));
+        s.spawn(|| passwd(&b, PW, "password of b", &[]));
+    });
+    // Settled: both devices on one header, both folders alike for 5 s on end.
+    let agreed =
+        coffer_blackbox::wait::wait_for("one header on both devices and folders", limit, || {
+            a.ok(&["sync", "now"]);
+            b.ok(&["sync", "now"]);
+            let (ha, hb) = (header_info(&a), header_info(&b));
+            let same = ha["generation"] == 1
+                && ha["changed_by_device_id"] == hb["changed_by_device_id"]
+                && ha["generation"] == hb["generation"]
+                && snapshot(&da) == snapshot(&db)
+                && ids.iter().all(|id| da.join(header_file_name(id)).is_file());
+            same.then_some(ha)
+        });
+    let before = engine.runs();
+    let settled = snapshot(&da);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    a.ok(&["sync", "now"]);
+    b.ok(&["sync", "now"]);
+    let after = engine.runs();
+    assert!(
+        after.total >= before.total + 3,
+        "rclone kept running: {after:?}"
+    );
+    assert_eq!(
+        snapshot(&da),
+        settled,
+        "the folder changed again after settling"
+    );
+    assert_eq!(snapshot(&db), settled);
+    assert_eq!(
+        after.with_conflicts, 0,
+        "no run made conflict copies: {after:?}"
+    );
+    for d in [&a, &b] {
+        let st = d.status();
+        assert_eq!(st["sync_folders"][0]["health"], "ok", "{st}");
+        assert_eq!(
+            st["header"]["changed_by_device_id"],
+            agreed["changed_by_device_id"]
+        );
+    }
+    let win_pw = if agreed["changed_by_device_id"] == ids[0].as_str() {
+        "password of a"
+    } else {
+        "password of b"
+    };
+    for d in [&a, &b] {
+        d.ok(&["lock"]);
+        let out = unlock(d, win_pw);
+        assert!(out.status.success(), "{}: {}", d.name(), stderr(&out));
+        assert_eq!(d.ok(&["get", "Mail"]), "secret\n");
+    }
+    println!("rclone bisync runs: {after:?}");
+}
