@@ -614,3 +614,43 @@ fn concurrent_password_changes_settle_under_rclone_bisync() {
     }
     println!("rclone bisync runs: {after:?}");
 }
+
+/// A reset retires the header changes and unlock keys of the old epoch with
+/// every other file of the devices: once both devices are signed in to the
+/// new epoch, every folder holds the new base header, the new devices'
+/// files and unlock keys, and nothing of the old epoch.
+#[test]
+fn a_reset_retires_the_old_epochs_header_changes_and_unlock_keys() {
+    let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT, SEED);
+    let [a, b] = f.refs();
+    settle(&[a, b], &mut rep);
+    passwd(a, PW, NEW, &[]);
+    settle(&[a, b], &mut rep);
+    let old_a = text(&a.status()["device_id"]);
+    assert!(f.account_dir(1).join(header_file_name(&old_a)).is_file());
+    let r = a
+        .with_env(&[("COFFER_NEW_PASSWORD", "after reset")])
+        .json(&["reset", "--email", EMAIL, "--yes", "--json"]);
+    let key = text(&r["account_key"]);
+    rep.sync_all();
+    b.ok(&["sync", "now"]);
+    assert_eq!(b.status()["state"], "reset");
+    for (dev, folder) in [(a, &f.folders[0]), (b, &f.folders[1])] {
+        dev.login_ok(EMAIL, "after reset", &key, folder);
+    }
+    settle(&[a, b], &mut rep);
+    let ids: std::collections::BTreeSet<String> = [a, b]
+        .iter()
+        .map(|d| text(&d.status()["device_id"]))
+        .collect();
+    for i in 0..2 {
+        let dir = f.account_dir(i);
+        assert!(
+            coffer_blackbox::names::holds_only(&dir, &ids),
+            "{:?}",
+            coffer_blackbox::folder::names(&dir)
+        );
+        assert_eq!(coffer_blackbox::names::unlock_keys(&dir), ids);
+    }
+    assert_eq!(header_info(a)["generation"], 0);
+}

@@ -219,3 +219,39 @@ pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_vault::sync_names::{device_file_name, header_file_name, unlock_file_name};
+
+    #[test]
+    fn own_files_are_every_file_a_device_writes_and_their_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = "6a1f3e9c-2b4d-4f8a-b1c7-93d2e5f0a8b6";
+        let other = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90";
+        let mine = [
+            device_file_name(me),
+            header_file_name(me),
+            unlock_file_name(me),
+            format!("header-{me}.sync-conflict-20250101-120000-ABCDEFG.json"),
+            format!("unlock-{me} (1).json"),
+            format!("device-{me} 2.cofsync"),
+        ];
+        let theirs = [
+            device_file_name(other),
+            header_file_name(other),
+            unlock_file_name(other),
+            ACCOUNT_FILE.to_owned(),
+            format!(".{}.123-0.tmp", header_file_name(me)),
+            "notes.txt".to_owned(),
+        ];
+        for n in mine.iter().chain(&theirs) {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let mut want: Vec<PathBuf> = mine.iter().map(|n| dir.path().join(n)).collect();
+        want.sort();
+        assert_eq!(own_files(dir.path(), me), want);
+        assert!(own_files(&dir.path().join("missing"), me).is_empty());
+    }
+}
