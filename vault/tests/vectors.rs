@@ -59,6 +59,14 @@ enum Vector {
         forged: Vec<usize>,
         older: Vec<usize>,
     },
+    #[serde(rename = "unlock-key")]
+    UnlockKey {
+        description: String,
+        /// `success`, `tampered`, `unknown version`, `not this format`, `corrupt`.
+        expect: String,
+        file: String,
+        vault_key_hex: String,
+    },
     #[serde(rename = "kdf")]
     Kdf {
         description: String,
@@ -220,6 +228,29 @@ fn run(vector: &Vector) -> Result<(), String> {
                 return Err(format!(
                     "expected {newest:?} {forged:?} {older:?}, got {v:?}"
                 ));
+            }
+        }
+        Vector::UnlockKey {
+            expect,
+            file,
+            vault_key_hex,
+            ..
+        } => {
+            use coffer_vault::unlock_key::UnlockKeyFile;
+            let vk = coffer_vault::secret::SecretKey::from_slice(&unhex(vault_key_hex))
+                .ok_or("vault_key_hex is not 32 bytes")?;
+            let got = match UnlockKeyFile::from_json(file.as_bytes()) {
+                Ok(k) if k.to_json() != file.as_bytes() => {
+                    return Err("to_json(from_json(file)) differs from the file".into())
+                }
+                Ok(k) if k.verify(&vk) => "success",
+                Ok(_) => "tampered",
+                Err(FormatError::UnknownVersion { .. }) => "unknown version",
+                Err(FormatError::NotThisFormat { .. }) => "not this format",
+                Err(_) => "corrupt",
+            };
+            if got != expect {
+                return Err(format!("expected {expect:?}, got {got:?}"));
             }
         }
         Vector::Kdf {
@@ -871,6 +902,74 @@ fn generate_v2_vectors() {
         "y password",
         by("1a2b3c4d-0000-4000-8000-00000000000b", "Y", 5000),
     );
+    // Unlock keys.
+    {
+        use coffer_vault::unlock_key::UnlockKeyFile;
+        let vk = coffer_vault::secret::SecretKey::from_bytes([9; 32]);
+        let file = UnlockKeyFile::new(
+            acct.header.account_id,
+            1,
+            "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6",
+            "Ann's phone",
+            UnlockSecret::from_bytes([7; 32]).public(),
+            &vk,
+        );
+        let unlock = |name: &str,
+                      description: &str,
+                      expect: &str,
+                      f: &UnlockKeyFile,
+                      text: Option<String>| {
+            write(
+                name,
+                &Vector::UnlockKey {
+                    description: description.into(),
+                    expect: expect.into(),
+                    file: text.unwrap_or_else(|| String::from_utf8(f.to_json()).expect("UTF-8")),
+                    vault_key_hex: hex(vk.expose()),
+                },
+            );
+        };
+        unlock(
+            "unlock-key-success.json",
+            "a device's published unlock key, MACed under the vault key",
+            "success",
+            &file,
+            None,
+        );
+        let mut t = file.clone();
+        t.public_key.0[0] ^= 1;
+        unlock(
+            "unlock-key-tampered-key.json",
+            "the public key was replaced without the vault key",
+            "tampered",
+            &t,
+            None,
+        );
+        let mut t = file.clone();
+        t.device_id = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90".into();
+        unlock(
+            "unlock-key-moved-device.json",
+            "the file was moved to another device id",
+            "tampered",
+            &t,
+            None,
+        );
+        let text = String::from_utf8(file.to_json()).expect("UTF-8");
+        unlock(
+            "unlock-key-unknown-version.json",
+            "version 2 of the format",
+            "unknown version",
+            &file,
+            Some(text.replace("\"version\": 1", "\"version\": 2")),
+        );
+        unlock(
+            "unlock-key-corrupt.json",
+            "the file cut short",
+            "corrupt",
+            &file,
+            Some(text[..text.len() / 2].to_owned()),
+        );
+    }
     let (win, lose, pw_lose) = if x.precedence() > y.precedence() {
         (&x, &y, "y password")
     } else {
