@@ -105,6 +105,13 @@ pub fn open_on_device_newest(
     let mut stretched_by: Vec<(Vec<u8>, coffer_vault::kdf::KdfParams, SecretKey)> = Vec::new();
     let opened = open_newest(&candidates, Some(0), |h| {
         h.kdf.check()?;
+        // No way to the Account Key for this header with a password alone:
+        // not worth a derivation (this device's box is sealed under its own
+        // header's salt; other headers help only with an envelope for it).
+        let has_envelope = h.envelopes.iter().any(|e| e.device_id == device.device_id);
+        if account_key.is_none() && h.salt != own.salt && !has_envelope {
+            return Err(AccountError::WrongCredentials);
+        }
         let stretched = match stretched_by
             .iter()
             .find(|(s, k, _)| *s == h.salt && *k == h.kdf)
