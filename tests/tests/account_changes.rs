@@ -121,11 +121,14 @@ fn a_password_change_reaches_unlocked_locked_and_off_devices() {
         serde_json::from_slice(&std::fs::read(f.account_dir(0).join("account.json")).unwrap())
             .unwrap();
     assert_eq!(base["generation"], 0);
+    // Read before the change reaches d's folder (d's watcher may adopt it
+    // at once).
+    let pw_box_before = device_json(d)["account_key_pw"].clone();
+    assert_ne!(pw_box_before, "");
     rep.sync_all();
 
     // d, unlocked: adopts the header in a round, stays unlocked, and drops
     // the Account Key box of the old password from device.json.
-    let pw_box_before = device_json(d)["account_key_pw"].clone();
     d.ok(&["sync", "now"]);
     assert_eq!(d.status()["state"], "unlocked");
     assert_eq!(header_info(d)["generation"], 1);
@@ -573,16 +576,15 @@ fn concurrent_password_changes_settle_under_rclone_bisync() {
                 && ids.iter().all(|id| da.join(header_file_name(id)).is_file());
             same.then_some(ha)
         });
+    // Still settled after three more rclone runs.
     let before = engine.runs();
     let settled = snapshot(&da);
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    coffer_blackbox::wait::wait_for("three more rclone bisync runs", limit, || {
+        (engine.runs().total >= before.total + 3).then_some(())
+    });
     a.ok(&["sync", "now"]);
     b.ok(&["sync", "now"]);
     let after = engine.runs();
-    assert!(
-        after.total >= before.total + 3,
-        "rclone kept running: {after:?}"
-    );
     assert_eq!(
         snapshot(&da),
         settled,
