@@ -656,3 +656,44 @@ fn a_reset_retires_the_old_epochs_header_changes_and_unlock_keys() {
     }
     assert_eq!(header_info(a)["generation"], 0);
 }
+
+/// Every engine's conflict copy of a device's header change is read (the
+/// newer change in it is adopted) and then retired to the trash; the
+/// device's own file stays.
+#[test]
+fn conflict_copies_of_header_changes_are_merged_and_retired() {
+    use coffer_blackbox::replicator::Engine;
+    for (n, engine) in Engine::ALL.into_iter().enumerate() {
+        let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT, SEED + n as u64);
+        let [a, b] = f.refs();
+        a.ok(&["add", "Mail", "--password", "secret"]);
+        settle(&[a, b], &mut rep);
+        passwd(a, PW, "second", &[]);
+        rep.sync_all();
+        b.ok(&["sync", "now"]);
+        assert_eq!(header_info(b)["generation"], 1, "{engine:?}");
+        b.ok(&["lock"]);
+        passwd(a, "second", "third", &[]);
+        // b's folder keeps generation 1 under the name, generation 2 beside it.
+        rep.conflict_copy(0, 1, engine);
+        let dir = f.account_dir(1);
+        let copies = coffer_blackbox::names::conflict_copies(&dir);
+        assert!(
+            copies.iter().any(|c| c.starts_with("header-")),
+            "{engine:?}: {copies:?}"
+        );
+        let out = unlock(b, "third");
+        assert!(out.status.success(), "{engine:?}: {}", stderr(&out));
+        b.ok(&["sync", "now"]);
+        assert_eq!(header_info(b)["generation"], 2, "{engine:?}");
+        let left: Vec<String> = coffer_blackbox::names::conflict_copies(&dir)
+            .into_iter()
+            .filter(|c| c.starts_with("header-") || c.starts_with("unlock-"))
+            .collect();
+        assert!(left.is_empty(), "{engine:?}: copies left: {left:?}");
+        assert!(dir
+            .join(header_file_name(&text(&a.status()["device_id"])))
+            .is_file());
+        assert_eq!(b.ok(&["get", "Mail"]), "secret\n");
+    }
+}

@@ -107,8 +107,47 @@ pub fn round(
     if own_change {
         publish_change(&folders, current, &me);
     }
-    let winner = headers[verdict.newest?].clone();
-    adopt(device_json, account, winner)
+    let adopted = match verdict.newest {
+        Some(i) => adopt(device_json, account, headers[i].clone()),
+        None => None,
+    };
+    retire_copies(account, &found, vault_key);
+    adopted
+}
+
+/// Engines' conflict copies of header changes and unlock keys, once read:
+/// a header copy is retired when the device's header is at least as new or
+/// when it does not authenticate (reported until then); an unlock key copy
+/// always (its device publishes its own file again).
+fn retire_copies(account: &Account, found: &[(PathBuf, AccountHeader)], vault_key: &SecretKey) {
+    let current = &account.header;
+    for (path, h) in found {
+        let copy = path.file_name().is_some_and(|n| {
+            matches!(
+                classify(&n.to_string_lossy()),
+                Entry::HeaderChangeConflict { .. }
+            )
+        });
+        let superseded = current.same_lineage(h)
+            && (h.precedence() <= current.precedence() || h.verify(vault_key).is_err());
+        if copy && superseded {
+            super::layout::retire(path);
+        }
+    }
+    for f in &account.device.sync_folders {
+        let dir = super::layout::account_dir(f, &account.device.account_id);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if matches!(
+                classify(&e.file_name().to_string_lossy()),
+                Entry::UnlockKeyConflict { .. }
+            ) {
+                super::layout::retire(&e.path());
+            }
+        }
+    }
 }
 
 /// Makes `winner` this device's header: the container, and `device.json`
