@@ -697,3 +697,27 @@ fn conflict_copies_of_header_changes_are_merged_and_retired() {
         assert_eq!(b.ok(&["get", "Mail"]), "secret\n");
     }
 }
+
+/// An unlocked device that adopted a change without an envelope for it
+/// (the changer did not know it) can still change the password with the
+/// current one: it holds the Account Key under the vault key.
+#[test]
+fn an_unlocked_device_without_an_envelope_can_still_change_the_password() {
+    let (f, mut rep) = Fleet::replicated(["a", "b"], ACCOUNT, SEED);
+    let [a, b] = f.refs();
+    a.ok(&["add", "Mail", "--password", "secret"]);
+    settle(&[a, b], &mut rep);
+    let b_id = text(&b.status()["device_id"]);
+    std::fs::remove_file(f.account_dir(0).join(unlock_file_name(&b_id))).unwrap();
+    passwd(a, PW, NEW, &[]);
+    rep.sync_pair(0, 1);
+    b.ok(&["sync", "now"]);
+    assert_eq!(header_info(b)["generation"], 1);
+    assert_eq!(device_json(b)["account_key_pw"], "");
+    passwd(b, NEW, "from b", &[]);
+    settle(&[a, b], &mut rep);
+    for dev in [a, b] {
+        assert_eq!(header_info(dev)["generation"], 2, "{}", dev.name());
+        only_the_new_password_unlocks(dev, NEW, "from b", "device b (");
+    }
+}

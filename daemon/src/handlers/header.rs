@@ -100,13 +100,20 @@ pub async fn passwd(d: &Arc<Daemon>, p: PasswdParams) -> Result<Value> {
     };
     core.limiter.check()?;
     let (header, device) = (account.header.clone(), account.device.clone());
+    // Unlocked, this device has the Account Key (its vault-key box) even
+    // when its password box was dropped for a change it adopted: the typed
+    // password is still checked by unwrapping the vault key with it.
+    let known_key = match &core.session {
+        Session::Unlocked(a, k) => a.device.open_account_key_vk(k),
+        _ => None,
+    };
     let found = folder_headers(&device);
     let old = secret(&p.old_password);
     let new = secret(&p.new_password);
     let hint = p.hint.clone();
     let result = credentials::run(move || {
         let (newest, opened) =
-            credentials::open_on_device_newest(&header, found.clone(), &device, &old, None)?;
+            credentials::open_on_device_newest(&header, found.clone(), &device, &old, known_key)?;
         let vk = &opened.vault_key;
         let recipients = layout::recipients(&device.sync_folders, &device, vk);
         let highest = adoptable(&newest, &found, vk).highest;

@@ -70,8 +70,8 @@ pub enum DeviceOpenError {
         /// `device NAME (ID) at TIME`.
         by: String,
     },
-    /// Nothing opened, and this device's header was changed on another
-    /// device (`by`): say so with the wrong-password error.
+    /// Nothing opened, and the password was changed within the epoch (on
+    /// `by`): say so with the wrong-password error.
     WrongSinceChange {
         /// `device NAME (ID) at TIME`.
         by: String,
@@ -165,13 +165,9 @@ pub fn open_on_device_newest(
                 || (!device.account_key_pw.is_empty()
                     && newest.salt == own.salt
                     && newest.kdf == own.kdf);
-            let changed_elsewhere = own
-                .changed
-                .as_ref()
-                .is_some_and(|c| c.by_device_id != device.device_id);
             Err(if !reachable {
                 DeviceOpenError::AccountKeyNeeded
-            } else if changed_elsewhere {
+            } else if own.changed.is_some() {
                 DeviceOpenError::WrongSinceChange {
                     by: crate::sync::header_watch::changed_by(own),
                 }

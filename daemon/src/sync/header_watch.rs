@@ -68,22 +68,11 @@ pub fn round(
             continue;
         }
         let seen = status.seen.entry(path.clone()).or_insert(h.generation);
-        let owner = path
-            .file_name()
-            .map(|n| classify(&n.to_string_lossy()))
-            .and_then(|e| match e {
-                Entry::HeaderChange { device_id } => Some(device_id),
-                _ => None,
-            });
-        // A file of device X holding an older change than the one of X
-        // this device has: someone put an old version back.
-        let behind_its_author = owner.as_deref().is_some_and(|x| {
-            current
-                .changed
-                .as_ref()
-                .is_some_and(|c| c.by_device_id == x && h.generation < current.generation)
-        });
-        if h.generation < *seen || behind_its_author {
+        // The same file showed a later generation before: someone (an
+        // engine restoring an old version, an attacker) put an old one back.
+        // (Not flagged across a restart, nor across folders that lag: an
+        // older header is refused either way.)
+        if h.generation < *seen {
             if status.replayed.insert(path.clone()) {
                 tracing::warn!(path = %path.display(), generation = h.generation, "an older account header was put back in a sync folder; refused");
             }
