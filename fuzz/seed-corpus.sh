@@ -3,7 +3,7 @@
 set -eu
 cd "$(dirname "$0")"
 v=../vault/tests/vectors
-for t in account_header account_key container sync_file item_json request backup device_key sync_name; do mkdir -p "corpus/$t"; done
+for t in account_header account_key container sync_file item_json request backup device_key sync_name unlock_key; do mkdir -p "corpus/$t"; done
 for f in "$v"/container-*.txt "$v"/sync-*.txt; do
   name=$(basename "$f" .txt)
   # The file's bytes follow the `---` line.
@@ -18,6 +18,10 @@ grep -v '^#' "$v/names.txt" | cut -f1 | awk '{ f = sprintf("corpus/sync_name/n%0
 for f in "$v"/header-*.json; do
   python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["header"])' "$f" \
     > "corpus/account_header/$(basename "$f" .json)" 2>/dev/null || true
+done
+for f in "$v"/unlock-key-*.json; do
+  python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["file"])' "$f" \
+    > "corpus/unlock_key/$(basename "$f" .json)" 2>/dev/null || true
 done
 python3 - "$v/account-key-texts.json" corpus/account_key <<'PY' || true
 import json, sys, os

@@ -19,7 +19,8 @@ Examples:
   COFFER_PASSWORD=... coffer unlock    # or: coffer --password-file pw.txt unlock
 
 Secrets are asked on the terminal without echo. Without a terminal they come from
-COFFER_PASSWORD, COFFER_ACCOUNT_KEY, COFFER_NEW_PASSWORD or --password-file FILE.
+COFFER_PASSWORD, COFFER_ACCOUNT_KEY, COFFER_NEW_PASSWORD or --password-file FILE
+(`import coffer-container`: COFFER_OLD_PASSWORD and COFFER_OLD_ACCOUNT_KEY).
 
 Exit codes: 0 done, 1 error, 2 usage, 3 not unlocked (signed out, locked or reset),
 4 no such item, 5 wrong Account Password or Account Key.";
@@ -104,21 +105,29 @@ pub enum Command {
         The new Account Password comes from the terminal, COFFER_NEW_PASSWORD or --password-file."
     )]
     Reset(ResetArgs),
-    /// Show the password hint; no unlock needed.
-    #[command(after_help = "Example:\n  coffer hint --email me@example.org --sync-folder ~/Sync")]
+    /// Show the password hint (no unlock needed), or change it with --set.
+    #[command(
+        after_help = "Example:\n  coffer hint --email me@example.org --sync-folder ~/Sync\n  \
+        coffer hint --set 'the blue one'      # unlocked; every device shows it"
+    )]
     Hint(HintArgs),
-    /// Change the Account Password.
+    /// Change the Account Password (every signed-in device takes the new one).
     #[command(after_help = "Example:\n  coffer passwd\n  \
-        COFFER_PASSWORD=old COFFER_NEW_PASSWORD=new coffer passwd")]
-    Passwd,
+        COFFER_PASSWORD=old COFFER_NEW_PASSWORD=new coffer passwd --hint 'new hint'\n  \
+        coffer passwd --same                  # keep it; re-stretch at today's parameters")]
+    Passwd(PasswdArgs),
     /// Print the emergency kit again (unlocked only).
     Kit(JsonArg),
     /// Shut the daemon down gracefully.
     Stop,
     /// Import items from another password manager's export.
     #[command(
-        after_help = "Formats: 1password-csv, bitwarden, keepass-xml, keepassxc-csv, msecure-csv, csv\n\n\
-        Example:\n  coffer import bitwarden export.json --dry-run"
+        after_help = "Formats: 1password-csv, bitwarden, keepass-xml, keepassxc-csv, msecure-csv, csv,\n\
+        coffer-container (a container from the trash, or a backup, of an older epoch after a\n\
+        reset: asks for that epoch's Account Password and Account Key; without a terminal\n\
+        COFFER_OLD_PASSWORD or --password-file, and COFFER_OLD_ACCOUNT_KEY)\n\n\
+        Example:\n  coffer import bitwarden export.json --dry-run\n  \
+        coffer import coffer-container ~/.local/share/Trash/files/ACCOUNT_ID.coffer"
     )]
     Import(ImportArgs),
     /// Export every item in another manager's format (NOT encrypted).
@@ -379,8 +388,34 @@ pub struct ResetArgs {
     pub json: bool,
 }
 
-/// `hint`: the same flags as `login`.
-pub type HintArgs = LoginArgs;
+/// `hint`.
+#[derive(Debug, Args)]
+pub struct HintArgs {
+    /// The account email (not with --set).
+    #[arg(long, required_unless_present = "set", conflicts_with = "set")]
+    pub email: Option<String>,
+    /// A sync folder that holds the account (needed when this device knows none).
+    #[arg(long = "sync-folder", value_name = "DIR", conflicts_with = "set")]
+    pub sync_folder: Option<PathBuf>,
+    /// Set a new hint instead (unlocked only; an empty one removes it).
+    #[arg(long, value_name = "HINT")]
+    pub set: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `passwd`.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// A new password hint too.
+    #[arg(long)]
+    pub hint: Option<String>,
+    /// Keep the password: re-stretch it at this machine's calibrated
+    /// parameters (asks only for the current one).
+    #[arg(long)]
+    pub same: bool,
+}
 
 /// `import`.
 #[derive(Debug, Args)]
@@ -564,7 +599,11 @@ mod tests {
         for cmd in ["login", "reset", "hint"] {
             let cli = parse(&[cmd, "--email", "a@b", "--sync-folder", "/s"]).unwrap();
             let account = match cli.command {
-                Command::Login(a) | Command::Hint(a) => a.account,
+                Command::Login(a) => a.account,
+                Command::Hint(a) => AccountArgs {
+                    email: a.email.expect("email"),
+                    sync_folder: a.sync_folder,
+                },
                 Command::Reset(r) => r.account,
                 other => panic!("{cmd} parsed as {other:?}"),
             };

@@ -117,7 +117,7 @@ pub fn exit_code_for(code: ErrorCode) -> u8 {
         ErrorCode::InvalidParams => EXIT_USAGE,
         ErrorCode::SignedOut | ErrorCode::Locked | ErrorCode::Reset => EXIT_NOT_UNLOCKED,
         ErrorCode::NoSuchItem => EXIT_NO_SUCH_ITEM,
-        ErrorCode::WrongCredentials => EXIT_WRONG_CREDENTIALS,
+        ErrorCode::WrongCredentials | ErrorCode::AccountKeyNeeded => EXIT_WRONG_CREDENTIALS,
         _ => EXIT_ERROR,
     }
 }

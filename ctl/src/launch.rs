@@ -29,6 +29,8 @@ const SECRET_VARS: &[&str] = &[
     "COFFER_PASSWORD",
     "COFFER_ACCOUNT_KEY",
     "COFFER_NEW_PASSWORD",
+    "COFFER_OLD_PASSWORD",
+    "COFFER_OLD_ACCOUNT_KEY",
 ];
 
 /// The daemon's executable: next to ours, else the first `cofferd` on
@@ -169,6 +171,8 @@ mod tests {
             "COFFER_PASSWORD",
             "COFFER_ACCOUNT_KEY",
             "COFFER_NEW_PASSWORD",
+            "COFFER_OLD_PASSWORD",
+            "COFFER_OLD_ACCOUNT_KEY",
         ] {
             assert!(SECRET_VARS.contains(&v));
         }

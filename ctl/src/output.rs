@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use coffer_proto::reply::{
-    HistoryReply, ItemSummary, ResetDetails, State, StatusInfo, SyncFolderInfo,
+    HeaderInfo, HistoryReply, ItemSummary, ResetDetails, State, StatusInfo, SyncFolderInfo,
 };
 use coffer_proto::secret_service::SecretServiceState;
 use coffer_vault::account_key::AccountKey;
@@ -116,6 +116,9 @@ pub fn status(s: &StatusInfo) -> String {
     line(&mut out, "Key cache", &cache);
     if let Some(w) = &s.key_cache.warning {
         line(&mut out, "  warning", w);
+    }
+    if let Some(h) = &s.header {
+        header_lines(&mut out, h);
     }
     if let Some(w) = &s.kdf_warning {
         line(&mut out, "Warning", w);
@@ -297,7 +300,54 @@ pub fn reset_details(r: &ResetDetails) -> String {
          (from the emergency kit printed by the reset).",
         r.next_command
     );
+    out.push_str(&old_items_hint(r.trashed_container.as_deref()));
     out
+}
+
+/// How the items of the epoch before a reset come back (the regretted reset).
+pub fn old_items_hint(trashed: Option<&std::path::Path>) -> String {
+    let file = trashed.map_or_else(
+        || "<the old vault file from the trash>".to_owned(),
+        |t| t.display().to_string(),
+    );
+    format!(
+        "Nothing is lost if you find the OLD Account Password and Account Key later: once \
+         signed in to the new account, run `coffer import coffer-container {file}` to bring the \
+         old items in as new items (it asks for the old secrets).\n"
+    )
+}
+
+/// The account header's generation and last change, and what was refused.
+fn header_lines(out: &mut String, h: &HeaderInfo) {
+    let mut text = format!("generation {}", h.generation);
+    if let (Some(at), Some(id)) = (h.changed_at_ms, &h.changed_by_device_id) {
+        let name = h.changed_by_device_name.as_deref().unwrap_or("");
+        let _ = write!(
+            text,
+            ", password or hint last changed {} on device \"{name}\" ({id})",
+            date(at)
+        );
+    }
+    let _ = writeln!(out, "{:<14}{text}", "Header:");
+    if let Some(lost) = &h.lost_change {
+        let _ = writeln!(out, "{:<14}{lost}", "  note");
+    }
+    for p in &h.forged {
+        let _ = writeln!(
+            out,
+            "{:<14}{} does not authenticate under this account's key (forged or damaged); ignored",
+            "  warning",
+            p.display()
+        );
+    }
+    for p in &h.replayed {
+        let _ = writeln!(
+            out,
+            "{:<14}{} was put back to an older header (an old password); refused",
+            "  warning",
+            p.display()
+        );
+    }
 }
 
 /// The sync folders, one block each, indented.
@@ -399,30 +449,7 @@ pub fn table<const N: usize>(header: &[&str; N], rows: &[[&str; N]]) -> String {
 
 /// `2024-05-01 12:34 UTC` from milliseconds since the Unix epoch.
 pub fn date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    coffer_proto::time::utc_minutes(ms)
 }
 
 /// `15 minutes`, `1 hour`, `90 seconds`, `never`.
@@ -526,6 +553,15 @@ mod tests {
             reset: None,
             kdf_warning: None,
             conflicts: vec![],
+            header: Some(HeaderInfo {
+                generation: 3,
+                changed_at_ms: Some(1_735_689_600_000),
+                changed_by_device_id: Some("d9".into()),
+                changed_by_device_name: Some("desktop".into()),
+                lost_change: Some("the change made here lost".into()),
+                forged: vec![PathBuf::from("/sync/acc/header-x.json")],
+                replayed: vec![PathBuf::from("/sync/acc/header-y.json")],
+            }),
             version: "0.1.0".into(),
             secret_service: None,
         }
@@ -546,6 +582,10 @@ mod tests {
             "truncated; left in place",
             "/c",
             "pid 42",
+            "Header:       generation 3, password or hint last changed 2025-01-01 00:00 UTC on device \"desktop\" (d9)",
+            "the change made here lost",
+            "/sync/acc/header-x.json does not authenticate",
+            "/sync/acc/header-y.json was put back to an older header",
         ] {
             assert!(s.contains(needle), "{needle:?} not in\n{s}");
         }
@@ -568,6 +608,10 @@ mod tests {
         assert!(s.contains("State:        reset"), "{s}");
         assert!(s.contains("\"desktop\""), "{s}");
         assert!(s.contains("/trash/x"), "{s}");
+        assert!(
+            s.contains("run `coffer import coffer-container /trash/x`"),
+            "{s}"
+        );
         assert!(
             s.contains("Next: run `coffer login --email a@example.org --sync-folder /sync`"),
             "{s}"

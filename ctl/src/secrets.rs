@@ -103,6 +103,23 @@ pub const ACCOUNT_KEY: Need = Need {
     new: false,
 };
 
+/// The Account Password of an older epoch (`import coffer-container`):
+/// `--password-file` gives it too.
+pub const OLD_PASSWORD: Need = Need {
+    what: "Account Password of the old account (before the reset)",
+    var: "COFFER_OLD_PASSWORD",
+    from_file: true,
+    new: false,
+};
+
+/// The Account Key of an older epoch (`import coffer-container`).
+pub const OLD_ACCOUNT_KEY: Need = Need {
+    what: "Account Key of the old account (before the reset)",
+    var: "COFFER_OLD_ACCOUNT_KEY",
+    from_file: false,
+    new: false,
+};
+
 /// Where secrets may come from for one run.
 pub struct Sources<'a> {
     /// `--password-file`.
@@ -153,6 +170,12 @@ impl Sources<'_> {
             });
         }
         self.prompt(need)
+    }
+
+    /// Whether the environment gives `need` (set and not empty), without
+    /// asking anyone.
+    pub fn in_env(&self, need: Need) -> bool {
+        (self.env)(need.var).is_some_and(|v| !v.is_empty())
     }
 
     fn prompt(&mut self, need: Need) -> Result<Secret, CliError> {

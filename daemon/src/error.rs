@@ -47,6 +47,9 @@ pub enum Error {
     /// The Account Password or Account Key is wrong.
     #[error("{0}")]
     WrongCredentials(String),
+    /// The device cannot check the password alone: the Account Key is needed.
+    #[error("{0}")]
+    AccountKeyNeeded(String),
     /// Too many wrong attempts.
     #[error("too many wrong attempts; try again in {secs} s")]
     RateLimited {
@@ -122,6 +125,7 @@ impl Error {
             Error::BadInput(_) => ErrorCode::BadInput,
             Error::BadAccountKey(_) => ErrorCode::BadAccountKey,
             Error::WrongCredentials(_) => ErrorCode::WrongCredentials,
+            Error::AccountKeyNeeded(_) => ErrorCode::AccountKeyNeeded,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::NoSuchItem(_) => ErrorCode::NoSuchItem,
             Error::Ambiguous { .. } => ErrorCode::Ambiguous,

@@ -9,8 +9,10 @@
 //! - [`daemon`]: the shared handles and the state lock.
 //! - [`session`]: the state and its transitions (the one owner of state).
 //! - [`handlers`]: one module per area of requests, and the dispatch.
-//! - [`interop`]: import, export, backup and restore.
-//! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch).
+//! - [`interop`]: import, export, backup and restore, and the import of an
+//!   older epoch's container (a regretted reset).
+//! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch, the
+//!   per-device header changes and unlock keys, adopting newer headers).
 //! - [`watch`]: the file watcher and sync scheduling.
 //! - [`store`]: the container, `device.json`, durable writes, trash, lock file.
 //! - [`server`]: the accept loop and connections; [`socket`]: binding it safely.

@@ -13,7 +13,10 @@ use coffer_vault::device_key::{DeviceKeyContext, Slot};
 use coffer_vault::format::{Container, SyncFile};
 use coffer_vault::item::Item;
 use coffer_vault::secret::SecretKey;
-use coffer_vault::sync_names::{classify, device_file_name, Entry};
+use coffer_vault::sync_names::{
+    classify, device_file_name, header_file_name, unlock_file_name, Entry,
+};
+use coffer_vault::unlock_key::UnlockKeyFile;
 
 /// `account.json` reader.
 pub fn account_header(data: &[u8]) {
@@ -104,11 +107,30 @@ pub fn sync_name(data: &[u8]) {
     let Ok(name) = std::str::from_utf8(data) else {
         return;
     };
-    if let Entry::DeviceFile { device_id } = classify(name) {
-        assert_eq!(
+    match classify(name) {
+        Entry::DeviceFile { device_id } => assert_eq!(
             device_file_name(&device_id),
             name,
             "device file name round trip"
-        );
+        ),
+        Entry::HeaderChange { device_id } => assert_eq!(
+            header_file_name(&device_id),
+            name,
+            "header change name round trip"
+        ),
+        Entry::UnlockKey { device_id } => assert_eq!(
+            unlock_file_name(&device_id),
+            name,
+            "unlock key name round trip"
+        ),
+        _ => {}
+    }
+}
+
+/// `unlock-<device_id>.json` reader.
+pub fn unlock_key(data: &[u8]) {
+    if let Ok(k) = UnlockKeyFile::from_json(data) {
+        let again = UnlockKeyFile::from_json(&k.to_json()).expect("a written unlock key parses");
+        assert_eq!(again, k, "unlock key round trip");
     }
 }

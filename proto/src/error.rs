@@ -30,6 +30,9 @@ pub enum ErrorCode {
     WrongCredentials,
     /// The Account Key is malformed (caught before any key derivation).
     BadAccountKey,
+    /// This device cannot check the Account Password alone (it was changed
+    /// on a device that did not know this one yet): send the Account Key too.
+    AccountKeyNeeded,
     /// No item matches the query.
     NoSuchItem,
     /// Several items match the query; `data` lists them.
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::AlreadySignedIn => "already_signed_in",
             ErrorCode::WrongCredentials => "wrong_credentials",
             ErrorCode::BadAccountKey => "bad_account_key",
+            ErrorCode::AccountKeyNeeded => "account_key_needed",
             ErrorCode::NoSuchItem => "no_such_item",
             ErrorCode::Ambiguous => "ambiguous",
             ErrorCode::EmailMismatch => "email_mismatch",

@@ -25,6 +25,7 @@
 //! - [`generate`], [`otp`], [`clipboard`], [`search`], [`trash`]: the
 //!   parameters and replies of the generator, one-time codes, clipboard,
 //!   search and trash methods.
+//! - [`time`]: times as both binaries print them.
 #![warn(missing_docs)]
 
 pub mod clipboard;
@@ -39,6 +40,7 @@ pub mod request;
 pub mod search;
 pub mod secret;
 pub mod secret_service;
+pub mod time;
 pub mod trash;
 
 pub use envelope::{EventEnvelope, Hello, RequestEnvelope, ResponseEnvelope};

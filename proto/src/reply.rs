@@ -149,11 +149,41 @@ pub struct StatusInfo {
     /// Recent conflicts the merge resolved.
     #[serde(default)]
     pub conflicts: Vec<ConflictInfo>,
+    /// The account header of this device: its generation, the last change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderInfo>,
     /// The daemon's version.
     pub version: String,
     /// The Secret Service provider, once it was ever enabled on this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_service: Option<crate::secret_service::SecretServiceState>,
+}
+
+/// The account header as `status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderInfo {
+    /// 0 at creation and reset, +1 at every change (password, hint).
+    pub generation: u64,
+    /// When the header last changed (ms since the epoch), if it did since
+    /// the epoch began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at_ms: Option<u64>,
+    /// The device that changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by_device_id: Option<String>,
+    /// That device's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by_device_name: Option<String>,
+    /// Set when this device's own change lost to a concurrent one: which
+    /// password holds now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_change: Option<String>,
+    /// Headers in the sync folders that do not authenticate (ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forged: Vec<PathBuf>,
+    /// Header files put back to an older generation (refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replayed: Vec<PathBuf>,
 }
 
 /// `signup` and `reset`: the new secrets to show once.

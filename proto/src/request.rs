@@ -64,8 +64,10 @@ pub enum Request {
     Reset(ResetParams),
     /// The password hint, without unlocking.
     Hint(HintParams),
-    /// Change the Account Password.
+    /// Change the Account Password (or re-stretch it, or with a new hint).
     Passwd(PasswdParams),
+    /// Change the password hint (unlocked only).
+    SetHint(SetHintParams),
     /// The emergency kit (unlocked only).
     Kit(NoParams),
     /// Shut the daemon down gracefully.
@@ -98,6 +100,9 @@ pub enum Request {
     TrashRestore(QueryParams),
     /// Purge items from the trash.
     TrashEmpty(TrashEmptyParams),
+    /// Merge the items of a container or backup of an older epoch (or of
+    /// this one) into this account, with that epoch's secrets.
+    ImportContainer(ImportContainerParams),
 }
 
 impl Request {
@@ -138,6 +143,8 @@ impl Request {
         "trash_list",
         "trash_restore",
         "trash_empty",
+        "set_hint",
+        "import_container",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -203,6 +210,8 @@ impl Request {
             Request::TrashList(_) => "trash_list",
             Request::TrashRestore(_) => "trash_restore",
             Request::TrashEmpty(_) => "trash_empty",
+            Request::SetHint(_) => "set_hint",
+            Request::ImportContainer(_) => "import_container",
         }
     }
 }
@@ -268,6 +277,11 @@ pub struct LoginParams {
 pub struct UnlockParams {
     /// The Account Password.
     pub password: Secret,
+    /// The Account Key, when this device cannot know it for the current
+    /// password (the password was changed on a device that did not know
+    /// this one yet; the daemon answers `account_key_needed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<Secret>,
 }
 
 /// A field to set (or, with `value: None`, to remove) on an item.
@@ -366,8 +380,41 @@ pub struct HintParams {
 pub struct PasswdParams {
     /// The current Account Password.
     pub old_password: Secret,
-    /// The new Account Password.
+    /// The new Account Password (with `same`, the current one again).
     pub new_password: Secret,
+    /// A new hint, or `None` to keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Keep the password: only re-stretch it at this machine's calibrated
+    /// parameters (`new_password` must equal `old_password`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same: bool,
+}
+
+/// `set_hint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetHintParams {
+    /// The new hint (may be empty: no hint).
+    pub hint: String,
+}
+
+/// `import_container`: a container (from the trash) or an encrypted backup,
+/// possibly of an older epoch, with the secrets of that epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportContainerParams {
+    /// The file's name, for messages.
+    pub file_name: String,
+    /// The file's bytes, standard base64.
+    pub content_base64: Secret,
+    /// The Account Password of the file's epoch.
+    pub password: Secret,
+    /// The Account Key of the file's epoch.
+    pub account_key: Secret,
+    /// Report what would happen, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// `import`.

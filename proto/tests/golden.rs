@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use coffer_proto::envelope::{HelloEnvelope, RawRequest};
-use coffer_proto::reply::{Event, KeyCacheInfo, State, StatusInfo, SyncFolderInfo};
+use coffer_proto::reply::{Event, HeaderInfo, KeyCacheInfo, State, StatusInfo, SyncFolderInfo};
 use coffer_proto::request::{
-    AddParams, FieldInput, ListParams, LoginParams, NoParams, QueryParams,
+    AddParams, FieldInput, ImportContainerParams, ListParams, LoginParams, NoParams, PasswdParams,
+    QueryParams, SetHintParams, UnlockParams,
 };
 use coffer_proto::{
     ErrorBody, ErrorCode, EventEnvelope, Hello, Request, RequestEnvelope, ResponseEnvelope, Secret,
@@ -42,6 +43,76 @@ fn hello() {
                 pid: 42,
             },
         },
+    );
+}
+
+#[test]
+fn header_change_requests() {
+    check(
+        "request-passwd.json",
+        RequestEnvelope {
+            id: 3,
+            request: Request::Passwd(PasswdParams {
+                old_password: Secret::new("old"),
+                new_password: Secret::new("new"),
+                hint: Some("the blue one".into()),
+                same: false,
+            }),
+        },
+    );
+    check(
+        "request-passwd-same.json",
+        RequestEnvelope {
+            id: 4,
+            request: Request::Passwd(PasswdParams {
+                old_password: Secret::new("pw"),
+                new_password: Secret::new("pw"),
+                hint: None,
+                same: true,
+            }),
+        },
+    );
+    check(
+        "request-set-hint.json",
+        RequestEnvelope {
+            id: 5,
+            request: Request::SetHint(SetHintParams {
+                hint: "the blue one".into(),
+            }),
+        },
+    );
+    check(
+        "request-unlock-with-key.json",
+        RequestEnvelope {
+            id: 6,
+            request: Request::Unlock(UnlockParams {
+                password: Secret::new("pw"),
+                account_key: Some(Secret::new("C1-…")),
+            }),
+        },
+    );
+    check(
+        "request-import-container.json",
+        RequestEnvelope {
+            id: 8,
+            request: Request::ImportContainer(ImportContainerParams {
+                file_name: "/home/a/.local/share/Trash/files/x.coffer".into(),
+                content_base64: Secret::new("Q09GRkVS"),
+                password: Secret::new("old pw"),
+                account_key: Secret::new("C1-…"),
+                dry_run: false,
+            }),
+        },
+    );
+    check(
+        "response-error-account-key-needed.json",
+        ResponseEnvelope::err(
+            Some(6),
+            ErrorBody::new(
+                ErrorCode::AccountKeyNeeded,
+                "the Account Password was changed on another device that did not know this one yet",
+            ),
+        ),
     );
 }
 
@@ -141,6 +212,15 @@ fn responses() {
             reset: None,
             kdf_warning: None,
             conflicts: vec![],
+            header: Some(HeaderInfo {
+                generation: 2,
+                changed_at_ms: Some(7),
+                changed_by_device_id: Some("d2".into()),
+                changed_by_device_name: Some("desktop".into()),
+                lost_change: None,
+                forged: vec![],
+                replayed: vec![PathBuf::from("/sync/0b8e…/header-d3.json")],
+            }),
             version: "0.1.0".into(),
             secret_service: None,
         },

@@ -27,11 +27,14 @@
 //! - [`dbus`]: a private D-Bus session bus, and the real Secret Service
 //!   clients (secret-tool, python-keyring, git credential-libsecret).
 //! - [`replicator`]: the test replicator that plays the sync engine.
+//! - [`bisync`]: a real engine, `rclone bisync` every interval between two
+//!   folders.
 //!
 //! Binaries are found in `COFFER_BIN_DIR`, else next to the test
 //! executable's parent (`target/debug/deps/..`).
 #![warn(missing_docs)]
 
+pub mod bisync;
 pub mod conn;
 pub mod dbus;
 pub mod device;

@@ -21,6 +21,26 @@ pub fn device_files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The device ids whose published unlock keys (`unlock-ID.json`, not copies) are in `dir`.
+pub fn unlock_keys(dir: &Path) -> BTreeSet<String> {
+    crate::folder::names(dir)
+        .iter()
+        .filter_map(|n| match classify(n) {
+            Entry::UnlockKey { device_id } => Some(device_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `dir` holds `account.json`, the device files of exactly `ids`,
+/// the unlock keys of some of them, and nothing else.
+pub fn holds_only(dir: &Path, ids: &BTreeSet<String>) -> bool {
+    let keys = unlock_keys(dir);
+    device_files(dir) == *ids
+        && keys.is_subset(ids)
+        && crate::folder::names(dir).len() == 1 + ids.len() + keys.len()
+}
+
 /// The conflict copies (of the header or of a device file) in `dir`, sorted.
 pub fn conflict_copies(dir: &Path) -> Vec<String> {
     crate::folder::names(dir)

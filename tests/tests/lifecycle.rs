@@ -260,14 +260,16 @@ fn a_weak_kdf_is_flagged_until_passwd_re_stretches_it() {
         .ok(&["passwd"]);
     let status = d.json(&["status", "--json"]);
     assert!(status.get("kdf_warning").is_none(), "{status}");
-    let account = std::fs::read_dir(folder.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("account.json"))
-        .find(|p| p.exists())
-        .expect("the account header is in the sync folder");
+    // The change is published in this device's own header file (account.json
+    // is the epoch's base, written at signup and reset only).
+    let device_id = status["device_id"].as_str().unwrap().to_owned();
+    let account = folder
+        .path()
+        .join(status["account_id"].as_str().unwrap())
+        .join(coffer_blackbox::names::header_file_name(&device_id));
     let header: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(account).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(&account).unwrap()).unwrap();
+    assert_eq!(header["generation"], 1, "{header}");
     let kdf = &header["kdf"];
     assert!(kdf["m_kib"].as_u64().unwrap() >= 64 * 1024, "{header}");
     assert!(kdf["t"].as_u64().unwrap() >= 2, "{header}");

@@ -305,6 +305,10 @@ fn conflict_copies_have_each_engines_names_and_are_recognised() {
                     );
                 }
                 Entry::AccountHeader | Entry::DeviceFile { .. } => continue,
+                Entry::HeaderChange { .. }
+                | Entry::HeaderChangeConflict { .. }
+                | Entry::UnlockKey { .. }
+                | Entry::UnlockKeyConflict { .. } => continue,
                 Entry::Ignored(reason) => panic!("{engine:?}: {name:?} ignored: {reason:?}"),
             }
             assert_eq!(

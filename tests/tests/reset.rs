@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::{contents, names};
 use coffer_blackbox::items::{has_title, titles};
-use coffer_blackbox::names::device_files;
+use coffer_blackbox::names::{device_files, holds_only};
 use coffer_blackbox::replicator::{Engine, Replicator, DEFAULT_SEED};
 use coffer_blackbox::wait::{wait_until, POLL};
 use coffer_blackbox::Device;
@@ -502,7 +502,7 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
                 .iter()
                 .all(|f| {
                     let dir = f.join(&account_id);
-                    device_files(&dir) == ids && names(&dir).len() == ids.len() + 1
+                    holds_only(&dir, &ids)
                 })
                 .then_some(())
         },
@@ -732,8 +732,7 @@ fn wait_converged(rep: &mut Replicator, account_id: &str, ids: &BTreeSet<String>
             dirs.iter()
                 .all(|d| {
                     std::fs::read(d.join("account.json")).ok().as_ref() == Some(&first)
-                        && device_files(d) == *ids
-                        && names(d).len() == ids.len() + 1
+                        && holds_only(d, ids)
                 })
                 .then_some(first)
         },

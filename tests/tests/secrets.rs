@@ -6,10 +6,14 @@
 //! password, the Account Password before and after `passwd` and `reset`,
 //! both Account Keys, a backup; from issue 17 a generated password, a
 //! one-time-code secret used for HOTP codes, and a trashed item's
-//! content), with trace logging on, on two devices that sync. Afterwards
-//! not one file under the test homes (config, data, state, logs, trash),
-//! the sync folder or the backup holds any of them in the clear, nor does
-//! any error message, nor the daemon's argv or environment.
+//! content), with trace logging on, on two devices that sync; the paths of
+//! issue 16: a password change that reaches a locked device (the old
+//! password refused there, the new one opening its unlock envelope),
+//! `passwd --same --hint`, and `import coffer-container` of the old
+//! epoch's trashed container and backup with wrong and right old secrets.
+//! Afterwards not one file under the test homes (config, data, state,
+//! logs, trash), the sync folder or the backup holds any of them in the
+//! clear, nor does any error message, nor the daemon's argv or environment.
 //! The same for the Secret Service's paths (issue 19): secrets apps store
 //! and read through cofferd on the session bus.
 
@@ -278,6 +282,8 @@ fn no_secret_reaches_any_file_log_or_error() {
     w.keep("backup", &out, true);
 
     // Change the password (the old one then fails), then reset the account.
+    // beta is locked when the change arrives.
+    b.ok(&["lock"]);
     let out = run(
         &a,
         &[("COFFER_PASSWORD", &pw1), ("COFFER_NEW_PASSWORD", &pw2)],
@@ -285,6 +291,21 @@ fn no_secret_reaches_any_file_log_or_error() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     w.keep("passwd", &out, true);
+    b.ok(&["sync", "now"]);
+    let out = run(&b, &[("COFFER_PASSWORD", &pw1)], &["unlock"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    w.keep("unlock with the replaced password", &out, true);
+    let out = run(&b, &[("COFFER_PASSWORD", &pw2)], &["unlock"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("unlock through the envelope", &out, true);
+    let out = run(
+        &a,
+        &[("COFFER_PASSWORD", &pw2)],
+        &["passwd", "--same", "--hint", "not a secret"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("passwd --same", &out, true);
+    b.ok(&["sync", "now"]);
     let out = run(
         &a,
         &[("COFFER_PASSWORD", &wrong), ("COFFER_NEW_PASSWORD", &pw3)],
@@ -307,6 +328,41 @@ fn no_secret_reaches_any_file_log_or_error() {
     let out = a.login(email, &pw3, &key2, folder.path());
     assert!(out.status.success(), "{}", stderr(&out));
     w.keep("login after reset", &out, true);
+    // The old epoch's items come back with the old secrets (wrong ones first).
+    let trashed = reset["trashed_container"].as_str().unwrap().to_owned();
+    for (label, file, pw, key, ok) in [
+        (
+            "import of the old container, wrong",
+            &trashed,
+            &wrong,
+            &key1,
+            false,
+        ),
+        (
+            "import of the old container, new key",
+            &trashed,
+            &pw2,
+            &key2,
+            false,
+        ),
+        ("import of the old container", &trashed, &pw2, &key1, true),
+        (
+            "import of the old backup",
+            &backup.to_str().unwrap().to_owned(),
+            &pw1,
+            &key1,
+            true,
+        ),
+    ] {
+        let out = run(
+            &a,
+            &[("COFFER_OLD_PASSWORD", pw), ("COFFER_OLD_ACCOUNT_KEY", key)],
+            &["import", "coffer-container", file],
+        );
+        assert_eq!(out.status.success(), ok, "{label}: {}", stderr(&out));
+        w.keep(label, &out, true);
+    }
+    assert_eq!(a.ok(&["get", "Mail"]).trim(), item_pw);
     // beta notices the reset; a login with the old key fails.
     b.ok(&["sync", "now"]);
     let out = b.login(email, &pw1, &key1, folder.path());
@@ -378,6 +434,34 @@ fn no_secret_reaches_any_file_log_or_error() {
         for (what, s) in &w.secrets {
             if find(bytes, s.as_bytes()) {
                 leaks.push(format!("{what} in {label}"));
+            }
+        }
+    }
+    // Each device's unlock secret (X25519, kept in its device.json by
+    // design, docs/SECURITY.md) is in no other file and no output.
+    for d in [&a, &b] {
+        let own = d.dirs().data.join("device.json");
+        let dev: serde_json::Value = serde_json::from_slice(&std::fs::read(&own).unwrap()).unwrap();
+        let unlock_secret = dev["unlock_secret"]
+            .as_str()
+            .expect("an unlock secret")
+            .to_owned();
+        assert!(unlock_secret.len() >= 40, "{unlock_secret}");
+        for path in all.iter().filter(|p| **p != own) {
+            if find(
+                &std::fs::read(path).unwrap_or_default(),
+                unlock_secret.as_bytes(),
+            ) {
+                leaks.push(format!(
+                    "{}'s unlock secret in {}",
+                    d.name(),
+                    path.display()
+                ));
+            }
+        }
+        for (label, bytes) in &w.outputs {
+            if find(bytes, unlock_secret.as_bytes()) {
+                leaks.push(format!("{}'s unlock secret in {label}", d.name()));
             }
         }
     }

@@ -771,3 +771,118 @@ fn two_syncthing_instances_replicate_and_converge() {
         test_start.elapsed().as_secs_f64()
     );
 }
+
+/// The header of `d` as `status --json` shows it.
+fn header_of(d: &Device) -> Value {
+    d.json(&["status", "--json"])["header"].clone()
+}
+
+/// Account changes through the real pair (issue 16): a password change with
+/// a new hint on A reaches B while B is locked (the new hint before
+/// unlocking, the old password refused naming A, the new one unlocking
+/// through B's envelope); then a partition, a password change on each side,
+/// the heal, and both devices settle on one header whose password unlocks
+/// both.
+#[test]
+fn account_changes_travel_through_syncthing() {
+    let Some((version, cli)) = syncthing_version() else {
+        assert!(
+            std::env::var("COFFER_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "syncthing is not installed, and COFFER_REQUIRE_TOOLS=1 requires it"
+        );
+        eprintln!("SKIPPED: syncthing is not installed");
+        return;
+    };
+    println!("using {version}");
+    let dir_a = short_tempdir("sha");
+    let dir_b = short_tempdir("shb");
+    let (fa, fb): (PathBuf, PathBuf) = (dir_a.path().into(), dir_b.path().into());
+    let pair = Pair::start(cli, &fa, &fb);
+    let a = Device::with_sync_folder("a", &fa);
+    let b = Device::with_sync_folder("b", &fb);
+    let devices = [&a, &b];
+    let _dump = DumpLogs(&devices);
+    let signup = a.signup(EMAIL, PW);
+    let key = signup["account_key"]
+        .as_str()
+        .expect("account_key")
+        .to_owned();
+    let account = signup["account_id"]
+        .as_str()
+        .expect("account_id")
+        .to_owned();
+    wait_for("account.json in B's folder", PROPAGATION_LIMIT, || {
+        fb.join(&account)
+            .join("account.json")
+            .is_file()
+            .then_some(())
+    });
+    b.login_ok(EMAIL, PW, &key, &fb);
+    a.ok(&["add", "Mail", "--password", "secret"]);
+    wait_item(&b, "Mail", Instant::now());
+    let b_id = b.json(&["status", "--json"])["device_id"]
+        .as_str()
+        .expect("device_id")
+        .to_owned();
+    let b_unlock_key = fa.join(&account).join(format!("unlock-{b_id}.json"));
+    wait_for("B's unlock key in A's folder", PROPAGATION_LIMIT, || {
+        b_unlock_key.is_file().then_some(())
+    });
+
+    b.ok(&["lock"]);
+    a.with_env(&[("COFFER_PASSWORD", PW), ("COFFER_NEW_PASSWORD", "second")])
+        .ok(&["passwd", "--hint", "the second one"]);
+    let t = Instant::now();
+    wait_for("the new hint on locked B", PROPAGATION_LIMIT, || {
+        (b.ok(&["hint", "--email", EMAIL]) == "Hint: the second one\n").then_some(())
+    });
+    println!(
+        "the password change reached B {:.2} s after passwd",
+        t.elapsed().as_secs_f64()
+    );
+    let out = b.with_env(&[("COFFER_PASSWORD", PW)]).run(&["unlock"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was changed on device a ("), "{err}");
+    b.with_env(&[("COFFER_PASSWORD", "second")]).ok(&["unlock"]);
+    assert_eq!(header_of(&b)["generation"], 1);
+
+    // Concurrent changes across a partition.
+    pair.partition();
+    a.with_env(&[
+        ("COFFER_PASSWORD", "second"),
+        ("COFFER_NEW_PASSWORD", "third a"),
+    ])
+    .ok(&["passwd"]);
+    b.with_env(&[
+        ("COFFER_PASSWORD", "second"),
+        ("COFFER_NEW_PASSWORD", "third b"),
+    ])
+    .ok(&["passwd"]);
+    pair.heal();
+    let settled = wait_for("one header on both devices", PROPAGATION_LIMIT, || {
+        let (ha, hb) = (header_of(&a), header_of(&b));
+        (ha["generation"] == 2
+            && ha["changed_by_device_id"] == hb["changed_by_device_id"]
+            && ha["generation"] == hb["generation"])
+            .then_some(ha)
+    });
+    let a_won = settled["changed_by_device_name"] == "a";
+    let (win, loser) = if a_won {
+        ("third a", &b)
+    } else {
+        ("third b", &a)
+    };
+    assert!(
+        header_of(loser)["lost_change"]
+            .as_str()
+            .is_some_and(|l| l.contains("lost to a concurrent change")),
+        "{}",
+        header_of(loser)
+    );
+    for d in devices {
+        d.ok(&["lock"]);
+        d.with_env(&[("COFFER_PASSWORD", win)]).ok(&["unlock"]);
+        assert_eq!(d.ok(&["get", "Mail"]), "secret\n");
+    }
+}

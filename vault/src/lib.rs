@@ -29,6 +29,8 @@
 //! - [`sync_names`]: which file in an account's sync folder is what.
 //! - [`backup`]: the encrypted backup file.
 //! - [`device_key`]: the Account Key as a signed-in device keeps it, sealed.
+//! - [`unlock_key`]: a device's public unlock key as published in the sync
+//!   folder (password changes seal the Account Key to it).
 //! - [`generate`]: the password generator (characters or EFF passphrases),
 //!   its policies with their text form, and their entropy.
 //! - [`otp`]: one-time codes (TOTP, HOTP, Steam) from `otpauth://` URIs and
@@ -56,4 +58,5 @@ pub mod search;
 pub mod secret;
 pub mod state;
 pub mod sync_names;
+pub mod unlock_key;
 pub mod vv;

@@ -21,6 +21,13 @@
 /// The account header's file name.
 pub const ACCOUNT_FILE: &str = "account.json";
 
+/// A device's header changes: `header-<uuid>.json`.
+const HEADER_PREFIX: &str = "header-";
+/// A device's public unlock key: `unlock-<uuid>.json`.
+const UNLOCK_PREFIX: &str = "unlock-";
+/// The extension of both.
+const JSON_EXT: &str = ".json";
+
 /// Every device file's name starts with this.
 const DEVICE_PREFIX: &str = "device-";
 /// Every device file's name ends with this.
@@ -50,6 +57,27 @@ pub enum Entry {
         /// The id of the device whose file this is a copy of.
         device_id: String,
     },
+    /// `header-<uuid>.json`, the account header as the device `device_id`
+    /// last changed it (password, hint) in this epoch.
+    HeaderChange {
+        /// The device that writes it.
+        device_id: String,
+    },
+    /// A sync engine's conflict copy of a device's header change.
+    HeaderChangeConflict {
+        /// The device whose file this is a copy of.
+        device_id: String,
+    },
+    /// `unlock-<uuid>.json`, the public unlock key of the device `device_id`.
+    UnlockKey {
+        /// The device that writes it.
+        device_id: String,
+    },
+    /// A sync engine's conflict copy of a device's unlock key.
+    UnlockKeyConflict {
+        /// The device whose file this is a copy of.
+        device_id: String,
+    },
     /// Not coffer's data: skip it, and leave it where it is.
     Ignored(IgnoreReason),
 }
@@ -59,8 +87,27 @@ impl Entry {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            Entry::AccountHeaderConflict { .. } | Entry::DeviceConflict { .. }
+            Entry::AccountHeaderConflict { .. }
+                | Entry::DeviceConflict { .. }
+                | Entry::HeaderChangeConflict { .. }
+                | Entry::UnlockKeyConflict { .. }
         )
+    }
+
+    /// The device that writes this file (or the original of this conflict
+    /// copy), for every kind of file a device owns: its sync file, its
+    /// header changes, its unlock key. `None` for `account.json` (written at
+    /// signup and reset) and for ignored names.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            Entry::DeviceFile { device_id }
+            | Entry::DeviceConflict { device_id }
+            | Entry::HeaderChange { device_id }
+            | Entry::HeaderChangeConflict { device_id }
+            | Entry::UnlockKey { device_id }
+            | Entry::UnlockKeyConflict { device_id } => Some(device_id),
+            _ => None,
+        }
     }
 
     /// The device id of a device file or of its conflict copy.
@@ -129,6 +176,16 @@ pub fn device_file_name(device_id: &str) -> String {
     format!("{DEVICE_PREFIX}{device_id}{DEVICE_EXT}")
 }
 
+/// The file name of the header changes of `device_id`: `header-<id>.json`.
+pub fn header_file_name(device_id: &str) -> String {
+    format!("{HEADER_PREFIX}{device_id}{JSON_EXT}")
+}
+
+/// The file name of the unlock key of `device_id`: `unlock-<id>.json`.
+pub fn unlock_file_name(device_id: &str) -> String {
+    format!("{UNLOCK_PREFIX}{device_id}{JSON_EXT}")
+}
+
 /// A name for a temporary file that will be renamed to `final_name`: `.<final>.<unique>.tmp`, in
 /// the same directory. Sync engines skip it and [`classify`] says [`IgnoreReason::CofferTemp`].
 pub fn temp_file_name(final_name: &str, unique: u64) -> String {
@@ -151,6 +208,20 @@ pub fn classify(file_name: &str) -> Entry {
             Entry::DeviceConflict { device_id }
         };
     }
+    if let Some((device_id, conflict)) = parse_owned(file_name, HEADER_PREFIX, JSON_EXT) {
+        return if conflict.is_none() {
+            Entry::HeaderChange { device_id }
+        } else {
+            Entry::HeaderChangeConflict { device_id }
+        };
+    }
+    if let Some((device_id, conflict)) = parse_owned(file_name, UNLOCK_PREFIX, JSON_EXT) {
+        return if conflict.is_none() {
+            Entry::UnlockKey { device_id }
+        } else {
+            Entry::UnlockKeyConflict { device_id }
+        };
+    }
     if parse_account_conflict(file_name).is_some() {
         return Entry::AccountHeaderConflict {
             original: ACCOUNT_FILE.to_owned(),
@@ -167,6 +238,11 @@ pub fn conflict_style(file_name: &str) -> Option<ConflictStyle> {
     }
     if let Some((_, conflict)) = parse_device(file_name) {
         return conflict;
+    }
+    for prefix in [HEADER_PREFIX, UNLOCK_PREFIX] {
+        if let Some((_, conflict)) = parse_owned(file_name, prefix, JSON_EXT) {
+            return conflict;
+        }
     }
     parse_account_conflict(file_name)
 }
@@ -292,18 +368,24 @@ fn is_system_dot_file(lower: &str) -> bool {
 /// Parses `device-<uuid><marker>.cofsync` or `device-<uuid>.cofsync<marker>`. Returns the device id
 /// and, for a conflict copy, its style (`None` for the device file itself).
 fn parse_device(name: &str) -> Option<(String, Option<ConflictStyle>)> {
-    let rest = name.strip_prefix(DEVICE_PREFIX)?;
+    parse_owned(name, DEVICE_PREFIX, DEVICE_EXT)
+}
+
+/// Parses `<prefix><uuid><marker><ext>` or `<prefix><uuid><ext><marker>`, the names of every
+/// file one device owns, as [`parse_device`] describes.
+fn parse_owned(name: &str, prefix: &str, ext: &str) -> Option<(String, Option<ConflictStyle>)> {
+    let rest = name.strip_prefix(prefix)?;
     let id = rest.get(..36)?;
     if !is_canonical_uuid(id) {
         return None;
     }
     let tail = &rest[36..];
-    let conflict = if tail == DEVICE_EXT {
+    let conflict = if tail == ext {
         None
-    } else if let Some(marker) = tail.strip_suffix(DEVICE_EXT) {
+    } else if let Some(marker) = tail.strip_suffix(ext) {
         // Anything between the id and the extension is an engine's conflict marker.
         Some(marker_style(marker).unwrap_or(ConflictStyle::Other))
-    } else if let Some(marker) = tail.strip_prefix(DEVICE_EXT) {
+    } else if let Some(marker) = tail.strip_prefix(ext) {
         // After the extension, only a recognised marker counts.
         Some(marker_style(marker)?)
     } else {

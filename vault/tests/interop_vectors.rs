@@ -146,6 +146,10 @@ fn describe(e: &Entry) -> String {
         Entry::AccountHeaderConflict { .. } => "header copy".into(),
         Entry::DeviceFile { device_id } => format!("device {device_id}"),
         Entry::DeviceConflict { device_id } => format!("device copy {device_id}"),
+        Entry::HeaderChange { device_id } => format!("header change {device_id}"),
+        Entry::HeaderChangeConflict { device_id } => format!("header change copy {device_id}"),
+        Entry::UnlockKey { device_id } => format!("unlock key {device_id}"),
+        Entry::UnlockKeyConflict { device_id } => format!("unlock key copy {device_id}"),
         Entry::Ignored(why) => format!("ignored {why:?}"),
     }
 }

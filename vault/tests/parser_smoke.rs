@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 
 type Check = fn(&[u8]);
 
-const CHECKS: [(&str, Check); 8] = [
+const CHECKS: [(&str, Check); 9] = [
     ("account_header", checks::account_header),
     ("backup", checks::backup),
     ("device_key", checks::device_key),
@@ -25,6 +25,7 @@ const CHECKS: [(&str, Check); 8] = [
     ("container", checks::container),
     ("sync_file", checks::sync_file),
     ("item_json", checks::item_json),
+    ("unlock_key", checks::unlock_key),
 ];
 
 fn seeds() -> Vec<Vec<u8>> {
@@ -44,8 +45,9 @@ fn seeds() -> Vec<Vec<u8>> {
                 out.push(bytes[at + 5..].to_vec());
             }
         } else if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            // Header vectors carry `account.json` text and key texts.
-            for k in ["header", "account_key"] {
+            // Header vectors carry `account.json` text and key texts,
+            // unlock-key vectors the file.
+            for k in ["header", "account_key", "file"] {
                 if let Some(s) = v.get(k).and_then(|x| x.as_str()) {
                     out.push(s.as_bytes().to_vec());
                 }
@@ -207,4 +209,7 @@ fn each_check_accepts_its_own_seed() {
     assert!(accepts(&|s| Container::from_bytes(s).is_ok()));
     assert!(accepts(&|s| SyncFile::from_bytes(s).is_ok()));
     assert!(accepts(&|s| Item::from_json(s).is_ok()));
+    assert!(accepts(&|s| {
+        coffer_vault::unlock_key::UnlockKeyFile::from_json(s).is_ok()
+    }));
 }

@@ -351,6 +351,15 @@ proptest! {
             Entry::DeviceFile { device_id } => prop_assert_eq!(name, device_file_name(device_id)),
             Entry::DeviceConflict { device_id } => prop_assert!(name.contains(device_id.as_str())),
             Entry::AccountHeaderConflict { .. } => prop_assert!(name.starts_with("account")),
+            Entry::HeaderChange { device_id } => {
+                prop_assert_eq!(name, sync_names::header_file_name(device_id))
+            }
+            Entry::UnlockKey { device_id } => {
+                prop_assert_eq!(name, sync_names::unlock_file_name(device_id))
+            }
+            Entry::HeaderChangeConflict { device_id } | Entry::UnlockKeyConflict { device_id } => {
+                prop_assert!(name.contains(device_id.as_str()))
+            }
             Entry::Ignored(_) => {}
         }
     }
@@ -376,4 +385,57 @@ proptest! {
         let name = format!(".{rest}");
         prop_assert!(matches!(classify(&name), Entry::Ignored(_)));
     }
+}
+
+/// The per-device header-change and unlock-key files, and every engine's copy of them, all say
+/// which device owns them.
+#[test]
+fn header_change_and_unlock_key_files_and_their_copies() {
+    use sync_names::{header_file_name, unlock_file_name};
+    let header = header_file_name(ID);
+    let unlock = unlock_file_name(ID);
+    assert_eq!(header, format!("header-{ID}.json"));
+    assert_eq!(unlock, format!("unlock-{ID}.json"));
+    assert_eq!(
+        classify(&header),
+        Entry::HeaderChange {
+            device_id: ID.into()
+        }
+    );
+    assert_eq!(
+        classify(&unlock),
+        Entry::UnlockKey {
+            device_id: ID.into()
+        }
+    );
+    for (marker, style) in markers() {
+        for (prefix, copy) in [
+            (
+                "header-",
+                Entry::HeaderChangeConflict {
+                    device_id: ID.into(),
+                },
+            ),
+            (
+                "unlock-",
+                Entry::UnlockKeyConflict {
+                    device_id: ID.into(),
+                },
+            ),
+        ] {
+            let name = format!("{prefix}{ID}{marker}.json");
+            assert_eq!(classify(&name), copy, "{name}");
+            assert_eq!(conflict_style(&name), Some(style), "{name}");
+            assert!(classify(&name).is_conflict());
+            assert_eq!(classify(&name).owner(), Some(ID), "{name}");
+            assert_eq!(classify(&name).device_id(), None, "not a sync file: {name}");
+        }
+    }
+    assert_eq!(classify(&header).owner(), Some(ID));
+    assert_eq!(classify(&device_file_name(ID)).owner(), Some(ID));
+    assert_eq!(classify(ACCOUNT_FILE).owner(), None);
+    assert_eq!(
+        classify("header-not-a-uuid.json"),
+        Entry::Ignored(IgnoreReason::Unknown)
+    );
 }

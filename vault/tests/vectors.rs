@@ -7,11 +7,18 @@
 //!   `unknown version`, `not this format`, `truncated`, `corrupt` or
 //!   `kdf refused`;
 //! - `account-key`: Account Key texts and what parsing each must give;
-//! - `kdf`: inputs of `derive_kek` and the expected KEK in hex.
+//! - `kdf`: inputs of `derive_kek` and the expected KEK in hex;
+//! - `header-choice`: a device's `current` header (opened with the password
+//!   and Account Key), `candidates` found in the folders, and what the
+//!   device makes of them (`newest` adopted, `forged`, `older`: indices).
 //!
-//! The files were written once by the ignored test `generate_vectors`
-//! (`cargo test -p coffer-vault --test vectors -- --ignored generate_vectors`);
+//! The version-1 files (`header-*.json` but `header-v2-*`) were written once
+//! by the ignored test `generate_vectors`, the version-2 ones
+//! (`header-v2-*.json`, `header-choice-*.json`) by `generate_v2_vectors`
+//! (`cargo test -p coffer-vault --test vectors -- --ignored generate_v2_vectors`);
 //! they pin the formats, so regenerate them only for a new format version.
+//! Version-1 headers must keep reading (as generation 0) and writing back
+//! byte for byte.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +47,25 @@ enum Vector {
     Key {
         description: String,
         cases: Vec<KeyCase>,
+    },
+    #[serde(rename = "header-choice")]
+    Choice {
+        description: String,
+        password: String,
+        account_key: String,
+        current: String,
+        candidates: Vec<String>,
+        newest: Option<usize>,
+        forged: Vec<usize>,
+        older: Vec<usize>,
+    },
+    #[serde(rename = "unlock-key")]
+    UnlockKey {
+        description: String,
+        /// `success`, `tampered`, `unknown version`, `not this format`, `corrupt`.
+        expect: String,
+        file: String,
+        vault_key_hex: String,
     },
     #[serde(rename = "kdf")]
     Kdf {
@@ -166,6 +192,65 @@ fn run(vector: &Vector) -> Result<(), String> {
                         case.input, case.expect
                     ));
                 }
+            }
+        }
+        Vector::Choice {
+            password,
+            account_key,
+            current,
+            candidates,
+            newest,
+            forged,
+            older,
+            ..
+        } => {
+            let read = |t: &str| AccountHeader::from_json(t.as_bytes()).map_err(|e| e.to_string());
+            let current = read(current)?;
+            let key = AccountKey::parse(account_key).map_err(|e| format!("account key: {e}"))?;
+            let vk = current
+                .unlock(&SecretString::from(password.as_str()), &key)
+                .map_err(|e| format!("current header: {e}"))?;
+            let cands = candidates
+                .iter()
+                .map(|c| read(c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let v = coffer_vault::account::adoptable(&current, &cands, &vk);
+            let highest = cands
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| current.same_lineage(c) && !v.forged.contains(i))
+                .map(|(_, c)| c.generation)
+                .fold(current.generation, u64::max);
+            if v.highest != highest {
+                return Err(format!("highest generation {} != {highest}", v.highest));
+            }
+            if (&v.newest, &v.forged, &v.older) != (newest, forged, older) {
+                return Err(format!(
+                    "expected {newest:?} {forged:?} {older:?}, got {v:?}"
+                ));
+            }
+        }
+        Vector::UnlockKey {
+            expect,
+            file,
+            vault_key_hex,
+            ..
+        } => {
+            use coffer_vault::unlock_key::UnlockKeyFile;
+            let vk = coffer_vault::secret::SecretKey::from_slice(&unhex(vault_key_hex))
+                .ok_or("vault_key_hex is not 32 bytes")?;
+            let got = match UnlockKeyFile::from_json(file.as_bytes()) {
+                Ok(k) if k.to_json() != file.as_bytes() => {
+                    return Err("to_json(from_json(file)) differs from the file".into())
+                }
+                Ok(k) if k.verify(&vk) => "success",
+                Ok(_) => "tampered",
+                Err(FormatError::UnknownVersion { .. }) => "unknown version",
+                Err(FormatError::NotThisFormat { .. }) => "not this format",
+                Err(_) => "corrupt",
+            };
+            if got != expect {
+                return Err(format!("expected {expect:?}, got {got:?}"));
             }
         }
         Vector::Kdf {
@@ -475,10 +560,10 @@ fn generate_vectors() {
     write(
         "header-unknown-version.json",
         &header_vector(
-            "version 2 of the format",
+            "version 3 of the format",
             "unknown version",
             edit_json(h, &|m| {
-                m.insert("version".into(), Value::from(2));
+                m.insert("version".into(), Value::from(3));
             }),
             password,
             key,
@@ -631,4 +716,266 @@ fn generate_vectors() {
             },
         );
     }
+}
+
+/// Writes the version-2 vectors (`header-v2-*.json`, `header-choice-*.json`).
+#[test]
+#[ignore = "writes tests/vectors/; run by hand to regenerate"]
+fn generate_v2_vectors() {
+    use coffer_vault::account::{Change, ChangeInfo, ChangeKind, Recipient, UnlockSecret};
+
+    let fast = KdfParams::fast_insecure_for_tests();
+    let dir = vectors_dir();
+    let write = |name: &str, v: &Vector| {
+        let mut bytes = serde_json::to_vec_pretty(v).expect("vector serializes");
+        bytes.push(b'\n');
+        std::fs::write(dir.join(name), bytes).expect("write vector");
+    };
+    let text = |h: &AccountHeader| String::from_utf8(h.to_json()).expect("UTF-8");
+    let (p0, p1, p2) = ("correct horse", "battery staple", "staple battery");
+    let created = 1_735_689_600_000;
+    let acct = AccountHeader::create(
+        "ann@example.com",
+        "a horse",
+        &SecretString::from(p0),
+        fast,
+        created,
+    )
+    .expect("create");
+    let key_text = acct.account_key.to_text();
+    let key = key_text.expose();
+    let by = |dev: &str, name: &str, at: u64| ChangeInfo {
+        at_ms: created + at,
+        by_device_id: dev.into(),
+        by_device_name: name.into(),
+    };
+    let recipient = Recipient {
+        device_id: "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6".into(),
+        public: UnlockSecret::from_bytes([7; 32]).public(),
+    };
+    let change = |h: &AccountHeader, pw: &str, who: ChangeInfo| {
+        let password = SecretString::from(pw);
+        let c = Change {
+            kind: ChangeKind::Password {
+                password: &password,
+                params: fast,
+                recipients: std::slice::from_ref(&recipient),
+            },
+            hint: None,
+            at_least: 0,
+            by: who,
+        };
+        h.change(&acct.vault_key, &acct.account_key, c)
+            .expect("change")
+            .0
+    };
+    let g1 = change(
+        &acct.header,
+        p1,
+        by("0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90", "Ann's laptop", 1000),
+    );
+    let g2 = change(
+        &g1,
+        p2,
+        by("0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90", "Ann's laptop", 2000),
+    );
+    let header = |description: &str, expect: &str, h: &AccountHeader, pw: &str| {
+        let vault_key_sha256 =
+            (expect == "success").then(|| hex(&Sha256::digest(acct.vault_key.expose())));
+        Vector::Header {
+            description: description.into(),
+            expect: expect.into(),
+            header: text(h),
+            password: pw.into(),
+            account_key: key.into(),
+            vault_key_sha256,
+        }
+    };
+    write(
+        "header-v2-success-new-account.json",
+        &header(
+            "version 2, generation 0: a new account",
+            "success",
+            &acct.header,
+            p0,
+        ),
+    );
+    write("header-v2-success-after-change.json", &header(
+        "generation 1 after a password change on a device, with an unlock envelope for another device",
+        "success", &g1, p1));
+    write(
+        "header-v2-old-password.json",
+        &header(
+            "the password of generation 0 does not open generation 1",
+            "wrong key",
+            &g1,
+            p0,
+        ),
+    );
+    let mut t = g1.clone();
+    t.generation = 9;
+    write(
+        "header-v2-tampered-generation.json",
+        &header(
+            "the generation was raised without the vault key: unwraps, MAC fails",
+            "tampered header",
+            &t,
+            p1,
+        ),
+    );
+    let mut t = g1.clone();
+    t.changed = Some(by("mallory", "Mallory's phone", 1000));
+    write(
+        "header-v2-tampered-changed.json",
+        &header("who changed it was edited", "tampered header", &t, p1),
+    );
+    let mut t = g1.clone();
+    t.envelopes.clear();
+    write(
+        "header-v2-tampered-envelopes.json",
+        &header("the envelopes were removed", "tampered header", &t, p1),
+    );
+    let mut forged = g1.clone();
+    forged.generation = 5;
+    forged.hint = "call Mallory".into();
+    // A MAC made with some other key: only the vault key makes a valid one.
+    forged.mac = b"forged forged forged forged mac!".to_vec();
+    let forged_text = text(&forged);
+    write(
+        "header-v2-forged-mac.json",
+        &Vector::Header {
+            description: "generation 5 with a forged MAC".into(),
+            expect: "tampered header".into(),
+            header: forged_text.clone(),
+            password: p1.into(),
+            account_key: key.into(),
+            vault_key_sha256: None,
+        },
+    );
+    let choice = |description: &str,
+                  current: &AccountHeader,
+                  pw: &str,
+                  cands: Vec<String>,
+                  newest,
+                  forged,
+                  older| Vector::Choice {
+        description: description.into(),
+        password: pw.into(),
+        account_key: key.into(),
+        current: text(current),
+        candidates: cands,
+        newest,
+        forged,
+        older,
+    };
+    write(
+        "header-choice-newer.json",
+        &choice(
+            "a device at generation 0 adopts the authentic generation 2, not the forged 5",
+            &acct.header,
+            p0,
+            vec![text(&g1), forged_text.clone(), text(&g2)],
+            Some(2),
+            vec![1],
+            vec![],
+        ),
+    );
+    write(
+        "header-choice-replayed-older.json",
+        &choice(
+            "a device at generation 2 refuses the replayed generations 1 and 0",
+            &g2,
+            p2,
+            vec![text(&g1), text(&acct.header)],
+            None,
+            vec![],
+            vec![0, 1],
+        ),
+    );
+    let x = change(
+        &g1,
+        "x password",
+        by("1a2b3c4d-0000-4000-8000-00000000000a", "X", 5000),
+    );
+    let y = change(
+        &g1,
+        "y password",
+        by("1a2b3c4d-0000-4000-8000-00000000000b", "Y", 5000),
+    );
+    // Unlock keys.
+    {
+        use coffer_vault::unlock_key::UnlockKeyFile;
+        let vk = coffer_vault::secret::SecretKey::from_bytes([9; 32]);
+        let file = UnlockKeyFile::new(
+            acct.header.account_id,
+            1,
+            "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6",
+            "Ann's phone",
+            UnlockSecret::from_bytes([7; 32]).public(),
+            &vk,
+        );
+        let unlock = |name: &str,
+                      description: &str,
+                      expect: &str,
+                      f: &UnlockKeyFile,
+                      text: Option<String>| {
+            write(
+                name,
+                &Vector::UnlockKey {
+                    description: description.into(),
+                    expect: expect.into(),
+                    file: text.unwrap_or_else(|| String::from_utf8(f.to_json()).expect("UTF-8")),
+                    vault_key_hex: hex(vk.expose()),
+                },
+            );
+        };
+        unlock(
+            "unlock-key-success.json",
+            "a device's published unlock key, MACed under the vault key",
+            "success",
+            &file,
+            None,
+        );
+        let mut t = file.clone();
+        t.public_key.0[0] ^= 1;
+        unlock(
+            "unlock-key-tampered-key.json",
+            "the public key was replaced without the vault key",
+            "tampered",
+            &t,
+            None,
+        );
+        let mut t = file.clone();
+        t.device_id = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90".into();
+        unlock(
+            "unlock-key-moved-device.json",
+            "the file was moved to another device id",
+            "tampered",
+            &t,
+            None,
+        );
+        let text = String::from_utf8(file.to_json()).expect("UTF-8");
+        unlock(
+            "unlock-key-unknown-version.json",
+            "version 2 of the format",
+            "unknown version",
+            &file,
+            Some(text.replace("\"version\": 1", "\"version\": 2")),
+        );
+        unlock(
+            "unlock-key-corrupt.json",
+            "the file cut short",
+            "corrupt",
+            &file,
+            Some(text[..text.len() / 2].to_owned()),
+        );
+    }
+    let (win, lose, pw_lose) = if x.precedence() > y.precedence() {
+        (&x, &y, "y password")
+    } else {
+        (&y, &x, "x password")
+    };
+    write("header-choice-concurrent.json", &choice(
+        "two devices changed the password at once (both generation 2): the one with the smaller SHA-256 of MAC input and MAC wins on the losing device",
+        lose, pw_lose, vec![text(win), text(lose)], Some(0), vec![], vec![]));
 }

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use coffer_proto::reply::{HintReply, KitReply, NewAccountReply, StatusInfo};
 use coffer_proto::request::{
-    HintParams, LoginParams, NoParams, PasswdParams, ResetParams, SignupParams, UnlockParams,
+    HintParams, LoginParams, NoParams, PasswdParams, ResetParams, SetHintParams, SignupParams,
+    UnlockParams,
 };
 use coffer_proto::{Request, Secret};
 use coffer_vault::account_key::AccountKey;
 
 use super::{emit, emit_json, line, say, show, Ctx};
-use crate::cli::{AccountArgs, HintArgs, LoginArgs, ResetArgs, SignupArgs};
+use crate::cli::{AccountArgs, HintArgs, LoginArgs, PasswdArgs, ResetArgs, SignupArgs};
 use crate::client::{Autostart, Client};
 use crate::error::CliError;
 use crate::files::absolute;
@@ -62,7 +63,12 @@ fn new_account(r: &NewAccountReply, json: bool, headline: &str) -> Result<(), Cl
 /// Reads the Account Key and checks it locally, so a typo is reported
 /// (naming the group) before anything slow runs.
 fn account_key(ctx: &mut Ctx) -> Result<Secret, CliError> {
-    let text = ctx.secrets().get(secrets::ACCOUNT_KEY)?;
+    account_key_from(ctx, secrets::ACCOUNT_KEY)
+}
+
+/// An Account Key from where `need` says, checked locally.
+pub(crate) fn account_key_from(ctx: &mut Ctx, need: secrets::Need) -> Result<Secret, CliError> {
+    let text = ctx.secrets().get(need)?;
     let key = AccountKey::parse(text.expose()).map_err(CliError::BadAccountKey)?;
     Ok(Secret::new(key.to_text().expose()))
 }
@@ -87,14 +93,51 @@ pub fn login(ctx: &mut Ctx, a: LoginArgs) -> Result<(), CliError> {
     say(ctx, request, a.json, &done)
 }
 
+/// `unlock`: the password alone; when the daemon answers that it needs the
+/// Account Key too (the password was changed on a device that did not know
+/// this one yet), the Account Key is asked for on the terminal and the
+/// unlock is sent again with both. With COFFER_ACCOUNT_KEY set, both go at
+/// once.
 pub fn unlock(ctx: &mut Ctx) -> Result<(), CliError> {
     let password = ctx.secrets().get(secrets::PASSWORD)?;
-    say(
-        ctx,
-        Request::Unlock(UnlockParams { password }),
-        false,
-        "Unlocked.",
-    )
+    let request = |password: Secret, account_key| {
+        Request::Unlock(UnlockParams {
+            password,
+            account_key,
+        })
+    };
+    // An Account Key in the environment is sent at once (the user said
+    // this device needs it); otherwise only when the daemon asks for it.
+    let given = if ctx.secrets().in_env(secrets::ACCOUNT_KEY) {
+        Some(account_key(ctx)?)
+    } else {
+        None
+    };
+    if given.is_some() {
+        return say(ctx, request(password, given), false, "Unlocked.");
+    }
+    let mut client = ctx.client()?;
+    match client.call(request(password.clone(), None)) {
+        Err(CliError::Daemon(mut body))
+            if body.code == coffer_proto::ErrorCode::AccountKeyNeeded =>
+        {
+            drop(client);
+            if ctx.terminal.is_terminal() {
+                eprintln!("coffer: {}", body.message);
+            }
+            let key = match account_key(ctx) {
+                Ok(k) => k,
+                // Still the daemon's answer (exit 5), with why no key came.
+                Err(e) => {
+                    body.message = format!("{}; {e}", body.message);
+                    return Err(CliError::Daemon(body));
+                }
+            };
+            say(ctx, request(password, Some(key)), false, "Unlocked.")
+        }
+        Err(e) => Err(e),
+        Ok(value) => line(&super::message_or(&value, "Unlocked.")),
+    }
 }
 
 pub fn lock(ctx: &mut Ctx) -> Result<(), CliError> {
@@ -169,13 +212,25 @@ pub fn reset(ctx: &mut Ctx, a: ResetArgs) -> Result<(), CliError> {
          log in again.\n",
         reply.email, reply.epoch
     );
-    new_account(&reply, a.json, &headline)
+    new_account(&reply, a.json, &headline)?;
+    if a.json {
+        return Ok(());
+    }
+    line(&output::old_items_hint(reply.trashed_container.as_deref()))
 }
 
 pub fn hint(ctx: &mut Ctx, a: HintArgs) -> Result<(), CliError> {
+    if let Some(hint) = a.set {
+        let done = "Password hint changed. Every signed-in device shows it once the sync folder reaches it.";
+        return say(ctx, Request::SetHint(SetHintParams { hint }), a.json, done);
+    }
+    let account = AccountArgs {
+        email: a.email.unwrap_or_default(),
+        sync_folder: a.sync_folder,
+    };
     let request = Request::Hint(HintParams {
-        sync_folder: sync_folder(&a.account)?,
-        email: a.account.email,
+        sync_folder: sync_folder(&account)?,
+        email: account.email,
     });
     show(ctx, request, a.json, |reply: HintReply| {
         if reply.hint.is_empty() {
@@ -186,14 +241,25 @@ pub fn hint(ctx: &mut Ctx, a: HintArgs) -> Result<(), CliError> {
     })
 }
 
-pub fn passwd(ctx: &mut Ctx) -> Result<(), CliError> {
+pub fn passwd(ctx: &mut Ctx, a: PasswdArgs) -> Result<(), CliError> {
     let old_password = ctx.secrets().get(secrets::PASSWORD)?;
-    let new_password = ctx.secrets().get(secrets::PASSWD_NEW_PASSWORD)?;
+    let new_password = if a.same {
+        old_password.clone()
+    } else {
+        ctx.secrets().get(secrets::PASSWD_NEW_PASSWORD)?
+    };
     let request = Request::Passwd(PasswdParams {
         old_password,
         new_password,
+        hint: a.hint,
+        same: a.same,
     });
-    let done = "Account Password changed. The Account Key stays the same.";
+    let done = if a.same {
+        "Account Password re-stretched at this machine's parameters; it stays the same."
+    } else {
+        "Account Password changed. The Account Key stays the same. Every signed-in device \
+         takes the new password once the sync folder reaches it."
+    };
     say(ctx, request, false, done)
 }
 

@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => account::status(&mut ctx, a.json),
         Command::Reset(a) => account::reset(&mut ctx, a),
         Command::Hint(a) => account::hint(&mut ctx, a),
-        Command::Passwd => account::passwd(&mut ctx),
+        Command::Passwd(a) => account::passwd(&mut ctx, a),
         Command::Kit(a) => account::kit(&mut ctx, a.json),
         Command::Stop => account::stop(&mut ctx),
         Command::Add(a) => items::add(&mut ctx, a),

@@ -16,7 +16,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use coffer_proto::dirs::Dirs;
 use coffer_proto::reply::{BlobReply, Event, ImportReply};
-use coffer_proto::request::{ExportParams, ImportParams, NoParams, RestoreParams};
+use coffer_proto::request::{
+    ExportParams, ImportContainerParams, ImportParams, NoParams, RestoreParams,
+};
 use coffer_proto::{ErrorCode, EventEnvelope, Request, Secret, MAX_LINE};
 use coffer_vault::account_key::AccountKey;
 use zeroize::Zeroizing;
@@ -105,7 +107,13 @@ fn in_file(path: &Path, e: CliError) -> CliError {
     }
 }
 
+/// The format name of `import coffer-container`.
+pub const CONTAINER_FORMAT: &str = "coffer-container";
+
 pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
+    if a.format == CONTAINER_FORMAT {
+        return import_container(ctx, a);
+    }
     let content = read_base64(&a.file)?;
     let file_name = a.file.display().to_string();
     let mut client = ctx.client()?;
@@ -114,6 +122,32 @@ pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
         format: a.format,
         file_name: file_name.clone(),
         content_base64: content,
+        dry_run: a.dry_run,
+    }));
+    drop(progress);
+    let value = result.map_err(|e| in_file(&a.file, e))?;
+    if a.json {
+        return emit_json(&value);
+    }
+    let r: ImportReply = decode("import", value)?;
+    line(&import_summary(&r, &file_name, "imported"))
+}
+
+/// `import coffer-container FILE`: a container from the trash (or a
+/// backup) of an older epoch, merged into the current account with that
+/// epoch's Account Password and Account Key.
+fn import_container(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
+    let content = read_base64(&a.file)?;
+    let file_name = a.file.display().to_string();
+    let account_key = super::account::account_key_from(ctx, secrets::OLD_ACCOUNT_KEY)?;
+    let password = ctx.secrets().get(secrets::OLD_PASSWORD)?;
+    let mut client = ctx.client()?;
+    let progress = ProgressLine::start(ctx.dirs()?, "import", "importing");
+    let result = client.call(Request::ImportContainer(ImportContainerParams {
+        file_name: file_name.clone(),
+        content_base64: content,
+        password,
+        account_key,
         dry_run: a.dry_run,
     }));
     drop(progress);

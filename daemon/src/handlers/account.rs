@@ -1,5 +1,5 @@
-//! Account requests: signup, login, unlock, lock, logout, passwd, kit,
-//! hint, stop.
+//! Account requests: signup, login, unlock, lock, logout, kit, hint, stop
+//! (`passwd` and `set_hint` are in `header.rs`).
 //!
 //! The key derivations run on the blocking pool while the request holds
 //! the state lock, so that two sign-ins or unlocks never race; `status`
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use coffer_proto::reply::{self, Done, State};
-use coffer_proto::request::{HintParams, LoginParams, PasswdParams, SignupParams, UnlockParams};
+use coffer_proto::request::{HintParams, LoginParams, SignupParams, UnlockParams};
 use coffer_proto::Secret;
 use coffer_vault::account::AccountHeader;
 use coffer_vault::account_key::AccountKey;
@@ -23,10 +23,11 @@ use super::{
 };
 use crate::daemon::{now_ms, Daemon};
 use crate::error::{Error, Result};
+use crate::session::Account;
 use crate::session::{credentials, Core, Session, SignIn};
 use crate::store::device::DeviceRecord;
 use crate::store::reset_header;
-use crate::sync::layout::{self, Rewrite};
+use crate::sync::layout;
 
 fn done(message: impl Into<String>) -> Result<Value> {
     to_reply(Done {
@@ -166,12 +167,41 @@ pub async fn login(d: &Arc<Daemon>, p: LoginParams) -> Result<Value> {
             show_paths(&folders)
         ))
     })?;
+    // Every header of the winning lineage: the base and every device's
+    // changes; the newest authentic one must be the one that opens.
+    let mut candidates: Vec<AccountHeader> = layout::all_candidates(&folders, &header.account_id)
+        .into_iter()
+        .map(|(_, h)| h)
+        .chain(std::iter::once(header.clone()))
+        .collect();
+    let top = candidates
+        .iter()
+        .max_by_key(|h| h.precedence())
+        .cloned()
+        .unwrap_or(header);
+    candidates.retain(|h| h.same_lineage(&top));
     let password = secret(&p.password);
-    let h = header.clone();
-    let opened = match credentials::run(move || credentials::open_with_key(&h, &password, ak)).await
-    {
+    let result = credentials::run(move || {
+        coffer_vault::account::open_newest(&candidates, None, |h| {
+            let o = credentials::open_with_key(h, &password, ak.clone())?;
+            Ok((o.vault_key.clone(), o))
+        })
+        .map(|o| (candidates[o.index].clone(), o.extra))
+        .map_err(|e| match e {
+            coffer_vault::account::OpenFailure::Failed(e) => {
+                credentials::DeviceOpenError::Failed(e)
+            }
+            coffer_vault::account::OpenFailure::Superseded { newest, .. } => {
+                credentials::DeviceOpenError::Superseded {
+                    by: crate::sync::header_watch::changed_by(&candidates[newest]),
+                }
+            }
+        })
+    })
+    .await;
+    let (header, opened) = match result {
         Ok(o) => o,
-        Err(e) => return Err(core.limiter.failure(e)),
+        Err(e) => return Err(core.limiter.device_failure(e)),
     };
     let device = new_device_record(
         d,
@@ -187,7 +217,11 @@ pub async fn login(d: &Arc<Daemon>, p: LoginParams) -> Result<Value> {
     super::status::status(d).await
 }
 
-/// `unlock`.
+/// `unlock`: opens the newest header of this epoch the password opens
+/// (the device's own, or a newer one from the folders through this device's
+/// unlock envelope); an old password that a newer authentic header replaced
+/// is refused. What it learns is kept: the newer header, and the Account Key
+/// sealed under the password that opened it.
 pub async fn unlock(d: &Arc<Daemon>, p: UnlockParams) -> Result<Value> {
     let mut core = d.core().await;
     let account = match &core.session {
@@ -199,23 +233,81 @@ pub async fn unlock(d: &Arc<Daemon>, p: UnlockParams) -> Result<Value> {
         other => return Err(Error::NotReady(other.state())),
     };
     core.limiter.check()?;
+    let ak = p
+        .account_key
+        .as_ref()
+        .map(|k| parse_account_key(k.expose()))
+        .transpose()?;
     let (header, device) = (account.header.clone(), account.device.clone());
+    let found: Vec<AccountHeader> =
+        layout::all_candidates(&device.sync_folders, &device.account_id)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
     let password = secret(&p.password);
     let result = credentials::run(move || {
-        credentials::open_on_device(&header, &device, &password).map(|o| o.vault_key)
+        credentials::open_on_device_newest(&header, found, &device, &password, ak)
     })
     .await;
-    let key = match result {
+    let (newest, opened) = match result {
         Ok(k) => k,
-        Err(e) => return Err(core.limiter.failure(e)),
+        Err(e) => return Err(core.limiter.device_failure(e)),
     };
     core.limiter.success();
     d.touch(&mut core);
-    core.session.unlock(&d.ctx(), key)?;
+    if let Some((account, _)) = core.session.account_mut() {
+        keep_what_unlock_learnt(d, account, newest, &opened)?;
+    }
+    core.session.unlock(&d.ctx(), opened.vault_key)?;
     drop(core);
     tracing::info!("unlocked");
     d.kick.notify_one();
     done("unlocked")
+}
+
+/// After an unlock: the header that opened becomes this device's (when it
+/// was a newer one from the folders), and the Account Key is sealed under
+/// the password that opened it (when the box was dropped or is of an older
+/// password). On a write failure nothing changes and the unlock fails.
+fn keep_what_unlock_learnt(
+    d: &Daemon,
+    account: &mut Account,
+    newest: AccountHeader,
+    opened: &credentials::Opened,
+) -> Result<()> {
+    let adopt = newest != account.header;
+    let reseal = adopt
+        || account
+            .device
+            .open_account_key_pw(&opened.stretched)
+            .is_none();
+    if !reseal {
+        return Ok(());
+    }
+    let mut device = account.device.clone();
+    device.seal_account_key(&opened.account_key, &opened.stretched, &opened.vault_key);
+    let old = std::mem::replace(&mut account.header, newest);
+    if adopt {
+        if let Err(e) = account.write_whole() {
+            account.header = old;
+            return Err(e);
+        }
+        tracing::info!(
+            generation = account.header.generation,
+            "unlocked with a newer account header; adopted it"
+        );
+    }
+    if let Err(e) = device.save(&d.dirs.data.join("device.json")) {
+        if adopt {
+            account.header = old;
+            if let Err(undo) = account.write_whole() {
+                tracing::error!(error = %undo, "could not put the container back");
+            }
+        }
+        return Err(Error::nothing_changed(e));
+    }
+    account.device = device;
+    Ok(())
 }
 
 /// `lock`.
@@ -245,7 +337,10 @@ pub async fn logout(d: &Daemon) -> Result<Value> {
 }
 
 /// `hint`: no unlock needed; the newest header wins (after a reset the
-/// folder has the new hint).
+/// folder has the new hint; after a hint change on another device, that
+/// device's header file). An unlocked device takes a header of its own
+/// epoch only when it authenticates under the vault key (a forged hint is
+/// not shown); a locked or signed-out device cannot check one.
 pub async fn hint(d: &Daemon, p: HintParams) -> Result<Value> {
     let email = check_email(&p.email)?;
     let core = d.core().await;
@@ -254,7 +349,28 @@ pub async fn hint(d: &Daemon, p: HintParams) -> Result<Value> {
         folders.push(std::path::absolute(f).map_err(Error::nothing_changed)?);
     }
     folders.extend(core.session.sync_folders().iter().cloned());
-    let from_folder = layout::find_account(&folders, &email);
+    let key = match &core.session {
+        Session::Unlocked(_, k) => Some(k),
+        _ => None,
+    };
+    let own = core.session.account().map(|a| &a.header);
+    let trusted = |h: &AccountHeader| match (key, own) {
+        (Some(k), Some(own)) if own.same_lineage(h) => h.verify(k).is_ok(),
+        _ => true,
+    };
+    let from_folder = layout::find_account(&folders, &email).map(|base| {
+        layout::all_candidates(&folders, &base.account_id)
+            .into_iter()
+            .map(|(_, h)| h)
+            .filter(|h| trusted(h))
+            .fold(base, |best, h| {
+                if h.precedence() > best.precedence() {
+                    h
+                } else {
+                    best
+                }
+            })
+    });
     let local = core
         .session
         .account()
@@ -292,70 +408,6 @@ pub async fn kit(d: &Daemon) -> Result<Value> {
         epoch: h.epoch,
         created_ms: h.created_ms,
     })
-}
-
-/// `passwd`: re-wraps the vault key under the new password (at calibrated
-/// parameters); the data is not re-encrypted. The device ends unlocked.
-pub async fn passwd(d: &Arc<Daemon>, p: PasswdParams) -> Result<Value> {
-    if p.new_password.expose().is_empty() {
-        return Err(Error::Invalid(
-            "the new Account Password must not be empty".into(),
-        ));
-    }
-    let mut core = d.core().await;
-    let Some(account) = core.session.account() else {
-        return Err(Error::NotReady(core.session.state()));
-    };
-    core.limiter.check()?;
-    let (header, device) = (account.header.clone(), account.device.clone());
-    let old = secret(&p.old_password);
-    let new = secret(&p.new_password);
-    let result = credentials::run(move || {
-        let opened = credentials::open_on_device(&header, &device, &old)?;
-        let new_header = header.change_password(
-            &opened.vault_key,
-            &opened.account_key,
-            &new,
-            Daemon::kdf_params(),
-        )?;
-        let new_stretched =
-            coffer_vault::kdf::stretch_password(&new, &new_header.salt, &new_header.kdf)?;
-        let mut device = device;
-        device.seal_account_key(&opened.account_key, &new_stretched, &opened.vault_key);
-        Ok::<_, coffer_vault::account::AccountError>((new_header, device, opened.vault_key))
-    })
-    .await;
-    let (new_header, device, vault_key) = match result {
-        Ok(x) => x,
-        Err(e) => return Err(core.limiter.failure(e)),
-    };
-    core.limiter.success();
-    let Some((account, _)) = core.session.account_mut() else {
-        return Err(Error::internal("the account went away during passwd"));
-    };
-    let old_header = std::mem::replace(&mut account.header, new_header);
-    if let Err(e) = account.write_whole() {
-        account.header = old_header;
-        return Err(e);
-    }
-    if let Err(e) = device.save(&d.dirs.data.join("device.json")) {
-        // The old password must keep working: put the old header back.
-        account.header = old_header;
-        if let Err(undo) = account.write_whole() {
-            tracing::error!(error = %undo, "could not restore the container after a failed passwd");
-        }
-        return Err(Error::nothing_changed(e));
-    }
-    // New logins read the header from the sync folders: give them the new one.
-    layout::publish_header(&device.sync_folders, &account.header, Rewrite::Always);
-    account.device = device;
-    if matches!(core.session, Session::Locked(_)) {
-        core.session.unlock(&d.ctx(), vault_key)?;
-    }
-    d.touch(&mut core);
-    drop(core);
-    d.kick.notify_one();
-    done("the Account Password was changed; use the new one from now on")
 }
 
 /// `stop`: the daemon shuts down gracefully.

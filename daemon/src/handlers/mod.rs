@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`status`]: `status` and the views it is built from;
-//! - [`account`]: signup, login, unlock, lock, logout, passwd, kit, hint, stop;
+//! - [`account`]: signup, login, unlock, lock, logout, kit, hint, stop;
+//! - [`header`]: passwd and set_hint (changes of the header within an epoch);
 //! - [`items`]: add, get, list, edit, rm, history;
 //! - [`sync`]: sync now, add, remove, list;
 //! - [`reset`]: resetting the account;
@@ -17,6 +18,8 @@
 //! - [`search`]: the `search` method;
 //! - [`clip`]: `clip` (the clipboard);
 //! - [`trash`]: `trash_list`, `trash_restore`, `trash_empty`.
+//! - import, export, backup and restore of backups, and the import of an
+//!   older epoch's container: [`crate::interop`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use crate::error::{Error, Result};
 pub mod account;
 pub mod clip;
 pub mod generate;
+pub mod header;
 pub mod items;
 pub mod lookup;
 pub mod otp;
@@ -60,7 +64,9 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
         Request::Unlock(p) => account::unlock(&d, p).await,
         Request::Lock(_) => account::lock(&d).await,
         Request::Logout(_) => account::logout(&d).await,
-        Request::Passwd(p) => account::passwd(&d, p).await,
+        Request::Passwd(p) => header::passwd(&d, p).await,
+        Request::SetHint(p) => header::set_hint(&d, p).await,
+        Request::ImportContainer(p) => crate::interop::old_epoch::import_container(&d, p).await,
         Request::Kit(_) => account::kit(&d).await,
         Request::Hint(p) => account::hint(&d, p).await,
         Request::Stop(_) => account::stop(&d),

@@ -1,6 +1,6 @@
 //! `status`: what the daemon knows, in one reply (DESIGN §6).
 
-use coffer_proto::reply::{ConflictInfo, KeyCacheInfo, State, StatusInfo};
+use coffer_proto::reply::{ConflictInfo, HeaderInfo, KeyCacheInfo, State, StatusInfo};
 use coffer_vault::kdf::KdfParams;
 use coffer_vault::replica::{ConflictKind, ConflictReport};
 use serde_json::Value;
@@ -66,8 +66,25 @@ pub fn status_info(d: &Daemon, core: &Core) -> StatusInfo {
         reset: dev.and_then(|d| d.reset.clone()),
         kdf_warning: account.and_then(|a| kdf_warning(&a.header.kdf)),
         conflicts,
+        header: account.map(header_info),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         secret_service: d.secret_service.state(),
+    }
+}
+
+/// The account header's generation, its last change, and what the folders
+/// showed that was refused.
+fn header_info(a: &crate::session::Account) -> HeaderInfo {
+    let h = &a.header;
+    let seen = &a.sync.headers;
+    HeaderInfo {
+        generation: h.generation,
+        changed_at_ms: h.changed.as_ref().map(|c| c.at_ms),
+        changed_by_device_id: h.changed.as_ref().map(|c| c.by_device_id.clone()),
+        changed_by_device_name: h.changed.as_ref().map(|c| c.by_device_name.clone()),
+        lost_change: seen.lost.clone(),
+        forged: seen.forged.iter().cloned().collect(),
+        replayed: seen.replayed.iter().cloned().collect(),
     }
 }
 

@@ -104,6 +104,20 @@ pub async fn restore(d: &Arc<Daemon>, mut p: RestoreParams, bytes: Vec<u8>) -> R
             )
         })?;
     let items = sealed.open(&vault_key).map_err(bad)?;
+    let reply = add_items(d, &items, "restore", false).await?;
+    to_reply(reply)
+}
+
+/// Adds `items` (of another vault: a backup, an older epoch's container) to
+/// the vault as new items with their history, skipping those the vault has
+/// (same id, or same title, username and URL, compared with the vault as it
+/// was before). All or nothing; a dry run changes nothing.
+pub(crate) async fn add_items(
+    d: &Arc<Daemon>,
+    items: &[Item],
+    operation: &'static str,
+    dry_run: bool,
+) -> Result<ImportReply> {
     let mut core = d.core().await;
     let (account, key) = open(d, &mut core)?;
     let keys = vault_keys(&account.replica.items(&key).map_err(Error::internal)?);
@@ -125,28 +139,30 @@ pub async fn restore(d: &Arc<Daemon>, mut p: RestoreParams, bytes: Vec<u8>) -> R
             }
         }
     }
-    let restored = plans.len();
+    let added = plans.len();
     let batch = Batch {
         plans,
         labels,
-        operation: "restore",
-        dry_run: false,
+        operation,
+        dry_run,
     };
     add_all(d, &mut core, batch, |label, why| {
-        format!("{label}: {why}; nothing was restored")
+        format!("{label}: {why}; nothing was added")
     })
     .await?;
     tracing::info!(
+        operation,
         read = items.len(),
-        restored,
+        added,
         skipped = skipped.len(),
-        "restore"
+        dry_run,
+        "items of another vault added"
     );
-    to_reply(ImportReply {
+    Ok(ImportReply {
         read: items.len(),
-        imported: restored,
+        imported: added,
         skipped,
-        dry_run: false,
+        dry_run,
     })
 }
 

@@ -18,12 +18,15 @@
 //! - **Export** writes Bitwarden-compatible JSON or generic CSV (plaintext:
 //!   the CLI warns and writes the file 0600).
 //! - **Backup / restore**: see [`backup`](self::backup).
+//! - **An older epoch's container or backup** (a regretted reset): see
+//!   [`old_epoch`](self::old_epoch).
 //!
 //! The mapping between other managers' items and vault items is in
 //! `interop/mapping.rs`.
 
 pub mod backup;
 mod mapping;
+pub mod old_epoch;
 
 use std::str::FromStr;
 use std::sync::Arc;

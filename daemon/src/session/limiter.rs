@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use coffer_vault::account::AccountError;
 
+use super::credentials::DeviceOpenError;
+
 use crate::error::Error;
 
 /// Consecutive wrong attempts and the time before which no new one is taken.
@@ -55,6 +57,37 @@ impl Limiter {
                 "the account header asks for key derivation parameters coffer refuses: {k}"
             )),
             other => Error::BadInput(format!("the account header is damaged: {other}")),
+        }
+    }
+
+    /// A failed unlock on a signed-in device: a superseded (old) password
+    /// and a missing Account Key count as wrong attempts too.
+    pub fn device_failure(&mut self, e: DeviceOpenError) -> Error {
+        match e {
+            DeviceOpenError::Failed(e) => self.failure(e),
+            DeviceOpenError::Superseded { by } => {
+                let _ = self.failure(AccountError::WrongCredentials);
+                Error::WrongCredentials(format!(
+                    "the Account Password was changed on {by}; use the new password"
+                ))
+            }
+            DeviceOpenError::WrongSinceChange { by } => {
+                let _ = self.failure(AccountError::WrongCredentials);
+                Error::WrongCredentials(format!(
+                    "Account Password or Account Key is wrong; note that the Account Password \
+                     was changed on {by}: use the new password"
+                ))
+            }
+            DeviceOpenError::AccountKeyNeeded => {
+                let _ = self.failure(AccountError::WrongCredentials);
+                Error::AccountKeyNeeded(
+                    "the Account Password was changed on another device that did not know this \
+                     one yet, so this device cannot check the new password alone: unlock with \
+                     the new Account Password and the Account Key (COFFER_ACCOUNT_KEY), once; \
+                     or the password typed is wrong"
+                        .into(),
+                )
+            }
         }
     }
 }

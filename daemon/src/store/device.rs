@@ -2,20 +2,29 @@
 //! container in the data directory.
 //!
 //! ```json
-//! {"format":"coffer-device","version":1,"account_id":"…","email":"…","epoch":1,
+//! {"format":"coffer-device","version":2,"account_id":"…","email":"…","epoch":1,
 //!  "device_id":"…","device_name":"…","sync_folders":["/home/a/Dropbox"],
-//!  "account_key_pw":"<b64>","account_key_vk":"<b64>","reset":null}
+//!  "account_key_pw":"<b64>","account_key_vk":"<b64>","unlock_secret":"<b64>","reset":null}
 //! ```
 //! The Account Key is kept twice, never in the clear: `account_key_pw` is
 //! sealed under a subkey of the stretched Account Password (so `unlock`
 //! needs only the password), `account_key_vk` under a subkey of the vault
 //! key (so `kit` works after the daemon resumed from the keyring cache);
 //! the boxes are [`coffer_vault::device_key`]'s.
+//!
+//! Version 2 adds `unlock_secret`, the secret half of this device's X25519
+//! unlock key pair (password changes made on other devices are sealed to
+//! its public half, see [`coffer_vault::account::Envelope`]), and lets
+//! `account_key_pw` be empty: a device that adopts another device's
+//! password change drops the box sealed under the old password, and seals
+//! the Account Key again at its first unlock with the new one. Version 1
+//! files are read (a key pair is made for them).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use coffer_proto::reply::ResetDetails;
+use coffer_vault::account::UnlockSecret;
 use coffer_vault::account_key::AccountKey;
 use coffer_vault::device_key::{DeviceKeyContext, Slot};
 use coffer_vault::secret::SecretKey;
@@ -23,6 +32,8 @@ use serde::{Deserialize, Serialize};
 
 /// The file's format name.
 pub const FORMAT: &str = "coffer-device";
+/// The version written (1 is read too).
+pub const VERSION: u32 = 2;
 
 /// The persisted sign-in of this device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,15 +55,39 @@ pub struct DeviceRecord {
     /// The sync folders.
     #[serde(default)]
     pub sync_folders: Vec<PathBuf>,
-    /// Account Key sealed under the stretched password.
+    /// Account Key sealed under the stretched password (empty once dropped,
+    /// until the next unlock seals it under the new password).
     #[serde(with = "b64")]
     pub account_key_pw: Vec<u8>,
     /// Account Key sealed under the vault key.
     #[serde(with = "b64")]
     pub account_key_vk: Vec<u8>,
+    /// The secret half of this device's unlock key pair (made when missing).
+    #[serde(default, with = "b64_opt")]
+    pub unlock_secret: Option<Vec<u8>>,
     /// Set once the account was reset: this device waits for a new login.
     #[serde(default)]
     pub reset: Option<ResetDetails>,
+}
+
+mod b64_opt {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
 }
 
 mod b64 {
@@ -81,7 +116,7 @@ impl DeviceRecord {
     ) -> DeviceRecord {
         let mut rec = DeviceRecord {
             format: FORMAT.into(),
-            version: 1,
+            version: VERSION,
             account_id: header.account_id,
             email: header.email.clone(),
             epoch: header.epoch,
@@ -90,8 +125,10 @@ impl DeviceRecord {
             sync_folders,
             account_key_pw: Vec::new(),
             account_key_vk: Vec::new(),
+            unlock_secret: None,
             reset: None,
         };
+        rec.ensure_unlock_secret();
         let (ak, stretched, vault_key) = keys;
         rec.seal_account_key(ak, stretched, vault_key);
         rec
@@ -119,10 +156,43 @@ impl DeviceRecord {
         self.account_key_vk = vk;
     }
 
-    /// The Account Key, with the stretched password. `None` = wrong password.
+    /// The Account Key, with the stretched password. `None` = wrong password
+    /// (or the box was dropped after another device changed the password).
     pub fn open_account_key_pw(&self, stretched: &SecretKey) -> Option<AccountKey> {
+        if self.account_key_pw.is_empty() {
+            return None;
+        }
         self.key_context()
             .open(Slot::Password, stretched, &self.account_key_pw)
+    }
+
+    /// Seals the Account Key under a new stretched password only (the vault
+    /// key's box stays: the vault key does not change within an epoch).
+    pub fn seal_account_key_pw(&mut self, ak: &AccountKey, stretched: &SecretKey) {
+        let pw = self.key_context().seal(Slot::Password, stretched, ak);
+        self.account_key_pw = pw;
+    }
+
+    /// Drops the box sealed under the password: after another device
+    /// changed the password, the old one must open nothing here.
+    pub fn drop_account_key_pw(&mut self) {
+        self.account_key_pw.clear();
+    }
+
+    /// Makes this device's unlock key pair if it has none (a version-1
+    /// file, a damaged entry). `true` when one was made (save the file).
+    pub fn ensure_unlock_secret(&mut self) -> bool {
+        if self.unlock_secret().is_some() {
+            return false;
+        }
+        self.unlock_secret = Some(UnlockSecret::generate().to_bytes().to_vec());
+        true
+    }
+
+    /// The secret half of this device's unlock key pair.
+    pub fn unlock_secret(&self) -> Option<UnlockSecret> {
+        let bytes: [u8; 32] = self.unlock_secret.as_deref()?.try_into().ok()?;
+        Some(UnlockSecret::from_bytes(bytes))
     }
 
     /// The Account Key, with the vault key.
@@ -148,18 +218,27 @@ impl DeviceRecord {
             anyhow::bail!("{} is not a coffer device file", path.display());
         }
         let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
-        if version != 1 {
+        if version != 1 && version != u64::from(VERSION) {
             anyhow::bail!(
                 "{} is device-file version {version}, which this cofferd does not know; update coffer",
                 path.display()
             );
         }
-        let rec: DeviceRecord = serde_json::from_value(v).map_err(|e| {
+        let mut rec: DeviceRecord = serde_json::from_value(v).map_err(|e| {
             anyhow::anyhow!(
                 "{} is corrupt ({e}); move it away to sign in again",
                 path.display()
             )
         })?;
+        rec.version = VERSION;
+        if rec.ensure_unlock_secret() {
+            // A version-1 file: give it a key pair now, kept at once (its
+            // public half gets published; it must not change at restart).
+            tracing::info!("made this device's unlock key pair");
+            if let Err(e) = rec.save(path) {
+                tracing::warn!(error = %e, "could not save the device's new unlock key pair");
+            }
+        }
         Ok(Some(rec))
     }
 

@@ -1,12 +1,17 @@
 //! The account's directory in a sync folder, `<folder>/<account_id>/`, and
 //! the files in it: reading and writing `account.json` (the one place that
-//! writes it), choosing among competing headers (the one place that
-//! weighs them), and retiring this device's own files.
+//! writes it), reading every device's header changes (`header-<id>.json`),
+//! choosing among competing headers (the one place that weighs them), and
+//! every file of one device ([`own_files`]), which retiring uses.
 
 use std::path::{Path, PathBuf};
 
 use coffer_vault::account::AccountHeader;
 use coffer_vault::sync_names::{classify, Entry, ACCOUNT_FILE};
+
+pub use super::header_files::{
+    all_candidates, header_changes_in, publish_change, publish_unlock_key, recipients,
+};
 
 use crate::store::{fsutil, trash};
 
@@ -186,20 +191,67 @@ pub fn retire(path: &Path) {
     }
 }
 
-/// Moves this device's sync files of a retired epoch (and their conflict
-/// copies) out of every sync folder, into the trash.
+/// Every file of `device_id` in the account directory `dir`: its sync file,
+/// its header changes, its unlock key, and every engine's copy of them
+/// ([`Entry::owner`]).
+pub fn own_files(dir: &Path, device_id: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| classify(&e.file_name().to_string_lossy()).owner() == Some(device_id))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Moves this device's files of a retired epoch (sync file, header changes,
+/// unlock key, and their conflict copies) out of every sync folder, into
+/// the trash.
 pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
     for f in folders {
-        let Ok(rd) = std::fs::read_dir(account_dir(f, account_id)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let ours = classify(&e.file_name().to_string_lossy()).device_id() == Some(device_id);
-            if ours {
-                if let Err(err) = trash::move_to_trash(&e.path()) {
-                    tracing::warn!(path = %e.path().display(), error = %err, "could not move a stale sync file to the trash");
-                }
+        for path in own_files(&account_dir(f, account_id), device_id) {
+            if let Err(err) = trash::move_to_trash(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_vault::sync_names::{device_file_name, header_file_name, unlock_file_name};
+
+    #[test]
+    fn own_files_are_every_file_a_device_writes_and_their_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = "6a1f3e9c-2b4d-4f8a-b1c7-93d2e5f0a8b6";
+        let other = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90";
+        let mine = [
+            device_file_name(me),
+            header_file_name(me),
+            unlock_file_name(me),
+            format!("header-{me}.sync-conflict-20250101-120000-ABCDEFG.json"),
+            format!("unlock-{me} (1).json"),
+            format!("device-{me} 2.cofsync"),
+        ];
+        let theirs = [
+            device_file_name(other),
+            header_file_name(other),
+            unlock_file_name(other),
+            ACCOUNT_FILE.to_owned(),
+            format!(".{}.123-0.tmp", header_file_name(me)),
+            "notes.txt".to_owned(),
+        ];
+        for n in mine.iter().chain(&theirs) {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let mut want: Vec<PathBuf> = mine.iter().map(|n| dir.path().join(n)).collect();
+        want.sort();
+        assert_eq!(own_files(dir.path(), me), want);
+        assert!(own_files(&dir.path().join("missing"), me).is_empty());
     }
 }

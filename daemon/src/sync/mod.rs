@@ -17,7 +17,9 @@
 //! - [`pull`]: merging other devices' files;
 //! - [`publish`]: writing this device's file;
 //! - [`health`]: each folder's health;
-//! - [`reset_watch`]: resets seen in the folders.
+//! - [`reset_watch`]: resets seen in the folders;
+//! - [`header_files`]: every device's header changes and unlock key;
+//! - [`header_watch`]: adopting authentic newer headers of this epoch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ use coffer_vault::replica::Replica;
 use crate::daemon::{Ctx, Daemon};
 use crate::session::{ResetCause, Session};
 
+pub mod header_files;
+pub mod header_watch;
 pub mod health;
 pub mod layout;
 pub mod publish;
@@ -47,6 +51,8 @@ pub struct SyncState {
     pub published: BTreeMap<PathBuf, Published>,
     /// Remote files already merged, by inode/size/mtime.
     pub stamps: HashMap<PathBuf, FileStamp>,
+    /// What the folders' headers of this epoch showed (unlocked rounds).
+    pub headers: header_watch::HeaderStatus,
 }
 
 impl SyncState {
@@ -114,6 +120,8 @@ pub struct RoundOutcome {
     pub reset_details: Option<ResetDetails>,
     /// This device's file, to write without the lock.
     pub publish: Option<publish::Publish>,
+    /// A newer header of this epoch that this device adopted.
+    pub adopted: Option<coffer_vault::account::AccountHeader>,
 }
 
 /// The part of a round that needs the state: resets, merging the other
@@ -139,6 +147,9 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
             let Some((account, _)) = session.account_mut() else {
                 return out;
             };
+            if let Some(k) = &key {
+                out.adopted = header_watch::round(&ctx.dirs.data.join("device.json"), account, k);
+            }
             let pulled = pull::pull_all(account, key.as_ref());
             out.report.merged_files = pulled.merged_files;
             out.report.conflict_copies_removed = pulled.copies_removed;

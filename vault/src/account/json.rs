@@ -5,19 +5,25 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{AccountHeader, ResetInfo, FORMAT, KDF_ALGORITHM, MAC_LEN, VERSION, WRAPPED_KEY_LEN};
+use super::envelope::{Envelope, UnlockPublic};
+use super::{
+    AccountHeader, ChangeInfo, ResetInfo, FORMAT, KDF_ALGORITHM, MAC_LEN, VERSION, VERSION_1,
+    WRAPPED_KEY_LEN,
+};
 use crate::error::FormatError;
 use crate::kdf::KdfParams;
 
 impl AccountHeader {
     /// `account.json`: pretty JSON beginning with
-    /// `{"format": "coffer-account", "version": 1, …`, then the fields in
+    /// `{"format": "coffer-account", "version": 2, …`, then the fields in
     /// struct order, binary fields in padded standard base64, and a final
-    /// newline.
+    /// newline. A header read as version 1 is written as version 1 (without
+    /// the members version 2 added), so that its MAC still holds.
     pub fn to_json(&self) -> Vec<u8> {
+        let v2 = self.version != VERSION_1;
         let json = HeaderJson {
             format: FORMAT.to_owned(),
-            version: VERSION,
+            version: self.version,
             account_id: self.account_id,
             email: self.email.clone(),
             hint: self.hint.clone(),
@@ -33,6 +39,19 @@ impl AccountHeader {
             salt: BASE64.encode(&self.salt),
             wrapped_vault_key: BASE64.encode(&self.wrapped_vault_key),
             reset: self.reset.clone(),
+            generation: v2.then_some(self.generation),
+            changed: v2.then(|| self.changed.clone()),
+            envelopes: v2.then(|| {
+                self.envelopes
+                    .iter()
+                    .map(|e| EnvelopeJson {
+                        device_id: e.device_id.clone(),
+                        recipient: BASE64.encode(e.recipient.0),
+                        ephemeral: BASE64.encode(e.ephemeral),
+                        sealed: BASE64.encode(&e.sealed),
+                    })
+                    .collect()
+            }),
             mac: BASE64.encode(&self.mac),
         };
         let mut out = serde_json::to_vec_pretty(&json)
@@ -64,7 +83,7 @@ impl AccountHeader {
             .ok_or_else(|| {
                 FormatError::Corrupt("account header has no valid \"version\"".to_owned())
             })?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(FormatError::UnknownVersion {
                 format: FORMAT,
                 version,
@@ -91,7 +110,26 @@ impl AccountHeader {
             WRAPPED_KEY_LEN,
         )?;
         let mac = decode_len("mac", &json.mac, MAC_LEN)?;
+        let (generation, changed, envelopes) =
+            match (version, json.generation, json.changed, json.envelopes) {
+                (VERSION_1, None, None, None) => (0, None, Vec::new()),
+                (VERSION_1, ..) => {
+                    return Err(FormatError::Corrupt(
+                        "account header: version 1 has no generation, changed or envelopes".into(),
+                    ))
+                }
+                (_, Some(g), Some(c), Some(e)) => (g, c, envelopes(e)?),
+                _ => {
+                    return Err(FormatError::Corrupt(
+                        "account header: version 2 needs generation, changed and envelopes".into(),
+                    ))
+                }
+            };
         Ok(AccountHeader {
+            version,
+            generation,
+            changed,
+            envelopes,
             account_id: json.account_id,
             email: json.email,
             hint: json.hint,
@@ -110,6 +148,41 @@ impl AccountHeader {
         })
     }
 }
+
+fn envelopes(list: Vec<EnvelopeJson>) -> Result<Vec<Envelope>, FormatError> {
+    if list.len() > MAX_ENVELOPES {
+        return Err(FormatError::Corrupt(format!(
+            "account header: {} envelopes, at most {MAX_ENVELOPES}",
+            list.len()
+        )));
+    }
+    let key32 = |field: &str, text: &str| -> Result<[u8; 32], FormatError> {
+        let b = decode_len(field, text, 32)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&b);
+        Ok(out)
+    };
+    list.into_iter()
+        .map(|e| {
+            let sealed = decode("envelopes.sealed", &e.sealed)?;
+            if !(40..=256).contains(&sealed.len()) {
+                return Err(FormatError::Corrupt(format!(
+                    "account header: an envelope is {} bytes, expected 40 to 256",
+                    sealed.len()
+                )));
+            }
+            Ok(Envelope {
+                device_id: e.device_id,
+                recipient: UnlockPublic(key32("envelopes.recipient", &e.recipient)?),
+                ephemeral: key32("envelopes.ephemeral", &e.ephemeral)?,
+                sealed,
+            })
+        })
+        .collect()
+}
+
+/// More envelopes than this (one per signed-in device) make a header corrupt.
+pub const MAX_ENVELOPES: usize = 1024;
 
 fn decode(field: &str, text: &str) -> Result<Vec<u8>, FormatError> {
     BASE64
@@ -144,7 +217,35 @@ struct HeaderJson {
     salt: String,
     wrapped_vault_key: String,
     reset: Option<ResetInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    changed: Option<Option<ChangeInfo>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    envelopes: Option<Vec<EnvelopeJson>>,
     mac: String,
+}
+
+/// A member that is present (even as `null`) is `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvelopeJson {
+    device_id: String,
+    recipient: String,
+    ephemeral: String,
+    sealed: String,
 }
 
 #[derive(Serialize, Deserialize)]

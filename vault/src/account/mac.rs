@@ -8,29 +8,50 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
-    AccountHeader, FORMAT, KDF_ALGORITHM, MAC_KEY_PURPOSE, MAC_LABEL, VERSION, WRAP_AD_LABEL,
-};
+use super::{AccountHeader, FORMAT, KDF_ALGORITHM, MAC_KEY_PURPOSE, MAC_LABEL, WRAP_AD_LABEL};
 use crate::aead;
 use crate::secret::SecretKey;
 
 /// The order of competing headers: the greatest wins.
 ///
-/// A higher epoch wins. At equal epochs (two devices reset at once) the
-/// header whose `wrapped_vault_key` has the smaller SHA-256 wins, then the
-/// one whose MAC input and MAC have the smaller SHA-256 (only identical
-/// headers tie).
+/// A higher epoch wins. At equal epochs, headers of two lineages (two
+/// devices reset at once) are ordered by the smaller SHA-256 of their reset
+/// details (the lineage, which a password change keeps); within a lineage
+/// the higher generation wins, then the header whose MAC input and MAC have
+/// the smaller SHA-256 (only identical headers tie).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Precedence {
     epoch: u64,
-    wrapped_digest: Reverse<[u8; 32]>,
+    lineage_digest: Reverse<[u8; 32]>,
+    generation: u64,
     header_digest: Reverse<[u8; 32]>,
+}
+
+impl Precedence {
+    /// The generation it orders by.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 /// Canonical, length-prefixed encoding for the MAC (see `docs/FORMAT.md`).
 pub(super) struct Canonical(pub(super) Vec<u8>);
 
+const LINEAGE_LABEL: &[u8] = b"coffer lineage v1";
+
 impl Canonical {
+    pub(super) fn reset(&mut self, reset: Option<&super::ResetInfo>) {
+        match reset {
+            None => self.u8(0),
+            Some(r) => {
+                self.u8(1);
+                self.u64(r.at_ms);
+                self.bytes(r.by_device_id.as_bytes());
+                self.bytes(r.by_device_name.as_bytes());
+                self.u64(r.previous_epoch);
+            }
+        }
+    }
     pub(super) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
@@ -96,9 +117,21 @@ impl AccountHeader {
         whole.extend_from_slice(&self.mac);
         Precedence {
             epoch: self.epoch,
-            wrapped_digest: Reverse(Sha256::digest(&self.wrapped_vault_key).into()),
+            lineage_digest: Reverse(self.lineage()),
+            generation: self.generation,
             header_digest: Reverse(Sha256::digest(&whole).into()),
         }
+    }
+
+    /// SHA-256 of the lineage: `lp("coffer lineage v1") || uuid16(account_id)
+    /// || u64be(epoch) || reset` (the reset encoded as in the MAC).
+    pub fn lineage(&self) -> [u8; 32] {
+        let mut c = Canonical(Vec::with_capacity(128));
+        c.bytes(LINEAGE_LABEL);
+        c.0.extend_from_slice(self.account_id.as_bytes());
+        c.u64(self.epoch);
+        c.reset(self.reset.as_ref());
+        Sha256::digest(&c.0).into()
     }
     /// Associated data of the wrapped vault key.
     pub(super) fn wrap_ad(&self) -> Vec<u8> {
@@ -118,7 +151,7 @@ impl AccountHeader {
         let mut c = Canonical(Vec::with_capacity(512));
         c.bytes(MAC_LABEL);
         c.bytes(FORMAT.as_bytes());
-        c.u64(VERSION);
+        c.u64(self.version);
         c.0.extend_from_slice(self.account_id.as_bytes());
         c.bytes(self.email.as_bytes());
         c.bytes(self.hint.as_bytes());
@@ -131,14 +164,24 @@ impl AccountHeader {
         c.u32(self.kdf.p);
         c.bytes(&self.salt);
         c.bytes(&self.wrapped_vault_key);
-        match &self.reset {
-            None => c.u8(0),
-            Some(r) => {
-                c.u8(1);
-                c.u64(r.at_ms);
-                c.bytes(r.by_device_id.as_bytes());
-                c.bytes(r.by_device_name.as_bytes());
-                c.u64(r.previous_epoch);
+        c.reset(self.reset.as_ref());
+        if self.version >= 2 {
+            c.u64(self.generation);
+            match &self.changed {
+                None => c.u8(0),
+                Some(ch) => {
+                    c.u8(1);
+                    c.u64(ch.at_ms);
+                    c.bytes(ch.by_device_id.as_bytes());
+                    c.bytes(ch.by_device_name.as_bytes());
+                }
+            }
+            c.u64(self.envelopes.len() as u64);
+            for e in &self.envelopes {
+                c.bytes(e.device_id.as_bytes());
+                c.bytes(&e.recipient.0);
+                c.bytes(&e.ephemeral);
+                c.bytes(&e.sealed);
             }
         }
         c.0

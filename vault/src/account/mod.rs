@@ -10,13 +10,21 @@
 //!
 //! Nobody can authenticate a header of a new epoch before logging in to it:
 //! that is what makes a reset possible from a device that lost every secret.
-//! Among competing headers, [`AccountHeader::precedence`] picks the same
-//! winner on every device.
+//! Within an epoch, every change (password, hint, KDF parameters) raises the
+//! header's `generation`, which the MAC covers (format version 2): a device
+//! adopts a same-epoch header only when it authenticates under the vault key
+//! it holds and is newer. Among competing headers,
+//! [`AccountHeader::precedence`] picks the same winner on every device.
 //!
 //! # Layout
 //!
-//! - this file: the header, creating, unlocking, changing the password, resetting;
-//! - `json`: `account.json` as it is written and read;
+//! - this file: the header, creating, unlocking, resetting;
+//! - `change`: password, hint and KDF changes (a new generation);
+//! - `envelope`: unlock envelopes that carry a password change to the
+//!   other devices;
+//! - `choose`: which of several same-epoch headers a device adopts, and how
+//!   an unlock picks among them;
+//! - `json`: `account.json` as it is written and read (versions 1 and 2);
 //! - `mac`: the canonical encoding the MAC covers, the wrap's associated data, and
 //!   [`Precedence`].
 
@@ -27,14 +35,17 @@ use serde_json::{Map, Value};
 
 use crate::account_key::AccountKey;
 use crate::aead;
-use crate::kdf::{derive_kek, KdfError, KdfParams};
+use crate::kdf::{KdfError, KdfParams};
 use crate::secret::{SecretKey, SecretString};
 
 /// The `format` field of an account header.
 pub const FORMAT: &str = "coffer-account";
-/// The `version` this coffer writes and reads.
-pub const VERSION: u64 = 1;
-/// The only KDF of format version 1 (`kdf.algorithm`).
+/// The `version` this coffer writes (it reads 1 and 2).
+pub const VERSION: u64 = 2;
+/// The first version: no generation, no change info, no envelopes (read as
+/// generation 0).
+pub const VERSION_1: u64 = 1;
+/// The only KDF of format versions 1 and 2 (`kdf.algorithm`).
 pub const KDF_ALGORITHM: &str = "argon2id-v19";
 /// Length of the salt of new headers.
 pub const SALT_LEN: usize = 32;
@@ -61,10 +72,26 @@ pub struct ResetInfo {
     pub previous_epoch: u64,
 }
 
+/// Who made the last change of a header's generation, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeInfo {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The device that made the change.
+    pub by_device_id: String,
+    /// That device's friendly name.
+    pub by_device_name: String,
+}
+
 /// The account header: everything a device needs to log in, minus the two
 /// secrets. Stored as `account.json` through [`to_json`](Self::to_json).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountHeader {
+    /// The format version it was read as or will be written as: [`VERSION`]
+    /// for every header coffer makes, [`VERSION_1`] for one read from an
+    /// older file (written back the same way, so that its MAC still holds).
+    pub version: u64,
     /// Random, fixed for the account's life (survives resets).
     pub account_id: uuid::Uuid,
     /// The account's email (survives resets).
@@ -85,6 +112,13 @@ pub struct AccountHeader {
     pub wrapped_vault_key: Vec<u8>,
     /// Set by a reset: who, when, from which epoch.
     pub reset: Option<ResetInfo>,
+    /// 0 at creation and at every reset, +1 at every change within the epoch.
+    pub generation: u64,
+    /// Who made this generation's change, and when (`None` for generation 0).
+    pub changed: Option<ChangeInfo>,
+    /// The Account Key for each other device, sealed to its unlock key and
+    /// this header's password (see `envelope`).
+    pub envelopes: Vec<Envelope>,
     /// HMAC-SHA256 over every other field, keyed by a subkey of the vault key.
     pub mac: Vec<u8>,
 }
@@ -119,11 +153,20 @@ pub enum AccountError {
     /// The epoch is at its maximum and cannot be reset again.
     #[error("the account cannot be reset any more: its epoch is at the maximum")]
     EpochExhausted,
+    /// The generation is at its maximum and cannot change again.
+    #[error("the account header cannot change any more: its generation is at the maximum")]
+    GenerationExhausted,
 }
 
+mod change;
+mod choose;
+mod envelope;
 mod json;
 mod mac;
 
+pub use change::{Change, ChangeKind, Recipient};
+pub use choose::{adoptable, open_newest, OpenFailure, Opening, Verdict, MAX_TRIES};
+pub use envelope::{Envelope, EnvelopeContext, UnlockPublic, UnlockSecret};
 pub use mac::Precedence;
 
 fn random_salt() -> Vec<u8> {
@@ -150,6 +193,7 @@ impl AccountHeader {
     ) -> Result<NewAccount, AccountError> {
         params.check()?;
         let header = AccountHeader {
+            version: VERSION,
             account_id: uuid::Uuid::new_v4(),
             email: email.to_owned(),
             hint: hint.to_owned(),
@@ -160,6 +204,9 @@ impl AccountHeader {
             salt: Vec::new(),
             wrapped_vault_key: Vec::new(),
             reset: None,
+            generation: 0,
+            changed: None,
+            envelopes: Vec::new(),
             mac: Vec::new(),
         };
         header.seal_new(password)
@@ -185,18 +232,25 @@ impl AccountHeader {
         account_key: &AccountKey,
         password: &SecretString,
     ) -> Result<(), AccountError> {
-        self.salt = random_salt();
-        let kek = derive_kek(
-            password,
-            account_key,
-            &self.salt,
-            &self.kdf,
-            &self.account_id,
-            self.epoch,
-        )?;
-        self.wrapped_vault_key = aead::seal(&kek, &self.wrap_ad(), vault_key.expose());
+        self.wrap_key(vault_key, account_key, password)?;
         self.mac = self.compute_mac(vault_key);
         Ok(())
+    }
+
+    /// New salt and the vault key wrapped (no MAC yet); returns the stretched
+    /// password, which envelopes need.
+    fn wrap_key(
+        &mut self,
+        vault_key: &SecretKey,
+        account_key: &AccountKey,
+        password: &SecretString,
+    ) -> Result<SecretKey, AccountError> {
+        self.salt = random_salt();
+        let stretched = crate::kdf::stretch_password(password, &self.salt, &self.kdf)?;
+        let kek =
+            crate::kdf::kek_from_stretched(&stretched, account_key, &self.account_id, self.epoch);
+        self.wrapped_vault_key = aead::seal(&kek, &self.wrap_ad(), vault_key.expose());
+        Ok(stretched)
     }
 
     /// Derives the KEK, unwraps the vault key and authenticates the header.
@@ -239,30 +293,6 @@ impl AccountHeader {
             .map_err(|_| AccountError::Tampered)
     }
 
-    /// The same account and vault key under a new password (and new
-    /// parameters and salt); the data is not re-encrypted.
-    ///
-    /// The header is verified with `vault_key` first, so that a tampered
-    /// header is never re-authenticated. `account_key` must be the
-    /// account's current key (the caller got it from unlocking): coffer
-    /// cannot check it without the old password.
-    pub fn change_password(
-        &self,
-        vault_key: &SecretKey,
-        account_key: &AccountKey,
-        new_password: &SecretString,
-        params: KdfParams,
-    ) -> Result<AccountHeader, AccountError> {
-        self.verify(vault_key)?;
-        params.check()?;
-        let mut header = AccountHeader {
-            kdf: params,
-            ..self.clone()
-        };
-        header.wrap(vault_key, account_key, new_password)?;
-        Ok(header)
-    }
-
     /// The header of a reset: epoch + 1, new Account Key, vault key and
     /// salt, the hint replaced when `new_hint` is given; keeps the account
     /// id, email, creation time and plan; records who reset it.
@@ -283,6 +313,7 @@ impl AccountHeader {
             .checked_add(1)
             .ok_or(AccountError::EpochExhausted)?;
         let header = AccountHeader {
+            version: VERSION,
             account_id: self.account_id,
             email: self.email.clone(),
             hint: new_hint.map_or_else(|| self.hint.clone(), str::to_owned),
@@ -298,6 +329,9 @@ impl AccountHeader {
                 by_device_name: by_device_name.to_owned(),
                 previous_epoch: self.epoch,
             }),
+            generation: 0,
+            changed: None,
+            envelopes: Vec::new(),
             mac: Vec::new(),
         };
         header.seal_new(new_password)

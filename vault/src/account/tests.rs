@@ -5,7 +5,6 @@ use base64::Engine as _;
 use super::mac::Canonical;
 use super::*;
 use crate::error::FormatError;
-use sha2::{Digest, Sha256};
 
 fn fast() -> KdfParams {
     KdfParams::fast_insecure_for_tests()
@@ -257,9 +256,17 @@ fn precedence_is_deterministic() {
         b.precedence() > acct.header.precedence(),
         "higher epoch wins"
     );
-    let da = Sha256::digest(&a.wrapped_vault_key);
-    let db = Sha256::digest(&b.wrapped_vault_key);
+    // Concurrent resets: the lineage (reset details) with the smaller
+    // SHA-256 wins, whatever password changes follow in either.
+    let (da, db) = (a.lineage(), b.lineage());
     let expected = if da < db { &a } else { &b };
+    let loser = if da < db { &b } else { &a };
+    let loser_changed = {
+        let mut l = loser.clone();
+        l.generation = 5;
+        l
+    };
+    assert!(expected.precedence() > loser_changed.precedence());
     let winner = [&acct.header, &a, &b]
         .into_iter()
         .max_by_key(|h| h.precedence());
@@ -294,7 +301,7 @@ fn json_round_trip_and_shape() {
         let text = std::str::from_utf8(&bytes).expect("UTF-8");
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         assert!(
-            compact.starts_with(r#"{"format":"coffer-account","version":1,"account_id":"#),
+            compact.starts_with(r#"{"format":"coffer-account","version":2,"account_id":"#),
             "{text}"
         );
         assert!(text.ends_with("}\n"));
@@ -332,11 +339,11 @@ fn from_json_errors() {
 
     assert_eq!(
         with(&|m| {
-            m.insert("version".into(), Value::from(2));
+            m.insert("version".into(), Value::from(3));
         }),
         Err(FormatError::UnknownVersion {
             format: "coffer-account",
-            version: 2
+            version: 3
         })
     );
     assert_eq!(
