@@ -81,6 +81,8 @@ pub struct Daemon {
     pub(crate) activity: Notify,
     /// Re-arms the watchers (folders changed).
     pub(crate) rewatch: Notify,
+    /// The SSH agent's settings, status and key list.
+    pub(crate) ssh: crate::ssh_agent::AgentState,
 }
 
 impl Daemon {
@@ -104,6 +106,7 @@ impl Daemon {
             Err(problem) => core.problem = Some(problem),
         }
         resume_from_cache(&mut core.session, &keycache);
+        let ssh = crate::ssh_agent::AgentState::new(config.ssh_agent, &dirs);
         Arc::new(Daemon {
             dirs,
             config,
@@ -115,6 +118,7 @@ impl Daemon {
             kick: Notify::new(),
             activity: Notify::new(),
             rewatch: Notify::new(),
+            ssh,
         })
     }
 

@@ -83,6 +83,16 @@ pub enum Error {
     /// A bug or an unexpected condition.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An SSH key cannot be imported or made; `kind` names the problem
+    /// for clients (`passphrase_needed`, `wrong_passphrase`, `invalid`,
+    /// `duplicate`) in the error's data as `{"ssh_key": kind}`.
+    #[error("{message}")]
+    SshKey {
+        /// What is wrong and what to do (never key material).
+        message: String,
+        /// The problem, for clients that react to it.
+        kind: &'static str,
+    },
 }
 
 impl Error {
@@ -124,6 +134,7 @@ impl Error {
             Error::Io(_) => ErrorCode::Io,
             Error::UnknownMethod => ErrorCode::UnknownMethod,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::SshKey { .. } => ErrorCode::BadInput,
         }
     }
 }
@@ -133,6 +144,9 @@ impl From<Error> for ErrorBody {
         let mut body = ErrorBody::new(e.code(), e.to_string());
         if let Error::Ambiguous { candidates, .. } = &e {
             body.data = Some(serde_json::json!({ "candidates": candidates }));
+        }
+        if let Error::SshKey { kind, .. } = &e {
+            body.data = Some(serde_json::json!({ "ssh_key": kind }));
         }
         body
     }

@@ -21,6 +21,7 @@
 //! - [`error`]: error codes and the error body.
 //! - [`frame`]: blocking, bounded line framing for the client.
 //! - [`secret`]: a zeroizing string for passwords in transit.
+//! - [`ssh`]: SSH-key requests and replies, and the agent in `status`.
 #![warn(missing_docs)]
 
 pub mod dirs;
@@ -30,6 +31,7 @@ pub mod frame;
 pub mod reply;
 pub mod request;
 pub mod secret;
+pub mod ssh;
 
 pub use envelope::{EventEnvelope, Hello, RequestEnvelope, ResponseEnvelope};
 pub use error::{ErrorBody, ErrorCode};

@@ -151,6 +151,9 @@ pub struct StatusInfo {
     pub conflicts: Vec<ConflictInfo>,
     /// The daemon's version.
     pub version: String,
+    /// The SSH agent, when it is on (config `ssh_agent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_agent: Option<crate::ssh::SshAgentInfo>,
 }
 
 /// `signup` and `reset`: the new secrets to show once.
@@ -251,6 +254,9 @@ pub struct ItemSummary {
     pub url: String,
     /// When last modified (ms since the epoch).
     pub modified_ms: u64,
+    /// What the item is when not a login (`ssh-key`, …): its `kind` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// One overwritten value of a field.

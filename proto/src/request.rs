@@ -74,6 +74,12 @@ pub enum Request {
     Backup(NoParams),
     /// Restore items from an encrypted backup.
     Restore(RestoreParams),
+    /// Add an SSH-key item from a private key file's text.
+    SshImport(crate::ssh::SshImportParams),
+    /// Generate an SSH key and store it as an item.
+    SshGenerate(crate::ssh::SshGenerateParams),
+    /// The SSH keys the agent serves.
+    SshList(NoParams),
 }
 
 impl Request {
@@ -105,6 +111,9 @@ impl Request {
         "export",
         "backup",
         "restore",
+        "ssh_import",
+        "ssh_generate",
+        "ssh_list",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -161,6 +170,9 @@ impl Request {
             Request::Export(_) => "export",
             Request::Backup(_) => "backup",
             Request::Restore(_) => "restore",
+            Request::SshImport(_) => "ssh_import",
+            Request::SshGenerate(_) => "ssh_generate",
+            Request::SshList(_) => "ssh_list",
         }
     }
 }

@@ -139,6 +139,7 @@ fn responses() {
             kdf_warning: None,
             conflicts: vec![],
             version: "0.1.0".into(),
+            ssh_agent: None,
         },
     );
     check(

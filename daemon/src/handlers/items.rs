@@ -65,6 +65,10 @@ fn summary(item: &Item) -> ItemSummary {
         username: get_str(item, "username"),
         url: get_str(item, "url"),
         modified_ms: item.modified_ms(),
+        kind: item
+            .get(&fields::custom_field(fields::reserved::KIND))
+            .map(|k| k.expose().trim().to_owned())
+            .filter(|k| !k.is_empty()),
     }
 }
 
@@ -114,7 +118,7 @@ fn changes(fields: &[FieldInput]) -> Result<Vec<(String, Option<SecretString>)>>
 }
 
 /// The unlocked account and its key (counts as use for the lock timeout).
-fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKey)> {
+pub(crate) fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKey)> {
     d.touch(core);
     let (account, key) = core.session.unlocked()?;
     Ok((account, key.clone()))
@@ -122,7 +126,7 @@ fn open<'c>(d: &Daemon, core: &'c mut Core) -> Result<(&'c mut Account, SecretKe
 
 /// Saves after a change; on failure the in-memory change is rolled back
 /// to `undo`, and the client gets the error.
-fn commit(d: &Daemon, account: &mut Account, undo: UndoPoint) -> Result<()> {
+pub(crate) fn commit(d: &Daemon, account: &mut Account, undo: UndoPoint) -> Result<()> {
     if let Err(e) = account.save() {
         account.replica.rollback(undo);
         return Err(e);

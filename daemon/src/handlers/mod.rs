@@ -9,6 +9,8 @@
 //! - [`sync`]: sync now, add, remove, list;
 //! - [`reset`]: resetting the account;
 //! - [`restore`]: bringing back a container from the trash;
+//! - [`ssh`]: SSH keys (import, generate, list) and the agent's key list;
+//! - [`agent`]: the SSH agent's requests, answered from the session;
 //! - import, export, backup and restore of backups: [`crate::interop`].
 
 use std::path::{Path, PathBuf};
@@ -22,9 +24,11 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 
 pub mod account;
+pub mod agent;
 pub mod items;
 pub mod reset;
 pub mod restore;
+pub mod ssh;
 pub mod status;
 pub mod sync;
 
@@ -35,7 +39,12 @@ pub fn to_reply<T: serde::Serialize>(value: T) -> Result<Value> {
 
 /// Answers one request: the only place errors turn into wire replies.
 pub async fn dispatch(daemon: Arc<Daemon>, req: Request) -> std::result::Result<Value, ErrorBody> {
-    answer(daemon, req).await.map_err(ErrorBody::from)
+    let changes_vault = !matches!(req, Request::Status(_));
+    let reply = answer(daemon.clone(), req).await.map_err(ErrorBody::from);
+    if changes_vault {
+        ssh::keep_current(&daemon).await;
+    }
+    reply
 }
 
 async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
@@ -73,6 +82,9 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
                 crate::interop::backup::restore(&d, p, bytes).await
             }
         }
+        Request::SshImport(p) => ssh::import(&d, p).await,
+        Request::SshGenerate(p) => ssh::generate(&d, p).await,
+        Request::SshList(_) => ssh::list(&d).await,
         Request::Subscribe(_) => Err(Error::Invalid(
             "subscribe is handled by the connection".into(),
         )),

@@ -67,6 +67,7 @@ pub fn status_info(d: &Daemon, core: &Core) -> StatusInfo {
         kdf_warning: account.and_then(|a| kdf_warning(&a.header.kdf)),
         conflicts,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        ssh_agent: d.ssh.info(),
     }
 }
 
