@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap); nothing there talks to the daemon.
+//! - [`cli`]: the command line (clap); nothing there talks to the daemon;
+//!   [`cli_tools`]: the arguments of `ssh`, `git-credential`, `run` and
+//!   `inject`.
 //! - [`commands`]: one module per command group (`account`, `items`,
 //!   `sync`, `transfer`) and the dispatch; `show`/`say` send a request
 //!   and print its result or message.
@@ -17,22 +19,26 @@
 //! - [`secrets`]: where passwords and the Account Key come from.
 //! - [`output`]: human output (status, emergency kit, tables).
 //! - [`files`]: private atomic writes and absolute paths.
+//! - [`envfile`]: `coffer run --env-file` files.
 //! - [`error`]: errors and exit codes.
 //! - [`gitcred`]: git's credential protocol and item matching.
 //! - [`refs`]: `coffer://ITEM/FIELD` references and templates.
+//!
+//! `src/bin/git-credential-coffer.rs` is the second binary: what git runs
+//! for `credential.helper = coffer`; it runs `coffer git-credential`.
 #![warn(missing_docs)]
 
 mod autostart;
 mod cli;
+mod cli_tools;
 mod client;
 mod commands;
+mod envfile;
 mod error;
 mod files;
-#[allow(dead_code)] // wired by `coffer git-credential` (issue 18)
 mod gitcred;
 mod launch;
 mod output;
-#[allow(dead_code)] // wired by `coffer run` and `coffer inject` (issue 18)
 mod refs;
 mod secrets;
 
