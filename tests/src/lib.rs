@@ -23,6 +23,8 @@
 //!   what it displaces.
 //! - [`tools`]: external tools (skipped or required), and re-running a test
 //!   inside a session a tool sets up.
+//! - [`ssh`]: OpenSSH clients (`ssh-add`, `ssh-keygen -Y`, `ssh`) against
+//!   an agent socket, and a throwaway `sshd`.
 //! - [`nobody`]: acting as another user (root only).
 //! - [`replicator`]: the test replicator that plays the sync engine.
 //!
@@ -40,6 +42,7 @@ pub mod nobody;
 pub mod process;
 pub mod replicator;
 pub mod rng;
+pub mod ssh;
 pub mod tools;
 pub mod trash;
 pub mod wait;
