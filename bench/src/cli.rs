@@ -81,6 +81,8 @@ pub enum Cmd {
     Coldstart,
     /// The daemon's per-request steps timed in process at 10,000 items.
     Breakdown,
+    /// The SSH agent vs ssh-agent, git's helper, coffer run, add with the agent's index.
+    Agent,
     /// Everything above, in turn.
     All,
     /// (internal) the unlock measurement inside a kernel session keyring.
@@ -136,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Cmd::Unlock => crate::unlock::run(&bins, &tools, mode, report),
             Cmd::Idle => crate::idle::run(&bins, mode, args.max_items, report),
             Cmd::Coldstart => crate::coldstart::run(&bins, mode, report),
+            Cmd::Agent => crate::agent::run(&bins, mode, report),
             Cmd::UnlockInner => crate::unlock::run_inner(&bins, mode, report),
             Cmd::Tools | Cmd::All => Ok(()),
         };
@@ -158,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("merge", Cmd::Merge, &mut report)?;
     step("propagation", Cmd::Propagation, &mut report)?;
     step("idle", Cmd::Idle, &mut report)?;
+    step("agent", Cmd::Agent, &mut report)?;
     step("unlock-inner", Cmd::UnlockInner, &mut report)?;
     if args.command == Cmd::UnlockInner {
         // The parent reads the rows back from this JSON.

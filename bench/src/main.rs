@@ -19,8 +19,11 @@
 //! - [`unlock`]: unlock from the keyring cache vs a full key derivation.
 //! - [`idle`]: idle CPU time and resident memory.
 //! - [`coldstart`]: daemon start to ready.
+//! - [`agent`]: the SSH agent vs OpenSSH's ssh-agent, the git credential
+//!   helper, `coffer run`, and `add` with the locked-listing index.
 #![warn(missing_docs)]
 
+mod agent;
 mod breakdown;
 mod cli;
 mod cli_rt;
