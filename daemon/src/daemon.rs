@@ -190,6 +190,9 @@ impl Daemon {
                         _ = tokio::time::sleep_until(d.into()) => {
                             let mut core = self.core().await;
                             if core.last_use + timeout <= Instant::now() {
+                                if let Session::Unlocked(account, key) = &core.session {
+                                    self.ssh.before_lock(&account.replica, key);
+                                }
                                 core.session.lock(&self.ctx(), "lock timeout");
                             }
                         }

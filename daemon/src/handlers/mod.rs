@@ -42,7 +42,7 @@ pub async fn dispatch(daemon: Arc<Daemon>, req: Request) -> std::result::Result<
     let changes_vault = !matches!(req, Request::Status(_));
     let reply = answer(daemon.clone(), req).await.map_err(ErrorBody::from);
     if changes_vault {
-        ssh::keep_current(&daemon).await;
+        ssh::keep_current_later(&daemon);
     }
     reply
 }

@@ -50,8 +50,7 @@ pub fn key_error(e: KeyError) -> Error {
 
 /// Whether the agent keeps the public-key index for listing while locked.
 pub fn keeps_index(d: &Daemon) -> bool {
-    let c = d.ssh.config();
-    c.enabled && c.list_locked
+    d.ssh.keeps_index()
 }
 
 /// The agent's key list, brought up to date with `session` (the caller
@@ -72,11 +71,22 @@ pub fn refresh_keys<'d>(d: &'d Daemon, session: &Session) -> MutexGuard<'d, KeyL
 
 /// After a request or a sync round: keeps the public-key index in step
 /// with the vault (only when listing while locked is on; otherwise the
-/// list is brought up to date when the agent asks).
+/// list is brought up to date when the agent asks). Every lock refreshes
+/// it first too ([`crate::ssh_agent::AgentState::before_lock`]), so a
+/// refresh that comes after the lock loses nothing.
 pub async fn keep_current(d: &Daemon) {
     if keeps_index(d) {
         let core = d.core().await;
         drop(refresh_keys(d, &core.session));
+    }
+}
+
+/// [`keep_current`] in the background, after a request's reply: the reply
+/// does not wait for the state lock a sync round may hold.
+pub fn keep_current_later(d: &std::sync::Arc<Daemon>) {
+    if keeps_index(d) {
+        let d = d.clone();
+        tokio::spawn(async move { keep_current(&d).await });
     }
 }
 

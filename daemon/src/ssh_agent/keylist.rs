@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use coffer_vault::ids::ItemId;
 use coffer_vault::item::fields::{custom_field, reserved};
 use coffer_vault::item::Item;
+use coffer_vault::record::RecordVersion;
 use coffer_vault::replica::Replica;
 use coffer_vault::secret::SecretKey;
 use coffer_vault::vv::{Dot, VersionVector};
@@ -105,13 +106,18 @@ pub fn private_key_of(item: &Item) -> Option<&str> {
 /// What an item's versions were when it was last looked at.
 type Signature = Vec<(Dot, bool)>;
 
-fn signature_of(replica: &Replica, id: &ItemId) -> Signature {
-    replica
-        .state()
-        .versions(id)
-        .iter()
-        .map(|v| (v.dot, v.deleted))
-        .collect()
+fn signature_of(versions: &[RecordVersion]) -> Signature {
+    versions.iter().map(|v| (v.dot, v.deleted)).collect()
+}
+
+/// Whether `versions` are still those of `sig` (no allocation: this runs
+/// for every item at each refresh).
+fn unchanged(sig: &Signature, versions: &[RecordVersion]) -> bool {
+    sig.len() == versions.len()
+        && sig
+            .iter()
+            .zip(versions)
+            .all(|((dot, deleted), v)| *dot == v.dot && *deleted == v.deleted)
 }
 
 /// Where the list came from.
@@ -200,11 +206,15 @@ impl KeyList {
     fn rescan(&mut self, replica: &Replica, key: &SecretKey) {
         let records = replica.state().records();
         self.per_item.retain(|id, _| records.contains_key(id));
-        for id in records.keys() {
-            let sig = signature_of(replica, id);
-            if self.per_item.get(id).is_some_and(|(s, _)| *s == sig) {
+        for (id, versions) in records {
+            if self
+                .per_item
+                .get(id)
+                .is_some_and(|(s, _)| unchanged(s, versions))
+            {
                 continue;
             }
+            let sig = signature_of(versions);
             let found = match replica.get(key, *id) {
                 Ok(Some(item)) => match key_of(&item) {
                     Some(Ok(k)) => Some(k),

@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use coffer_proto::dirs::Dirs;
 use coffer_proto::ssh::SshAgentInfo;
+use coffer_vault::replica::Replica;
+use coffer_vault::secret::SecretKey;
 
 use super::index;
 use super::keylist::KeyList;
@@ -70,6 +72,20 @@ impl AgentState {
             }
             .to_owned(),
         })
+    }
+
+    /// Whether the public-key index for listing while locked is kept.
+    pub fn keeps_index(&self) -> bool {
+        self.config.enabled && self.config.list_locked
+    }
+
+    /// Called with the unlocked vault just before it locks (on request or
+    /// at the lock timeout): the index then holds the keys as they were at
+    /// the lock, whatever refresh after a change is still to come.
+    pub fn before_lock(&self, replica: &Replica, key: &SecretKey) {
+        if self.keeps_index() {
+            self.keys().refresh_unlocked(replica, key, true);
+        }
     }
 
     /// The vault's keys. Take it only while holding the daemon's state
