@@ -39,12 +39,16 @@ pub fn to_reply<T: serde::Serialize>(value: T) -> Result<Value> {
 
 /// Answers one request: the only place errors turn into wire replies.
 pub async fn dispatch(daemon: Arc<Daemon>, req: Request) -> std::result::Result<Value, ErrorBody> {
-    let changes_vault = !matches!(req, Request::Status(_));
-    let reply = answer(daemon.clone(), req).await.map_err(ErrorBody::from);
-    if changes_vault {
-        ssh::keep_current_later(&daemon);
+    answer(daemon, req).await.map_err(ErrorBody::from)
+}
+
+/// What follows a request once its reply is sent (so that the reply never
+/// waits for it): the SSH agent's public-key index catches up with a
+/// change (a no-op unless listing while locked is on).
+pub async fn after_reply(daemon: &Daemon, method: &str) {
+    if method != "status" {
+        ssh::keep_current(daemon).await;
     }
-    reply
 }
 
 async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {

@@ -69,7 +69,7 @@ pub fn refresh_keys<'d>(d: &'d Daemon, session: &Session) -> MutexGuard<'d, KeyL
     keys
 }
 
-/// After a request or a sync round: keeps the public-key index in step
+/// After a request's reply or a sync round: keeps the public-key index in step
 /// with the vault (only when listing while locked is on; otherwise the
 /// list is brought up to date when the agent asks). Every lock refreshes
 /// it first too ([`crate::ssh_agent::AgentState::before_lock`]), so a
@@ -77,16 +77,9 @@ pub fn refresh_keys<'d>(d: &'d Daemon, session: &Session) -> MutexGuard<'d, KeyL
 pub async fn keep_current(d: &Daemon) {
     if keeps_index(d) {
         let core = d.core().await;
+        let start = std::time::Instant::now();
         drop(refresh_keys(d, &core.session));
-    }
-}
-
-/// [`keep_current`] in the background, after a request's reply: the reply
-/// does not wait for the state lock a sync round may hold.
-pub fn keep_current_later(d: &std::sync::Arc<Daemon>) {
-    if keeps_index(d) {
-        let d = d.clone();
-        tokio::spawn(async move { keep_current(&d).await });
+        tracing::trace!(took = ?start.elapsed(), "SSH agent key list refreshed");
     }
 }
 

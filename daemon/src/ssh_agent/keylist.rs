@@ -12,7 +12,7 @@
 //! the first look, a refresh of a 10,000-item vault with no change is a
 //! comparison of version vectors.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use coffer_vault::ids::ItemId;
@@ -138,7 +138,7 @@ pub struct KeyList {
     owner: Option<(Uuid, u64)>,
     /// The vault's version vector at the last look (unlocked only).
     vv: Option<VersionVector>,
-    per_item: HashMap<ItemId, (Signature, Option<VaultKey>)>,
+    per_item: BTreeMap<ItemId, (Signature, Option<VaultKey>)>,
     keys: Vec<VaultKey>,
     source: Source,
     /// What the index file holds, when this daemon wrote or read it.
@@ -154,7 +154,7 @@ impl KeyList {
             index_path,
             owner: None,
             vv: None,
-            per_item: HashMap::new(),
+            per_item: BTreeMap::new(),
             keys: Vec::new(),
             source: Source::Nothing,
             written: None,
@@ -203,19 +203,35 @@ impl KeyList {
         }
     }
 
+    /// Looks at the items whose versions changed since the last look: the
+    /// vault's records and the per-item signatures are both in id order,
+    /// so one walk over both finds them (no hashing, no allocation for an
+    /// unchanged item); the key list is rebuilt only when a key changed.
     fn rescan(&mut self, replica: &Replica, key: &SecretKey) {
         let records = replica.state().records();
-        self.per_item.retain(|id, _| records.contains_key(id));
+        let mut changed: Vec<ItemId> = Vec::new();
+        let mut stale = false;
+        let mut known = self.per_item.iter().peekable();
         for (id, versions) in records {
-            if self
-                .per_item
-                .get(id)
-                .is_some_and(|(s, _)| unchanged(s, versions))
-            {
-                continue;
+            while known.next_if(|(k, _)| *k < id).is_some() {
+                stale = true; // an item this list knew is no longer a record
             }
-            let sig = signature_of(versions);
-            let found = match replica.get(key, *id) {
+            match known.next_if(|(k, _)| *k == id) {
+                Some((_, (sig, _))) if unchanged(sig, versions) => {}
+                _ => changed.push(*id),
+            }
+        }
+        stale |= known.next().is_some();
+        let mut keys_changed = stale || self.source != Source::Vault;
+        if stale {
+            keys_changed |= self
+                .per_item
+                .iter()
+                .any(|(id, (_, k))| k.is_some() && !records.contains_key(id));
+            self.per_item.retain(|id, _| records.contains_key(id));
+        }
+        for id in changed {
+            let found = match replica.get(key, id) {
                 Ok(Some(item)) => match key_of(&item) {
                     Some(Ok(k)) => Some(k),
                     Some(Err(why)) => {
@@ -230,15 +246,22 @@ impl KeyList {
                     None
                 }
             };
-            self.per_item.insert(*id, (sig, found));
+            let sig = signature_of(replica.state().versions(&id));
+            let had_key = self
+                .per_item
+                .insert(id, (sig, found.clone()))
+                .is_some_and(|(_, k)| k.is_some());
+            keys_changed |= had_key || found.is_some();
         }
-        let mut keys: Vec<VaultKey> = self
-            .per_item
-            .values()
-            .filter_map(|(_, k)| k.clone())
-            .collect();
-        sort(&mut keys);
-        self.keys = keys;
+        if keys_changed {
+            let mut keys: Vec<VaultKey> = self
+                .per_item
+                .values()
+                .filter_map(|(_, k)| k.clone())
+                .collect();
+            sort(&mut keys);
+            self.keys = keys;
+        }
     }
 
     /// The list while locked: what the last unlock left in memory, else
