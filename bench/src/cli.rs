@@ -83,6 +83,8 @@ pub enum Cmd {
     Breakdown,
     /// Search latency at 10,000 and 100,000 items vs `coffer get ID`.
     Search,
+    /// The SSH agent vs ssh-agent, git's helper, coffer run, add with the agent's index.
+    Agent,
     /// Everything above, in turn.
     All,
     /// (internal) the unlock measurement inside a kernel session keyring.
@@ -138,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Cmd::Unlock => crate::unlock::run(&bins, &tools, mode, report),
             Cmd::Idle => crate::idle::run(&bins, mode, args.max_items, report),
             Cmd::Coldstart => crate::coldstart::run(&bins, mode, report),
+            Cmd::Agent => crate::agent::run(&bins, mode, report),
             Cmd::UnlockInner => crate::unlock::run_inner(&bins, mode, report),
             Cmd::Search => crate::search::run(&bins, mode, args.max_items, report),
             Cmd::Tools | Cmd::All => Ok(()),
@@ -162,6 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("propagation", Cmd::Propagation, &mut report)?;
     step("idle", Cmd::Idle, &mut report)?;
     step("search", Cmd::Search, &mut report)?;
+    step("agent", Cmd::Agent, &mut report)?;
     step("unlock-inner", Cmd::UnlockInner, &mut report)?;
     if args.command == Cmd::UnlockInner {
         // The parent reads the rows back from this JSON.

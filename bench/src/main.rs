@@ -20,8 +20,11 @@
 //! - [`idle`]: idle CPU time and resident memory.
 //! - [`coldstart`]: daemon start to ready.
 //! - [`search`]: search latency at 10k and 100k items vs `coffer get ID`.
+//! - [`agent`]: the SSH agent vs OpenSSH's ssh-agent, the git credential
+//!   helper, `coffer run`, and `add` with the locked-listing index.
 #![warn(missing_docs)]
 
+mod agent;
 mod breakdown;
 mod cli;
 mod cli_rt;

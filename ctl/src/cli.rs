@@ -181,6 +181,36 @@ pub enum Command {
         then keep their secrets in the vault's login collection: `coffer list --collection login`."
     )]
     SecretService(SecretServiceCommand),
+    /// SSH keys in the vault and coffer's SSH agent.
+    #[command(subcommand)]
+    Ssh(crate::cli_integrations::SshCommand),
+    /// git's credential helper (git config --global credential.helper coffer).
+    #[command(
+        after_help = "Set up once:\n  git config --global credential.helper coffer\n\n\
+        git then runs git-credential-coffer (installed next to coffer), which runs\n\
+        `coffer git-credential get|store|erase` with the request on stdin. Items match by\n\
+        protocol and host of their URL, the path when git sends one (credential.useHttpPath),\n\
+        and the username when git sends one."
+    )]
+    GitCredential(crate::cli_integrations::GitCredentialArgs),
+    /// Run a command with secrets from the vault in its environment.
+    #[command(
+        after_help = "Examples:\n  coffer run --env PGPASSWORD=coffer://Postgres/password -- psql -h db app\n  \
+        coffer run --env-file app.env -- ./server\n\n\
+        Every reference is resolved before the command starts; an unknown item or field is an\n\
+        error (exit 4 for a missing item) and the command does not run. The values are only in\n\
+        the command's environment, never in its arguments. ITEM is an id or a title, with\n\
+        '/', '%' and spaces written %2F, %25, %20."
+    )]
+    Run(crate::cli_integrations::RunArgs),
+    /// Fill {{ coffer://ITEM/FIELD }} references in a template.
+    #[command(
+        after_help = "Examples:\n  coffer inject < config.tmpl > config.yml\n  \
+        coffer inject -i config.tmpl -o config.yml\n\n\
+        All references are resolved or nothing is written. A file written with -o, or stdout\n\
+        redirected to a file, is made private (mode 0600)."
+    )]
+    Inject(crate::cli_integrations::InjectArgs),
 }
 
 /// `coffer secret-service …`.
@@ -292,6 +322,10 @@ pub struct AddArgs {
     /// Generate the password in the daemon.
     #[command(flatten)]
     pub generate: GenerateOpt,
+    /// Import an OpenSSH private key file as an SSH-key item (a passphrase is asked
+    /// on the terminal, or read from COFFER_SSH_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,

@@ -15,6 +15,10 @@ pub const EXIT_NOT_UNLOCKED: u8 = 3;
 pub const EXIT_NO_SUCH_ITEM: u8 = 4;
 /// Exit code: wrong Account Password or Account Key.
 pub const EXIT_WRONG_CREDENTIALS: u8 = 5;
+/// Exit code of `coffer run` when the command is not executable (as `env`).
+pub const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// Exit code of `coffer run` when the command is not found (as `env`).
+pub const EXIT_NOT_FOUND: u8 = 127;
 
 /// Everything that can make a command fail. Messages say what is wrong and
 /// what to do, and never contain a secret.
@@ -79,6 +83,14 @@ pub enum CliError {
     /// Anything else, with a message that says what to do.
     #[error("{0}")]
     Failed(String),
+    /// `coffer run` could not start the command.
+    #[error("cannot run {}: {source}", .program.to_string_lossy())]
+    CannotRun {
+        /// The command as given.
+        program: std::ffi::OsString,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 impl CliError {
@@ -95,6 +107,10 @@ impl CliError {
         match self {
             CliError::Daemon(body) => exit_code_for(body.code),
             CliError::Usage(_) => EXIT_USAGE,
+            CliError::CannotRun { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                EXIT_NOT_FOUND
+            }
+            CliError::CannotRun { .. } => EXIT_CANNOT_EXECUTE,
             _ => EXIT_ERROR,
         }
     }

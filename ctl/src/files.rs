@@ -63,6 +63,30 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// When stdout is a regular file (`coffer inject > FILE`), makes it 0600
+/// before secrets are written to it; pipes and terminals are left alone.
+/// An error (a file of another user, say) means nothing may be written.
+pub fn make_stdout_private() -> Result<(), CliError> {
+    // SAFETY: fstat writes into the zeroed struct we own; fd 1 may be
+    // closed, which fstat reports as an error.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(1, &mut st) } != 0 {
+        return Ok(());
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_mode & 0o077 == 0 {
+        return Ok(());
+    }
+    // SAFETY: fchmod on our own stdout descriptor.
+    if unsafe { libc::fchmod(1, 0o600) } != 0 {
+        return Err(CliError::io(
+            "stdout is a file coffer cannot make private (mode 0600), so nothing was written; \
+             write with -o FILE instead",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 /// Removes the temp file unless disarmed.
 struct TempGuard(Option<PathBuf>);
 

@@ -5,10 +5,11 @@
 //!
 //! - [`cli`]: the command line (clap); nothing there talks to the daemon.
 //!   [`cli_tools`]: the arguments of `generate`, `search`, `totp`, `trash`
-//!   and `--generate`, which `cli` re-exports.
+//!   and `--generate`, which `cli` re-exports; [`cli_integrations`]: those of
+//!   `ssh`, `git-credential`, `run` and `inject`, which `cli` names.
 //! - [`commands`]: one module per command group (`account`, `items`,
 //!   `sync`, `transfer`, `secret_service`, `generate`, `search`, `otp`,
-//!   `trash`) and the dispatch; `show`/`say` send a request and print its
+//!   `trash`, `ssh`, `git`, `run`, `resolve`) and the dispatch; `show`/`say` send a request and print its
 //!   result or message. `generate` runs here with the vault library (no
 //!   daemon).
 //! - [`client`]: the blocking socket client: hello with the protocol
@@ -21,23 +22,27 @@
 //! - [`secrets`]: where passwords and the Account Key come from.
 //! - [`output`]: human output (status, emergency kit, tables).
 //! - [`files`]: private atomic writes and absolute paths.
+//! - [`envfile`]: `coffer run --env-file` files.
 //! - [`error`]: errors and exit codes.
 //! - [`gitcred`]: git's credential protocol and item matching.
 //! - [`refs`]: `coffer://ITEM/FIELD` references and templates.
+//!
+//! `src/bin/git-credential-coffer.rs` is the second binary: what git runs
+//! for `credential.helper = coffer`; it runs `coffer git-credential`.
 #![warn(missing_docs)]
 
 mod autostart;
 mod cli;
+mod cli_integrations;
 mod cli_tools;
 mod client;
 mod commands;
+mod envfile;
 mod error;
 mod files;
-#[allow(dead_code)] // wired by `coffer git-credential` (issue 18)
 mod gitcred;
 mod launch;
 mod output;
-#[allow(dead_code)] // wired by `coffer run` and `coffer inject` (issue 18)
 mod refs;
 mod secrets;
 

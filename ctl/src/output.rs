@@ -143,6 +143,7 @@ pub fn status(s: &StatusInfo) -> String {
     if let Some(c) = &s.container {
         line(&mut out, "Container", &c.display().to_string());
     }
+    line(&mut out, "SSH agent", &ssh_agent(s.ssh_agent.as_ref()));
     line(
         &mut out,
         "Daemon",
@@ -380,6 +381,31 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
 }
 
 /// The item list as a table: id, title, username.
+/// The SSH agent's line in `status`.
+fn ssh_agent(agent: Option<&coffer_proto::ssh::SshAgentInfo>) -> String {
+    let Some(a) = agent else {
+        return "off (ssh_agent = false in config.toml)".into();
+    };
+    if !a.serving {
+        return format!(
+            "{} (not serving: {})",
+            a.socket.display(),
+            a.error.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    let listing = if a.list_locked {
+        "lists keys while locked too"
+    } else {
+        "lists keys only when unlocked"
+    };
+    let add = if a.add_policy == "store" {
+        "ssh-add stores keys"
+    } else {
+        "ssh-add refused"
+    };
+    format!("{} ({listing}; {add})", a.socket.display())
+}
+
 pub fn item_table(items: &[ItemSummary]) -> String {
     if items.is_empty() {
         return "No items yet. Add one with `coffer add TITLE`.\n".to_string();
@@ -564,7 +590,32 @@ mod tests {
             }),
             version: "0.1.0".into(),
             secret_service: None,
+            ssh_agent: Some(coffer_proto::ssh::SshAgentInfo {
+                socket: PathBuf::from("/run/coffer/ssh-agent.sock"),
+                serving: true,
+                error: None,
+                list_locked: false,
+                add_policy: "refuse".into(),
+            }),
         }
+    }
+
+    #[test]
+    fn the_ssh_agent_line_says_where_and_how() {
+        let mut info = status_info(State::Unlocked);
+        let s = status(&info);
+        assert!(
+            s.contains("SSH agent:    /run/coffer/ssh-agent.sock (lists keys only when unlocked; ssh-add refused)"),
+            "{s}"
+        );
+        if let Some(a) = info.ssh_agent.as_mut() {
+            a.serving = false;
+            a.error = Some("a symlink is in the way".into());
+        }
+        let s = status(&info);
+        assert!(s.contains("not serving: a symlink is in the way"), "{s}");
+        info.ssh_agent = None;
+        assert!(status(&info).contains("SSH agent:    off"));
     }
 
     #[test]
@@ -666,6 +717,7 @@ mod tests {
             modified_ms: 0,
             collection: c.map(str::to_string),
             attributes: [("service".to_string(), "github".to_string())].into(),
+            kind: None,
         };
         let note = other_collections(&[item("1", Some("login")), item("2", Some("login"))]);
         assert_eq!(

@@ -17,6 +17,14 @@
 //! # `coffer get --clip` and `totp --clip`: clear the clipboard after this
 //! # many seconds (1 to 86400), if it still holds the copied value.
 //! clipboard_clear_secs = 30
+//! # Serve the vault's SSH keys on $XDG_RUNTIME_DIR/coffer/ssh-agent.sock.
+//! ssh_agent = true
+//! # List the SSH keys (not sign) while the vault is locked. Needs their
+//! # public keys and titles in the clear on disk: see docs/SECURITY.md.
+//! ssh_agent_list_locked = false
+//! # What the agent does with a key offered by `ssh-add FILE`: "refuse",
+//! # or "store" it as an item (the vault must be unlocked).
+//! ssh_agent_add = "refuse"
 //! ```
 //!
 //! A bad file is an error naming the file, the line and the key.
@@ -25,6 +33,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::ssh_agent::AddPolicy;
 
 /// The parsed configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +50,29 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How long a copied value stays on the clipboard.
     pub clipboard_clear: Duration,
+    /// The SSH agent (`ssh_agent`, `ssh_agent_list_locked`, `ssh_agent_add`).
+    pub ssh_agent: SshAgentConfig,
+}
+
+/// The SSH agent's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SshAgentConfig {
+    /// Whether the daemon serves the agent socket at all.
+    pub enabled: bool,
+    /// Whether keys are listed while the vault is locked.
+    pub list_locked: bool,
+    /// What to do with keys offered by `ssh-add`.
+    pub add: AddPolicy,
+}
+
+impl Default for SshAgentConfig {
+    fn default() -> Self {
+        SshAgentConfig {
+            enabled: true,
+            list_locked: false,
+            add: AddPolicy::Refuse,
+        }
+    }
 }
 
 impl Default for Config {
@@ -50,6 +83,7 @@ impl Default for Config {
             debounce: Duration::from_millis(75),
             poll_interval: Duration::from_secs(30),
             clipboard_clear: Duration::from_secs(30),
+            ssh_agent: SshAgentConfig::default(),
         }
     }
 }
@@ -62,6 +96,9 @@ struct Raw {
     debounce_ms: Option<u64>,
     poll_interval_secs: Option<u64>,
     clipboard_clear_secs: Option<u64>,
+    ssh_agent: Option<bool>,
+    ssh_agent_list_locked: Option<bool>,
+    ssh_agent_add: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +203,24 @@ impl Config {
             }
             c.clipboard_clear = Duration::from_secs(s);
         }
+        if let Some(on) = raw.ssh_agent {
+            c.ssh_agent.enabled = on;
+        }
+        if let Some(on) = raw.ssh_agent_list_locked {
+            c.ssh_agent.list_locked = on;
+        }
+        if let Some(policy) = raw.ssh_agent_add {
+            c.ssh_agent.add = match policy.as_str() {
+                "refuse" => AddPolicy::Refuse,
+                "store" => AddPolicy::Store,
+                other => {
+                    return Err(err(
+                        line_of("ssh_agent_add"),
+                        format!("ssh_agent_add: {other:?} is neither \"refuse\" nor \"store\""),
+                    ))
+                }
+            };
+        }
         Ok(c)
     }
 }
@@ -204,6 +259,25 @@ mod tests {
             parse("lock_timeout = 5").unwrap().lock_timeout,
             Some(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn ssh_agent_settings() {
+        let d = parse("").unwrap().ssh_agent;
+        assert!(d.enabled && !d.list_locked);
+        assert_eq!(d.add, AddPolicy::Refuse);
+        let c =
+            parse("ssh_agent = false\nssh_agent_list_locked = true\nssh_agent_add = \"store\"\n")
+                .unwrap()
+                .ssh_agent;
+        assert!(!c.enabled && c.list_locked);
+        assert_eq!(c.add, AddPolicy::Store);
+        let e = parse("\nssh_agent_add = \"keep\"\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("ssh_agent_add"), "{e}");
+        assert!(e.to_string().contains("refuse"), "{e}");
+        let e = parse("ssh_agent = \"yes\"").unwrap_err();
+        assert_eq!(e.line, 1);
     }
 
     #[test]

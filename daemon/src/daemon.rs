@@ -83,6 +83,8 @@ pub struct Daemon {
     pub(crate) rewatch: Notify,
     /// The freedesktop Secret Service provider (`coffer secret-service`).
     pub(crate) secret_service: crate::secret_service::manager::Manager,
+    /// The SSH agent's settings, status and key list.
+    pub(crate) ssh: crate::ssh_agent::AgentState,
 }
 
 impl Daemon {
@@ -109,6 +111,7 @@ impl Daemon {
         let secret_service = crate::secret_service::manager::Manager::new(
             crate::secret_service::setup::enabled_on_disk(&dirs),
         );
+        let ssh = crate::ssh_agent::AgentState::new(config.ssh_agent, &dirs);
         Arc::new(Daemon {
             dirs,
             config,
@@ -121,6 +124,7 @@ impl Daemon {
             activity: Notify::new(),
             rewatch: Notify::new(),
             secret_service,
+            ssh,
         })
     }
 
@@ -192,6 +196,9 @@ impl Daemon {
                         _ = tokio::time::sleep_until(d.into()) => {
                             let mut core = self.core().await;
                             if core.last_use + timeout <= Instant::now() {
+                                if let Session::Unlocked(account, key) = &core.session {
+                                    self.ssh.before_lock(&account.replica, key);
+                                }
                                 core.session.lock(&self.ctx(), "lock timeout");
                             }
                         }

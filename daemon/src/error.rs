@@ -93,6 +93,16 @@ pub enum Error {
     /// what to do).
     #[error("{0}")]
     SecretService(String),
+    /// An SSH key cannot be imported or made; `kind` names the problem
+    /// for clients (`passphrase_needed`, `wrong_passphrase`, `invalid`,
+    /// `duplicate`) in the error's data as `{"ssh_key": kind}`.
+    #[error("{message}")]
+    SshKey {
+        /// What is wrong and what to do (never key material).
+        message: String,
+        /// The problem, for clients that react to it.
+        kind: &'static str,
+    },
 }
 
 impl Error {
@@ -137,6 +147,7 @@ impl Error {
             Error::Internal(_) => ErrorCode::Internal,
             Error::SecretService(_) => ErrorCode::SecretService,
             Error::Clipboard(_) => ErrorCode::Clipboard,
+            Error::SshKey { .. } => ErrorCode::BadInput,
         }
     }
 }
@@ -146,6 +157,9 @@ impl From<Error> for ErrorBody {
         let mut body = ErrorBody::new(e.code(), e.to_string());
         if let Error::Ambiguous { candidates, .. } = &e {
             body.data = Some(serde_json::json!({ "candidates": candidates }));
+        }
+        if let Error::SshKey { kind, .. } = &e {
+            body.data = Some(serde_json::json!({ "ssh_key": kind }));
         }
         body
     }

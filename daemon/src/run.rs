@@ -3,10 +3,12 @@
 //! Order: private umask and no core dumps; paths and config; logging; the
 //! single-instance lock (a second daemon exits with
 //! [`EXIT_ALREADY_RUNNING`]); the socket (handed over by systemd/launchd, or
-//! bound safely); the key cache; the state; then "ready" (sd_notify), and
-//! the Secret Service provider claims its bus name when enabled. On
-//! SIGTERM, SIGINT or `coffer stop`: stop accepting, let requests in flight
-//! and their writes finish, release the bus name, then exit 0.
+//! bound safely); the key cache; the state; the SSH agent's socket (unless
+//! `ssh_agent = false`; a failure there is logged and shown in `status`,
+//! not fatal); then "ready" (sd_notify), and the Secret Service provider
+//! claims its bus name when enabled. On SIGTERM, SIGINT or `coffer stop`:
+//! stop accepting (the agent too), let requests in flight and their writes
+//! finish, release the bus name, then exit 0.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +131,7 @@ async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let daemon = Daemon::load(dirs.clone(), config, keycache, shutdown_tx.clone());
     let sync_task = tokio::spawn(crate::watch::run(daemon.clone(), shutdown_rx.clone()));
+    let agent = start_ssh_agent(&daemon, shutdown_rx.clone()).await;
     let timer = tokio::spawn(daemon.clone().lock_timer());
     let signals = tokio::spawn(wait_for_signals(shutdown_tx.clone()));
     // Claiming org.freedesktop.secrets waits for the bus: not before ready.
@@ -147,10 +150,56 @@ async fn serve(
     // Requests in flight have finished (and with them their writes); the
     // sync task stops at its next await point.
     let _ = sync_task.await;
+    if let Some(agent) = agent {
+        let _ = agent.await;
+    }
     timer.abort();
     signals.abort();
     tracing::info!("cofferd stopped");
     Ok(0)
+}
+
+/// Binds the SSH agent's socket and serves it until shutdown; `None` when
+/// the agent is off or its socket cannot be bound (logged, and shown in
+/// `status`).
+async fn start_ssh_agent(
+    daemon: &Arc<Daemon>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use crate::ssh_agent::{serve, AgentOptions, AgentSocket};
+    let config = daemon.ssh.config();
+    {
+        // Removes a leftover public-key index, or writes it for a vault
+        // resumed unlocked, before the first client asks.
+        let core = daemon.core().await;
+        drop(crate::handlers::ssh::refresh_keys(daemon, &core.session));
+    }
+    if !config.enabled {
+        tracing::info!("the SSH agent is off (ssh_agent = false)");
+        return None;
+    }
+    let path = daemon.ssh.socket().to_path_buf();
+    let socket = match AgentSocket::bind(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot serve the SSH agent");
+            daemon.ssh.set_bound(Err(e.to_string()));
+            return None;
+        }
+    };
+    daemon.ssh.set_bound(Ok(()));
+    let backend = Arc::new(crate::handlers::agent::VaultAgentBackend::new(
+        daemon.clone(),
+    ));
+    let options = AgentOptions {
+        add_policy: config.add,
+        ..AgentOptions::default()
+    };
+    Some(tokio::spawn(async move {
+        if let Err(e) = serve(socket, backend, options, shutdown).await {
+            tracing::error!(error = %e, "the SSH agent stopped");
+        }
+    }))
 }
 
 async fn wait_for_signals(shutdown: watch::Sender<bool>) {

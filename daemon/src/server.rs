@@ -370,6 +370,7 @@ async fn connection(stream: Stream, daemon: Arc<Daemon>, mut shutdown: watch::Re
         if send(&mut w, &response).await.is_err() {
             return;
         }
+        crate::handlers::after_reply(&daemon, method).await;
     }
 }
 

@@ -3,24 +3,22 @@
 //! with a key served by the agent.
 //!
 //! The agent runs in-process ([`cofferd::ssh_agent::serve`]) over an
-//! in-memory [`TestBackend`]: a list of keys and a `locked` flag. Every
-//! client runs with a hard timeout. A missing tool skips a test with a
-//! note, unless `COFFER_REQUIRE_TOOLS=1`, where it fails.
-//!
-//! The `sshd` test runs the server as the current user with a throwaway
-//! host key and configuration (`StrictModes no`, `UsePAM no`, an
-//! `AuthorizedKeysFile` in a temporary directory). As root, `sshd` also
-//! needs its privilege-separation directory `/run/sshd`; the test creates
-//! it (0755) when it is missing, as the Debian service does at start.
+//! in-memory [`TestBackend`]: a list of keys and a `locked` flag. The
+//! clients and the throwaway `sshd` are the black-box tests' own
+//! (`coffer_blackbox::ssh`), each run with a hard timeout. A missing tool
+//! skips a test with a note, unless `COFFER_REQUIRE_TOOLS=1`, where it
+//! fails.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use coffer_blackbox::short_tempdir;
+use coffer_blackbox::ssh::{is_root, keygen_file, run, text, AgentClient, Sshd};
 
 use cofferd::ssh_agent::keys::{self, KeyKind, KeyMaterial, SigningKey};
 use cofferd::ssh_agent::server::socket_path;
@@ -32,105 +30,10 @@ use ssh_key::public::KeyData;
 use ssh_key::Signature;
 use tempfile::TempDir;
 
-/// The longest any one client run may take before it is killed and the
-/// test fails.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-
 // ---------------------------------------------------------------- tools
 
-fn find_tool(tool: &str) -> Option<PathBuf> {
-    if tool.starts_with('/') {
-        return Path::new(tool).is_file().then(|| PathBuf::from(tool));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
-}
-
-/// The paths of `tools`, or `None` after printing a skip note (a failure
-/// under `COFFER_REQUIRE_TOOLS=1`).
 fn require_tools(test: &str, tools: &[&str]) -> Option<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for tool in tools {
-        match find_tool(tool) {
-            Some(path) => found.push(path),
-            None => {
-                if std::env::var("COFFER_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                    panic!("{test}: `{tool}` is not installed and COFFER_REQUIRE_TOOLS=1 (Debian: openssh-client, openssh-server)");
-                }
-                eprintln!("SKIP {test}: `{tool}` is not installed (set COFFER_REQUIRE_TOOLS=1 to fail instead)");
-                return None;
-            }
-        }
-    }
-    Some(found)
-}
-
-/// Runs `cmd` to completion with `stdin` as its input, killing it after
-/// [`CLIENT_TIMEOUT`] (and failing the test).
-fn run(mut cmd: Command, stdin: &[u8]) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    {
-        let mut input = child.stdin.take().expect("stdin was piped");
-        let _ = input.write_all(stdin);
-    }
-    let (mut out, mut err) = (
-        child.stdout.take().expect("stdout was piped"),
-        child.stderr.take().expect("stderr was piped"),
-    );
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the client") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{shown} did not finish within {CLIENT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out_t.join().expect("stdout reader"),
-        stderr: err_t.join().expect("stderr reader"),
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A directory under `/tmp` with a short name (socket paths stay below
-/// the 108-byte limit).
-fn short_tempdir() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("cfa")
-        .tempdir_in("/tmp")
-        .expect("a temporary directory in /tmp")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    coffer_blackbox::tools::require(test, tools)
 }
 
 fn init_logging() {
@@ -245,6 +148,7 @@ impl AgentBackend for TestBackend {
 struct Agent {
     dir: TempDir,
     sock: PathBuf,
+    clients: AgentClient,
     backend: Arc<TestBackend>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
@@ -253,8 +157,9 @@ struct Agent {
 impl Agent {
     fn start(backend: TestBackend, options: AgentOptions) -> Self {
         init_logging();
-        let dir = short_tempdir();
+        let dir = short_tempdir("cfa");
         let sock = socket_path(&dir.path().join("coffer"));
+        let clients = AgentClient::new(&sock, dir.path());
         let socket = AgentSocket::bind(&sock).expect("bind the agent socket");
         let backend = Arc::new(backend);
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -269,6 +174,7 @@ impl Agent {
         Agent {
             dir,
             sock,
+            clients,
             backend,
             stop: Some(stop),
             thread: Some(thread),
@@ -276,17 +182,12 @@ impl Agent {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.clients.path(name)
     }
 
     /// A client command with a clean environment pointing at the agent.
     fn client(&self, tool: &Path) -> Command {
-        let mut cmd = Command::new(tool);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("SSH_AUTH_SOCK", &self.sock);
-        cmd
+        self.clients.command(tool)
     }
 
     /// Stops the server and waits for it (bounded).
@@ -329,54 +230,12 @@ fn ecdsa(comment: &str) -> KeyMaterial {
     keys::generate(KeyKind::EcdsaP256, comment).unwrap()
 }
 
-/// Signs `data` with `ssh-keygen -Y sign` through the agent, with the
-/// public key `public_line` naming the key; the signature file's text on
-/// success.
 fn y_sign(agent: &Agent, keygen: &Path, public_line: &str, data: &[u8]) -> Result<String, String> {
-    let pubfile = agent.path("signing.pub");
-    std::fs::write(&pubfile, format!("{public_line}\n")).unwrap();
-    let datafile = agent.path("data");
-    std::fs::write(&datafile, data).unwrap();
-    let sigfile = agent.path("data.sig");
-    let _ = std::fs::remove_file(&sigfile);
-    let mut cmd = agent.client(keygen);
-    cmd.args(["-Y", "sign", "-n", "file", "-f"])
-        .arg(&pubfile)
-        .arg(&datafile);
-    let out = run(cmd, b"");
-    if out.status.success() {
-        Ok(std::fs::read_to_string(&sigfile).expect("ssh-keygen wrote the signature"))
-    } else {
-        Err(text(&out.stderr))
-    }
+    agent.clients.y_sign(keygen, public_line, data)
 }
 
-/// Verifies `sig` over `data` with `ssh-keygen -Y verify` against an
-/// allowed_signers file holding `public_line`.
 fn y_verify(agent: &Agent, keygen: &Path, public_line: &str, data: &[u8], sig: &str) -> bool {
-    let allowed = agent.path("allowed_signers");
-    std::fs::write(
-        &allowed,
-        format!("alice@example.org namespaces=\"file\" {public_line}\n"),
-    )
-    .unwrap();
-    let sigfile = agent.path("verify.sig");
-    std::fs::write(&sigfile, sig).unwrap();
-    let mut cmd = agent.client(keygen);
-    cmd.args([
-        "-Y",
-        "verify",
-        "-n",
-        "file",
-        "-I",
-        "alice@example.org",
-        "-f",
-    ])
-    .arg(&allowed)
-    .arg("-s")
-    .arg(&sigfile);
-    let out = run(cmd, data);
-    out.status.success()
+    agent.clients.y_verify(keygen, public_line, data, sig)
 }
 
 // ---------------------------------------------------------------- tests
@@ -530,7 +389,7 @@ fn a_backend_that_never_answers_gets_the_client_a_failure_not_a_hang() {
             ..AgentOptions::default()
         },
     );
-    // The client's own timeout (CLIENT_TIMEOUT) fails the test on a hang.
+    // The client's own timeout (coffer_blackbox::ssh::CLIENT_TIMEOUT) fails the test on a hang.
     assert!(y_sign(&agent, &tools[1], &key.public_line, b"x").is_err());
     // Listing does not wait on the stuck signature.
     let mut cmd = agent.client(&tools[0]);
@@ -538,17 +397,6 @@ fn a_backend_that_never_answers_gets_the_client_a_failure_not_a_hang() {
     let out = run(cmd, b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     agent.stop();
-}
-
-/// Writes a key made by `ssh-keygen` to `dir/name`; its OpenSSH text.
-fn keygen_file(keygen: &Path, dir: &Path, name: &str, args: &[&str]) -> (PathBuf, String) {
-    let file = dir.join(name);
-    let mut cmd = Command::new(keygen);
-    cmd.args(["-q", "-C", name, "-f"]).arg(&file).args(args);
-    let out = run(cmd, b"");
-    assert!(out.status.success(), "ssh-keygen: {}", text(&out.stderr));
-    let body = std::fs::read_to_string(&file).unwrap();
-    (file, body)
 }
 
 #[test]
@@ -621,7 +469,7 @@ fn keys_made_by_ssh_keygen_import_and_are_served_and_stored_keys_read_in_openssh
         return;
     };
     let keygen = &tools[0];
-    let dir = short_tempdir();
+    let dir = short_tempdir("cfa");
     let mut imported = Vec::new();
     for (name, args, pass) in [
         ("ed_plain", vec!["-t", "ed25519", "-N", ""], None),
@@ -756,114 +604,6 @@ fn another_users_connection_is_refused() {
 
 // ---------------------------------------------------------------- sshd
 
-/// A throwaway `sshd` on 127.0.0.1 that accepts the keys in its
-/// authorized_keys file; killed on drop.
-struct Sshd {
-    child: std::process::Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Sshd {
-    fn start(sshd: &Path, keygen: &Path, dir: &Path, authorized: &[&str]) -> Sshd {
-        if is_root() && !Path::new("/run/sshd").is_dir() {
-            std::fs::create_dir_all("/run/sshd")
-                .expect("create /run/sshd for sshd's privilege separation");
-            std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let host_key = dir.join("host_ed25519");
-        if !host_key.exists() {
-            let mut cmd = Command::new(keygen);
-            cmd.args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(&host_key);
-            assert!(run(cmd, b"").status.success());
-        }
-        let auth = dir.join("authorized_keys");
-        std::fs::write(&auth, authorized.join("\n") + "\n").unwrap();
-        let mut last = String::new();
-        for _attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port on 127.0.0.1")
-                .port();
-            let config = dir.join("sshd_config");
-            std::fs::write(
-                &config,
-                format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
-                     StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nPidFile none\n\
-                     LogLevel VERBOSE\nMaxStartups 30\n",
-                    host_key.display(),
-                    auth.display()
-                ),
-            )
-            .unwrap();
-            let log = dir.join(format!("sshd-{port}.log"));
-            let child = Command::new(sshd)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start sshd");
-            let mut s = Sshd { child, port, log };
-            if s.wait_ready() {
-                return s;
-            }
-            last = std::fs::read_to_string(&s.log).unwrap_or_default();
-            if !last.contains("Address already in use") {
-                panic!("sshd did not start:\n{last}");
-            }
-        }
-        panic!("sshd could not get a free port:\n{last}");
-    }
-
-    /// Waits (bounded) until sshd sends its banner; false if it exited.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return false;
-            }
-            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut banner = [0u8; 4];
-                if c.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("sshd did not answer within 30 s");
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn user_name() -> String {
-    let out = run(
-        {
-            let mut c = Command::new("id");
-            c.arg("-un");
-            c
-        },
-        b"",
-    );
-    text(&out.stdout).trim().to_string()
-}
-
-/// `ssh … 127.0.0.1 true` with only the key `public_line` (served by the
-/// agent) and, when given, only the signature algorithm `algorithms`.
 fn ssh_true(
     agent: &Agent,
     ssh: &Path,
@@ -871,38 +611,7 @@ fn ssh_true(
     public_line: &str,
     algorithms: Option<&str>,
 ) -> Output {
-    let pubfile = agent.path("login.pub");
-    std::fs::write(&pubfile, format!("{public_line}\n")).unwrap();
-    let mut cmd = agent.client(ssh);
-    cmd.arg("-F")
-        .arg("/dev/null")
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .arg("-o")
-        .arg(format!("IdentityAgent={}", agent.sock.display()))
-        .arg("-o")
-        .arg(format!("IdentityFile={}", pubfile.display()))
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "PreferredAuthentications=publickey",
-            "-o",
-            "ConnectTimeout=20",
-            "-o",
-            "LogLevel=ERROR",
-        ]);
-    if let Some(a) = algorithms {
-        cmd.arg("-o").arg(format!("PubkeyAcceptedAlgorithms={a}"));
-    }
-    cmd.arg("-p")
-        .arg(sshd.port.to_string())
-        .arg("-l")
-        .arg(user_name())
-        .arg("127.0.0.1")
-        .arg("true");
-    run(cmd, b"")
+    agent.clients.ssh_true(ssh, sshd, public_line, algorithms)
 }
 
 #[test]

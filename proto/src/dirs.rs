@@ -6,7 +6,7 @@
 //! | config | `D/config` | `$XDG_CONFIG_HOME/coffer` (`~/.config/coffer`) | `~/Library/Application Support/coffer` |
 //! | data (containers) | `D/data` | `$XDG_DATA_HOME/coffer` (`~/.local/share/coffer`) | `~/Library/Application Support/coffer/data` |
 //! | state (logs, lock) | `D/state` | `$XDG_STATE_HOME/coffer` (`~/.local/state/coffer`) | `~/Library/Logs/coffer` |
-//! | runtime (socket) | `D/run` | `$XDG_RUNTIME_DIR/coffer`, else `<state>/run` | `~/Library/Application Support/coffer/run` |
+//! | runtime (sockets) | `D/run` | `$XDG_RUNTIME_DIR/coffer`, else `<state>/run` | `~/Library/Application Support/coffer/run` |
 //!
 //! The fallback for a missing `XDG_RUNTIME_DIR` lives under the user's own
 //! state directory (not in `/tmp`), so it is private by construction and two
@@ -16,6 +16,9 @@
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// The SSH agent socket's file name in the runtime directory.
+pub const SSH_AGENT_SOCKET: &str = "ssh-agent.sock";
 
 /// The resolved paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +107,11 @@ impl Dirs {
         self.runtime.join("coffer.sock")
     }
 
+    /// The SSH agent's socket, beside the daemon's (`SSH_AUTH_SOCK`).
+    pub fn ssh_agent_socket(&self) -> PathBuf {
+        self.runtime.join(SSH_AGENT_SOCKET)
+    }
+
     /// The config file.
     pub fn config_file(&self) -> PathBuf {
         self.config.join("config.toml")
@@ -166,6 +174,7 @@ mod tests {
         let env = Map(HashMap::from([("COFFER_HOME", "/c"), ("HOME", "/h")]));
         let d = Dirs::resolve(&env).unwrap();
         assert_eq!(d.socket(), PathBuf::from("/c/run/coffer.sock"));
+        assert_eq!(d.ssh_agent_socket(), PathBuf::from("/c/run/ssh-agent.sock"));
         assert_eq!(d.data, PathBuf::from("/c/data"));
     }
 

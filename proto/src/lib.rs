@@ -26,6 +26,7 @@
 //!   parameters and replies of the generator, one-time codes, clipboard,
 //!   search and trash methods.
 //! - [`time`]: times as both binaries print them.
+//! - [`ssh`]: SSH-key requests and replies, and the agent in `status`.
 #![warn(missing_docs)]
 
 pub mod clipboard;
@@ -40,6 +41,7 @@ pub mod request;
 pub mod search;
 pub mod secret;
 pub mod secret_service;
+pub mod ssh;
 pub mod time;
 pub mod trash;
 

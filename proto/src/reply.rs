@@ -157,6 +157,9 @@ pub struct StatusInfo {
     /// The Secret Service provider, once it was ever enabled on this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_service: Option<crate::secret_service::SecretServiceState>,
+    /// The SSH agent, when it is on (config `ssh_agent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_agent: Option<crate::ssh::SshAgentInfo>,
 }
 
 /// The account header as `status` shows it.
@@ -297,6 +300,9 @@ pub struct ItemSummary {
     /// A Secret Service item's lookup attributes.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// What the item is when not a login (`ssh-key`, …): its `kind` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// One overwritten value of a field.

@@ -103,6 +103,12 @@ pub enum Request {
     /// Merge the items of a container or backup of an older epoch (or of
     /// this one) into this account, with that epoch's secrets.
     ImportContainer(ImportContainerParams),
+    /// Add an SSH-key item from a private key file's text.
+    SshImport(crate::ssh::SshImportParams),
+    /// Generate an SSH key and store it as an item.
+    SshGenerate(crate::ssh::SshGenerateParams),
+    /// The SSH keys the agent serves.
+    SshList(NoParams),
 }
 
 impl Request {
@@ -145,6 +151,9 @@ impl Request {
         "trash_empty",
         "set_hint",
         "import_container",
+        "ssh_import",
+        "ssh_generate",
+        "ssh_list",
     ];
 
     /// Builds a request from a method name and its parameters, telling an
@@ -212,6 +221,9 @@ impl Request {
             Request::TrashEmpty(_) => "trash_empty",
             Request::SetHint(_) => "set_hint",
             Request::ImportContainer(_) => "import_container",
+            Request::SshImport(_) => "ssh_import",
+            Request::SshGenerate(_) => "ssh_generate",
+            Request::SshList(_) => "ssh_list",
         }
     }
 }

@@ -223,6 +223,7 @@ fn responses() {
             }),
             version: "0.1.0".into(),
             secret_service: None,
+            ssh_agent: None,
         },
     );
     check(
@@ -310,6 +311,7 @@ fn secret_service() {
             username: String::new(),
             url: String::new(),
             modified_ms: 1700000000000,
+            kind: Some("secret".into()),
             collection: Some("login".into()),
             attributes: [("service", "github"), ("user", "alice")]
                 .into_iter()

@@ -131,6 +131,7 @@ fn search() {
                     modified_ms: 5,
                     collection: None,
                     attributes: Default::default(),
+                    kind: None,
                 },
                 tier: "title-prefix".into(),
                 score: 5_000_120,

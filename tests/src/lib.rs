@@ -23,6 +23,8 @@
 //!   what it displaces.
 //! - [`tools`]: external tools (skipped or required), and re-running a test
 //!   inside a session a tool sets up.
+//! - [`ssh`]: OpenSSH clients (`ssh-add`, `ssh-keygen -Y`, `ssh`) against
+//!   an agent socket, and a throwaway `sshd`.
 //! - [`nobody`]: acting as another user (root only).
 //! - [`dbus`]: a private D-Bus session bus, and the real Secret Service
 //!   clients (secret-tool, python-keyring, git credential-libsecret).
@@ -46,6 +48,7 @@ pub mod nobody;
 pub mod process;
 pub mod replicator;
 pub mod rng;
+pub mod ssh;
 pub mod tools;
 pub mod trash;
 pub mod wait;

@@ -21,16 +21,21 @@ pub fn required() -> bool {
     std::env::var(REQUIRE_TOOLS).as_deref() == Ok("1")
 }
 
-/// Where the executable `tool` is on PATH.
+/// Where the executable `tool` is on PATH (a path with a `/`, such as
+/// `/usr/sbin/sshd`, is taken as it is).
 pub fn find(tool: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
+    let executable = |candidate: &Path| {
+        std::fs::metadata(candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if tool.contains('/') {
+        return executable(Path::new(tool)).then(|| PathBuf::from(tool));
+    }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(tool))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|candidate| executable(candidate))
 }
 
 /// The paths of `tools`, for `test`; `None` after printing a skip note
@@ -113,6 +118,12 @@ mod tests {
         let sh = find("sh").expect("every machine has sh");
         assert!(sh.is_absolute());
         assert_eq!(find("no-such-tool-anywhere-0xc0ffee"), None);
+        assert_eq!(
+            find(sh.to_str().unwrap()),
+            Some(sh.clone()),
+            "a path as it is"
+        );
+        assert_eq!(find("/no/such/dir/sh"), None);
         if !required() {
             assert_eq!(
                 require("unit", &["sh", "no-such-tool-anywhere-0xc0ffee"]),

@@ -16,6 +16,10 @@
 //! clear, nor does any error message, nor the daemon's argv or environment.
 //! The same for the Secret Service's paths (issue 19): secrets apps store
 //! and read through cofferd on the session bus.
+//!
+//! A further test does the same for issue 18's paths: SSH keys (imported
+//! with a passphrase, generated), the agent signing, git's credential
+//! helper, `coffer run` and `coffer inject`.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -614,6 +618,230 @@ fn no_secret_service_secret_reaches_any_file_log_or_error() {
             }
         }
     }
+    assert!(
+        leaks.is_empty(),
+        "secrets in the clear:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// The lines of an OpenSSH private key's base64 body that say something
+/// about the private half: every line that is not also part of the public
+/// key's base64 (the body repeats the public key, which is no secret).
+fn private_lines(private: &str, public_line: &str) -> Vec<String> {
+    let public_b64 = public_line.split_whitespace().nth(1).unwrap_or("");
+    private
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .filter(|l| !public_b64.contains(*l))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 18's paths: an SSH key imported with a passphrase and one
+/// generated, the agent listing and signing (with the public-key index of
+/// listing while locked on), git's credential helper storing, getting and
+/// erasing, `coffer run` and `coffer inject`, all with trace logging.
+/// Afterwards no private key, passphrase or password is in any file under
+/// the device's home (config, data and the index, state and logs,
+/// runtime), in any stderr, or in the daemon's argv or environment.
+#[test]
+fn no_ssh_key_git_password_or_run_secret_reaches_any_file_log_or_argv() {
+    use coffer_blackbox::process::run_with_input;
+    use coffer_blackbox::ssh::{keygen_file, AgentClient};
+    use coffer_blackbox::{bin_dir, tools};
+
+    let Some(t) = tools::require("secrets_of_issue_18", &["ssh-keygen", "git"]) else {
+        return;
+    };
+    let (keygen, git) = (&t[0], &t[1]);
+    let mut a = Device::new("tools");
+    a.set_env("COFFER_LOG", "trace");
+    let config = a.dirs().config_file();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("ssh_agent_list_locked = true\n");
+    std::fs::write(&config, text).unwrap();
+    let mut w = Watch {
+        secrets: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let pw = secret("AccountPw");
+    let passphrase = secret("KeyPassphrase");
+    let git_pw = secret("GitPw");
+    let run_pw = secret("RunPw");
+    for (what, s) in [
+        ("Account Password", &pw),
+        ("SSH key passphrase", &passphrase),
+        ("git password", &git_pw),
+        ("run/inject secret", &run_pw),
+    ] {
+        w.add(what, s);
+    }
+    a.signup("tools@example.org", &pw);
+    // The user's own key file lives outside the scanned home.
+    let outside = short_tempdir("cso");
+    let (file, _) = keygen_file(
+        keygen,
+        outside.path(),
+        "imported",
+        &["-t", "ed25519", "-N", &passphrase],
+    );
+    let out = a.with_env(&[("COFFER_SSH_PASSPHRASE", &passphrase)]).run(&[
+        "add",
+        "Imported",
+        "--ssh-key",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("add --ssh-key", &out, true);
+    let out = a.call().run(&[
+        "ssh",
+        "generate",
+        "Generated",
+        "--type",
+        "rsa",
+        "--bits",
+        "2048",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("ssh generate", &out, true);
+    for title in ["Imported", "Generated"] {
+        let private = a.ok(&["get", title, "--field", "ssh-private-key"]);
+        let public = a.ok(&["ssh", "public", title]);
+        let lines = private_lines(&private, &public);
+        assert!(lines.len() >= 2, "{title}: {lines:?}");
+        for l in lines {
+            w.add(&format!("private key of {title}"), &l);
+        }
+    }
+
+    // The agent lists and signs (through the daemon, with trace logs).
+    let socket = a.dirs().ssh_agent_socket();
+    let c = AgentClient::new(&socket, outside.path());
+    for title in ["Imported", "Generated"] {
+        let public = a.ok(&["ssh", "public", title]);
+        let sig = c.y_sign(keygen, public.trim(), b"data\n");
+        assert!(sig.is_ok(), "{title}: {sig:?}");
+    }
+    a.ok(&["lock"]);
+    assert!(c
+        .y_sign(keygen, a.ok(&["ssh", "public", "Imported"]).trim(), b"x")
+        .is_err());
+    let out = a.with_env(&[("COFFER_PASSWORD", &pw)]).run(&["unlock"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // git stores, gets and erases a password.
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let git_env = [
+        ("PATH", path.as_str()),
+        ("GIT_TERMINAL_PROMPT", "0"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+    ];
+    let credential =
+        format!("url=https://alice@git.example.test/org/repo.git\npassword={git_pw}\n\n");
+    for (op, input) in [
+        ("approve", credential.as_str()),
+        ("fill", "url=https://git.example.test/org/repo.git\n\n"),
+        ("reject", credential.as_str()),
+    ] {
+        let cmd = a
+            .with_env(&git_env)
+            .command(git, &["-c", "credential.helper=coffer", "credential", op]);
+        let out = run_with_input(cmd, input.as_bytes(), Duration::from_secs(60)).unwrap();
+        assert!(
+            out.status.success(),
+            "git credential {op}: {}",
+            stderr(&out)
+        );
+        w.keep(&format!("git credential {op}"), &out, op != "fill");
+        if op == "fill" {
+            assert!(
+                coffer_blackbox::stdout(&out).contains(&git_pw),
+                "coffer answered git"
+            );
+        }
+    }
+
+    // coffer run and coffer inject.
+    a.ok(&["add", "Run secret", "--password", &run_pw]);
+    let out = a.call().run(&[
+        "run",
+        "--env",
+        "S=coffer://Run%20secret/password",
+        "--",
+        "sh",
+        "-c",
+        "test -n \"$S\"",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("run", &out, true);
+    let tmpl = outside.path().join("t.tmpl");
+    std::fs::write(&tmpl, "s: {{ coffer://Run%20secret/password }}\n").unwrap();
+    let rendered = outside.path().join("rendered");
+    let out = a.call().run(&[
+        "inject",
+        "-i",
+        tmpl.to_str().unwrap(),
+        "-o",
+        rendered.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.keep("inject -o", &out, true);
+    assert!(std::fs::read_to_string(&rendered)
+        .unwrap()
+        .contains(&run_pw));
+    assert_eq!(coffer_blackbox::mode(&rendered), 0o600);
+
+    // The daemon's argv and environment.
+    let pid = a.daemon_pid().expect("the daemon runs");
+    for f in ["cmdline", "environ"] {
+        let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+        w.outputs.push((format!("daemon /proc/{f}"), bytes));
+    }
+    a.stop_daemon();
+
+    let mut all = Vec::new();
+    files(a.home(), &mut all);
+    assert!(
+        all.iter().any(|p| p.ends_with("ssh-agent-keys.json")),
+        "the public-key index is scanned too: {all:?}"
+    );
+    let log_bytes: u64 = all
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".log"))
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    assert!(
+        log_bytes > 10_000,
+        "trace logging was on ({log_bytes} bytes)"
+    );
+    let mut leaks = Vec::new();
+    for path in &all {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        for (what, s) in &w.secrets {
+            if find(&bytes, s.as_bytes()) {
+                leaks.push(format!("{what} in {}", path.display()));
+            }
+        }
+    }
+    for (label, bytes) in &w.outputs {
+        for (what, s) in &w.secrets {
+            if find(bytes, s.as_bytes()) {
+                leaks.push(format!("{what} in {label}"));
+            }
+        }
+    }
+    eprintln!(
+        "scanned {} files ({log_bytes} bytes of trace logs) and {} outputs for {} secrets",
+        all.len(),
+        w.outputs.len(),
+        w.secrets.len()
+    );
     assert!(
         leaks.is_empty(),
         "secrets in the clear:\n{}",

@@ -16,7 +16,7 @@ const BUILT_IN: &[&str] = &["title", "username", "password", "url", "notes"];
 
 /// The inputs for `add`/`edit`, in a stable order: title, username,
 /// password, url, notes, then custom fields, then removals.
-fn field_inputs(
+pub(super) fn field_inputs(
     title: Option<String>,
     f: FieldArgs,
     remove: Vec<String>,
@@ -83,11 +83,14 @@ fn read_stdin_line() -> Result<String, CliError> {
     Ok(value)
 }
 
-pub fn add(ctx: &mut Ctx, a: AddArgs) -> Result<(), CliError> {
+pub fn add(ctx: &mut Ctx, mut a: AddArgs) -> Result<(), CliError> {
     if a.title.trim().is_empty() {
         return Err(CliError::Usage("the title cannot be empty".into()));
     }
     let generate = generate::params(&a.generate, a.json)?;
+    if let Some(file) = a.ssh_key.take() {
+        return super::ssh::import(ctx, a, &file);
+    }
     let fields = field_inputs(Some(a.title), a.fields, Vec::new())?;
     let show_password = a.generate.show;
     show(
@@ -151,11 +154,26 @@ pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<(), CliError> {
             Ok(())
         });
     }
+    let named = a.field.is_some();
     let field = a.field.as_deref().unwrap_or("password");
     let request = Request::Get(QueryParams { query });
     show(ctx, request, a.json, |item: ItemView| {
+        if !named && item.password.expose().is_empty() && is_ssh_key(&item) {
+            return Err(CliError::Failed(format!(
+                "\"{}\" is an SSH key and has no password; name a field: --field ssh-public-key \
+                 (or `coffer ssh public`), --field ssh-private-key, --field ssh-fingerprint",
+                item.title
+            )));
+        }
         print_field(&item, field)
     })
+}
+
+/// Whether `item` is an SSH key (its `kind` field says `ssh-key`).
+fn is_ssh_key(item: &ItemView) -> bool {
+    item.fields
+        .iter()
+        .any(|f| f.name == "kind" && f.value.expose().trim() == "ssh-key")
 }
 
 /// Prints field `field` of `item`, or says which fields it has.

@@ -1,11 +1,19 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
+//!
+//! `ssh` (SSH keys and the agent), `git` (the credential helper), `run`
+//! (`coffer run` and `coffer inject`) and `resolve` (turning `coffer://`
+//! references into values through the daemon) hand secrets to other tools.
 
 mod account;
 mod generate;
+mod git;
 mod items;
 mod otp;
+mod resolve;
+mod run;
 mod search;
 mod secret_service;
+mod ssh;
 mod sync;
 mod transfer;
 mod trash;
@@ -93,6 +101,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(a) => transfer::backup(&mut ctx, a),
         Command::Restore(a) => transfer::restore(&mut ctx, a),
         Command::Autostart(c) => autostart(c),
+        Command::Ssh(c) => ssh::run(&mut ctx, c),
+        Command::GitCredential(a) => git::run(&mut ctx, &a.operation),
+        Command::Run(a) => run::run(&mut ctx, a),
+        Command::Inject(a) => run::inject(&mut ctx, a),
         Command::Completions(a) => {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "coffer", &mut buf);

@@ -107,6 +107,7 @@ mod tests {
                 modified_ms: 0,
                 collection: None,
                 attributes: Default::default(),
+                kind: None,
             },
             tier: tier.into(),
             score: 1,

@@ -317,6 +317,9 @@ pub async fn lock(d: &Daemon) -> Result<Value> {
         State::Locked | State::Unlocked => {}
         s => return Err(Error::NotReady(s)),
     }
+    if let Session::Unlocked(account, key) = &core.session {
+        d.ssh.before_lock(&account.replica, key);
+    }
     core.session.lock(&d.ctx(), "lock requested");
     done("locked")
 }

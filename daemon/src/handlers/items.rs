@@ -70,6 +70,10 @@ pub(crate) fn summary(item: &Item) -> ItemSummary {
         modified_ms: item.modified_ms(),
         collection: vault_items::list_collection(item),
         attributes: vault_items::attributes(item),
+        kind: item
+            .get(&fields::custom_field(fields::reserved::KIND))
+            .map(|k| k.expose().trim().to_owned())
+            .filter(|k| !k.is_empty()),
     }
 }
 

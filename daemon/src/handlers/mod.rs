@@ -11,13 +11,15 @@
 //! - [`reset`]: resetting the account;
 //! - [`restore`]: bringing back a container from the trash;
 //! - [`secret_service`]: `coffer secret-service enable|disable|status`;
-//! - import, export, backup and restore of backups: [`crate::interop`];
 //! - [`lookup`]: which item a query names (id, exact title, search);
 //! - [`generate`]: `add`/`edit --generate`;
 //! - [`otp`]: `totp`, and one-time-code setups given to add and edit;
 //! - [`search`]: the `search` method;
 //! - [`clip`]: `clip` (the clipboard);
-//! - [`trash`]: `trash_list`, `trash_restore`, `trash_empty`.
+//! - [`trash`]: `trash_list`, `trash_restore`, `trash_empty`;
+//! - [`header`]: `passwd` and `set_hint` (the next header generation);
+//! - [`ssh`]: SSH keys (import, generate, list) and the agent's key list;
+//! - [`agent`]: the SSH agent's requests, answered from the session;
 //! - import, export, backup and restore of backups, and the import of an
 //!   older epoch's container: [`crate::interop`].
 
@@ -32,6 +34,7 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 
 pub mod account;
+pub mod agent;
 pub mod clip;
 pub mod generate;
 pub mod header;
@@ -42,6 +45,7 @@ pub mod reset;
 pub mod restore;
 pub mod search;
 pub mod secret_service;
+pub mod ssh;
 pub mod status;
 pub mod sync;
 pub mod trash;
@@ -54,6 +58,15 @@ pub fn to_reply<T: serde::Serialize>(value: T) -> Result<Value> {
 /// Answers one request: the only place errors turn into wire replies.
 pub async fn dispatch(daemon: Arc<Daemon>, req: Request) -> std::result::Result<Value, ErrorBody> {
     answer(daemon, req).await.map_err(ErrorBody::from)
+}
+
+/// What follows a request once its reply is sent (so that the reply never
+/// waits for it): the SSH agent's public-key index catches up with a
+/// change (a no-op unless listing while locked is on).
+pub async fn after_reply(daemon: &Daemon, method: &str) {
+    if method != "status" {
+        ssh::keep_current(daemon).await;
+    }
 }
 
 async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
@@ -102,6 +115,9 @@ async fn answer(d: Arc<Daemon>, req: Request) -> Result<Value> {
         Request::TrashList(_) => trash::list(&d).await,
         Request::TrashRestore(p) => trash::restore(&d, p).await,
         Request::TrashEmpty(p) => trash::empty(&d, p).await,
+        Request::SshImport(p) => ssh::import(&d, p).await,
+        Request::SshGenerate(p) => ssh::generate(&d, p).await,
+        Request::SshList(_) => ssh::list(&d).await,
         Request::Subscribe(_) => Err(Error::Invalid(
             "subscribe is handled by the connection".into(),
         )),

@@ -69,6 +69,7 @@ pub fn status_info(d: &Daemon, core: &Core) -> StatusInfo {
         header: account.map(header_info),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         secret_service: d.secret_service.state(),
+        ssh_agent: d.ssh.info(),
     }
 }
 

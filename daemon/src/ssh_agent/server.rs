@@ -43,21 +43,11 @@ use crate::socket::{check_runtime_dir, clear_stale, SocketError};
 
 /// The agent socket's file name in the runtime directory
 /// (`$XDG_RUNTIME_DIR/coffer/ssh-agent.sock`).
-pub const SOCKET_NAME: &str = "ssh-agent.sock";
+pub const SOCKET_NAME: &str = coffer_proto::dirs::SSH_AGENT_SOCKET;
 
 /// The agent socket in `runtime_dir` (the directory of the main socket).
 pub fn socket_path(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join(SOCKET_NAME)
-}
-
-/// The line `coffer ssh env` prints for a shell to evaluate.
-pub fn env_line(socket: &Path) -> String {
-    let s = socket.display().to_string();
-    // Single quotes keep any byte but `'` literal in a POSIX shell.
-    format!(
-        "SSH_AUTH_SOCK='{}'; export SSH_AUTH_SOCK;",
-        s.replace('\'', r"'\''")
-    )
 }
 
 /// What to do with a key that a client offers with `ssh-add FILE`.
@@ -490,18 +480,6 @@ async fn add(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_line_quotes_the_path() {
-        assert_eq!(
-            env_line(Path::new("/run/user/1000/coffer/ssh-agent.sock")),
-            "SSH_AUTH_SOCK='/run/user/1000/coffer/ssh-agent.sock'; export SSH_AUTH_SOCK;"
-        );
-        assert_eq!(
-            env_line(Path::new("/tmp/it's")),
-            r"SSH_AUTH_SOCK='/tmp/it'\''s'; export SSH_AUTH_SOCK;"
-        );
-    }
 
     #[test]
     fn binds_private_and_cleans_up_only_its_own_socket() {

@@ -218,6 +218,8 @@ pub async fn round(daemon: &Arc<Daemon>, publish: bool) -> SyncReport {
         .sync()
         .map_or(0, |s| s.folders.values().map(|h| h.problems.len()).sum());
     drop(core);
+    // Keys that arrived from other devices join the locked-listing index.
+    crate::handlers::ssh::keep_current(daemon).await;
     daemon.emit(Event::Synced {
         new_versions: outcome.report.new_versions,
         problems,
