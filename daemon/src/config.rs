@@ -14,6 +14,13 @@
 //! debounce_ms = 75
 //! # Folders the OS cannot watch (network mounts) are polled this often.
 //! poll_interval_secs = 30
+//! # After a reset each device removes its own sync files of the old epoch.
+//! # Those of a device that never comes back are moved to the trash by a
+//! # device signed in to the new epoch once nobody wrote them for this long,
+//! # at most one per folder per `stale_file_pace` (so that no engine sees a
+//! # mass deletion). Durations as for lock_timeout.
+//! stale_file_grace = "7d"
+//! stale_file_pace = "1h"
 //! ```
 //!
 //! A bad file is an error naming the file, the line and the key.
@@ -35,6 +42,11 @@ pub struct Config {
     pub debounce: Duration,
     /// Polling interval for unwatchable folders.
     pub poll_interval: Duration,
+    /// How long a stale sync file (of an earlier epoch) must have gone
+    /// unwritten before a device of the new epoch moves it to the trash.
+    pub stale_file_grace: Duration,
+    /// At most one stale file per folder is moved to the trash per this long.
+    pub stale_file_pace: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +56,8 @@ impl Default for Config {
             device_name: None,
             debounce: Duration::from_millis(75),
             poll_interval: Duration::from_secs(30),
+            stale_file_grace: Duration::from_secs(7 * 86400),
+            stale_file_pace: Duration::from_secs(3600),
         }
     }
 }
@@ -55,6 +69,8 @@ struct Raw {
     device_name: Option<String>,
     debounce_ms: Option<u64>,
     poll_interval_secs: Option<u64>,
+    stale_file_grace: Option<DurationValue>,
+    stale_file_pace: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]
@@ -110,18 +126,39 @@ impl Config {
                 .map(|i| i + 1)
                 .unwrap_or(0)
         };
+        let duration = |key: &str, v: DurationValue| match v {
+            DurationValue::Secs(s) => Ok(Duration::from_secs(s)),
+            DurationValue::Text(t) => parse_duration(&t).ok_or_else(|| {
+                err(
+                    line_of(key),
+                    format!("{key}: {t:?} is not a duration; write e.g. \"15m\", \"90s\" or 900"),
+                )
+            }),
+        };
         let mut c = Config::default();
         if let Some(v) = raw.lock_timeout {
-            let d = match v {
-                DurationValue::Secs(s) => Duration::from_secs(s),
-                DurationValue::Text(t) => parse_duration(&t).ok_or_else(|| {
-                    err(
-                        line_of("lock_timeout"),
-                        format!("lock_timeout: {t:?} is not a duration; write e.g. \"15m\", \"90s\" or 900"),
-                    )
-                })?,
-            };
+            let d = duration("lock_timeout", v)?;
             c.lock_timeout = (!d.is_zero()).then_some(d);
+        }
+        for (key, value, slot) in [
+            (
+                "stale_file_grace",
+                raw.stale_file_grace,
+                &mut c.stale_file_grace,
+            ),
+            (
+                "stale_file_pace",
+                raw.stale_file_pace,
+                &mut c.stale_file_pace,
+            ),
+        ] {
+            if let Some(v) = value {
+                let d = duration(key, v)?;
+                if d.is_zero() {
+                    return Err(err(line_of(key), format!("{key}: must be at least 1s")));
+                }
+                *slot = d;
+            }
         }
         if let Some(n) = raw.device_name {
             if n.trim().is_empty() || n.len() > 64 {
@@ -188,6 +225,25 @@ mod tests {
             parse("lock_timeout = 5").unwrap().lock_timeout,
             Some(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn stale_file_grace_and_pace() {
+        let c = parse("").unwrap();
+        assert_eq!(c.stale_file_grace, Duration::from_secs(7 * 86400));
+        assert_eq!(c.stale_file_pace, Duration::from_secs(3600));
+        let c = parse("stale_file_grace = \"2s\"\nstale_file_pace = 5\n").unwrap();
+        assert_eq!(c.stale_file_grace, Duration::from_secs(2));
+        assert_eq!(c.stale_file_pace, Duration::from_secs(5));
+        let e = parse("\nstale_file_pace = \"0\"").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.to_string()
+                .contains("stale_file_pace: must be at least 1s"),
+            "{e}"
+        );
+        let e = parse("stale_file_grace = \"a week\"").unwrap_err();
+        assert!(e.to_string().contains("stale_file_grace"), "{e}");
     }
 
     #[test]

@@ -263,8 +263,9 @@ fn container_of(dev: &Device) -> (PathBuf, Vec<u8>) {
 // -------------------------------------------------------------------------------------- tests
 
 /// Three devices share a folder; B is locked and C's daemon is off when A resets. A, B and C
-/// (once started) all end in `reset` with the details, their containers in their own trash, the
-/// folder holding nothing but the new header, and the new hint readable everywhere.
+/// (once started) all end in `reset` with the details, their containers and their own sync files
+/// in their own trash, the folder holding nothing but the new header, and the new hint readable
+/// everywhere.
 #[test]
 fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     let second = short_tempdir("cx");
@@ -380,15 +381,25 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     );
     assert_eq!(new_header["reset"]["previous_epoch"], 1, "{new_header:#}");
 
-    // The stale sync files went to the resetting device's trash, not away.
-    let in_trash_a = names(&trash::files_dir(a));
-    for id in &ids {
+    // The stale sync files went to the trash, not away: each device retired its own (issue 20:
+    // a reset touches no other device's file), B its conflict copy too.
+    for (dev, id) in [a, b, c].into_iter().zip(&ids) {
+        let in_trash = names(&trash::files_dir(dev));
         assert!(
-            in_trash_a.contains(&format!("device-{id}.cofsync")),
-            "device {id}'s file is not in A's trash: {in_trash_a:?}"
+            in_trash.contains(&format!("device-{id}.cofsync")),
+            "device {}'s file is not in its own trash: {in_trash:?}",
+            dev.name()
         );
+        for other in ids.iter().filter(|o| *o != id) {
+            assert!(
+                !in_trash.iter().any(|n| n.contains(other.as_str())),
+                "device {} retired another device's file: {in_trash:?}",
+                dev.name()
+            );
+        }
     }
-    assert!(in_trash_a.contains(&copy_name), "{in_trash_a:?}");
+    let in_trash_b = names(&trash::files_dir(b));
+    assert!(in_trash_b.contains(&copy_name), "{in_trash_b:?}");
     assert!(trashed_a.exists());
 
     // Nothing opens in state reset, not even with the old password.

@@ -46,8 +46,12 @@ pub fn run(ctx: &mut Ctx, cmd: SyncCommand) -> Result<(), CliError> {
 
 /// The summary line of a sync round.
 fn synced(r: &SyncReport) -> String {
+    let stale = match r.stale_files_retired {
+        0 => String::new(),
+        n => format!(", {n} stale file(s) of an earlier epoch moved to the trash"),
+    };
     format!(
-        "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed.",
+        "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed{stale}.",
         r.merged_files,
         r.new_versions,
         r.conflict_copies_removed,

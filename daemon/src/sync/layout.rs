@@ -1,13 +1,15 @@
 //! The account's directory in a sync folder, `<folder>/<account_id>/`, and
 //! the files in it: reading and writing `account.json` (the one place that
 //! writes it), choosing among competing headers (the one place that
-//! weighs them), and retiring this device's own files.
+//! weighs them), every file of one device ([`own_files`]), and retiring
+//! this device's own files.
 
 use std::path::{Path, PathBuf};
 
 use coffer_vault::account::AccountHeader;
 use coffer_vault::sync_names::{classify, Entry, ACCOUNT_FILE};
 
+use super::removal::{self, Spacing};
 use crate::store::{fsutil, trash};
 
 /// The largest sync file or header coffer reads (a hostile file cannot
@@ -163,8 +165,16 @@ pub fn publish_header(
     failed
 }
 
-/// Retires the header conflict copies in `dir` that `best` supersedes (to the trash).
-pub fn retire_header_copies(dir: &Path, best: &AccountHeader) {
+/// Retires the header conflict copies in `dir` that `best` supersedes (to
+/// the trash), one at a time (`spacing`: they are not this device's own).
+/// Returns how many went.
+pub fn retire_header_copies(
+    dir: &Path,
+    best: &AccountHeader,
+    spacing: &mut Spacing,
+    now: u64,
+) -> usize {
+    let mut retired = 0;
     for (copy, h) in headers_in(dir) {
         let is_copy = copy.file_name().is_some_and(|n| {
             matches!(
@@ -172,34 +182,46 @@ pub fn retire_header_copies(dir: &Path, best: &AccountHeader) {
                 Entry::AccountHeaderConflict { .. }
             )
         });
-        if is_copy && h.precedence() <= best.precedence() {
-            retire(&copy);
+        if is_copy
+            && h.precedence() <= best.precedence()
+            && spacing.remove_with(&copy, now, removal::to_trash)
+        {
+            retired += 1;
         }
     }
+    retired
 }
 
-/// Moves a file coffer no longer needs to the trash (a failure is logged:
-/// the file stays and is retried at the next occasion).
-pub fn retire(path: &Path) {
-    if let Err(e) = trash::move_to_trash(path) {
-        tracing::debug!(path = %path.display(), error = %e, "could not move a retired file to the trash");
-    }
+/// Every file of the device `device_id` in the account directory `dir`:
+/// its device file and every engine's conflict copy of it, sorted (empty
+/// when the directory cannot be read).
+pub fn own_files(dir: &Path, device_id: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| classify(&e.file_name().to_string_lossy()).device_id() == Some(device_id))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Moves this device's sync files of a retired epoch (and their conflict
-/// copies) out of every sync folder, into the trash.
-pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
+/// copies) out of every sync folder, into the trash: a device removes its
+/// own files, and only those (DESIGN §2). Returns how many went.
+pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) -> usize {
+    let mut retired = 0;
     for f in folders {
-        let Ok(rd) = std::fs::read_dir(account_dir(f, account_id)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let ours = classify(&e.file_name().to_string_lossy()).device_id() == Some(device_id);
-            if ours {
-                if let Err(err) = trash::move_to_trash(&e.path()) {
-                    tracing::warn!(path = %e.path().display(), error = %err, "could not move a stale sync file to the trash");
+        for path in own_files(&account_dir(f, account_id), device_id) {
+            match trash::move_to_trash(&path) {
+                Ok(_) => retired += 1,
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash")
                 }
             }
         }
     }
+    retired
 }

@@ -17,7 +17,10 @@
 //! - [`pull`]: merging other devices' files;
 //! - [`publish`]: writing this device's file;
 //! - [`health`]: each folder's health;
-//! - [`reset_watch`]: resets seen in the folders.
+//! - [`reset_watch`]: resets seen in the folders;
+//! - [`stale`]: files of an earlier epoch, and clearing those nobody retires;
+//! - [`own_file`]: noticing this device's own file being removed by others;
+//! - [`removal`]: others' files leave a folder one at a time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -31,9 +34,12 @@ use crate::session::{ResetCause, Session};
 
 pub mod health;
 pub mod layout;
+pub mod own_file;
 pub mod publish;
 pub mod pull;
+pub mod removal;
 pub mod reset_watch;
+pub mod stale;
 
 pub use health::{folder_infos, FolderHealth};
 pub use layout::FileStamp;
@@ -47,6 +53,8 @@ pub struct SyncState {
     pub published: BTreeMap<PathBuf, Published>,
     /// Remote files already merged, by inode/size/mtime.
     pub stamps: HashMap<PathBuf, FileStamp>,
+    /// The epoch of files read but not merged (stale ones), by stamp.
+    pub epochs: stale::EpochCache,
 }
 
 impl SyncState {
@@ -66,6 +74,31 @@ impl SyncState {
         self.folders
             .values()
             .any(|h| !h.problems.is_empty() || h.unreachable.is_some())
+    }
+
+    /// Starts a round: no removal waits until the round says so.
+    pub fn new_round(&mut self) {
+        for h in self.folders.values_mut() {
+            h.spacing.new_round();
+        }
+    }
+
+    /// When a round should run although nothing changed (ms since the Unix
+    /// epoch): a removal that had to wait for its turn, and with
+    /// `sweeping` (signed in: only such a device clears stale files) a
+    /// stale file that comes due. `None` when nothing waits.
+    pub fn wake_at_ms(&self, policy: stale::Policy, sweeping: bool) -> Option<u64> {
+        self.folders
+            .values()
+            .flat_map(|h| {
+                let stale = sweeping
+                    .then(|| h.stale.next_due_ms(policy))
+                    .flatten()
+                    .map(|due| due.max(h.spacing.earliest_ms()));
+                [h.spacing.next_ms(), stale]
+            })
+            .flatten()
+            .min()
     }
 
     /// Forgets a folder this device no longer syncs with.
@@ -124,7 +157,9 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
     match session {
         Session::SignedOut => {}
         Session::Reset(wait) => {
+            wait.sync.new_round();
             out.reset_details = reset_watch::in_reset(ctx.dirs, wait);
+            reset_watch::census(wait);
             out.report.folders = folder_infos(&wait.sync.folders);
         }
         Session::Locked(account) | Session::Unlocked(account, _) => {
@@ -139,9 +174,10 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
             let Some((account, _)) = session.account_mut() else {
                 return out;
             };
-            let pulled = pull::pull_all(account, key.as_ref());
+            let pulled = pull::pull_all(account, key.as_ref(), stale::Policy::of(ctx.config));
             out.report.merged_files = pulled.merged_files;
             out.report.conflict_copies_removed = pulled.copies_removed;
+            out.report.stale_files_retired = pulled.stale_retired;
             out.report.new_versions = pulled.changed_items;
             if pulled.changed_items > 0 {
                 let saved = match &key {
