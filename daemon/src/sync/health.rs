@@ -29,6 +29,10 @@ pub struct FolderHealth {
     pub own_losses: Losses,
     /// Removals of files that are not this device's own, one at a time.
     pub spacing: Spacing,
+    /// Since when `account.json` is missing while copies of it are there.
+    pub header_missing_since: Option<u64>,
+    /// When this device puts it back unless another device did first.
+    pub header_restore_at: Option<u64>,
 }
 
 impl FolderHealth {

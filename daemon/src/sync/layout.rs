@@ -165,15 +165,15 @@ pub fn publish_header(
     failed
 }
 
-/// Retires the header conflict copies in `dir` that `best` supersedes (to
-/// the trash), one at a time (`spacing`: they are not this device's own).
-/// Returns how many went.
-pub fn retire_header_copies(
-    dir: &Path,
-    best: &AccountHeader,
-    spacing: &mut Spacing,
-    now: u64,
-) -> usize {
+/// Retires the header conflict copies in `dir` that its `account.json`
+/// supersedes (precedence at least the copy's), to the trash, one at a time
+/// (`spacing`: they are not this device's own). Nothing goes while
+/// `account.json` is missing or unreadable: the copies are the folder's
+/// header then. Returns how many went.
+pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, now: u64) -> usize {
+    let Ok(current) = read_header(&dir.join(ACCOUNT_FILE)) else {
+        return 0;
+    };
     let mut retired = 0;
     for (copy, h) in headers_in(dir) {
         let is_copy = copy.file_name().is_some_and(|n| {
@@ -183,13 +183,31 @@ pub fn retire_header_copies(
             )
         });
         if is_copy
-            && h.precedence() <= best.precedence()
+            && h.account_id == current.account_id
+            && h.precedence() <= current.precedence()
             && spacing.remove_with(&copy, now, removal::to_trash)
         {
             retired += 1;
         }
     }
     retired
+}
+
+/// Whether `account.json` is missing from `dir` while conflict copies of
+/// it are there (an engine renamed it away: see `header_restore`).
+pub fn header_missing_with_copies(dir: &Path) -> bool {
+    if dir.join(ACCOUNT_FILE).exists() {
+        return false;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        matches!(
+            classify(&e.file_name().to_string_lossy()),
+            Entry::AccountHeaderConflict { .. }
+        )
+    })
 }
 
 /// Every file of the device `device_id` in the account directory `dir`:

@@ -20,7 +20,9 @@
 //! - [`reset_watch`]: resets seen in the folders;
 //! - [`stale`]: files of an earlier epoch, and clearing those nobody retires;
 //! - [`own_file`]: noticing this device's own file being removed by others;
-//! - [`removal`]: others' files leave a folder one at a time.
+//! - [`removal`]: others' files leave a folder one at a time;
+//! - [`header_restore`]: one device at a time puts back an `account.json`
+//!   an engine renamed away.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use coffer_vault::replica::Replica;
 use crate::daemon::{Ctx, Daemon};
 use crate::session::{ResetCause, Session};
 
+pub mod header_restore;
 pub mod health;
 pub mod layout;
 pub mod own_file;
@@ -84,18 +87,21 @@ impl SyncState {
     }
 
     /// When a round should run although nothing changed (ms since the Unix
-    /// epoch): a removal that had to wait for its turn, and with
-    /// `sweeping` (signed in: only such a device clears stale files) a
-    /// stale file that comes due. `None` when nothing waits.
-    pub fn wake_at_ms(&self, policy: stale::Policy, sweeping: bool) -> Option<u64> {
+    /// epoch): a removal that had to wait for its turn, and when signed in
+    /// (`signed_in`: only such a device clears stale files and puts back a
+    /// header) a stale file that comes due, or this device's turn to put
+    /// back an `account.json` an engine renamed away. `None` when nothing
+    /// waits.
+    pub fn wake_at_ms(&self, policy: stale::Policy, signed_in: bool) -> Option<u64> {
         self.folders
             .values()
             .flat_map(|h| {
-                let stale = sweeping
+                let stale = signed_in
                     .then(|| h.stale.next_due_ms(policy))
                     .flatten()
                     .map(|due| due.max(h.spacing.earliest_ms()));
-                [h.spacing.next_ms(), stale]
+                let header = h.header_restore_at.filter(|_| signed_in);
+                [h.spacing.next_ms(), stale, header]
             })
             .flatten()
             .min()

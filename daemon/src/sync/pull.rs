@@ -10,7 +10,7 @@
 //! What is not this device's own leaves a folder one file at a time
 //! (`removal`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use coffer_vault::format::SyncFile;
@@ -19,7 +19,7 @@ use coffer_vault::sync_names::{classify, device_file_name, Entry};
 
 use super::layout::{self, file_stamp, MAX_FILE};
 use super::stale::{self, Policy};
-use super::{own_file, removal};
+use super::{header_restore, own_file, removal};
 use crate::daemon::now_ms;
 use crate::session::Account;
 use crate::store::fsutil;
@@ -91,13 +91,6 @@ fn pull_folder(
             p.stamp = None;
         }
     }
-    // Our header goes where it is missing or older; a header of the same
-    // epoch from a reset that lost is replaced too.
-    layout::publish_header(
-        std::slice::from_ref(&folder.to_owned()),
-        &account.header,
-        layout::Rewrite::IfNotOurs,
-    );
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return out;
     };
@@ -109,6 +102,8 @@ fn pull_folder(
     let mut seen_problems = BTreeMap::new();
     let mut stale_seen = Vec::new();
     let mut device_files = 0;
+    // The devices whose current files are here (for header_restore).
+    let mut current_ids = BTreeSet::from([device_id.clone()]);
     for (path, entry) in entries {
         let found = match &entry {
             Entry::DeviceFile { device_id: d } if *d == device_id => {
@@ -125,13 +120,7 @@ fn pull_folder(
                 copy: true,
                 own: *d == device_id,
             },
-            Entry::AccountHeaderConflict { .. } => {
-                // Headers were weighed before the pull; the copy is retired.
-                let health = account.sync.folders.entry(folder.to_owned()).or_default();
-                health.spacing.remove_with(&path, now, removal::to_trash);
-                continue;
-            }
-            _ => continue,
+            _ => continue, // the header and its copies: see `header` below
         };
         // Unchanged since it was merged (same inode, size and mtime): skip.
         let stamp = file_stamp(&found.path);
@@ -140,6 +129,7 @@ fn pull_folder(
                 out.copies_removed += remove_copy(account, folder, &found, now);
             } else {
                 device_files += 1;
+                current_ids.extend(entry.device_id().map(str::to_owned));
             }
             continue;
         }
@@ -217,6 +207,7 @@ fn pull_folder(
                     out.copies_removed += remove_copy(account, folder, &found, now);
                 } else {
                     device_files += 1;
+                    current_ids.extend(entry.device_id().map(str::to_owned));
                 }
             }
             Err(e) => {
@@ -247,7 +238,37 @@ fn pull_folder(
     }
     health.device_files = device_files;
     health.last_merge_ms = Some(now);
+    header(account, folder, &dir, &current_ids, now);
     out
+}
+
+/// The folder's `account.json`: ours goes where it is missing or older, and
+/// a header of the same epoch from a reset that lost is replaced too; where
+/// an engine renamed it away, one device at a time puts it back
+/// (`header_restore`). Then the copies it supersedes are retired.
+fn header(account: &mut Account, folder: &Path, dir: &Path, current: &BTreeSet<String>, now: u64) {
+    let health = account.sync.folders.entry(folder.to_owned()).or_default();
+    let restore = if layout::header_missing_with_copies(dir) {
+        let since = *health.header_missing_since.get_or_insert(now);
+        let at = header_restore::restore_at(&account.device.device_id, current, since);
+        health.header_restore_at = (now < at).then_some(at);
+        if now < at {
+            tracing::debug!(folder = %folder.display(), "account.json was renamed away by an engine; another device puts it back");
+        }
+        now >= at
+    } else {
+        health.header_missing_since = None;
+        health.header_restore_at = None;
+        true
+    };
+    if restore {
+        layout::publish_header(
+            std::slice::from_ref(&folder.to_owned()),
+            &account.header,
+            layout::Rewrite::IfNotOurs,
+        );
+    }
+    layout::retire_header_copies(dir, &mut health.spacing, now);
 }
 
 /// Removes a merged conflict copy: at once when it is a copy of this

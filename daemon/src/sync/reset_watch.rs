@@ -74,14 +74,21 @@ pub fn in_reset(dirs: &Dirs, wait: &mut ResetWait) -> Option<ResetDetails> {
             tracing::warn!(error = %e, "could not keep the newest account header");
         }
     }
-    // Nobody may be signed in to the new epoch yet: keep the folders on the newest header.
-    layout::publish_header(&dev.sync_folders, &best, Rewrite::IfOlder);
+    // Nobody may be signed in to the new epoch yet: keep the folders on the
+    // newest header (where an engine renamed account.json away, its copies
+    // carry it: see header_restore).
+    let folders: Vec<_> = dev
+        .sync_folders
+        .iter()
+        .filter(|f| !layout::header_missing_with_copies(&layout::account_dir(f, &best.account_id)))
+        .cloned()
+        .collect();
+    layout::publish_header(&folders, &best, Rewrite::IfOlder);
     let now = now_ms();
     for f in &dev.sync_folders {
         let health = wait.sync.folders.entry(f.clone()).or_default();
         layout::retire_header_copies(
             &layout::account_dir(f, &best.account_id),
-            &best,
             &mut health.spacing,
             now,
         );
