@@ -61,6 +61,9 @@ async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the
         .sign_in(&a.ctx(), sign_in_of(&a, &new, "new", &folder))
         .expect("a signs in to epoch 2");
 
+    // Backdating the files moved their status change time: they must sit still a while
+    // before anything removes them (an engine may be at work on a file that just changed).
+    tokio::time::sleep(Duration::from_millis(cofferd::sync::removal::SETTLE_MS)).await;
     // The first round: C's file (unwritten for more than the grace) goes to the trash; D's stays.
     let out = round(&a, true).await;
     assert_eq!(out.report.stale_files_retired, 1, "{:?}", out.report);
@@ -84,6 +87,7 @@ async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the
     let in_days = (wake as f64 - cofferd::daemon::now_ms() as f64) / 86_400_000.0;
     assert!((3.9..=4.1).contains(&in_days), "due in {in_days} days");
     set_mtime_days_ago(&stale_files[1], 8);
+    tokio::time::sleep(Duration::from_millis(cofferd::sync::removal::SETTLE_MS)).await;
     let out = round(&a, false).await;
     assert_eq!(out.report.stale_files_retired, 0, "paced: one per hour");
     assert!(stale_files[1].exists());

@@ -25,6 +25,8 @@
 //!   inside a session a tool sets up.
 //! - [`nobody`]: acting as another user (root only).
 //! - [`replicator`]: the test replicator that plays the sync engine.
+//! - [`engines`]: real two-way engines (rclone bisync, unison) between two
+//!   folders, run on demand or in a loop.
 //!
 //! Binaries are found in `COFFER_BIN_DIR`, else next to the test
 //! executable's parent (`target/debug/deps/..`).
@@ -32,6 +34,7 @@
 
 pub mod conn;
 pub mod device;
+pub mod engines;
 pub mod fleet;
 pub mod folder;
 pub mod items;

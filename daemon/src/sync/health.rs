@@ -33,6 +33,9 @@ pub struct FolderHealth {
     pub header_missing_since: Option<u64>,
     /// When this device puts it back unless another device did first.
     pub header_restore_at: Option<u64>,
+    /// This device's file is not written here before this time (an engine
+    /// just renamed it away and is still at work on the copies).
+    pub publish_hold_until: Option<u64>,
 }
 
 impl FolderHealth {

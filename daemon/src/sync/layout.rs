@@ -167,10 +167,10 @@ pub fn publish_header(
 
 /// Retires the header conflict copies in `dir` that its `account.json`
 /// supersedes (precedence at least the copy's), to the trash, one at a time
-/// (`spacing`: they are not this device's own). Nothing goes while
-/// `account.json` is missing or unreadable: the copies are the folder's
-/// header then. Returns how many went.
-pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, now: u64) -> usize {
+/// (`spacing`; within the half of its window when `half`: see `removal`).
+/// Nothing goes while `account.json` is missing or unreadable: the copies
+/// are the folder's header then. Returns how many went.
+pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, half: bool, now: u64) -> usize {
     let Ok(current) = read_header(&dir.join(ACCOUNT_FILE)) else {
         return 0;
     };
@@ -185,7 +185,11 @@ pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, now: u64) -> usiz
         if is_copy
             && h.account_id == current.account_id
             && h.precedence() <= current.precedence()
-            && spacing.remove_with(&copy, now, removal::to_trash)
+            && if half {
+                spacing.remove_with(&copy, now, removal::to_trash).done()
+            } else {
+                spacing.remove_spaced(&copy, now, removal::to_trash).done()
+            }
         {
             retired += 1;
         }
@@ -193,21 +197,26 @@ pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, now: u64) -> usiz
     retired
 }
 
+/// The conflict copies of `account.json` in `dir`, by name (readable or not).
+pub fn header_copies(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| {
+            matches!(
+                classify(&e.file_name().to_string_lossy()),
+                Entry::AccountHeaderConflict { .. }
+            )
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Whether `account.json` is missing from `dir` while conflict copies of
 /// it are there (an engine renamed it away: see `header_restore`).
 pub fn header_missing_with_copies(dir: &Path) -> bool {
-    if dir.join(ACCOUNT_FILE).exists() {
-        return false;
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    rd.flatten().any(|e| {
-        matches!(
-            classify(&e.file_name().to_string_lossy()),
-            Entry::AccountHeaderConflict { .. }
-        )
-    })
+    !dir.join(ACCOUNT_FILE).exists() && !header_copies(dir).is_empty()
 }
 
 /// Every file of the device `device_id` in the account directory `dir`:

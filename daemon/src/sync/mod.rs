@@ -79,10 +79,12 @@ impl SyncState {
             .any(|h| !h.problems.is_empty() || h.unreachable.is_some())
     }
 
-    /// Starts a round: no removal waits until the round says so.
-    pub fn new_round(&mut self) {
-        for h in self.folders.values_mut() {
-            h.spacing.new_round();
+    /// Starts a round over the account `account_id`'s directories: no
+    /// removal waits until the round says so.
+    pub fn new_round(&mut self, account_id: &uuid::Uuid) {
+        for (f, h) in self.folders.iter_mut() {
+            let files = removal::count_files(&layout::account_dir(f, account_id));
+            h.spacing.new_round(files);
         }
     }
 
@@ -101,7 +103,8 @@ impl SyncState {
                     .flatten()
                     .map(|due| due.max(h.spacing.earliest_ms()));
                 let header = h.header_restore_at.filter(|_| signed_in);
-                [h.spacing.next_ms(), stale, header]
+                let hold = h.publish_hold_until.filter(|_| signed_in);
+                [h.spacing.next_ms(), stale, header, hold]
             })
             .flatten()
             .min()
@@ -163,7 +166,7 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
     match session {
         Session::SignedOut => {}
         Session::Reset(wait) => {
-            wait.sync.new_round();
+            wait.sync.new_round(&wait.device.account_id);
             out.reset_details = reset_watch::in_reset(ctx.dirs, wait);
             reset_watch::census(wait);
             out.report.folders = folder_infos(&wait.sync.folders);

@@ -18,8 +18,9 @@ use coffer_vault::secret::SecretKey;
 use coffer_vault::sync_names::{classify, device_file_name, Entry};
 
 use super::layout::{self, file_stamp, MAX_FILE};
+use super::removal::{self, Removal};
 use super::stale::{self, Policy};
-use super::{header_restore, own_file, removal};
+use super::{header_restore, own_file};
 use crate::daemon::now_ms;
 use crate::session::Account;
 use crate::store::fsutil;
@@ -57,8 +58,6 @@ struct Found {
     path: PathBuf,
     /// A conflict copy, not the device file itself.
     copy: bool,
-    /// This device's own (its file's conflict copy).
-    own: bool,
 }
 
 fn pull_folder(
@@ -73,7 +72,7 @@ fn pull_folder(
     let (account_id, epoch, device_id) = (dev.account_id, dev.epoch, dev.device_id.clone());
     let dir = layout::account_dir(folder, &account_id);
     let health = account.sync.folders.entry(folder.to_owned()).or_default();
-    health.spacing.new_round();
+    health.spacing.new_round(removal::count_files(&dir));
     if !folder.is_dir() {
         health.unreachable = Some(format!("{} is missing or not a folder", folder.display()));
         return out;
@@ -110,16 +109,8 @@ fn pull_folder(
                 device_files += 1;
                 continue; // ours: published separately
             }
-            Entry::DeviceFile { .. } => Found {
-                path,
-                copy: false,
-                own: false,
-            },
-            Entry::DeviceConflict { device_id: d } => Found {
-                path,
-                copy: true,
-                own: *d == device_id,
-            },
+            Entry::DeviceFile { .. } => Found { path, copy: false },
+            Entry::DeviceConflict { .. } => Found { path, copy: true },
             _ => continue, // the header and its copies: see `header` below
         };
         // Unchanged since it was merged (same inode, size and mtime): skip.
@@ -222,22 +213,33 @@ fn pull_folder(
     let own_problem = health.problems.remove(&own);
     health.set_problems(seen_problems);
     if let Some(problem) = own_problem {
-        health.problems.entry(own).or_insert(problem);
+        health.problems.entry(own.clone()).or_insert(problem);
     }
     health.stale.replace(stale_seen, now);
     if let Some(path) = health.stale.due(policy, now) {
-        if health.spacing.allows(now) {
-            if health.spacing.remove_with(&path, now, removal::to_trash) {
+        match health.spacing.remove_with(&path, now, removal::to_trash) {
+            Removal::Done => {
                 tracing::info!(path = %path.display(), "moved a stale sync file of an earlier epoch, which nobody retired, to the trash");
                 health.stale.retired(&path, now);
                 out.stale_retired += 1;
-            } else {
-                health.stale.attempted(now);
             }
+            Removal::Failed => health.stale.attempted(now),
+            Removal::Waiting => {}
         }
     }
     health.device_files = device_files;
     health.last_merge_ms = Some(now);
+    // This device's file renamed away by an engine (its copies just made):
+    // written again only once the engine is done with them.
+    health.publish_hold_until = if own.exists() {
+        None
+    } else {
+        layout::own_files(&dir, &device_id)
+            .iter()
+            .filter_map(|c| removal::settles_at(c))
+            .max()
+            .filter(|at| *at > now)
+    };
     header(account, folder, &dir, &current_ids, now);
     out
 }
@@ -250,7 +252,13 @@ fn header(account: &mut Account, folder: &Path, dir: &Path, current: &BTreeSet<S
     let health = account.sync.folders.entry(folder.to_owned()).or_default();
     let restore = if layout::header_missing_with_copies(dir) {
         let since = *health.header_missing_since.get_or_insert(now);
-        let at = header_restore::restore_at(&account.device.device_id, current, since);
+        // Not before the engine is done with the copies it just made.
+        let settled = layout::header_copies(dir)
+            .iter()
+            .filter_map(|c| removal::settles_at(c))
+            .max()
+            .unwrap_or(0);
+        let at = header_restore::restore_at(&account.device.device_id, current, since).max(settled);
         health.header_restore_at = (now < at).then_some(at);
         if now < at {
             tracing::debug!(folder = %folder.display(), "account.json was renamed away by an engine; another device puts it back");
@@ -268,21 +276,17 @@ fn header(account: &mut Account, folder: &Path, dir: &Path, current: &BTreeSet<S
             layout::Rewrite::IfNotOurs,
         );
     }
-    layout::retire_header_copies(dir, &mut health.spacing, now);
+    layout::retire_header_copies(dir, &mut health.spacing, true, now);
 }
 
-/// Removes a merged conflict copy: at once when it is a copy of this
-/// device's own file, else when the folder's spacing allows. Returns 1 when
-/// it went.
+/// Removes a merged conflict copy when the folder's spacing allows (see
+/// `removal`: a copy of this device's own file too). Returns 1 when it went.
 fn remove_copy(account: &mut Account, folder: &Path, found: &Found, now: u64) -> usize {
-    let gone = if found.own {
-        removal::unlink(&found.path).is_ok()
-    } else {
-        let health = account.sync.folders.entry(folder.to_owned()).or_default();
-        health
-            .spacing
-            .remove_with(&found.path, now, removal::unlink)
-    };
+    let health = account.sync.folders.entry(folder.to_owned()).or_default();
+    let gone = health
+        .spacing
+        .remove_with(&found.path, now, removal::unlink)
+        .done();
     if gone {
         account.sync.stamps.remove(&found.path);
     }

@@ -90,6 +90,7 @@ pub fn in_reset(dirs: &Dirs, wait: &mut ResetWait) -> Option<ResetDetails> {
         layout::retire_header_copies(
             &layout::account_dir(f, &best.account_id),
             &mut health.spacing,
+            false,
             now,
         );
     }
