@@ -216,7 +216,7 @@ fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
                 .all(|v| field(v, "username") == "from-a" && field(v, "password") == "from-b");
             (both && field(&va, "notes") == field(&vb, "notes")).then_some(va)
         },
-        || listing(&f),
+        || context(&f, &engine),
     );
     let winner = field(&merged, "notes");
     let loser = if winner == "notes of a" {
@@ -251,7 +251,7 @@ fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
         "both folders hold account.json and the two device files only",
         LIMIT,
         || (clean(&f, &all) && item(b, "Conflicted").is_some()).then_some(()),
-        || listing(&f),
+        || context(&f, &engine),
     );
     eprintln!(
         "rclone's copies of a device file merged and gone after {:?}",
@@ -291,7 +291,7 @@ fn rclone_renaming_account_json_away_on_both_sides_is_repaired_once() {
         "Mail on b, both device files in both folders",
         LIMIT,
         || (clean(&f, &all) && item(b, "Mail").is_some()).then_some(()),
-        || listing(&f),
+        || context(&f, &engine),
     );
     let mut runs = quiesce(engine, &rclone, &f);
     let acct = f.account_id.clone();
@@ -307,7 +307,7 @@ fn rclone_renaming_account_json_away_on_both_sides_is_repaired_once() {
         "both folders hold account.json and the two device files only",
         LIMIT,
         || clean(&f, &all).then_some(()),
-        || listing(&f),
+        || context(&f, &engine),
     );
     eprintln!(
         "rclone's copies of account.json gone after {:?}",
@@ -371,7 +371,7 @@ fn a_reset_reaches_the_other_device_under_rclone_defaults() {
                 .all(|i| device_files(&f.account_dir(*i)) == old_ids);
             (files && item(b, "Old").is_some()).then_some(())
         },
-        || listing(&f),
+        || context(&f, &engine),
     );
     let c_file = device_file_name(&text(&c.status()["device_id"]));
     c.stop_daemon();
@@ -408,7 +408,7 @@ fn a_reset_reaches_the_other_device_under_rclone_defaults() {
                 })
                 .then_some(())
         },
-        || listing(&f),
+        || context(&f, &engine),
     );
     wait_until(
         "a's status counts no current file and one stale file",
