@@ -10,7 +10,9 @@
 //! configuration file: rclone gets a config path that does not exist and
 //! uses its defaults, unison a fresh `HOME`. Both run with their default
 //! safety settings (no `--force`, no `--max-delete`, no `-confirmbigdeletes
-//! false`); unison is given the preferences a test names.
+//! false`) and one filter, coffer's temp files (`.*.tmp`), which any setup
+//! of these engines for coffer needs (see [`Rclone`], [`Unison`]); unison
+//! is given the preferences a test names.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,7 +145,11 @@ impl TwoWay for Rclone {
     }
 }
 
-/// `unison A B -batch -auto` with the preferences a test names.
+/// `unison A B -batch -auto -ignore "Name .*.tmp"` with the preferences a
+/// test names. The ignore is the one a folder coffer writes into needs:
+/// its temp files (DESIGN §3), which exist for the few milliseconds of a
+/// write; unison 2.52 otherwise fails a run with "Error in digesting …: No
+/// such file or directory" when one vanishes under it (seen by running it).
 pub struct Unison {
     bin: PathBuf,
     a: PathBuf,
@@ -188,7 +194,7 @@ impl TwoWay for Unison {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .arg(&self.a)
             .arg(&self.b)
-            .args(["-batch", "-auto"])
+            .args(["-batch", "-auto", "-ignore", "Name .*.tmp"])
             .args(&self.prefs);
         cmd
     }

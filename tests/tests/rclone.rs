@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use coffer_blackbox::engines::{failures, EngineLoop, Rclone, Run, TwoWay};
 use coffer_blackbox::fleet::{Account, Fleet};
-use coffer_blackbox::folder::names;
+use coffer_blackbox::folder::{names, put};
 use coffer_blackbox::items::{field, history_values, item, sorted_titles};
 use coffer_blackbox::names::{conflict_copies, device_file_name, device_files};
 use coffer_blackbox::wait::wait_until;
@@ -242,7 +242,7 @@ fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
     let old = std::fs::read(&a_in_b).expect("a's file in b's folder");
     a.ok(&["add", "Conflicted", "--password", "c0"]);
     a.ok(&["sync", "now"]);
-    std::fs::write(&a_in_b, &old).expect("an old version back in b's folder");
+    put(&a_in_b, &old);
     runs.push(conflict_run(&rclone, &acct, &a_name));
     let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
     let all = ids(&[a, b]);
@@ -298,8 +298,11 @@ fn rclone_renaming_account_json_away_on_both_sides_is_repaired_once() {
     let header_a = f.account_dir(0).join("account.json");
     let header = std::fs::read(&header_a).expect("the header");
     let compact: Value = serde_json::from_slice(&header).expect("JSON");
-    std::fs::write(f.account_dir(1).join("account.json"), compact.to_string()).expect("b's");
-    std::fs::write(&header_a, [&header[..], b"\n"].concat()).expect("a's");
+    put(
+        &f.account_dir(1).join("account.json"),
+        compact.to_string().as_bytes(),
+    );
+    put(&header_a, &[&header[..], b"\n"].concat());
     runs.push(conflict_run(&rclone, &acct, "account.json"));
     let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
     let t = Instant::now();

@@ -106,7 +106,9 @@ pub fn best_header(folders: &[PathBuf], account_id: &uuid::Uuid) -> Option<Accou
         .fold(None, |best, h| newest(best, Some(h)))
 }
 
-/// When `account.json` in a folder should be (re)written with a header.
+/// When `account.json` in a folder should be (re)written with a header (an
+/// empty one counts as missing once it has stayed empty for
+/// `removal::SETTLE_MS`: an engine may be writing it in place).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rewrite {
     /// Always (a password change, a reset, a restore).
@@ -144,11 +146,13 @@ pub fn publish_header(
                     h.epoch < header.epoch || (h.epoch == header.epoch && h.reset != header.reset)
                 }
                 Ok(h) => h.precedence() < header.precedence(),
+                // An empty file may be one an engine is writing in place
+                // (rclone does): only one that stayed empty is replaced.
                 Err(_) => {
                     !path.exists()
-                        || std::fs::metadata(&path)
-                            .map(|m| m.len() == 0)
-                            .unwrap_or(true)
+                        || (std::fs::metadata(&path).is_ok_and(|m| m.len() == 0)
+                            && removal::settles_at(&path)
+                                .is_none_or(|at| at <= crate::daemon::now_ms()))
                 }
             };
         if !stale {
