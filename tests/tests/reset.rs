@@ -1431,3 +1431,94 @@ fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
     login_ok(b, PW, &key1, folder);
     wait_titles(&[(b, "Mail"), (b, "Bank")], || {});
 }
+
+/// A reset is carried by as few file changes as possible (issue 20): the resetting device writes
+/// the new header and retires its own file only. B's daemon is off: B's file stays, counted as
+/// stale by A (in state reset: no current file), never merged; when B starts it retires its own
+/// file, and A's count follows. After both log in, each counts the other's current file.
+#[test]
+fn a_reset_touches_no_other_devices_file_and_status_counts_current_and_stale_files() {
+    let f = pair_with_an_item_each();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let dir = folder.join(&f.account_id);
+    let ids = device_ids(&[a, b]);
+    wait_titles_and_files(&[(a, "Bank"), (b, "Mail")], &dir, &ids);
+    b.stop_daemon();
+    let b_file = dir.join(format!("device-{}.cofsync", ids[1]));
+    let b_bytes = std::fs::read(&b_file).expect("B's file");
+
+    let reply = reset(a, NEW_PW, None, None);
+    let key2 = text(&reply["account_key"]);
+    assert_eq!(
+        names(&dir),
+        BTreeSet::from([
+            "account.json".to_owned(),
+            format!("device-{}.cofsync", ids[1])
+        ]),
+        "the reset removed A's own file and nothing else"
+    );
+    assert_eq!(std::fs::read(&b_file).expect("B's file stays"), b_bytes);
+    let in_trash = names(&trash::files_dir(a));
+    assert!(
+        in_trash.contains(&format!("device-{}.cofsync", ids[0])),
+        "{in_trash:?}"
+    );
+    assert!(
+        !in_trash.iter().any(|n| n.contains(&ids[1])),
+        "{in_trash:?}"
+    );
+    let folder_of = |d: &Device| status(d)["sync_folders"][0].clone();
+    wait_until(
+        "A (in reset) counts B's file as stale, no current file",
+        SETTLE,
+        || {
+            let f = folder_of(a);
+            (f["device_files"] == 0 && f["stale_files"] == 1 && f["health"] == "ok").then_some(())
+        },
+        || format!("{:#}", status(a)),
+    );
+    assert!(a
+        .ok(&["status"])
+        .contains("1 stale file(s) of an earlier epoch"));
+
+    // B starts, follows the reset and retires its own file; A's count follows.
+    let (st_b, _) = wait_reset(b, Instant::now());
+    assert_eq!(st_b["reset"]["new_epoch"], 2, "{st_b:#}");
+    assert!(!b_file.exists(), "B retired its own file");
+    assert!(names(&trash::files_dir(b)).contains(&format!("device-{}.cofsync", ids[1])));
+    a.ok(&["sync", "now"]);
+    wait_until(
+        "A counts nothing stale any more",
+        SETTLE,
+        || {
+            let f = folder_of(a);
+            (f["stale_files"].is_null() && f["device_files"] == 0).then_some(())
+        },
+        || format!("{:#}", status(a)),
+    );
+
+    // B logs in first: A, still in reset, counts B's new file as current.
+    login_ok(b, NEW_PW, &key2, folder);
+    wait_until(
+        "A (in reset) counts B's new file",
+        SETTLE,
+        || (folder_of(a)["device_files"] == 1).then_some(()),
+        || format!("{:#}", status(a)),
+    );
+    login_ok(a, NEW_PW, &key2, folder);
+    let new_ids = device_ids(&[a, b]);
+    wait_titles_and_files(&[], &dir, &new_ids);
+    for d in [a, b] {
+        wait_until(
+            "two current device files, nothing stale",
+            SETTLE,
+            || {
+                let f = folder_of(d);
+                (f["device_files"] == 2 && f["stale_files"].is_null()).then_some(())
+            },
+            || format!("{:#}", status(d)),
+        );
+        assert!(titles(d).is_empty(), "nothing of epoch 1 was merged");
+    }
+}

@@ -69,3 +69,28 @@ fn folders_of(value: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_stale_files_moved_to_the_trash_only_when_there_were_some() {
+        let mut r = SyncReport {
+            merged_files: 1,
+            conflict_copies_removed: 1,
+            ..SyncReport::default()
+        };
+        assert_eq!(
+            synced(&r),
+            "Synced: 1 device file(s) merged, 0 new version(s), 1 conflict copy merged and removed."
+        );
+        r.stale_files_retired = 1;
+        assert!(
+            synced(&r)
+                .ends_with("removed, 1 stale file(s) of an earlier epoch moved to the trash."),
+            "{}",
+            synced(&r)
+        );
+    }
+}
