@@ -10,7 +10,8 @@
 //! - [`session`]: the state and its transitions (the one owner of state).
 //! - [`handlers`]: one module per area of requests, and the dispatch.
 //! - [`interop`]: import, export, backup and restore.
-//! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch).
+//! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch,
+//!   stale files, own-file losses, paced removals, header restore).
 //! - [`watch`]: the file watcher and sync scheduling.
 //! - [`store`]: the container, `device.json`, durable writes, trash, lock file.
 //! - [`server`]: the accept loop and connections; [`socket`]: binding it safely.
