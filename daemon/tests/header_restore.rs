@@ -48,20 +48,31 @@ async fn one_device_puts_back_an_account_json_renamed_away_and_the_copies_go_one
         .expect("it will look again");
     let minutes = (wake - cofferd::daemon::now_ms()) as f64 / 60_000.0;
     assert!((4.9..=5.1).contains(&minutes), "in {minutes} minutes");
+    let wake_first = first
+        .core()
+        .await
+        .session
+        .sync()
+        .and_then(|s| s.wake_at_ms(cofferd::sync::stale::Policy::of(&first.config), true));
+    assert!(wake_first.is_none(), "the first one has not looked yet");
 
-    // The first one writes it back; the copies stay while the engine may still be at work on
-    // them, then go one at a time.
+    // Nor does the first one while the engine may still be at work on the copies it just made.
     round(first, false).await;
-    assert_eq!(std::fs::read(dir.join(ACCOUNT_FILE)).expect("back"), header);
+    assert!(
+        !dir.join(ACCOUNT_FILE).exists(),
+        "the copies have not settled"
+    );
     let copies = |d: &std::path::Path| {
         ["account.json..path1", "account.json..path2"]
             .iter()
             .filter(|c| d.join(c).exists())
             .count()
     };
-    assert_eq!(copies(&dir), 2, "fresh copies stay a while");
+    assert_eq!(copies(&dir), 2);
+    // Once they have, it writes account.json back, and the copies go one at a time.
     tokio::time::sleep(Duration::from_millis(SETTLE_MS)).await;
     round(first, false).await;
+    assert_eq!(std::fs::read(dir.join(ACCOUNT_FILE)).expect("back"), header);
     assert_eq!(copies(&dir), 1, "one removal at a time");
     tokio::time::sleep(Duration::from_millis(SPACING_MS + 50)).await;
     round(first, false).await;

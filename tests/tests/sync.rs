@@ -383,39 +383,62 @@ fn sync_folder_management() {
 }
 
 /// rclone bisync 1.60's way with a file changed on both sides (issue 20): both versions renamed
-/// away (`NAME..path1`, `NAME..path2`) in both folders, no `NAME` left. For a device file and for
-/// `account.json` at once: the devices merge the copies, the owner writes its file again, one
-/// device puts `account.json` back, and then nothing is left behind in either folder.
+/// away (`NAME..path1`, `NAME..path2`) in both folders, no `NAME` left. Here a device file: the
+/// devices merge the copies, the owner writes its file again, and then nothing is left behind.
 #[test]
-fn rclone_conflicts_of_the_header_and_a_device_file_leave_nothing_behind() {
+fn rclone_conflict_of_a_device_file_leaves_nothing_behind() {
     let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
-    let [a, b] = &f.devices;
+    let a = &f.devices[0];
     a.ok(&["add", "Before", "--password", "b0"]);
     settle(&f.devices, &mut rep);
-    let acct = &f.account_id;
     let a_file = coffer_blackbox::names::device_file_name(&text(&a.status()["device_id"]));
-    let a_rel = format!("{acct}/{a_file}");
-    let header_rel = format!("{acct}/account.json");
+    let a_rel = format!("{}/{a_file}", f.account_id);
     let a_before = std::fs::read(rep.path(1, &a_rel)).expect("a's file in b's folder");
-    // Both sides change both files between two engine runs: a publishes a new version of its
-    // file while b's folder gets an old one back; the header is rewritten differently on each side.
+    // a publishes a new version of its file while b's folder gets an old one back.
     a.ok(&["add", "During", "--password", "d0"]);
     a.ok(&["sync", "now"]);
     rep.replay_old(1, &a_rel, &a_before)
         .expect("an old version");
+    let stats = rep.rclone_conflict(&a_rel, 0, 1);
+    assert_eq!(stats.conflicts, 4, "{stats:?}");
+    wait_clean_after_rclone_conflict(&f, &mut rep);
+}
+
+/// The same for `account.json`, rewritten differently on each side: one device puts it back,
+/// the copies go, nothing is left behind.
+#[test]
+fn rclone_conflict_of_account_json_leaves_nothing_behind() {
+    let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
+    f.devices[0].ok(&["add", "Before", "--password", "b0"]);
+    settle(&f.devices, &mut rep);
+    let header_rel = format!("{}/account.json", f.account_id);
     let header = std::fs::read(rep.path(0, &header_rel)).expect("header");
     let compact: Value = serde_json::from_slice(&header).expect("JSON");
-    std::fs::write(rep.path(1, &header_rel), compact.to_string()).expect("rewritten");
-    std::fs::write(rep.path(0, &header_rel), [&header[..], b"\n"].concat()).expect("rewritten");
-    for rel in [&a_rel, &header_rel] {
-        let stats = rep.rclone_conflict(rel, 0, 1);
-        assert_eq!(stats.conflicts, 4, "{rel}: {stats:?}");
-    }
+    coffer_blackbox::folder::put(&rep.path(1, &header_rel), compact.to_string().as_bytes());
+    coffer_blackbox::folder::put(&rep.path(0, &header_rel), &[&header[..], b"\n"].concat());
+    let stats = rep.rclone_conflict(&header_rel, 0, 1);
+    assert_eq!(stats.conflicts, 4, "{stats:?}");
+    wait_clean_after_rclone_conflict(&f, &mut rep);
+    assert_eq!(
+        std::fs::read(rep.path(0, &header_rel)).expect("back"),
+        header,
+        "the header as coffer writes it"
+    );
+}
+
+/// Runs the devices and the replicator until both folders hold the header (the same) and the
+/// two device files only, then checks both devices' items and health.
+fn wait_clean_after_rclone_conflict(f: &Fleet<2>, rep: &mut Replicator) {
     let dirs = [f.account_dir(0), f.account_dir(1)];
     let ids: Vec<String> = f
         .devices
         .iter()
         .map(|d| text(&d.status()["device_id"]))
+        .collect();
+    let want: std::collections::BTreeSet<String> = ids
+        .iter()
+        .map(|id| coffer_blackbox::names::device_file_name(id))
+        .chain(["account.json".to_owned()])
         .collect();
     wait_for(
         "both folders hold the header and the two device files only",
@@ -425,27 +448,20 @@ fn rclone_conflicts_of_the_header_and_a_device_file_leave_nothing_behind() {
             for d in &f.devices {
                 d.ok(&["sync", "now"]);
             }
-            let clean = dirs.iter().all(|dir| {
-                let names = coffer_blackbox::folder::names(dir);
-                names.len() == 3
-                    && names.contains("account.json")
-                    && ids
-                        .iter()
-                        .all(|id| names.contains(&coffer_blackbox::names::device_file_name(id)))
-            });
+            let clean = dirs
+                .iter()
+                .all(|dir| coffer_blackbox::folder::names(dir) == want);
             let same = std::fs::read(dirs[0].join("account.json")).ok()
                 == std::fs::read(dirs[1].join("account.json")).ok();
             (clean && same).then_some(())
         },
     );
-    for d in [a, b] {
-        assert_eq!(
-            sorted_titles(d),
-            ["Before", "During"],
-            "device {}",
-            d.name()
-        );
-        let st = d.status();
-        assert_eq!(st["sync_folders"][0]["health"], "ok", "{st:#}");
+    let titles: Vec<Vec<String>> = f.devices.iter().map(sorted_titles).collect();
+    assert_eq!(titles[0], titles[1]);
+    assert!(titles[0].contains(&"Before".to_owned()), "{titles:?}");
+    for d in &f.devices {
+        wait_for("the folder is healthy", Duration::from_secs(30), || {
+            (d.status()["sync_folders"][0]["health"] == "ok").then_some(())
+        });
     }
 }
