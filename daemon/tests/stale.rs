@@ -62,10 +62,26 @@ async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the
         .expect("a signs in to epoch 2");
 
     // Backdating the files moved their status change time: they must sit still a while
-    // before anything removes them (an engine may be at work on a file that just changed).
-    tokio::time::sleep(Duration::from_millis(cofferd::sync::removal::SETTLE_MS)).await;
-    // The first round: C's file (unwritten for more than the grace) goes to the trash; D's stays.
+    // before anything removes them (an engine may be at work on a file that just changed),
+    // and the daemon waits for that without looking again in between.
     let out = round(&a, true).await;
+    assert_eq!(out.report.stale_files_retired, 0, "not settled yet");
+    let policy = stale::Policy::of(&a.config);
+    let wake = a
+        .core()
+        .await
+        .session
+        .sync()
+        .and_then(|s| s.wake_at_ms(policy, true))
+        .expect("a round is due once the file settled");
+    let in_ms = wake.saturating_sub(cofferd::daemon::now_ms());
+    assert!(
+        in_ms > 5_000,
+        "the next look is in {in_ms} ms: no busy wait"
+    );
+    tokio::time::sleep(Duration::from_millis(cofferd::sync::removal::SETTLE_MS)).await;
+    // Then C's file (unwritten for more than the grace) goes to the trash; D's stays.
+    let out = round(&a, false).await;
     assert_eq!(out.report.stale_files_retired, 1, "{:?}", out.report);
     assert_eq!(out.report.merged_files, 0, "stale files are never merged");
     let f = only_folder(&out);
@@ -76,7 +92,6 @@ async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the
     assert_eq!(item_count(&a.core().await.session), 0, "nothing of epoch 1");
 
     // D's comes due four days from now; even then, at most one per pace.
-    let policy = stale::Policy::of(&a.config);
     let wake = a
         .core()
         .await

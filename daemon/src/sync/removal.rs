@@ -125,21 +125,19 @@ impl Spacing {
 
     /// When a removal that had to wait may happen (`None` when none waits).
     pub fn next_ms(&self) -> Option<u64> {
-        let turn = self.deferred.then(|| self.earliest_ms());
-        match (turn, self.settling) {
-            (Some(t), Some(s)) => Some(t.max(s)),
-            (t, s) => t.or(s),
-        }
+        (self.deferred || self.settling.is_some()).then(|| self.earliest_ms())
     }
 
     /// The earliest time the next removal may happen: after the spacing,
-    /// or when the window is over if its half is spent.
+    /// when the window is over if its half is spent, and once the file
+    /// this round found unsettled has settled.
     pub fn earliest_ms(&self) -> u64 {
         let spaced = self.last_ms.map_or(0, |l| l + SPACING_MS);
-        match self.window {
+        let turn = match self.window {
             Some((start, files)) if (self.removed + 1) * 2 > files => spaced.max(start + WINDOW_MS),
             _ => spaced,
-        }
+        };
+        turn.max(self.settling.unwrap_or(0))
     }
 
     /// Whether `path` has sat unchanged for [`SETTLE_MS`] at `now`; if not,
