@@ -359,9 +359,16 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
             Some(ms) => format!("last merge {}", date(ms)),
             None => "never merged yet".to_string(),
         };
+        let stale = match f.stale_files {
+            0 => String::new(),
+            n => format!(
+                ", {n} stale file(s) of an earlier epoch (each device removes its own; \
+                 those of devices that never come back go to the trash one at a time)"
+            ),
+        };
         let _ = writeln!(
             out,
-            "  {}  [{}]  {} device file(s), {merged}, watched by {}",
+            "  {}  [{}]  {} device file(s){stale}, {merged}, watched by {}",
             f.path.display(),
             f.health,
             f.device_files,
@@ -563,6 +570,7 @@ mod tests {
                 health: "problems".into(),
                 last_merge_ms: None,
                 device_files: 2,
+                stale_files: 1,
                 problems: vec![coffer_proto::reply::FileProblem {
                     path: PathBuf::from("/sync/acc/x.dev"),
                     reason: "truncated; left in place".into(),
@@ -631,6 +639,7 @@ mod tests {
             "no keyring answered",
             "/sync  [problems]",
             "truncated; left in place",
+            "2 device file(s), 1 stale file(s) of an earlier epoch",
             "/c",
             "pid 42",
             "Header:       generation 3, password or hint last changed 2025-01-01 00:00 UTC on device \"desktop\" (d9)",

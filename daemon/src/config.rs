@@ -25,6 +25,13 @@
 //! # What the agent does with a key offered by `ssh-add FILE`: "refuse",
 //! # or "store" it as an item (the vault must be unlocked).
 //! ssh_agent_add = "refuse"
+//! # After a reset each device removes its own sync files of the old epoch.
+//! # Those of a device that never comes back are moved to the trash by a
+//! # device signed in to the new epoch once nobody wrote them for this long,
+//! # at most one per folder per `stale_file_pace` (so that no engine sees a
+//! # mass deletion). Durations as for lock_timeout.
+//! stale_file_grace = "7d"
+//! stale_file_pace = "1h"
 //! ```
 //!
 //! A bad file is an error naming the file, the line and the key.
@@ -52,6 +59,11 @@ pub struct Config {
     pub clipboard_clear: Duration,
     /// The SSH agent (`ssh_agent`, `ssh_agent_list_locked`, `ssh_agent_add`).
     pub ssh_agent: SshAgentConfig,
+    /// How long a stale sync file (of an earlier epoch) must have gone
+    /// unwritten before a device of the new epoch moves it to the trash.
+    pub stale_file_grace: Duration,
+    /// At most one stale file per folder is moved to the trash per this long.
+    pub stale_file_pace: Duration,
 }
 
 /// The SSH agent's settings.
@@ -84,6 +96,8 @@ impl Default for Config {
             poll_interval: Duration::from_secs(30),
             clipboard_clear: Duration::from_secs(30),
             ssh_agent: SshAgentConfig::default(),
+            stale_file_grace: Duration::from_secs(7 * 86400),
+            stale_file_pace: Duration::from_secs(3600),
         }
     }
 }
@@ -99,6 +113,8 @@ struct Raw {
     ssh_agent: Option<bool>,
     ssh_agent_list_locked: Option<bool>,
     ssh_agent_add: Option<String>,
+    stale_file_grace: Option<DurationValue>,
+    stale_file_pace: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]
@@ -154,18 +170,39 @@ impl Config {
                 .map(|i| i + 1)
                 .unwrap_or(0)
         };
+        let duration = |key: &str, v: DurationValue| match v {
+            DurationValue::Secs(s) => Ok(Duration::from_secs(s)),
+            DurationValue::Text(t) => parse_duration(&t).ok_or_else(|| {
+                err(
+                    line_of(key),
+                    format!("{key}: {t:?} is not a duration; write e.g. \"15m\", \"90s\" or 900"),
+                )
+            }),
+        };
         let mut c = Config::default();
         if let Some(v) = raw.lock_timeout {
-            let d = match v {
-                DurationValue::Secs(s) => Duration::from_secs(s),
-                DurationValue::Text(t) => parse_duration(&t).ok_or_else(|| {
-                    err(
-                        line_of("lock_timeout"),
-                        format!("lock_timeout: {t:?} is not a duration; write e.g. \"15m\", \"90s\" or 900"),
-                    )
-                })?,
-            };
+            let d = duration("lock_timeout", v)?;
             c.lock_timeout = (!d.is_zero()).then_some(d);
+        }
+        for (key, value, slot) in [
+            (
+                "stale_file_grace",
+                raw.stale_file_grace,
+                &mut c.stale_file_grace,
+            ),
+            (
+                "stale_file_pace",
+                raw.stale_file_pace,
+                &mut c.stale_file_pace,
+            ),
+        ] {
+            if let Some(v) = value {
+                let d = duration(key, v)?;
+                if d.is_zero() {
+                    return Err(err(line_of(key), format!("{key}: must be at least 1s")));
+                }
+                *slot = d;
+            }
         }
         if let Some(n) = raw.device_name {
             if n.trim().is_empty() || n.len() > 64 {
@@ -278,6 +315,25 @@ mod tests {
         assert!(e.to_string().contains("refuse"), "{e}");
         let e = parse("ssh_agent = \"yes\"").unwrap_err();
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn stale_file_grace_and_pace() {
+        let c = parse("").unwrap();
+        assert_eq!(c.stale_file_grace, Duration::from_secs(7 * 86400));
+        assert_eq!(c.stale_file_pace, Duration::from_secs(3600));
+        let c = parse("stale_file_grace = \"2s\"\nstale_file_pace = 5\n").unwrap();
+        assert_eq!(c.stale_file_grace, Duration::from_secs(2));
+        assert_eq!(c.stale_file_pace, Duration::from_secs(5));
+        let e = parse("\nstale_file_pace = \"0\"").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.to_string()
+                .contains("stale_file_pace: must be at least 1s"),
+            "{e}"
+        );
+        let e = parse("stale_file_grace = \"a week\"").unwrap_err();
+        assert!(e.to_string().contains("stale_file_grace"), "{e}");
     }
 
     #[test]

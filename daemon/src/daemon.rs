@@ -32,11 +32,13 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// What a session transition needs from the daemon: paths, the key cache
-/// and the event stream.
+/// What a session transition needs from the daemon: paths, the
+/// configuration, the key cache and the event stream.
 pub struct Ctx<'a> {
     /// Every path.
     pub dirs: &'a Dirs,
+    /// `config.toml`.
+    pub config: &'a Config,
     keycache: &'a KeyCache,
     events: &'a broadcast::Sender<EventEnvelope>,
 }
@@ -137,6 +139,7 @@ impl Daemon {
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx {
             dirs: &self.dirs,
+            config: &self.config,
             keycache: &self.keycache,
             events: &self.events,
         }

@@ -3,7 +3,10 @@
 //! The black-box tests and benchmarks speed up key derivation
 //! (`COFFER_KDF=fast`: Argon2id at 8 MiB and one pass) and make writes fail
 //! on purpose (`COFFER_FAULT`, `COFFER_FAULT_FILE`, see
-//! [`FaultInjector`](crate::fsutil::FaultInjector)). A shipped `cofferd` must
+//! [`FaultInjector`](crate::fsutil::FaultInjector)), and shorten the window
+//! in which a device counts its own sync file disappearing
+//! (`COFFER_OWN_FILE_WINDOW`, see [`own_file`](crate::sync::own_file)). A
+//! shipped `cofferd` must
 //! never weaken a vault or break a write because of an environment variable,
 //! so these variables are read only by a build with the feature, which only
 //! the test crate (as a dev-dependency) and `cargo build --features
@@ -14,7 +17,12 @@
 pub const ENABLED: bool = cfg!(feature = "test-hooks");
 
 /// The environment variables that are test seams.
-pub const VARIABLES: [&str; 3] = ["COFFER_KDF", "COFFER_FAULT", "COFFER_FAULT_FILE"];
+pub const VARIABLES: [&str; 4] = [
+    "COFFER_KDF",
+    "COFFER_FAULT",
+    "COFFER_FAULT_FILE",
+    "COFFER_OWN_FILE_WINDOW",
+];
 
 /// The value of the test seam `name` (one of [`VARIABLES`]) in a test build;
 /// `None` in a shipped build, whatever the environment says.

@@ -12,7 +12,8 @@
 //! - [`interop`]: import, export, backup and restore, and the import of an
 //!   older epoch's container (a regretted reset).
 //! - [`sync`]: sync rounds (layout, pull, publish, health, reset watch, the
-//!   per-device header changes and unlock keys, adopting newer headers).
+//!   per-device header changes and unlock keys, adopting newer headers,
+//!   stale files, own-file losses, paced removals, header restore).
 //! - [`watch`]: the file watcher and sync scheduling.
 //! - [`store`]: the container, `device.json`, durable writes, trash, lock file.
 //! - [`server`]: the accept loop and connections; [`socket`]: binding it safely.

@@ -1,8 +1,10 @@
 //! The sync task: watches the sync folders (folders, not files) and runs a
 //! debounced sync round when something changes; runs a round when the
 //! daemon asks (a local change to publish). No timer fires while idle:
-//! only while files have problems (retry with back-off) or for folders the
-//! OS cannot watch (polling, e.g. network mounts).
+//! only while files have problems (retry with back-off), for folders the
+//! OS cannot watch (polling, e.g. network mounts), when a removal waits for
+//! its turn (others' files leave a folder one at a time) or a stale file of
+//! an earlier epoch comes due (`sync::stale`).
 //!
 //! The debounce ends early when the burst visibly settled: every file a
 //! writer started writing in it has been closed after writing or renamed
@@ -43,12 +45,14 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
     crate::sync::round(&daemon, false).await;
     let mut retry = Duration::from_secs(1);
     loop {
-        let (has_problems, polled) = {
+        let (has_problems, polled, wake_at) = {
             let core = daemon.core().await;
             let sync = core.session.sync();
+            let policy = crate::sync::stale::Policy::of(&daemon.config);
             (
                 sync.is_some_and(|s| s.has_problems()),
                 watcher.is_none() || sync.is_some_and(|s| s.folders.values().any(|h| h.polled)),
+                sync.and_then(|s| s.wake_at_ms(policy, core.session.account().is_some())),
             )
         };
         let timer = if has_problems {
@@ -59,6 +63,7 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
             retry = Duration::from_secs(1);
             None
         };
+        let timer = earliest(timer, wake_at);
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = daemon.kick.notified() => {
@@ -118,6 +123,21 @@ pub async fn run(daemon: Arc<Daemon>, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+/// The sooner of `timer` and the time `wake_at_ms` (ms since the Unix
+/// epoch; at least a few ms from now, so a due time never spins the loop).
+fn earliest(timer: Option<Duration>, wake_at_ms: Option<u64>) -> Option<Duration> {
+    let wake = wake_at_ms.map(|at| {
+        Duration::from_millis(at.saturating_sub(crate::daemon::now_ms()).max(MIN_WAKE_MS))
+    });
+    match (timer, wake) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The shortest wait for a due removal (one already due runs after this).
+const MIN_WAKE_MS: u64 = 20;
 
 /// How long a settled burst must stay quiet before its round runs: enough
 /// for the sibling events of the same delivery (the rename's other half,

@@ -65,8 +65,16 @@ pub struct SyncFolderInfo {
     /// When the last merge from this folder finished (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_merge_ms: Option<u64>,
-    /// Device files seen in the folder at the last round.
+    /// Device files of the current epoch seen in the folder at the last
+    /// round (in state `reset`: of the newest epoch, so those of devices
+    /// that logged in to it already).
     pub device_files: usize,
+    /// Sync files (and conflict copies of them) of an earlier epoch still
+    /// in the folder: each device retires its own when it sees the reset;
+    /// those of devices that never come back are moved to the trash one at
+    /// a time after a grace period.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_files: usize,
     /// Files that could not be merged.
     #[serde(default)]
     pub problems: Vec<FileProblem>,
@@ -360,6 +368,9 @@ pub struct SyncReport {
     pub merged_files: usize,
     /// Conflict copies merged and removed.
     pub conflict_copies_removed: usize,
+    /// Stale files of an earlier epoch moved to the trash this round.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stale_files_retired: usize,
     /// Record versions new to this device.
     pub new_versions: usize,
     /// Folders and their health after the round.
@@ -426,4 +437,10 @@ pub enum Event {
         /// Items in all.
         total: usize,
     },
+}
+
+/// `skip_serializing_if` for counts that are usually zero (older peers
+/// read them as zero).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

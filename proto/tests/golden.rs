@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use coffer_proto::envelope::{HelloEnvelope, RawRequest};
-use coffer_proto::reply::{Event, HeaderInfo, KeyCacheInfo, State, StatusInfo, SyncFolderInfo};
+use coffer_proto::reply::{
+    Event, FileProblem, HeaderInfo, KeyCacheInfo, State, StatusInfo, SyncFolderInfo, SyncReport,
+};
 use coffer_proto::request::{
     AddParams, FieldInput, ImportContainerParams, ListParams, LoginParams, NoParams, PasswdParams,
     QueryParams, SetHintParams, UnlockParams,
@@ -200,6 +202,7 @@ fn responses() {
                 health: "ok".into(),
                 last_merge_ms: Some(5),
                 device_files: 2,
+                stale_files: 0,
                 problems: vec![],
                 watch: "notify".into(),
             }],
@@ -224,6 +227,28 @@ fn responses() {
             version: "0.1.0".into(),
             secret_service: None,
             ssh_agent: None,
+        },
+    );
+    check(
+        "sync-report.json",
+        SyncReport {
+            merged_files: 1,
+            conflict_copies_removed: 2,
+            stale_files_retired: 1,
+            new_versions: 3,
+            folders: vec![SyncFolderInfo {
+                path: PathBuf::from("/sync"),
+                health: "problems".into(),
+                last_merge_ms: Some(5),
+                device_files: 2,
+                stale_files: 1,
+                problems: vec![FileProblem {
+                    path: PathBuf::from("/sync/0b8e…/device-d1.cofsync"),
+                    reason: "this device's file was removed by something else 3 times".into(),
+                    since_ms: 4,
+                }],
+                watch: "notify".into(),
+            }],
         },
     );
     check(

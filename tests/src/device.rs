@@ -95,6 +95,18 @@ impl Device {
         &self.name
     }
 
+    /// Adds `line` (`key = value`) to the daemon's `config.toml`; a running
+    /// daemon reads it when it starts again ([`stop_daemon`](Self::stop_daemon)).
+    pub fn add_config(&self, line: &str) {
+        use std::io::Write;
+        let path = self.dirs().config_file();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        writeln!(f, "{line}").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
     /// The temporary HOME.
     pub fn home(&self) -> &Path {
         self.home.path()

@@ -8,6 +8,9 @@
 //!   that plays the sync engine between them, returned apart so that a test
 //!   can drive it while it holds the devices. It has carried the signup to
 //!   every folder before the logins; nothing has run since.
+//! - [`Fleet::on_folders`]: one given folder per device, kept in step by
+//!   whatever the test runs (a real engine): `carry` brings the signup to
+//!   the other folders before the logins.
 //!
 //! Fields drop in order: the devices first (their daemons stop), then the
 //! folders.
@@ -83,6 +86,19 @@ impl<const N: usize> Fleet<N> {
             rep.sync_all();
         });
         (fleet, rep)
+    }
+
+    /// N devices named `names` on the folders `dirs` (one each), which the
+    /// fleet keeps until it drops; `carry` (an engine's run) is called after
+    /// the signup, before the logins.
+    pub fn on_folders(
+        names: [&str; N],
+        dirs: [TempDir; N],
+        account: Account<'_>,
+        carry: impl FnOnce(),
+    ) -> Fleet<N> {
+        let folders: [PathBuf; N] = std::array::from_fn(|i| dirs[i].path().to_path_buf());
+        Self::sign_in(names, folders, dirs.into(), account, carry)
     }
 
     /// Signs device 0 up, runs `carry` (the engine's round that brings the

@@ -41,6 +41,19 @@ pub fn temp_names(dir: &Path) -> Vec<String> {
     temps
 }
 
+/// Writes `bytes` to `path` as a restore, an editor or most engines would:
+/// a temp file beside it, then a rename, so that no daemon reads it half
+/// written.
+pub fn put(path: &Path, bytes: &[u8]) {
+    let name = path
+        .file_name()
+        .unwrap_or_else(|| panic!("{} has no file name", path.display()))
+        .to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.put.tmp"));
+    std::fs::write(&temp, bytes).unwrap_or_else(|e| panic!("{}: {e}", temp.display()));
+    std::fs::rename(&temp, path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 /// Every file in `dir` (not below it, temps left out) with its bytes.
 pub fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     names(dir)

@@ -29,17 +29,17 @@
 //! - [`dbus`]: a private D-Bus session bus, and the real Secret Service
 //!   clients (secret-tool, python-keyring, git credential-libsecret).
 //! - [`replicator`]: the test replicator that plays the sync engine.
-//! - [`bisync`]: a real engine, `rclone bisync` every interval between two
-//!   folders.
+//! - [`engines`]: real two-way engines (rclone bisync, unison) between two
+//!   folders, run on demand or in a loop.
 //!
 //! Binaries are found in `COFFER_BIN_DIR`, else next to the test
 //! executable's parent (`target/debug/deps/..`).
 #![warn(missing_docs)]
 
-pub mod bisync;
 pub mod conn;
 pub mod dbus;
 pub mod device;
+pub mod engines;
 pub mod fleet;
 pub mod folder;
 pub mod items;

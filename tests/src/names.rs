@@ -41,6 +41,18 @@ pub fn holds_only(dir: &Path, ids: &BTreeSet<String>) -> bool {
         && crate::folder::names(dir).len() == 1 + ids.len() + keys.len()
 }
 
+/// Whether every one of `dirs` holds the same `account.json` and, by
+/// [`holds_only`], the device files of exactly `ids` and nothing else
+/// but their unlock keys: a replicated folder with nothing left behind.
+pub fn all_clean(dirs: &[std::path::PathBuf], ids: &BTreeSet<String>) -> bool {
+    let header = |d: &std::path::PathBuf| std::fs::read(d.join("account.json")).ok();
+    let first = dirs.first().and_then(header);
+    first.is_some()
+        && dirs
+            .iter()
+            .all(|d| header(d) == first && holds_only(d, ids))
+}
+
 /// The conflict copies (of the header or of a device file) in `dir`, sorted.
 pub fn conflict_copies(dir: &Path) -> Vec<String> {
     crate::folder::names(dir)

@@ -192,6 +192,10 @@ fn overwrite_silently_loses_the_newer_version_of_the_target() {
 
 /// The shape an engine's conflict name of `name` (`stem` + `ext`) must have.
 fn has_engine_shape(engine: Engine, name: &str, stem: &str, ext: &str, from: usize) -> bool {
+    if engine == Engine::Rclone {
+        // rclone appends its suffix to the whole name.
+        return name == format!("{stem}{ext}..path{}", from + 1);
+    }
     let Some(middle) = name.strip_prefix(stem).and_then(|m| m.strip_suffix(ext)) else {
         return false;
     };
@@ -232,6 +236,14 @@ fn has_engine_shape(engine: Engine, name: &str, stem: &str, ext: &str, from: usi
         }
         Engine::ICloud => middle == " 2",
         Engine::OneDrive => middle == format!("-{}", host_name(from)),
+        Engine::Unison => middle
+            .strip_prefix(" (conflict_on_")
+            .and_then(|r| r.strip_suffix(')'))
+            .is_some_and(|date| {
+                let d: Vec<&str> = date.split('-').collect();
+                d.len() == 3 && d[0].len() == 4 && d[1].len() == 2 && d[2].len() == 2
+            }),
+        Engine::Rclone => unreachable!("handled above"),
     }
 }
 
@@ -242,6 +254,8 @@ fn expected_style(engine: Engine) -> ConflictStyle {
         Engine::Nextcloud => ConflictStyle::Nextcloud,
         Engine::ICloud => ConflictStyle::Duplicate,
         Engine::OneDrive => ConflictStyle::OneDrive,
+        Engine::Rclone => ConflictStyle::Rclone,
+        Engine::Unison => ConflictStyle::Unison,
     }
 }
 
@@ -357,6 +371,33 @@ fn further_conflict_names_are_still_recognised() {
             );
         }
     }
+}
+
+/// rclone bisync 1.60 on a file changed on both sides: the original is gone from both folders,
+/// both versions are in both as `..path1` / `..path2`, and a later round changes nothing.
+#[test]
+fn an_rclone_conflict_renames_both_versions_away_in_both_folders() {
+    let (s, mut r) = replicated(2);
+    put(&s.folders[0], &account_rel(), b"header", 10);
+    r.sync_all();
+    put(&s.folders[0], &account_rel(), b"header of 0", 20);
+    put(&s.folders[1], &account_rel(), b"header of 1", 30);
+    let stats = r.rclone_conflict(account_rel(), 0, 1);
+    assert_eq!((stats.conflicts, stats.deleted), (4, 2), "{stats:?}");
+    let with = |suffix: &str| account_rel().with_file_name(format!("account.json{suffix}"));
+    for f in &s.folders {
+        assert_eq!(read(f, &account_rel()), None);
+        assert_holds(f, &with("..path1"), b"header of 0");
+        assert_holds(f, &with("..path2"), b"header of 1");
+        for name in ["account.json..path1", "account.json..path2"] {
+            assert_eq!(conflict_style(name), Some(ConflictStyle::Rclone), "{name}");
+        }
+    }
+    assert_eq!(r.sync_all().changes(), 0, "both folders are alike");
+    // Nothing to do for a file that is the same on both sides.
+    put(&s.folders[0], &device_rel(), b"same", 10);
+    r.sync_all();
+    assert_eq!(r.rclone_conflict(device_rel(), 0, 1).changes(), 0);
 }
 
 #[test]

@@ -263,8 +263,9 @@ fn container_of(dev: &Device) -> (PathBuf, Vec<u8>) {
 // -------------------------------------------------------------------------------------- tests
 
 /// Three devices share a folder; B is locked and C's daemon is off when A resets. A, B and C
-/// (once started) all end in `reset` with the details, their containers in their own trash, the
-/// folder holding nothing but the new header, and the new hint readable everywhere.
+/// (once started) all end in `reset` with the details, their containers and their own sync files
+/// in their own trash, the folder holding nothing but the new header, and the new hint readable
+/// everywhere.
 #[test]
 fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     let second = short_tempdir("cx");
@@ -380,15 +381,25 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     );
     assert_eq!(new_header["reset"]["previous_epoch"], 1, "{new_header:#}");
 
-    // The stale sync files went to the resetting device's trash, not away.
-    let in_trash_a = names(&trash::files_dir(a));
-    for id in &ids {
+    // The stale sync files went to the trash, not away: each device retired its own (issue 20:
+    // a reset touches no other device's file), B its conflict copy too.
+    for (dev, id) in [a, b, c].into_iter().zip(&ids) {
+        let in_trash = names(&trash::files_dir(dev));
         assert!(
-            in_trash_a.contains(&format!("device-{id}.cofsync")),
-            "device {id}'s file is not in A's trash: {in_trash_a:?}"
+            in_trash.contains(&format!("device-{id}.cofsync")),
+            "device {}'s file is not in its own trash: {in_trash:?}",
+            dev.name()
         );
+        for other in ids.iter().filter(|o| *o != id) {
+            assert!(
+                !in_trash.iter().any(|n| n.contains(other.as_str())),
+                "device {} retired another device's file: {in_trash:?}",
+                dev.name()
+            );
+        }
     }
-    assert!(in_trash_a.contains(&copy_name), "{in_trash_a:?}");
+    let in_trash_b = names(&trash::files_dir(b));
+    assert!(in_trash_b.contains(&copy_name), "{in_trash_b:?}");
     assert!(trashed_a.exists());
 
     // Nothing opens in state reset, not even with the old password.
@@ -1418,4 +1429,97 @@ fn a_forged_reset_is_undone_by_restoring_the_trashed_container() {
     // 3. The other device logs in again with the old secrets and gets everything.
     login_ok(b, PW, &key1, folder);
     wait_titles(&[(b, "Mail"), (b, "Bank")], || {});
+}
+
+/// A reset is carried by as few file changes as possible (issue 20): the resetting device writes
+/// the new header and retires its own file only. B's daemon is off: B's file stays, counted as
+/// stale by A (in state reset: no current file), never merged; when B starts it retires its own
+/// file, and A's count follows. After both log in, each counts the other's current file.
+#[test]
+fn a_reset_touches_no_other_devices_file_and_status_counts_current_and_stale_files() {
+    let f = pair_with_an_item_each();
+    let [a, b] = &f.devices;
+    let folder = f.folder();
+    let dir = folder.join(&f.account_id);
+    let ids = device_ids(&[a, b]);
+    wait_titles_and_files(&[(a, "Bank"), (b, "Mail")], &dir, &ids);
+    b.stop_daemon();
+    let b_file = dir.join(format!("device-{}.cofsync", ids[1]));
+    let b_bytes = std::fs::read(&b_file).expect("B's file");
+
+    let reply = reset(a, NEW_PW, None, None);
+    let key2 = text(&reply["account_key"]);
+    assert_eq!(
+        names(&dir),
+        BTreeSet::from([
+            "account.json".to_owned(),
+            format!("device-{}.cofsync", ids[1]),
+            format!("unlock-{}.json", ids[1]),
+        ]),
+        "the reset removed A's own files and nothing else"
+    );
+    assert_eq!(std::fs::read(&b_file).expect("B's file stays"), b_bytes);
+    let in_trash = names(&trash::files_dir(a));
+    assert!(
+        in_trash.contains(&format!("device-{}.cofsync", ids[0])),
+        "{in_trash:?}"
+    );
+    assert!(
+        !in_trash.iter().any(|n| n.contains(&ids[1])),
+        "{in_trash:?}"
+    );
+    let folder_of = |d: &Device| status(d)["sync_folders"][0].clone();
+    wait_until(
+        "A (in reset) counts B's file as stale, no current file",
+        SETTLE,
+        || {
+            let f = folder_of(a);
+            // B's device file and B's unlock key (issue 16) of the earlier epoch.
+            (f["device_files"] == 0 && f["stale_files"] == 2 && f["health"] == "ok").then_some(())
+        },
+        || format!("{:#}", status(a)),
+    );
+    assert!(a
+        .ok(&["status"])
+        .contains("2 stale file(s) of an earlier epoch"));
+
+    // B starts, follows the reset and retires its own file; A's count follows.
+    let (st_b, _) = wait_reset(b, Instant::now());
+    assert_eq!(st_b["reset"]["new_epoch"], 2, "{st_b:#}");
+    assert!(!b_file.exists(), "B retired its own file");
+    assert!(names(&trash::files_dir(b)).contains(&format!("device-{}.cofsync", ids[1])));
+    a.ok(&["sync", "now"]);
+    wait_until(
+        "A counts nothing stale any more",
+        SETTLE,
+        || {
+            let f = folder_of(a);
+            (f["stale_files"].is_null() && f["device_files"] == 0).then_some(())
+        },
+        || format!("{:#}", status(a)),
+    );
+
+    // B logs in first: A, still in reset, counts B's new file as current.
+    login_ok(b, NEW_PW, &key2, folder);
+    wait_until(
+        "A (in reset) counts B's new file",
+        SETTLE,
+        || (folder_of(a)["device_files"] == 1).then_some(()),
+        || format!("{:#}", status(a)),
+    );
+    login_ok(a, NEW_PW, &key2, folder);
+    let new_ids = device_ids(&[a, b]);
+    wait_titles_and_files(&[], &dir, &new_ids);
+    for d in [a, b] {
+        wait_until(
+            "two current device files, nothing stale",
+            SETTLE,
+            || {
+                let f = folder_of(d);
+                (f["device_files"] == 2 && f["stale_files"].is_null()).then_some(())
+            },
+            || format!("{:#}", status(d)),
+        );
+        assert!(titles(d).is_empty(), "nothing of epoch 1 was merged");
+    }
 }

@@ -1,9 +1,6 @@
 //! Secrets (issue 7): a unique secret goes through every path (item
 //! password, username, notes, a custom field, the history, a wrong
 //! password, the Account Password before and after `passwd` and `reset`,
-//! Secrets (issue 7): a unique secret goes through every path (item
-//! password, username, notes, a custom field, the history, a wrong
-//! password, the Account Password before and after `passwd` and `reset`,
 //! both Account Keys, a backup; from issue 17 a generated password, a
 //! one-time-code secret used for HOTP codes, and a trashed item's
 //! content), with trace logging on, on two devices that sync; the paths of
@@ -15,7 +12,10 @@
 //! logs, trash), the sync folder or the backup holds any of them in the
 //! clear, nor does any error message, nor the daemon's argv or environment.
 //! The same for the Secret Service's paths (issue 19): secrets apps store
-//! and read through cofferd on the session bus.
+//! and read through cofferd on the session bus. Issue 20's paths too: a third device that never comes back after the
+//! reset has its stale file (holding its own item's secret, sealed) moved
+//! to alpha's trash after the grace period, and beta's own file is removed
+//! behind its back until its status warns about it.
 //!
 //! A further test does the same for issue 18's paths: SSH keys (imported
 //! with a passphrase, generated), the agent signing, git's credential
@@ -103,9 +103,12 @@ fn no_secret_reaches_any_file_log_or_error() {
     let backup_dir = short_tempdir("cbk");
     let mut a = Device::with_sync_folder("alpha", folder.path());
     let mut b = Device::with_sync_folder("beta", folder.path());
-    for d in [&mut a, &mut b] {
+    let mut g = Device::with_sync_folder("gamma", folder.path());
+    for d in [&mut a, &mut b, &mut g] {
         d.set_env("COFFER_LOG", "trace");
     }
+    // alpha clears the stale files nobody retires after a second (the default is a week).
+    a.add_config("stale_file_grace = \"1s\"");
     let mut w = Watch {
         secrets: Vec::new(),
         outputs: Vec::new(),
@@ -121,6 +124,7 @@ fn no_secret_reaches_any_file_log_or_error() {
     let notes = secret("Notes");
     let field = secret("Field");
     let b_pw = secret("BetaItemPw");
+    let g_pw = secret("GammaItemPw");
     for (what, s) in [
         ("Account Password", &pw1),
         ("changed Account Password", &pw2),
@@ -132,6 +136,7 @@ fn no_secret_reaches_any_file_log_or_error() {
         ("notes", &notes),
         ("custom field", &field),
         ("item password from beta", &b_pw),
+        ("item password from gamma", &g_pw),
     ] {
         w.add(what, s);
     }
@@ -269,6 +274,14 @@ fn no_secret_reaches_any_file_log_or_error() {
         trash[0]["title"], "Old forum",
         "the trashed item synced: {trash}"
     );
+    // gamma signs in, adds an item and is never heard of again.
+    let out = g.login(email, &pw1, &key1, folder.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&g, &[], &["add", "Gamma", "--password", &g_pw]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    g.ok(&["sync", "now"]);
+    let g_id = g.status()["device_id"].as_str().unwrap().to_owned();
+    g.stop_daemon();
 
     // Wrong passwords, on unlock and on login.
     a.ok(&["lock"]);
@@ -377,6 +390,54 @@ fn no_secret_reaches_any_file_log_or_error() {
     a.ok(&["add", "After reset", "--password", &item_pw]);
     a.ok(&["sync", "now"]);
     b.ok(&["sync", "now"]);
+    // gamma's stale file goes to alpha's trash once the grace (and the engines' settling time)
+    // is over; the status of both counts it meanwhile.
+    let gamma_in_trash = || {
+        files_under(&a.home().join(".local/share/Trash/files"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&g_id))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !gamma_in_trash() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gamma's stale file stays"
+        );
+        w.keep("status with a stale file", &a.coffer(&["status"]), true);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Something keeps removing beta's own file: its status says so.
+    let account_dir = std::fs::read_dir(folder.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("the account directory")
+        .path();
+    let b_id = b.status()["device_id"].as_str().unwrap().to_owned();
+    let b_file = account_dir.join(format!("device-{b_id}.cofsync"));
+    for _ in 0..3 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !b_file.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "beta wrote its file again"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::fs::remove_file(&b_file).unwrap();
+        b.ok(&["sync", "now"]);
+    }
+    let out = b.coffer(&["status"]);
+    assert!(
+        stderr(&out).is_empty()
+            && String::from_utf8_lossy(&out.stdout).contains("removed by something else")
+    );
+    w.keep("status with the own-file warning", &out, true);
+    w.keep(
+        "sync list with the own-file warning",
+        &b.coffer(&["sync", "list", "--json"]),
+        true,
+    );
 
     // The daemons' argv and environment, and their core-dump limit.
     for d in [&a, &b] {
@@ -401,7 +462,13 @@ fn no_secret_reaches_any_file_log_or_error() {
     a.stop_daemon();
     b.stop_daemon();
     let mut all = Vec::new();
-    for root in [a.home(), b.home(), folder.path(), backup_dir.path()] {
+    for root in [
+        a.home(),
+        b.home(),
+        g.home(),
+        folder.path(),
+        backup_dir.path(),
+    ] {
         files(root, &mut all);
     }
     let trash_files = all

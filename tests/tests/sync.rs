@@ -170,36 +170,45 @@ fn delete_versus_edit_keeps_the_edit_everywhere_and_reports_it() {
     assert!(reported, "no device reported the delete-vs-edit conflict");
 }
 
+/// Each engine's conflict copy is merged at once and removed once it has sat still for a while
+/// (an engine may still be at work on a copy it just made: issue 20). The engines run side by
+/// side, one fleet each, so that their waits overlap.
 #[test]
 fn conflict_copies_of_every_engine_are_merged_and_removed() {
-    for engine in Engine::ALL {
-        let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
-        let [a, b] = &f.devices;
-        a.ok(&["add", "Copy", "--password", "c0"]);
-        a.ok(&["sync", "now"]);
-        // b's folder keeps a's old file and gets a's new one as a conflict copy.
-        let stats = rep.conflict_copy(0, 1, engine);
-        assert!(
-            stats.conflicts > 0,
-            "{engine:?}: the replicator made no conflict copy"
-        );
-        let dir = f.account_dir(1);
-        assert!(
-            !conflict_copies(&dir).is_empty(),
-            "{engine:?}: no conflict copy in b's folder"
-        );
-        let got = wait_for(
-            "the item from the conflict copy",
-            Duration::from_secs(5),
-            || item(b, "Copy"),
-        );
-        assert_eq!(got["password"], "c0");
-        wait_for(
-            "the merged conflict copy to be removed",
-            Duration::from_secs(5),
-            || conflict_copies(&dir).is_empty().then_some(()),
-        );
-    }
+    std::thread::scope(|scope| {
+        for engine in Engine::ALL {
+            scope.spawn(move || conflict_copy_of(engine));
+        }
+    });
+}
+
+fn conflict_copy_of(engine: Engine) {
+    let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
+    let [a, b] = &f.devices;
+    a.ok(&["add", "Copy", "--password", "c0"]);
+    a.ok(&["sync", "now"]);
+    // b's folder keeps a's old file and gets a's new one as a conflict copy.
+    let stats = rep.conflict_copy(0, 1, engine);
+    assert!(
+        stats.conflicts > 0,
+        "{engine:?}: the replicator made no conflict copy"
+    );
+    let dir = f.account_dir(1);
+    assert!(
+        !conflict_copies(&dir).is_empty(),
+        "{engine:?}: no conflict copy in b's folder"
+    );
+    let got = wait_for(
+        "the item from the conflict copy",
+        Duration::from_secs(5),
+        || item(b, "Copy"),
+    );
+    assert_eq!(got["password"], "c0");
+    wait_for(
+        "the merged conflict copy to be removed",
+        Duration::from_secs(30),
+        || conflict_copies(&dir).is_empty().then_some(()),
+    );
 }
 
 #[test]
@@ -371,4 +380,78 @@ fn sync_folder_management() {
         1
     );
     assert_ne!(a.code(&["sync", "add", "/nonexistent/folder"]), 0);
+}
+
+/// rclone bisync 1.60's way with a file changed on both sides (issue 20): both versions renamed
+/// away (`NAME..path1`, `NAME..path2`) in both folders, no `NAME` left. Here a device file: the
+/// devices merge the copies, the owner writes its file again, and then nothing is left behind.
+#[test]
+fn rclone_conflict_of_a_device_file_leaves_nothing_behind() {
+    let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
+    let a = &f.devices[0];
+    a.ok(&["add", "Before", "--password", "b0"]);
+    settle(&f.devices, &mut rep);
+    let a_file = coffer_blackbox::names::device_file_name(&text(&a.status()["device_id"]));
+    let a_rel = format!("{}/{a_file}", f.account_id);
+    let a_before = std::fs::read(rep.path(1, &a_rel)).expect("a's file in b's folder");
+    // a publishes a new version of its file while b's folder gets an old one back.
+    a.ok(&["add", "During", "--password", "d0"]);
+    a.ok(&["sync", "now"]);
+    rep.replay_old(1, &a_rel, &a_before)
+        .expect("an old version");
+    let stats = rep.rclone_conflict(&a_rel, 0, 1);
+    assert_eq!(stats.conflicts, 4, "{stats:?}");
+    wait_clean_after_rclone_conflict(&f, &mut rep);
+}
+
+/// The same for `account.json`, rewritten differently on each side: one device puts it back,
+/// the copies go, nothing is left behind.
+#[test]
+fn rclone_conflict_of_account_json_leaves_nothing_behind() {
+    let (f, mut rep) = Fleet::replicated(["dev0", "dev1"], ACCOUNT, SEED);
+    f.devices[0].ok(&["add", "Before", "--password", "b0"]);
+    settle(&f.devices, &mut rep);
+    let header_rel = format!("{}/account.json", f.account_id);
+    let header = std::fs::read(rep.path(0, &header_rel)).expect("header");
+    let compact: Value = serde_json::from_slice(&header).expect("JSON");
+    coffer_blackbox::folder::put(&rep.path(1, &header_rel), compact.to_string().as_bytes());
+    coffer_blackbox::folder::put(&rep.path(0, &header_rel), &[&header[..], b"\n"].concat());
+    let stats = rep.rclone_conflict(&header_rel, 0, 1);
+    assert_eq!(stats.conflicts, 4, "{stats:?}");
+    wait_clean_after_rclone_conflict(&f, &mut rep);
+    assert_eq!(
+        std::fs::read(rep.path(0, &header_rel)).expect("back"),
+        header,
+        "the header as coffer writes it"
+    );
+}
+
+/// Runs the devices and the replicator until both folders hold the header (the same) and the
+/// two device files only, then checks both devices' items and health.
+fn wait_clean_after_rclone_conflict(f: &Fleet<2>, rep: &mut Replicator) {
+    let dirs = [f.account_dir(0), f.account_dir(1)];
+    let ids: std::collections::BTreeSet<String> = f
+        .devices
+        .iter()
+        .map(|d| text(&d.status()["device_id"]))
+        .collect();
+    wait_for(
+        "both folders hold the header and the two device files only",
+        Duration::from_secs(30),
+        || {
+            rep.sync_all();
+            for d in &f.devices {
+                d.ok(&["sync", "now"]);
+            }
+            coffer_blackbox::names::all_clean(&dirs, &ids).then_some(())
+        },
+    );
+    let titles: Vec<Vec<String>> = f.devices.iter().map(sorted_titles).collect();
+    assert_eq!(titles[0], titles[1]);
+    assert!(titles[0].contains(&"Before".to_owned()), "{titles:?}");
+    for d in &f.devices {
+        wait_for("the folder is healthy", Duration::from_secs(30), || {
+            (d.status()["sync_folders"][0]["health"] == "ok").then_some(())
+        });
+    }
 }

@@ -16,7 +16,9 @@
 //! propagate both ways; then the instances are partitioned (each pauses the
 //! other device), both coffer devices edit different fields of one item,
 //! and after the heal both have both fields; then the same field, and after
-//! the heal both show one winner with the loser in `coffer history`.
+//! the heal both show one winner with the loser in `coffer history`. Last, a
+//! reset on A reaches B, each retires its own file, and after both log in the
+//! folders hold the new epoch's files only (issue 20).
 //!
 //! The test is skipped (with a note) when `syncthing` is not installed,
 //! unless `COFFER_REQUIRE_TOOLS=1`, in which case it fails.
@@ -766,6 +768,65 @@ fn two_syncthing_instances_replicate_and_converge() {
             folders[0]
         );
     }
+
+    // A reset reaches B through syncthing (issue 20): A writes the new header and retires its
+    // own file, B follows and retires its own; after both log in, the folders hold the new
+    // epoch's files only.
+    let reply = a
+        .with_env(&[("COFFER_NEW_PASSWORD", "a new passphrase")])
+        .json(&["reset", "--email", EMAIL, "--yes", "--json"]);
+    let key2 = reply["account_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("reset --json has account_key: {reply}"))
+        .to_string();
+    let t = Instant::now();
+    wait_for("B in reset", PROPAGATION_LIMIT, || {
+        (b.status()["state"] == "reset").then_some(())
+    });
+    println!(
+        "the reset reached B through syncthing after {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    // The header, the device files of `ids` and (issue 16) their unlock keys only.
+    let only_new = |ids: &[String]| {
+        let ids: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
+        [&fa, &fb]
+            .iter()
+            .all(|f| coffer_blackbox::names::holds_only(&f.join(&account), &ids))
+    };
+    wait_for(
+        "both folders hold the new header only",
+        PROPAGATION_LIMIT,
+        || only_new(&[]).then_some(()),
+    );
+    for (d, f) in [(&a, &fa), (&b, &fb)] {
+        d.with_env(&[
+            ("COFFER_PASSWORD", "a new passphrase"),
+            ("COFFER_ACCOUNT_KEY", key2.as_str()),
+        ])
+        .ok(&[
+            "login",
+            "--email",
+            EMAIL,
+            "--sync-folder",
+            &f.to_string_lossy(),
+        ]);
+    }
+    a.ok(&["add", "After the reset", "--password", "new"]);
+    wait_item(&b, "After the reset", Instant::now());
+    let ids: Vec<String> = devices
+        .iter()
+        .map(|d| d.status()["device_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    wait_for(
+        "both folders hold the new epoch's header and device files only",
+        PROPAGATION_LIMIT,
+        || only_new(&ids).then_some(()),
+    );
+    assert_eq!(
+        b.json(&["list", "--json"]).as_array().map(Vec::len),
+        Some(1)
+    );
     println!(
         "whole syncthing test took {:.2} s",
         test_start.elapsed().as_secs_f64()

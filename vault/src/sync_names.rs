@@ -6,7 +6,8 @@
 //!
 //! - a *conflict copy* that a sync engine made of one of those files. Each engine has its own
 //!   naming (Syncthing, Dropbox in any language, Nextcloud/ownCloud, iCloud/Google Drive/macOS
-//!   duplicates, OneDrive host suffixes, Seafile, Resilio); they are merged and then removed;
+//!   duplicates, OneDrive host suffixes, Seafile, Resilio, rclone bisync, unison); they are merged
+//!   and then removed;
 //! - a temporary, placeholder or metadata file of an engine or of the operating system, or one of
 //!   coffer's own temporary files (start with `.` and end in `.tmp`); these are ignored;
 //! - anything else, which is ignored too (and left in place).
@@ -15,6 +16,10 @@
 //! exactly; anything an engine appends after the UUID, before or after `.cofsync`, makes the name a
 //! conflict copy of that device's file. This matters for OneDrive, whose `name-HOSTNAME.ext` copies
 //! would otherwise look like a device id with more hyphens.
+//!
+//! Every coffer file has an owner that [`Entry::device_id`] names: a device file and each
+//! conflict copy of it belong to the device whose id the name carries (the header belongs to the
+//! account). A device retires its own files; what belongs to others it touches one at a time.
 //!
 //! Everything here is pure: names in, values out.
 
@@ -129,13 +134,15 @@ pub enum IgnoreReason {
     /// and ends in `.tmp`).
     CofferTemp,
     /// A sync engine's or an editor's temporary or lock file (`.syncthing.*.tmp`,
-    /// `~syncthing~*.tmp`, `.~*`, `~$*`, `*.tmp`).
+    /// `~syncthing~*.tmp`, unison's `.unison.*.unison.tmp`, `.rclone*`, `.~*`, `~$*`, `*.tmp`).
     EngineTemp,
     /// A placeholder for a file that is not downloaded yet (iCloud's `.<name>.icloud`).
     Placeholder,
     /// A download that is not finished (`*.part`, `*.partial`, `*.crdownload`, `*.!sync`, …).
     PartialDownload,
-    /// A sync engine's own bookkeeping (`.dropbox`, `.dropbox.cache`, `.stfolder`, `.sync`, …).
+    /// A sync engine's own bookkeeping (`.dropbox`, `.dropbox.cache`, `.stfolder`, `.sync`,
+    /// unison's local backups `.bak.N.name`, rclone bisync's `RCLONE_TEST` and work files such
+    /// as `PATH1..PATH2.path1.lst` and `….lck`, …).
     EngineMetadata,
     /// A file the operating system puts in folders (`.DS_Store`, `desktop.ini`, `Icon\r`, …).
     SystemFile,
@@ -166,6 +173,15 @@ pub enum ConflictStyle {
     Seafile,
     /// `name.Conflict.ext`.
     Resilio,
+    /// rclone bisync: `name..path1` / `name..path2` (1.60 to 1.65), and from 1.66 the
+    /// `--conflict-suffix` forms `name.conflict1`, `name.conflict2` (`--conflict-loser num`, the
+    /// default), `name.path1` (`--conflict-suffix path`), `name.SUFFIX1` for a user suffix of
+    /// letters, digits, `-` and `_`; with `--suffix-keep-extension` the same markers before the
+    /// extension (`name.conflict1.ext`).
+    Rclone,
+    /// unison with `-copyonconflict`: `name (conflict_on_YYYY-MM-DD).ext`, then
+    /// `name (conflict #1_on_YYYY-MM-DD).ext`, ….
+    Unison,
     /// A name that says "conflict" in some other way, or (for device files) any text appended
     /// after the device id.
     Other,
@@ -257,6 +273,12 @@ fn ignore_reason(name: &str) -> Option<IgnoreReason> {
         if lower.starts_with(".syncthing.") && lower.ends_with(".tmp") {
             return Some(IgnoreReason::EngineTemp);
         }
+        if lower.starts_with(".unison.") || lower.starts_with(".rclone") {
+            return Some(IgnoreReason::EngineTemp);
+        }
+        if is_unison_backup(&lower) {
+            return Some(IgnoreReason::EngineMetadata);
+        }
         if is_coffer_temp(rest) {
             return Some(IgnoreReason::CofferTemp);
         }
@@ -289,6 +311,9 @@ fn ignore_reason(name: &str) -> Option<IgnoreReason> {
         "desktop.ini" | "thumbs.db" | "ehthumbs.db" | "icon\r" | "$recycle.bin"
     ) {
         return Some(IgnoreReason::SystemFile);
+    }
+    if lower == "rclone_test" || is_bisync_work_file(&lower) {
+        return Some(IgnoreReason::EngineMetadata);
     }
     const PARTIAL: [&str; 7] = [
         ".part",
@@ -347,6 +372,23 @@ fn is_engine_metadata(lower: &str) -> bool {
         || lower.starts_with(".csync_journal")
         || lower.starts_with(".tmp.drive")
         || lower.starts_with(".sync.")
+}
+
+/// unison's local backups, `.bak.N.NAME` (`backuplocation = local`; `lower` starts with a dot).
+fn is_unison_backup(lower: &str) -> bool {
+    lower.strip_prefix(".bak.").is_some_and(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with('.') && rest.len() > digits + 1
+    })
+}
+
+/// rclone bisync's work files, should its `--workdir` be inside the folder:
+/// `PATH1..PATH2.path1.lst`, `….lst-new`, `….lst-old`, `….lst-err`, `….lst-dry…`, `….lck`.
+fn is_bisync_work_file(lower: &str) -> bool {
+    let Some((session, kind)) = lower.rsplit_once('.') else {
+        return false;
+    };
+    session.contains("..") && (kind == "lck" || kind == "lst" || kind.starts_with("lst-"))
 }
 
 /// Files the operating system leaves in folders (`lower` starts with a dot).
@@ -457,6 +499,9 @@ fn marker_style(marker: &str) -> Option<ConflictStyle> {
     }
     if let Some(inner) = parenthesised(marker) {
         let inner = inner.to_lowercase();
+        if is_unison_inner(&inner) {
+            return Some(ConflictStyle::Unison);
+        }
         if inner.starts_with("sfconflict") {
             return Some(ConflictStyle::Seafile);
         }
@@ -476,6 +521,9 @@ fn marker_style(marker: &str) -> Option<ConflictStyle> {
             return Some(ConflictStyle::Duplicate);
         }
     }
+    if is_rclone_marker(marker) {
+        return Some(ConflictStyle::Rclone);
+    }
     let lower = marker.to_lowercase();
     if lower.starts_with(".conflict") {
         return Some(ConflictStyle::Resilio);
@@ -490,6 +538,59 @@ fn marker_style(marker: &str) -> Option<ConflictStyle> {
         }
     }
     lower.contains("conflict").then_some(ConflictStyle::Other)
+}
+
+/// rclone bisync's conflict suffix, which it appends after a dot: `..path1`, `..path2` (1.60 to
+/// 1.65, where the suffix was `.pathN`), and from 1.66 `.SUFFIXN` (`--conflict-loser num`, the
+/// default, and `pathname`): SUFFIX is `conflict` by default, `path` to get the old names back, or
+/// the user's own word (letters, digits, `-`, `_`, starting with a letter); N is the number rclone
+/// adds, and may be missing for `conflict` (a winner kept, the loser renamed by pathname).
+/// Anything may follow after a further separator (a nested marker, the extension).
+fn is_rclone_marker(marker: &str) -> bool {
+    let Some(rest) = marker.strip_prefix('.') else {
+        return false;
+    };
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(rest.len());
+    let (word, after) = rest.split_at(end);
+    if !(after.is_empty() || after.starts_with(['.', ' '])) {
+        return false;
+    }
+    let stem = word.trim_end_matches(|c: char| c.is_ascii_digit());
+    let numbered = stem.len() < word.len();
+    if stem.eq_ignore_ascii_case("conflict") {
+        // `.Conflict` alone is Resilio's; rclone writes its default suffix in lower case.
+        return stem == "conflict";
+    }
+    numbered && stem.starts_with(|c: char| c.is_ascii_alphabetic())
+}
+
+/// unison's `conflict_on_YYYY-MM-DD` and `conflict #N_on_YYYY-MM-DD` (lower case).
+fn is_unison_inner(inner: &str) -> bool {
+    let Some(rest) = inner.strip_prefix("conflict") else {
+        return false;
+    };
+    let rest = match rest.strip_prefix(" #") {
+        Some(numbered) => {
+            let digits = numbered.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return false;
+            }
+            &numbered[digits..]
+        }
+        None => rest,
+    };
+    rest.strip_prefix("_on_").is_some_and(|date| {
+        let b = date.as_bytes();
+        b.len() == 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[5..7].iter().all(u8::is_ascii_digit)
+            && b[7] == b'-'
+            && b[8..].iter().all(u8::is_ascii_digit)
+    })
 }
 
 /// `YYYYMMDD-HHMMSS` optionally followed by `-DEVICEID`, then anything (a nested marker).

@@ -76,7 +76,19 @@ fn markers() -> Vec<(&'static str, ConflictStyle)> {
             Seafile,
         ),
         (".Conflict", Resilio),
-        (".conflict1", Resilio),
+        (".Conflict1", Resilio),
+        // rclone bisync with --suffix-keep-extension: its suffix goes before the extension.
+        (".conflict1", Rclone),
+        (".conflict2", Rclone),
+        (".conflict", Rclone),
+        ("..path1", Rclone),
+        (".path2", Rclone),
+        (".konflikt-lokal1", Rclone),
+        (".sync_conflict12", Rclone),
+        // unison -copyonconflict.
+        (" (conflict_on_2026-12-07)", Unison),
+        (" (conflict #1_on_2026-12-07)", Unison),
+        (" (conflict #12_on_2026-12-07)", Unison),
         (" [conflict]", Other),
         // A conflict copy of a conflict copy.
         (" (conflicted copy) (1)", Dropbox),
@@ -137,6 +149,74 @@ fn markers_after_the_extension_count_only_when_recognised() {
         classify(&format!("device-{ID}.cofsync.bak")),
         Entry::Ignored(IgnoreReason::Unknown)
     );
+}
+
+/// rclone bisync appends its conflict suffix to the whole name (seen with rclone 1.60:
+/// `NAME..path1` and `NAME..path2` replace NAME in both folders; the 1.66+ forms from its source
+/// and manual).
+#[test]
+fn rclone_suffixes_after_the_name() {
+    for suffix in [
+        "..path1",
+        "..path2",
+        ".path1",
+        ".path2",
+        ".conflict1",
+        ".conflict2",
+        ".conflict17",
+        ".conflict",
+        ".konflikt-lokal1",
+        ".conflict_host2",
+        ".local1",
+        ".sync-conflict3",
+    ] {
+        for (name, want) in [
+            (format!("account.json{suffix}"), header_conflict()),
+            (format!("device-{ID}.cofsync{suffix}"), device_conflict(ID)),
+        ] {
+            assert_eq!(classify(&name), want, "{name:?}");
+            assert_eq!(
+                conflict_style(&name),
+                Some(ConflictStyle::Rclone),
+                "{name:?}"
+            );
+            assert_eq!(
+                classify(&name).device_id().is_some(),
+                name.starts_with("device-")
+            );
+        }
+    }
+    // Not rclone's: no number after a user word, a bare number, a word that starts with a digit.
+    for suffix in [".bak", ".1", ".2024-01-31", ".orig", "..", "."] {
+        for name in [
+            format!("account.json{suffix}"),
+            format!("device-{ID}.cofsync{suffix}"),
+        ] {
+            assert_eq!(
+                classify(&name),
+                Entry::Ignored(IgnoreReason::Unknown),
+                "{name:?}"
+            );
+        }
+    }
+}
+
+/// unison 2.52 with `-copyonconflict` (seen by running it): `NAME (conflict_on_DATE).EXT`, then
+/// `NAME (conflict #1_on_DATE).EXT` for a second conflict on the same day.
+#[test]
+fn unison_copies() {
+    for marker in [" (conflict_on_2026-12-07)", " (conflict #1_on_2026-12-07)"] {
+        let header = format!("account{marker}.json");
+        assert_eq!(classify(&header), header_conflict(), "{header:?}");
+        assert_eq!(conflict_style(&header), Some(ConflictStyle::Unison));
+        let dev = format!("device-{ID}{marker}.cofsync");
+        assert_eq!(classify(&dev), device_conflict(ID), "{dev:?}");
+        assert_eq!(conflict_style(&dev), Some(ConflictStyle::Unison));
+    }
+    // Not a unison date: still a conflict copy by its wording, of no known engine.
+    let odd = format!("device-{ID} (conflict_on_someday).cofsync");
+    assert_eq!(classify(&odd), device_conflict(ID));
+    assert_eq!(conflict_style(&odd), Some(ConflictStyle::Other));
 }
 
 #[test]
@@ -210,7 +290,31 @@ fn engine_temp_placeholder_and_system_names_are_ignored() {
         ("account.json.crdownload".into(), PartialDownload),
         (format!("device-{ID}.cofsync.!sync"), PartialDownload),
         (format!("device-{ID} (1).cofsync.part"), PartialDownload),
+        // unison 2.52 (seen by running it): temp files while transferring, local backups.
+        (
+            ".unison.account.json.2b09e05470d18090995cff04de38087c.unison.tmp".into(),
+            EngineTemp,
+        ),
+        (
+            format!(".unison.device-{ID}.cofsync.2b09e05470d18090995cff04de38087c.unison.tmp"),
+            EngineTemp,
+        ),
+        (".unison.lock".into(), EngineTemp),
+        (".bak.0.account.json".into(), EngineMetadata),
+        (format!(".bak.12.device-{ID}.cofsync"), EngineMetadata),
+        // rclone: its hidden files, check-access marker, bisync work files, 1.63+ partial uploads.
+        (".rclone-partial".into(), EngineTemp),
+        ("RCLONE_TEST".into(), EngineMetadata),
+        ("tmp_a..tmp_b.path1.lst".into(), EngineMetadata),
+        ("tmp_a..tmp_b.path2.lst-new".into(), EngineMetadata),
+        ("tmp_a..tmp_b.lck".into(), EngineMetadata),
+        (
+            format!("device-{ID}.cofsync.2f4a1b3c.partial"),
+            PartialDownload,
+        ),
+        ("account.json.2f4a1b3c.partial".into(), PartialDownload),
         (".hidden".into(), Hidden),
+        (".bak.x.account.json".into(), Hidden),
         (".account.json".into(), Hidden),
         ("".into(), Unknown),
         ("a/b".into(), Unknown),
@@ -321,6 +425,29 @@ fn marker_strategy() -> impl Strategy<Value = (String, ConflictStyle)> {
             format!(" (SFConflict {user}@example.com {y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02})"),
             ConflictStyle::Seafile
         )),
+        rclone_suffix_strategy().prop_map(|s| (s, ConflictStyle::Rclone)),
+        (date(), 0u32..30).prop_map(|((y, mo, d, ..), n)| {
+            let number = if n == 0 {
+                String::new()
+            } else {
+                format!(" #{n}")
+            };
+            (
+                format!(" (conflict{number}_on_{y:04}-{mo:02}-{d:02})"),
+                ConflictStyle::Unison,
+            )
+        }),
+    ]
+}
+
+/// rclone bisync's conflict suffixes: 1.60's `..pathN`, 1.66's `.conflictN`, `.pathN`, and a
+/// user's word with rclone's number.
+fn rclone_suffix_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1u32..3).prop_map(|n| format!("..path{n}")),
+        (1u32..3).prop_map(|n| format!(".path{n}")),
+        (1u32..1000).prop_map(|n| format!(".conflict{n}")),
+        ("[a-zA-Z][a-zA-Z0-9_-]{0,20}", 1u32..1000).prop_map(|(w, n)| format!(".{w}{n}")),
     ]
 }
 
@@ -339,6 +466,16 @@ proptest! {
         let header = format!("account{marker}.json");
         prop_assert_eq!(classify(&header), header_conflict());
         prop_assert_eq!(conflict_style(&header), Some(style));
+    }
+
+    #[test]
+    fn rclone_suffixes_after_the_name_of_any_device(id in uuid_strategy(), suffix in rclone_suffix_strategy()) {
+        let dev = format!("device-{id}.cofsync{suffix}");
+        prop_assert_eq!(classify(&dev), device_conflict(&id));
+        prop_assert_eq!(conflict_style(&dev), Some(ConflictStyle::Rclone));
+        let header = format!("account.json{suffix}");
+        prop_assert_eq!(classify(&header), header_conflict());
+        prop_assert_eq!(conflict_style(&header), Some(ConflictStyle::Rclone));
     }
 
     #[test]

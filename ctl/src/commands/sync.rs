@@ -46,8 +46,12 @@ pub fn run(ctx: &mut Ctx, cmd: SyncCommand) -> Result<(), CliError> {
 
 /// The summary line of a sync round.
 fn synced(r: &SyncReport) -> String {
+    let stale = match r.stale_files_retired {
+        0 => String::new(),
+        n => format!(", {n} stale file(s) of an earlier epoch moved to the trash"),
+    };
     format!(
-        "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed.",
+        "Synced: {} device file(s) merged, {} new version(s), {} conflict cop{} merged and removed{stale}.",
         r.merged_files,
         r.new_versions,
         r.conflict_copies_removed,
@@ -63,5 +67,30 @@ fn folders_of(value: serde_json::Value) -> serde_json::Value {
             o.remove("folders").unwrap_or_default()
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_stale_files_moved_to_the_trash_only_when_there_were_some() {
+        let mut r = SyncReport {
+            merged_files: 1,
+            conflict_copies_removed: 1,
+            ..SyncReport::default()
+        };
+        assert_eq!(
+            synced(&r),
+            "Synced: 1 device file(s) merged, 0 new version(s), 1 conflict copy merged and removed."
+        );
+        r.stale_files_retired = 1;
+        assert!(
+            synced(&r)
+                .ends_with("removed, 1 stale file(s) of an earlier epoch moved to the trash."),
+            "{}",
+            synced(&r)
+        );
     }
 }

@@ -2,11 +2,18 @@
 //!
 //! A reset needs no secret of the old epoch: it makes a new Account Key,
 //! vault key and salt, raises the epoch, and keeps the account's id, email,
-//! creation time and plan. Every device's stale sync files (conflict copies
-//! included) leave every sync folder for the trash; on this device the
-//! container goes to the trash and the key is purged (the session enters
+//! creation time and plan. On this device the container goes to the trash,
+//! the key is purged and this device's own sync files (conflict copies
+//! included) leave every sync folder for the trash (the session enters
 //! state `reset`); the new `account.json` is written last, since other
 //! devices react to it.
+//!
+//! The reset touches no other device's file: an engine with a guard
+//! against mass deletions (rclone bisync stops at more than half of a
+//! folder's files, Nextcloud and Dropbox ask) would refuse to carry it.
+//! Each other device retires its own files when it sees the new epoch;
+//! those of devices that never come back are cleared later, one at a time
+//! (`sync::stale`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,15 +21,12 @@ use std::sync::Arc;
 use coffer_proto::reply::{NewAccountReply, ResetDetails};
 use coffer_proto::request::ResetParams;
 use coffer_proto::Secret;
-use coffer_vault::account::AccountHeader;
-use coffer_vault::sync_names::{classify, Entry};
 use serde_json::Value;
 
 use super::{check_email, folders_with, secret, to_reply, Extra};
 use crate::daemon::{now_ms, Daemon};
 use crate::error::{Error, Result};
 use crate::session::{credentials, ResetCause, Session};
-use crate::store::trash;
 use crate::sync::layout::{self, Rewrite};
 
 /// `reset`.
@@ -112,7 +116,6 @@ pub async fn reset(d: &Arc<Daemon>, p: ResetParams) -> Result<Value> {
     })
     .await
     .map_err(|e| Error::BadInput(format!("cannot reset: {e}")))?;
-    retire_every_device_file(&reachable, &current)?;
     // This device: key purged, container to the trash, state reset.
     let mut trashed = None;
     if let Some(dev) = &device {
@@ -154,7 +157,7 @@ pub async fn reset(d: &Arc<Daemon>, p: ResetParams) -> Result<Value> {
         .next()
     {
         return Err(Error::io_after(
-            "retiring the old epoch's files",
+            "retiring this device's old-epoch files",
             format!("could not write {}: {e}", path.display()),
         ));
     }
@@ -171,32 +174,4 @@ pub async fn reset(d: &Arc<Daemon>, p: ResetParams) -> Result<Value> {
         created_ms: new.header.created_ms,
         trashed_container: trashed,
     })
-}
-
-/// Moves every device's sync files of the old epoch (conflict copies and
-/// header copies included) out of the folders, into the trash.
-fn retire_every_device_file(folders: &[PathBuf], current: &AccountHeader) -> Result<()> {
-    for f in folders {
-        let dir = layout::account_dir(f, &current.account_id);
-        coffer_proto::dirs::create_private_dir(&dir).map_err(Error::nothing_changed)?;
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            // Every device-owned file (sync files, header changes, unlock
-            // keys, and their copies) and the header's copies.
-            let entry = classify(&e.file_name().to_string_lossy());
-            let retire =
-                entry.owner().is_some() || matches!(entry, Entry::AccountHeaderConflict { .. });
-            if retire {
-                trash::move_to_trash(&e.path()).map_err(|er| {
-                    Error::Io(format!(
-                        "could not move {} to the trash: {er}",
-                        e.path().display()
-                    ))
-                })?;
-            }
-        }
-    }
-    Ok(())
 }

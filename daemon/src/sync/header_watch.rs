@@ -107,9 +107,12 @@ pub fn round(
 /// Engines' conflict copies of header changes and unlock keys, once read:
 /// a header copy is retired when the device's header is at least as new or
 /// when it does not authenticate (reported until then); an unlock key copy
-/// always (its device publishes its own file again).
-fn retire_copies(account: &Account, found: &[(PathBuf, AccountHeader)], vault_key: &SecretKey) {
+/// always (its device publishes its own file again). They leave the folder
+/// to the trash one at a time, once settled, like every file that is not
+/// this device's own (`removal`).
+fn retire_copies(account: &mut Account, found: &[(PathBuf, AccountHeader)], vault_key: &SecretKey) {
     let current = &account.header;
+    let mut doomed: Vec<PathBuf> = Vec::new();
     for (path, h) in found {
         let copy = path.file_name().is_some_and(|n| {
             matches!(
@@ -120,7 +123,7 @@ fn retire_copies(account: &Account, found: &[(PathBuf, AccountHeader)], vault_ke
         let superseded = current.same_lineage(h)
             && (h.precedence() <= current.precedence() || h.verify(vault_key).is_err());
         if copy && superseded {
-            super::layout::retire(path);
+            doomed.push(path.clone());
         }
     }
     for f in &account.device.sync_folders {
@@ -128,14 +131,25 @@ fn retire_copies(account: &Account, found: &[(PathBuf, AccountHeader)], vault_ke
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
-        for e in rd.flatten() {
-            if matches!(
-                classify(&e.file_name().to_string_lossy()),
-                Entry::UnlockKeyConflict { .. }
-            ) {
-                super::layout::retire(&e.path());
-            }
-        }
+        doomed.extend(rd.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name().is_some_and(|n| {
+                matches!(
+                    classify(&n.to_string_lossy()),
+                    Entry::UnlockKeyConflict { .. }
+                )
+            })
+        }));
+    }
+    let now = crate::daemon::now_ms();
+    for path in doomed {
+        // <folder>/<account_id>/<file>
+        let Some(folder) = path.parent().and_then(Path::parent) else {
+            continue;
+        };
+        let health = account.sync.folders.entry(folder.to_owned()).or_default();
+        health
+            .spacing
+            .remove_with(&path, now, super::removal::to_trash);
     }
 }
 

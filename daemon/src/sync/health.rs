@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use coffer_proto::reply::{FileProblem, SyncFolderInfo};
 
+use super::own_file::{self, Losses};
+use super::removal::Spacing;
+use super::stale::StaleFiles;
 use crate::daemon::now_ms;
 
 /// Health of one sync folder.
@@ -12,14 +15,27 @@ use crate::daemon::now_ms;
 pub struct FolderHealth {
     /// When the last round merged it.
     pub last_merge_ms: Option<u64>,
-    /// Device files seen in it.
+    /// Device files of the current epoch seen in it.
     pub device_files: usize,
+    /// Files of an earlier epoch in it.
+    pub stale: StaleFiles,
     /// Files that could not be used, with why and since when.
     pub problems: BTreeMap<PathBuf, (String, u64)>,
     /// Why the folder itself cannot be used.
     pub unreachable: Option<String>,
     /// Whether it is polled (the OS cannot watch it).
     pub polled: bool,
+    /// When this device's own file disappeared from it.
+    pub own_losses: Losses,
+    /// Removals of files that are not this device's own, one at a time.
+    pub spacing: Spacing,
+    /// Since when `account.json` is missing while copies of it are there.
+    pub header_missing_since: Option<u64>,
+    /// When this device puts it back unless another device did first.
+    pub header_restore_at: Option<u64>,
+    /// This device's file is not written here before this time (an engine
+    /// just renamed it away and is still at work on the copies).
+    pub publish_hold_until: Option<u64>,
 }
 
 impl FolderHealth {
@@ -43,6 +59,8 @@ impl FolderHealth {
 
 /// The folders as `status` and `sync list` show them.
 pub fn folder_infos(folders: &BTreeMap<PathBuf, FolderHealth>) -> Vec<SyncFolderInfo> {
+    let now = now_ms();
+    let window = own_file::window();
     folders
         .iter()
         .map(|(path, h)| {
@@ -55,6 +73,13 @@ pub fn folder_infos(folders: &BTreeMap<PathBuf, FolderHealth>) -> Vec<SyncFolder
                     since_ms: *since,
                 })
                 .collect();
+            if let Some((p, reason, since_ms)) = h.own_losses.warning(now, window) {
+                problems.push(FileProblem {
+                    path: p,
+                    reason,
+                    since_ms,
+                });
+            }
             if let Some(u) = &h.unreachable {
                 problems.insert(
                     0,
@@ -69,13 +94,14 @@ pub fn folder_infos(folders: &BTreeMap<PathBuf, FolderHealth>) -> Vec<SyncFolder
                 path: path.clone(),
                 health: if h.unreachable.is_some() {
                     "unreachable".into()
-                } else if h.problems.is_empty() {
+                } else if problems.is_empty() {
                     "ok".into()
                 } else {
                     "problems".into()
                 },
                 last_merge_ms: h.last_merge_ms,
                 device_files: h.device_files,
+                stale_files: h.stale.len(),
                 problems,
                 watch: if h.polled {
                     "poll".into()

@@ -1,8 +1,9 @@
 //! The account's directory in a sync folder, `<folder>/<account_id>/`, and
 //! the files in it: reading and writing `account.json` (the one place that
 //! writes it), reading every device's header changes (`header-<id>.json`),
-//! choosing among competing headers (the one place that weighs them), and
-//! every file of one device ([`own_files`]), which retiring uses.
+//! choosing among competing headers (the one place that weighs them),
+//! every file of one device ([`own_files`]), and retiring this device's
+//! own files.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ pub use super::header_files::{
     all_candidates, header_changes_in, publish_change, publish_unlock_key, recipients,
 };
 
+use super::removal::{self, Spacing};
 use crate::store::{fsutil, trash};
 
 /// The largest sync file or header coffer reads (a hostile file cannot
@@ -109,7 +111,9 @@ pub fn best_header(folders: &[PathBuf], account_id: &uuid::Uuid) -> Option<Accou
         .fold(None, |best, h| newest(best, Some(h)))
 }
 
-/// When `account.json` in a folder should be (re)written with a header.
+/// When `account.json` in a folder should be (re)written with a header (an
+/// empty one counts as missing once it has stayed empty for
+/// `removal::SETTLE_MS`: an engine may be writing it in place).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rewrite {
     /// Always (a password change, a reset, a restore).
@@ -147,11 +151,13 @@ pub fn publish_header(
                     h.epoch < header.epoch || (h.epoch == header.epoch && h.reset != header.reset)
                 }
                 Ok(h) => h.precedence() < header.precedence(),
+                // An empty file may be one an engine is writing in place
+                // (rclone does): only one that stayed empty is replaced.
                 Err(_) => {
                     !path.exists()
-                        || std::fs::metadata(&path)
-                            .map(|m| m.len() == 0)
-                            .unwrap_or(true)
+                        || (std::fs::metadata(&path).is_ok_and(|m| m.len() == 0)
+                            && removal::settles_at(&path)
+                                .is_none_or(|at| at <= crate::daemon::now_ms()))
                 }
             };
         if !stale {
@@ -168,8 +174,16 @@ pub fn publish_header(
     failed
 }
 
-/// Retires the header conflict copies in `dir` that `best` supersedes (to the trash).
-pub fn retire_header_copies(dir: &Path, best: &AccountHeader) {
+/// Retires the header conflict copies in `dir` that its `account.json`
+/// supersedes (precedence at least the copy's), to the trash, one at a time
+/// (`spacing`; within the half of its window when `half`: see `removal`).
+/// Nothing goes while `account.json` is missing or unreadable: the copies
+/// are the folder's header then. Returns how many went.
+pub fn retire_header_copies(dir: &Path, spacing: &mut Spacing, half: bool, now: u64) -> usize {
+    let Ok(current) = read_header(&dir.join(ACCOUNT_FILE)) else {
+        return 0;
+    };
+    let mut retired = 0;
     for (copy, h) in headers_in(dir) {
         let is_copy = copy.file_name().is_some_and(|n| {
             matches!(
@@ -177,18 +191,41 @@ pub fn retire_header_copies(dir: &Path, best: &AccountHeader) {
                 Entry::AccountHeaderConflict { .. }
             )
         });
-        if is_copy && h.precedence() <= best.precedence() {
-            retire(&copy);
+        if is_copy
+            && h.account_id == current.account_id
+            && h.precedence() <= current.precedence()
+            && if half {
+                spacing.remove_with(&copy, now, removal::to_trash).done()
+            } else {
+                spacing.remove_spaced(&copy, now, removal::to_trash).done()
+            }
+        {
+            retired += 1;
         }
     }
+    retired
 }
 
-/// Moves a file coffer no longer needs to the trash (a failure is logged:
-/// the file stays and is retried at the next occasion).
-pub fn retire(path: &Path) {
-    if let Err(e) = trash::move_to_trash(path) {
-        tracing::debug!(path = %path.display(), error = %e, "could not move a retired file to the trash");
-    }
+/// The conflict copies of `account.json` in `dir`, by name (readable or not).
+pub fn header_copies(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| {
+            matches!(
+                classify(&e.file_name().to_string_lossy()),
+                Entry::AccountHeaderConflict { .. }
+            )
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Whether `account.json` is missing from `dir` while conflict copies of
+/// it are there (an engine renamed it away: see `header_restore`).
+pub fn header_missing_with_copies(dir: &Path) -> bool {
+    !dir.join(ACCOUNT_FILE).exists() && !header_copies(dir).is_empty()
 }
 
 /// Every file of `device_id` in the account directory `dir`: its sync file,
@@ -209,15 +246,21 @@ pub fn own_files(dir: &Path, device_id: &str) -> Vec<PathBuf> {
 
 /// Moves this device's files of a retired epoch (sync file, header changes,
 /// unlock key, and their conflict copies) out of every sync folder, into
-/// the trash.
-pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
+/// the trash: a device removes its own files, and only those (DESIGN §2).
+/// Returns how many went.
+pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) -> usize {
+    let mut retired = 0;
     for f in folders {
         for path in own_files(&account_dir(f, account_id), device_id) {
-            if let Err(err) = trash::move_to_trash(&path) {
-                tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash");
+            match trash::move_to_trash(&path) {
+                Ok(_) => retired += 1,
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash")
+                }
             }
         }
     }
+    retired
 }
 
 #[cfg(test)]

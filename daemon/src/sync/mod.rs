@@ -20,6 +20,11 @@
 //! - [`reset_watch`]: resets seen in the folders;
 //! - [`header_files`]: every device's header changes and unlock key;
 //! - [`header_watch`]: adopting authentic newer headers of this epoch.
+//! - [`stale`]: files of an earlier epoch, and clearing those nobody retires;
+//! - [`own_file`]: noticing this device's own file being removed by others;
+//! - [`removal`]: others' files leave a folder one at a time;
+//! - [`header_restore`]: one device at a time puts back an `account.json`
+//!   an engine renamed away.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -32,12 +37,16 @@ use crate::daemon::{Ctx, Daemon};
 use crate::session::{ResetCause, Session};
 
 pub mod header_files;
+pub mod header_restore;
 pub mod header_watch;
 pub mod health;
 pub mod layout;
+pub mod own_file;
 pub mod publish;
 pub mod pull;
+pub mod removal;
 pub mod reset_watch;
+pub mod stale;
 
 pub use health::{folder_infos, FolderHealth};
 pub use layout::FileStamp;
@@ -53,6 +62,8 @@ pub struct SyncState {
     pub stamps: HashMap<PathBuf, FileStamp>,
     /// What the folders' headers of this epoch showed (unlocked rounds).
     pub headers: header_watch::HeaderStatus,
+    /// The epoch of files read but not merged (stale ones), by stamp.
+    pub epochs: stale::EpochCache,
 }
 
 impl SyncState {
@@ -72,6 +83,37 @@ impl SyncState {
         self.folders
             .values()
             .any(|h| !h.problems.is_empty() || h.unreachable.is_some())
+    }
+
+    /// Starts a round over the account `account_id`'s directories: no
+    /// removal waits until the round says so.
+    pub fn new_round(&mut self, account_id: &uuid::Uuid) {
+        for (f, h) in self.folders.iter_mut() {
+            let files = removal::count_files(&layout::account_dir(f, account_id));
+            h.spacing.new_round(files);
+        }
+    }
+
+    /// When a round should run although nothing changed (ms since the Unix
+    /// epoch): a removal that had to wait for its turn, and when signed in
+    /// (`signed_in`: only such a device clears stale files and puts back a
+    /// header) a stale file that comes due, or this device's turn to put
+    /// back an `account.json` an engine renamed away. `None` when nothing
+    /// waits.
+    pub fn wake_at_ms(&self, policy: stale::Policy, signed_in: bool) -> Option<u64> {
+        self.folders
+            .values()
+            .flat_map(|h| {
+                let stale = signed_in
+                    .then(|| h.stale.next_due_ms(policy))
+                    .flatten()
+                    .map(|due| due.max(h.spacing.earliest_ms()));
+                let header = h.header_restore_at.filter(|_| signed_in);
+                let hold = h.publish_hold_until.filter(|_| signed_in);
+                [h.spacing.next_ms(), stale, header, hold]
+            })
+            .flatten()
+            .min()
     }
 
     /// Forgets a folder this device no longer syncs with.
@@ -132,7 +174,9 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
     match session {
         Session::SignedOut => {}
         Session::Reset(wait) => {
+            wait.sync.new_round(&wait.device.account_id);
             out.reset_details = reset_watch::in_reset(ctx.dirs, wait);
+            reset_watch::census(wait);
             out.report.folders = folder_infos(&wait.sync.folders);
         }
         Session::Locked(account) | Session::Unlocked(account, _) => {
@@ -150,9 +194,10 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
             if let Some(k) = &key {
                 out.adopted = header_watch::round(&ctx.dirs.data.join("device.json"), account, k);
             }
-            let pulled = pull::pull_all(account, key.as_ref());
+            let pulled = pull::pull_all(account, key.as_ref(), stale::Policy::of(ctx.config));
             out.report.merged_files = pulled.merged_files;
             out.report.conflict_copies_removed = pulled.copies_removed;
+            out.report.stale_files_retired = pulled.stale_retired;
             out.report.new_versions = pulled.changed_items;
             if pulled.changed_items > 0 {
                 let saved = match &key {

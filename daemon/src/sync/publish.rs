@@ -74,6 +74,15 @@ pub fn plan(account: &Account, force: bool, changed: bool) -> Option<Publish> {
         targets: dev
             .sync_folders
             .iter()
+            .filter(|f| {
+                // Held back while an engine finishes with what it renamed away.
+                let hold = account
+                    .sync
+                    .folders
+                    .get(*f)
+                    .and_then(|h| h.publish_hold_until);
+                hold.is_none_or(|until| until <= crate::daemon::now_ms())
+            })
             .map(|f| {
                 (
                     f.clone(),

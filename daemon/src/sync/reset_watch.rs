@@ -8,13 +8,18 @@
 //!
 //! In state `reset`: the details stay current (a newer reset, the winner of
 //! concurrent resets), and the folders are kept on the newest header this
-//! device knows, since nobody may be signed in to the new epoch yet.
+//! device knows, since nobody may be signed in to the new epoch yet; this
+//! device's own files of the old epoch are retired again should an engine
+//! bring one back, and each folder's files are counted ([`census`]):
+//! device files of the newest epoch apart from stale ones.
 
 use coffer_proto::dirs::Dirs;
 use coffer_proto::reply::ResetDetails;
 use coffer_vault::account::AccountHeader;
 
 use super::layout::{self, Rewrite};
+use super::stale;
+use crate::daemon::now_ms;
 use crate::session::{Account, ResetWait};
 use crate::store::reset_header;
 
@@ -69,10 +74,25 @@ pub fn in_reset(dirs: &Dirs, wait: &mut ResetWait) -> Option<ResetDetails> {
             tracing::warn!(error = %e, "could not keep the newest account header");
         }
     }
-    // Nobody may be signed in to the new epoch yet: keep the folders on the newest header.
-    layout::publish_header(&dev.sync_folders, &best, Rewrite::IfOlder);
+    // Nobody may be signed in to the new epoch yet: keep the folders on the
+    // newest header (where an engine renamed account.json away, its copies
+    // carry it: see header_restore).
+    let folders: Vec<_> = dev
+        .sync_folders
+        .iter()
+        .filter(|f| !layout::header_missing_with_copies(&layout::account_dir(f, &best.account_id)))
+        .cloned()
+        .collect();
+    layout::publish_header(&folders, &best, Rewrite::IfOlder);
+    let now = now_ms();
     for f in &dev.sync_folders {
-        layout::retire_header_copies(&layout::account_dir(f, &best.account_id), &best);
+        let health = wait.sync.folders.entry(f.clone()).or_default();
+        layout::retire_header_copies(
+            &layout::account_dir(f, &best.account_id),
+            &mut health.spacing,
+            false,
+            now,
+        );
     }
     let mut changed = false;
     if let Some(info) = &best.reset {
@@ -105,4 +125,33 @@ pub fn in_reset(dirs: &Dirs, wait: &mut ResetWait) -> Option<ResetDetails> {
         tracing::warn!(error = %e, "could not save the reset details");
     }
     Some(details)
+}
+
+/// In state `reset`: for each folder, whether it is reachable; this
+/// device's own files of the old epoch retired again if an engine brought
+/// one back; and the count of device files of the newest epoch (devices
+/// that logged in to it already) apart from stale ones.
+pub fn census(wait: &mut ResetWait) {
+    let dev = &wait.device;
+    let Some(epoch) = dev.reset.as_ref().map(|r| r.new_epoch) else {
+        return;
+    };
+    let now = now_ms();
+    for f in &dev.sync_folders {
+        let health = wait.sync.folders.entry(f.clone()).or_default();
+        if !f.is_dir() {
+            health.unreachable = Some(format!("{} is missing or not a folder", f.display()));
+            continue;
+        }
+        health.unreachable = None;
+        let back =
+            layout::retire_own_files(std::slice::from_ref(f), &dev.account_id, &dev.device_id);
+        if back > 0 {
+            tracing::info!(folder = %f.display(), files = back, "retired this device's old-epoch files, which came back");
+        }
+        let dir = layout::account_dir(f, &dev.account_id);
+        let counted = stale::census(&dir, epoch, &mut wait.sync.epochs);
+        health.device_files = counted.current;
+        health.stale.replace(counted.stale, now);
+    }
 }

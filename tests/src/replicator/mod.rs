@@ -5,8 +5,9 @@
 //! so a scenario is reproducible: [`Replicator::sync_all`] converges every folder,
 //! [`Replicator::sync_pair`] moves changes one way only (partitions and heals), and the other
 //! methods misbehave on purpose as real engines do: delayed and reordered deliveries, silent
-//! last-writer-wins overwrites, conflict copies under each engine's names, files that vanish for a
-//! moment, half-written files, and replays of old versions.
+//! last-writer-wins overwrites, conflict copies under each engine's names, rclone bisync's way of
+//! renaming both versions away ([`Replicator::rclone_conflict`]), files that vanish for a moment,
+//! half-written files, and replays of old versions.
 //!
 //! How it decides, per file (paths relative to the folder, recursively):
 //! - the newest version wins, by modification time and then by a hash of the content (so ties
@@ -64,16 +65,24 @@ pub enum Engine {
     ICloud,
     /// `name-HOSTNAME.ext`, then `name-HOSTNAME-1.ext`, ….
     OneDrive,
+    /// rclone bisync: `name.ext..pathN` (N: 1 for a copy from folder 0, 2 from folder 1…), then
+    /// `name.ext.conflict1`, ….
+    Rclone,
+    /// unison `-copyonconflict`: `name (conflict_on_YYYY-MM-DD).ext`, then
+    /// `name (conflict #1_on_YYYY-MM-DD).ext`, ….
+    Unison,
 }
 
 impl Engine {
     /// Every engine, for tests that try them all.
-    pub const ALL: [Engine; 5] = [
+    pub const ALL: [Engine; 7] = [
         Engine::Syncthing,
         Engine::Dropbox,
         Engine::Nextcloud,
         Engine::ICloud,
         Engine::OneDrive,
+        Engine::Rclone,
+        Engine::Unison,
     ];
 }
 
@@ -189,6 +198,45 @@ impl Replicator {
     /// if that name is taken by other content); `to`'s file is left as it is.
     pub fn conflict_copy(&mut self, from: usize, to: usize, engine: Engine) -> Stats {
         self.pair(from, to, Mode::Conflict(engine))
+    }
+
+    /// What rclone bisync does when `rel` changed in both folders `a` and `b` since its last run:
+    /// in both folders the file is gone, and both versions are there as `rel..path1` (`a`'s) and
+    /// `rel..path2` (`b`'s), with their modification times. Nothing happens when `rel` is the
+    /// same in both, or missing from one. Returns what changed.
+    pub fn rclone_conflict(&mut self, rel: impl AsRef<Path>, a: usize, b: usize) -> Stats {
+        let rel = rel.as_ref();
+        let mut inner = self.lock();
+        let mut stats = Stats::default();
+        inner.scan(a, &mut stats);
+        inner.scan(b, &mut stats);
+        let versions = [a, b].map(|f| read_with_mtime(&self.folders[f].join(rel)).ok());
+        let [Some(va), Some(vb)] = versions else {
+            return stats;
+        };
+        if va.0 == vb.0 {
+            return stats;
+        }
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for folder in [a, b] {
+            let dir = self.folders[folder].join(rel).with_file_name("");
+            for (suffix, (bytes, mtime)) in [("..path1", &va), ("..path2", &vb)] {
+                let path = dir.join(format!("{name}{suffix}"));
+                match write_atomic(&path, bytes, *mtime) {
+                    Ok(_) => stats.conflicts += 1,
+                    Err(e) => stats.errors.push(format!("write {}: {e}", path.display())),
+                }
+            }
+            match fs::remove_file(self.folders[folder].join(rel)) {
+                Ok(()) => stats.deleted += 1,
+                Err(e) => stats.errors.push(format!("remove {}: {e}", rel.display())),
+            }
+            inner.scan(folder, &mut stats);
+        }
+        stats
     }
 
     /// Plans the deliveries from `from` to `to` now, with the content as it is now, and keeps them

@@ -54,6 +54,22 @@ pub fn conflict_name(
             t.year, t.month, t.day, t.hour, t.minute, t.second
         ),
         Engine::ICloud => format!("{stem} {}{ext}", n + 2),
+        // rclone bisync 1.60 appends `..pathN` (N the side the version came from) to the whole
+        // name; a further copy gets 1.66's numbered suffix.
+        Engine::Rclone if n == 0 => format!("{file_name}..path{}", from + 1),
+        Engine::Rclone => format!("{file_name}.conflict{n}"),
+        Engine::Unison => {
+            let number = if n == 0 {
+                String::new()
+            } else {
+                format!(" #{n}")
+            };
+            let t = at(base);
+            format!(
+                "{stem} (conflict{number}_on_{:04}-{:02}-{:02}){ext}",
+                t.year, t.month, t.day
+            )
+        }
         Engine::OneDrive => {
             let number = if n == 0 {
                 String::new()

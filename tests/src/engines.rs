@@ -1,0 +1,267 @@
+//! Real two-way sync engines between two folders, for the engine tests
+//! (issue 20): `rclone bisync` and `unison`, run once on demand
+//! ([`TwoWay::run`]) or in a loop on a helper thread ([`EngineLoop`]), as a
+//! user's cron job or systemd timer would. Every run's outcome is kept, so
+//! a test can check that the engine never refused one (rclone's "too many
+//! deletes" safety abort, a run that needs `--resync`).
+//!
+//! Each engine keeps its state (rclone's listings, unison's archives) in a
+//! temporary directory of its own, never in the user's home, and reads no
+//! configuration file: rclone gets a config path that does not exist and
+//! uses its defaults, unison a fresh `HOME`. Both run with their default
+//! safety settings (no `--force`, no `--max-delete`, no `-confirmbigdeletes
+//! false`) and one filter, coffer's temp files (`.*.tmp`), which any setup
+//! of these engines for coffer needs (see [`Rclone`], [`Unison`]); unison
+//! is given the preferences a test names.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::process::run_with_timeout;
+use crate::{short_tempdir, tools};
+
+/// The longest one engine run may take.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One run of an engine.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Whether it exited 0.
+    pub ok: bool,
+    /// What it printed (stdout, then stderr).
+    pub output: String,
+    /// When it started.
+    pub started: Instant,
+    /// How long it took.
+    pub took: Duration,
+}
+
+/// An engine that brings two folders in step when run.
+pub trait TwoWay: Send + Sync + 'static {
+    /// What to call it in messages.
+    fn name(&self) -> &'static str;
+    /// The command of one run.
+    fn command(&self) -> Command;
+
+    /// One run, to completion (killed after [`RUN_TIMEOUT`]).
+    fn run(&self) -> Run {
+        run_command(self.command())
+    }
+}
+
+/// Runs `cmd` to completion (killed after [`RUN_TIMEOUT`]).
+fn run_command(cmd: Command) -> Run {
+    let started = Instant::now();
+    let (ok, output) = match run_with_timeout(cmd, RUN_TIMEOUT) {
+        Ok(out) => (
+            out.status.success(),
+            format!("{}{}", crate::stdout(&out), crate::stderr(&out)),
+        ),
+        Err(e) => (false, e),
+    };
+    Run {
+        ok,
+        output,
+        started,
+        took: started.elapsed(),
+    }
+}
+
+/// `rclone bisync A B` with rclone's default safety settings, and the one
+/// filter a folder coffer writes into needs: `--exclude ".*.tmp"`, its
+/// temp files (DESIGN §3), which exist for the few milliseconds of a write.
+/// rclone 1.60 lists hidden files like any other, and a name that comes and
+/// goes during a run stops it with "path1 and path2 are out of sync, run
+/// --resync" (seen by running it without the filter).
+pub struct Rclone {
+    bin: PathBuf,
+    a: PathBuf,
+    b: PathBuf,
+    work: TempDir,
+}
+
+impl Rclone {
+    /// rclone between `a` (its Path1) and `b` (Path2); `None` after a skip
+    /// note when rclone is not installed (a panic under
+    /// `COFFER_REQUIRE_TOOLS=1`). Its first run must be [`resync`](Self::resync),
+    /// once `a` holds something (rclone refuses to sync an empty listing).
+    pub fn between(a: &Path, b: &Path) -> Option<Rclone> {
+        Some(Rclone {
+            bin: tools::require_tool("rclone")?,
+            a: a.to_owned(),
+            b: b.to_owned(),
+            work: short_tempdir("rw"),
+        })
+    }
+
+    fn base(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("HOME", self.work.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RCLONE_CONFIG", self.work.path().join("none.conf"))
+            .arg("bisync")
+            .arg(&self.a)
+            .arg(&self.b)
+            .arg("--workdir")
+            .arg(self.work.path().join("bisync"))
+            .args(["--exclude", ".*.tmp"])
+            .arg("--verbose");
+        cmd
+    }
+
+    /// The first run: `--resync` (copies what each side lacks, deletes nothing).
+    pub fn resync(&self) -> Run {
+        let mut cmd = self.base();
+        cmd.arg("--resync");
+        let run = run_command(cmd);
+        assert!(run.ok, "rclone bisync --resync failed:\n{}", run.output);
+        run
+    }
+
+    /// The installed version line (`rclone v1.60.1-DEV`).
+    pub fn version(&self) -> String {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("version");
+        run_with_timeout(cmd, RUN_TIMEOUT)
+            .map(|o| crate::stdout(&o).lines().next().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl TwoWay for Rclone {
+    fn name(&self) -> &'static str {
+        "rclone bisync"
+    }
+
+    fn command(&self) -> Command {
+        self.base()
+    }
+}
+
+/// `unison A B -batch -auto -ignore "Name .*.tmp"` with the preferences a
+/// test names. The ignore is the one a folder coffer writes into needs:
+/// its temp files (DESIGN §3), which exist for the few milliseconds of a
+/// write; unison 2.52 otherwise fails a run with "Error in digesting …: No
+/// such file or directory" when one vanishes under it (seen by running it).
+pub struct Unison {
+    bin: PathBuf,
+    a: PathBuf,
+    b: PathBuf,
+    home: TempDir,
+    prefs: Vec<String>,
+}
+
+impl Unison {
+    /// unison between `a` and `b`, run with `-batch -auto` and `prefs`
+    /// (e.g. `-prefer newer`, `-copyonconflict`); `None` after a skip note
+    /// when unison is not installed (a panic under `COFFER_REQUIRE_TOOLS=1`).
+    pub fn between(a: &Path, b: &Path, prefs: &[&str]) -> Option<Unison> {
+        Some(Unison {
+            bin: tools::require_tool("unison")?,
+            a: a.to_owned(),
+            b: b.to_owned(),
+            home: short_tempdir("uh"),
+            prefs: prefs.iter().map(|p| (*p).to_owned()).collect(),
+        })
+    }
+
+    /// The installed version line (`unison version 2.52.1 …`).
+    pub fn version(&self) -> String {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("-version").env("HOME", self.home.path());
+        run_with_timeout(cmd, RUN_TIMEOUT)
+            .map(|o| crate::stdout(&o).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl TwoWay for Unison {
+    fn name(&self) -> &'static str {
+        "unison"
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg(&self.a)
+            .arg(&self.b)
+            .args(["-batch", "-auto", "-ignore", "Name .*.tmp"])
+            .args(&self.prefs);
+        cmd
+    }
+}
+
+/// An engine run in a loop on a helper thread, a pause between runs, until
+/// stopped (or dropped).
+pub struct EngineLoop {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    runs: Arc<Mutex<Vec<Run>>>,
+}
+
+impl EngineLoop {
+    /// Runs `engine` now and then again `pause` after each run ends.
+    pub fn start<E: TwoWay>(engine: Arc<E>, pause: Duration) -> EngineLoop {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&runs);
+        let handle = std::thread::spawn(move || loop {
+            let run = engine.run();
+            kept.lock().unwrap_or_else(|p| p.into_inner()).push(run);
+            if !matches!(
+                stopped.recv_timeout(pause),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) {
+                break;
+            }
+        });
+        EngineLoop {
+            stop: Some(stop),
+            handle: Some(handle),
+            runs,
+        }
+    }
+
+    /// Every run so far.
+    pub fn runs(&self) -> Vec<Run> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stops after the run in progress and returns every run.
+    pub fn stop(mut self) -> Vec<Run> {
+        self.halt();
+        self.runs()
+    }
+
+    fn halt(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for EngineLoop {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// The runs that failed, each with its output, for an assertion message
+/// (empty when every run succeeded).
+pub fn failures(runs: &[Run]) -> String {
+    runs.iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("-- a run that failed after {:?}:\n{}", r.took, r.output))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

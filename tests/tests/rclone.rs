@@ -1,0 +1,464 @@
+//! Sync through a real `rclone bisync` (issue 20): two devices, each with a
+//! folder of its own, and rclone run between the two folders in a loop (a
+//! pause of [`PAUSE`] between runs, as a user's timer would), with its
+//! default safety settings: no `--force`, no `--max-delete`.
+//!
+//! - `rclone_bisync_carries_edits_and_its_own_conflict_copies`: items both
+//!   ways, concurrent edits of different and of the same field, then both
+//!   sides change a device file between two runs, so that rclone itself
+//!   renames both versions away (`NAME..path1`, `NAME..path2`); everything
+//!   converges and nothing is left behind.
+//! - `rclone_renaming_account_json_away_on_both_sides_is_repaired_once`: the
+//!   same for `account.json`, which one device alone puts back.
+//! - `a_reset_reaches_the_other_device_under_rclone_defaults`: a reset
+//!   carried by a few file changes reaches the other device without rclone
+//!   ever refusing a run ("too many deletes"); a third device that never
+//!   comes back has its stale file cleared after the grace period, and the
+//!   folders end with the new epoch's files only.
+//!
+//! Skipped (with a note) when rclone is not installed, unless
+//! `COFFER_REQUIRE_TOOLS=1`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coffer_blackbox::engines::{failures, EngineLoop, Rclone, Run, TwoWay};
+use coffer_blackbox::fleet::{Account, Fleet};
+use coffer_blackbox::folder::{names, put};
+use coffer_blackbox::items::{field, history_values, item, sorted_titles};
+use coffer_blackbox::names::{conflict_copies, device_file_name, device_files, unlock_file_name};
+use coffer_blackbox::wait::wait_until;
+use coffer_blackbox::{shared_folder, text, trash, Device};
+use serde_json::Value;
+
+const EMAIL: &str = "rclone@example.org";
+const PW: &str = "correct horse";
+const NEW_PW: &str = "a brand new passphrase";
+const ACCOUNT: Account = Account::new(EMAIL, PW);
+/// The pause between two rclone runs.
+const PAUSE: Duration = Duration::from_secs(1);
+/// How long anything may take to travel through the engine.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Two folders, rclone between them, and devices a and b signed in (b from
+/// its own folder, once rclone's first run carried the signup there).
+fn setup() -> Option<(Arc<Rclone>, Fleet<2>)> {
+    let dirs = [shared_folder(), shared_folder()];
+    let rclone = Arc::new(Rclone::between(dirs[0].path(), dirs[1].path())?);
+    eprintln!("engine: {}", rclone.version());
+    let fleet = Fleet::on_folders(["a", "b"], dirs, ACCOUNT, || {
+        rclone.resync();
+    });
+    Some((rclone, fleet))
+}
+
+/// Both folders' account directories hold `account.json` (the same) and
+/// the device files of `ids`, nothing else.
+fn clean(f: &Fleet<2>, ids: &BTreeSet<String>) -> bool {
+    coffer_blackbox::names::all_clean(&[f.account_dir(0), f.account_dir(1)], ids)
+}
+
+fn listing(f: &Fleet<2>) -> String {
+    format!(
+        "a: {:?}\nb: {:?}",
+        names(&f.account_dir(0)),
+        names(&f.account_dir(1))
+    )
+}
+
+/// What a wait that ran out reports: both folders, both devices' ids and folder health, the
+/// last rclone runs.
+fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
+    let devices: Vec<String> = f
+        .devices
+        .iter()
+        .map(|d| {
+            let st = d.status();
+            format!(
+                "{} = {} ({}): {}",
+                d.name(),
+                st["device_id"],
+                st["state"],
+                st["sync_folders"]
+            )
+        })
+        .collect();
+    let runs = engine.runs();
+    let last: Vec<String> = runs
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| r.output.clone())
+        .collect();
+    format!(
+        "{}\n{}\nlast runs:\n{}",
+        listing(f),
+        devices.join("\n"),
+        last.join("\n--\n")
+    )
+}
+
+fn ids(devs: &[&Device]) -> BTreeSet<String> {
+    devs.iter()
+        .map(|d| text(&d.status()["device_id"]))
+        .collect()
+}
+
+/// Stops the loop once no device has anything left to publish, and runs rclone once more, so
+/// that both folders are alike and nothing changes until the test changes something.
+fn quiesce(engine: EngineLoop, rclone: &Rclone, f: &Fleet<2>) -> Vec<Run> {
+    let mut runs = engine.stop();
+    for d in &f.devices {
+        d.ok(&["sync", "now"]);
+    }
+    let run = rclone.run();
+    assert!(run.ok, "{}", run.output);
+    runs.push(run);
+    runs
+}
+
+/// One rclone run that must rename both versions of `name` away.
+fn conflict_run(rclone: &Rclone, acct: &str, name: &str) -> Run {
+    let run = rclone.run();
+    assert!(run.ok, "{}", run.output);
+    for copy in [format!("{name}..path1"), format!("{name}..path2")] {
+        assert!(
+            run.output.contains(&format!("{acct}/{copy}")),
+            "rclone did not make {copy}:\n{}",
+            run.output
+        );
+    }
+    run
+}
+
+/// Waits until `d`'s folder is healthy with `device_files` current device files.
+fn wait_healthy(d: &Device, device_files: u64) {
+    wait_until(
+        "the folder is healthy",
+        LIMIT,
+        || {
+            let folder = d.status()["sync_folders"][0].clone();
+            (folder["health"] == "ok" && folder["device_files"] == device_files).then_some(())
+        },
+        || format!("device {}: {:#}", d.name(), d.status()),
+    );
+}
+
+fn assert_no_refused_run(runs: &[Run]) {
+    let failed = failures(runs);
+    assert!(failed.is_empty(), "rclone refused runs:\n{failed}");
+    for r in runs {
+        assert!(
+            !r.output.contains("too many deletes") && !r.output.contains("Must run --resync"),
+            "{}",
+            r.output
+        );
+    }
+    eprintln!("{} rclone runs, all successful", runs.len());
+}
+
+#[test]
+fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
+    let Some((rclone, f)) = setup() else {
+        return;
+    };
+    let [a, b] = &f.devices;
+    let mut runs = Vec::new();
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+
+    // Items both ways.
+    a.ok(&["add", "Mail", "--username", "u0", "--password", "p0"]);
+    let t = Instant::now();
+    wait_until("Mail on b", LIMIT, || item(b, "Mail"), || listing(&f));
+    eprintln!("a -> b through rclone: {:?}", t.elapsed());
+    b.ok(&["add", "Bank", "--password", "b0"]);
+    let t = Instant::now();
+    wait_until("Bank on a", LIMIT, || item(a, "Bank"), || listing(&f));
+    eprintln!("b -> a through rclone: {:?}", t.elapsed());
+
+    // Concurrent edits while rclone does not run: different fields, and the same field.
+    runs.extend(engine.stop());
+    a.ok(&[
+        "edit",
+        "Mail",
+        "--username",
+        "from-a",
+        "--notes",
+        "notes of a",
+    ]);
+    b.ok(&[
+        "edit",
+        "Mail",
+        "--password",
+        "from-b",
+        "--notes",
+        "notes of b",
+    ]);
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+    let merged = wait_until(
+        "both devices show both edits and one winner for the notes",
+        LIMIT,
+        || {
+            let (va, vb) = (item(a, "Mail")?, item(b, "Mail")?);
+            let both = [&va, &vb]
+                .iter()
+                .all(|v| field(v, "username") == "from-a" && field(v, "password") == "from-b");
+            (both && field(&va, "notes") == field(&vb, "notes")).then_some(va)
+        },
+        || context(&f, &engine),
+    );
+    let winner = field(&merged, "notes");
+    let loser = if winner == "notes of a" {
+        "notes of b"
+    } else {
+        "notes of a"
+    };
+    for d in [a, b] {
+        let history = history_values(d, "Mail", "notes");
+        assert!(
+            history.iter().any(|h| h == loser),
+            "device {}: {loser:?} not in the history {history:?}",
+            d.name()
+        );
+    }
+
+    // rclone's own conflict copies. First a device file: between two runs, a publishes a new
+    // version of its file while an old one is put back in b's folder (a restore from a backup).
+    runs.extend(quiesce(engine, &rclone, &f));
+    let acct = f.account_id.clone();
+    let a_name = device_file_name(&text(&a.status()["device_id"]));
+    let a_in_b = f.account_dir(1).join(&a_name);
+    let old = std::fs::read(&a_in_b).expect("a's file in b's folder");
+    a.ok(&["add", "Conflicted", "--password", "c0"]);
+    a.ok(&["sync", "now"]);
+    put(&a_in_b, &old);
+    runs.push(conflict_run(&rclone, &acct, &a_name));
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+    let all = ids(&[a, b]);
+    let t = Instant::now();
+    wait_until(
+        "both folders hold account.json and the two device files only",
+        LIMIT,
+        || (clean(&f, &all) && item(b, "Conflicted").is_some()).then_some(()),
+        || context(&f, &engine),
+    );
+    eprintln!(
+        "rclone's copies of a device file merged and gone after {:?}",
+        t.elapsed()
+    );
+
+    runs.extend(engine.stop());
+    assert_no_refused_run(&runs);
+    for d in [a, b] {
+        assert_eq!(
+            sorted_titles(d),
+            ["Bank", "Conflicted", "Mail"],
+            "device {}",
+            d.name()
+        );
+        // A file rclone was writing in place may have been read half written (a problem that
+        // stands until the next round reads it whole).
+        wait_healthy(d, 2);
+    }
+    assert!(conflict_copies(&f.account_dir(0)).is_empty());
+}
+
+/// Both sides rewrite `account.json` between two runs (the same header, formatted two ways): rclone
+/// leaves no `account.json` on either side, only `account.json..path1` and `..path2`. One device
+/// puts it back (were both to, rclone would see it new on both sides: another conflict, for
+/// ever), the copies go, and nothing is left behind.
+#[test]
+fn rclone_renaming_account_json_away_on_both_sides_is_repaired_once() {
+    let Some((rclone, f)) = setup() else {
+        return;
+    };
+    let [a, b] = &f.devices;
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+    a.ok(&["add", "Mail", "--password", "p0"]);
+    let all = ids(&[a, b]);
+    wait_until(
+        "Mail on b, both device files in both folders",
+        LIMIT,
+        || (clean(&f, &all) && item(b, "Mail").is_some()).then_some(()),
+        || context(&f, &engine),
+    );
+    let mut runs = quiesce(engine, &rclone, &f);
+    let acct = f.account_id.clone();
+    let header_a = f.account_dir(0).join("account.json");
+    let header = std::fs::read(&header_a).expect("the header");
+    let compact: Value = serde_json::from_slice(&header).expect("JSON");
+    put(
+        &f.account_dir(1).join("account.json"),
+        compact.to_string().as_bytes(),
+    );
+    put(&header_a, &[&header[..], b"\n"].concat());
+    runs.push(conflict_run(&rclone, &acct, "account.json"));
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+    let t = Instant::now();
+    wait_until(
+        "both folders hold account.json and the two device files only",
+        LIMIT,
+        || clean(&f, &all).then_some(()),
+        || context(&f, &engine),
+    );
+    eprintln!(
+        "rclone's copies of account.json gone after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        std::fs::read(&header_a).expect("back"),
+        header,
+        "the header as coffer writes it"
+    );
+    runs.extend(engine.stop());
+    assert_no_refused_run(&runs);
+    // The copies went to the trash of the device that retired them.
+    let trashed: usize = [a, b]
+        .iter()
+        .map(|d| {
+            names(&trash::files_dir(d))
+                .iter()
+                .filter(|n| n.starts_with("account.json.."))
+                .count()
+        })
+        .sum();
+    assert!(trashed >= 2, "the header copies are in a trash");
+    for d in [a, b] {
+        assert_eq!(d.status()["state"], "unlocked");
+        wait_healthy(d, 2);
+    }
+}
+
+/// `coffer reset` on `dev` with the new password; the new Account Key.
+fn reset(dev: &Device) -> String {
+    let reply = dev
+        .with_env(&[("COFFER_NEW_PASSWORD", NEW_PW)])
+        .json(&["reset", "--email", EMAIL, "--yes", "--json"]);
+    text(&reply["account_key"])
+}
+
+fn login(dev: &Device, key: &str, folder: &Path) {
+    dev.login_ok(EMAIL, NEW_PW, key, folder);
+}
+
+#[test]
+fn a_reset_reaches_the_other_device_under_rclone_defaults() {
+    let Some((rclone, f)) = setup() else {
+        return;
+    };
+    let [a, b] = &f.devices;
+    let [fa, fb] = &f.folders;
+    // A third device on a's folder that will never come back after the reset.
+    let c = Device::with_sync_folder("c", fa);
+    c.login_ok(EMAIL, PW, &f.account_key, fa);
+    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
+    a.ok(&["add", "Old", "--password", "old"]);
+    let old_ids = ids(&[a, b, &c]);
+    wait_until(
+        "the three device files in both folders, Old on b",
+        LIMIT,
+        || {
+            let files = [0, 1]
+                .iter()
+                .all(|i| device_files(&f.account_dir(*i)) == old_ids);
+            (files && item(b, "Old").is_some()).then_some(())
+        },
+        || context(&f, &engine),
+    );
+    let c_id = text(&c.status()["device_id"]);
+    // c's device file and its unlock key (issue 16), both of the earlier epoch.
+    let c_files = [device_file_name(&c_id), unlock_file_name(&c_id)];
+    c.stop_daemon();
+
+    // The reset: a writes the new header and retires its own file; nothing else.
+    let key2 = reset(a);
+    let landed = Instant::now();
+    let st_b = wait_until(
+        "b in reset",
+        LIMIT,
+        || {
+            let st = b.status();
+            (st["state"] == "reset").then_some(st)
+        },
+        || format!("{}\n{}", listing(&f), failures(&engine.runs())),
+    );
+    let took = landed.elapsed();
+    eprintln!("the reset reached b through rclone after {took:?}");
+    // a clears stale files after a short grace (the default is 7 days), one an hour; it reads
+    // its config when it starts again (in state reset, nothing else changes).
+    a.add_config("stale_file_grace = \"2s\"");
+    a.stop_daemon();
+    assert_eq!(st_b["reset"]["new_epoch"], 2, "{st_b:#}");
+    // Until somebody logs in, only c's stale file is left, and a (in reset) counts it as such.
+    wait_until(
+        "both folders hold the new header and c's stale files only",
+        LIMIT,
+        || {
+            [0, 1]
+                .iter()
+                .all(|i| {
+                    names(&f.account_dir(*i))
+                        == BTreeSet::from([
+                            "account.json".to_owned(),
+                            c_files[0].clone(),
+                            c_files[1].clone(),
+                        ])
+                })
+                .then_some(())
+        },
+        || context(&f, &engine),
+    );
+    wait_until(
+        "a's status counts no current file and c's two stale files",
+        LIMIT,
+        || {
+            let folder = &a.status()["sync_folders"][0];
+            (folder["device_files"] == 0 && folder["stale_files"] == 2).then_some(())
+        },
+        || format!("{:#}", a.status()),
+    );
+
+    // Both log in to the new epoch; c's file goes (to a's trash) once the grace is over.
+    login(a, &key2, fa);
+    login(b, &key2, fb);
+    a.ok(&["add", "New", "--password", "new"]);
+    let new_ids = ids(&[a, b]);
+    let t = Instant::now();
+    wait_until(
+        "the folders hold the new epoch's files only, and New on b",
+        LIMIT,
+        || (clean(&f, &new_ids) && item(b, "New").is_some()).then_some(()),
+        || {
+            format!(
+                "{}\n{:#}\n{}",
+                listing(&f),
+                a.status(),
+                failures(&engine.runs())
+            )
+        },
+    );
+    eprintln!("c's stale file cleared and carried after {:?}", t.elapsed());
+    let runs = engine.stop();
+    assert_no_refused_run(&runs);
+    assert!(
+        c_files
+            .iter()
+            .all(|c| names(&trash::files_dir(a)).contains(c)),
+        "c's files are in a's trash"
+    );
+    for d in [a, b] {
+        assert_eq!(sorted_titles(d), ["New"], "device {}", d.name());
+        // Each device's next round (after the deletion arrived) counts nothing stale.
+        wait_until(
+            "no stale file, health ok",
+            LIMIT,
+            || {
+                let folder = d.status()["sync_folders"][0].clone();
+                (folder["health"] == "ok" && folder["stale_files"].is_null()).then_some(())
+            },
+            || format!("{:#}", d.status()),
+        );
+    }
+}
