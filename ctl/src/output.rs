@@ -231,11 +231,13 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}  [{}]  {} device file(s), {merged}, watched by {}",
+            "  {}  [{}]  {} device file(s), {merged}, watched by {}; {} file(s) of this device, {} written since the daemon started",
             f.path.display(),
             f.health,
             f.device_files,
-            f.watch
+            f.watch,
+            f.own_files,
+            bytes(f.written_bytes)
         );
         for p in &f.problems {
             let _ = writeln!(
@@ -248,6 +250,21 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
         }
     }
     out
+}
+
+/// A byte count for people: `512 B`, `3.4 KiB`, `76.1 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// The item list as a table: id, title, username.
@@ -431,6 +448,8 @@ mod tests {
                 health: "problems".into(),
                 last_merge_ms: None,
                 device_files: 2,
+                own_files: 3,
+                written_bytes: 3 * 1024 * 1024 + 100 * 1024,
                 problems: vec![coffer_proto::reply::FileProblem {
                     path: PathBuf::from("/sync/acc/x.dev"),
                     reason: "truncated; left in place".into(),
@@ -464,6 +483,7 @@ mod tests {
             "no keyring answered",
             "/sync  [problems]",
             "truncated; left in place",
+            "3 file(s) of this device, 3.1 MiB written",
             "/c",
             "pid 42",
         ] {

@@ -67,6 +67,13 @@ pub struct SyncFolderInfo {
     pub last_merge_ms: Option<u64>,
     /// Device files seen in the folder at the last round.
     pub device_files: usize,
+    /// This device's own files in the folder (its snapshot and delta
+    /// segments, and superseded ones not yet removed).
+    #[serde(default)]
+    pub own_files: usize,
+    /// Bytes this daemon has written into the folder since it started.
+    #[serde(default)]
+    pub written_bytes: u64,
     /// Files that could not be merged.
     #[serde(default)]
     pub problems: Vec<FileProblem>,

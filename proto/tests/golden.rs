@@ -126,6 +126,8 @@ fn responses() {
                 health: "ok".into(),
                 last_merge_ms: Some(5),
                 device_files: 2,
+                own_files: 3,
+                written_bytes: 4096,
                 problems: vec![],
                 watch: "notify".into(),
             }],

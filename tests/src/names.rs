@@ -21,7 +21,27 @@ pub fn device_files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The conflict copies (of the header or of a device file) in `dir`, sorted.
+/// Every file of device `id` in `dir` (device file, delta segments, conflict copies of either).
+pub fn files_of(dir: &Path, id: &str) -> Vec<String> {
+    crate::folder::names(dir)
+        .into_iter()
+        .filter(|n| classify(n).device_id() == Some(id))
+        .collect()
+}
+
+/// The name of device `id`'s newest delta segment in `dir` (highest sequence number).
+pub fn newest_delta(dir: &Path, id: &str) -> Option<String> {
+    crate::folder::names(dir)
+        .into_iter()
+        .filter_map(|n| match classify(&n) {
+            Entry::DeltaFile { device_id, seq, .. } if device_id == id => Some((seq, n)),
+            _ => None,
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
+/// The conflict copies (of the header, a device file or a delta segment) in `dir`, sorted.
 pub fn conflict_copies(dir: &Path) -> Vec<String> {
     crate::folder::names(dir)
         .into_iter()

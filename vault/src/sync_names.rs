@@ -1,8 +1,11 @@
 //! Names of the files in `<sync folder>/<account_id>/`, and what each one is.
 //!
-//! coffer keeps two kinds of files in an account's directory of a sync folder (DESIGN §3): the
-//! account header [`ACCOUNT_FILE`] and one device file per device, `device-<uuid>.cofsync`, each
-//! written only by its own device. Everything else found there is one of:
+//! coffer keeps these files in an account's directory of a sync folder (DESIGN §3): the account
+//! header [`ACCOUNT_FILE`]; one device file per device, `device-<uuid>.cofsync` (the device's
+//! snapshot, or its whole state in format version 2); and each device's delta segments,
+//! `delta-<uuid>.<seq>.<file id>.cofsync` ([`delta_file_name`]). A device writes only its own
+//! device file and segments; [`Entry::device_id`] says whose a file is, for every kind (conflict
+//! copies included). Everything else found there is one of:
 //!
 //! - a *conflict copy* that a sync engine made of one of those files. Each engine has its own
 //!   naming (Syncthing, Dropbox in any language, Nextcloud/ownCloud, iCloud/Google Drive/macOS
@@ -25,6 +28,9 @@ pub const ACCOUNT_FILE: &str = "account.json";
 const DEVICE_PREFIX: &str = "device-";
 /// Every device file's name ends with this.
 const DEVICE_EXT: &str = ".cofsync";
+/// Every delta segment's name starts with this. Older coffer versions take such names for
+/// [`IgnoreReason::Unknown`] and leave them alone.
+const DELTA_PREFIX: &str = "delta-";
 /// The account header's name without its extension.
 const ACCOUNT_STEM: &str = "account";
 /// The account header's extension.
@@ -50,25 +56,44 @@ pub enum Entry {
         /// The id of the device whose file this is a copy of.
         device_id: String,
     },
+    /// `delta-<uuid>.<seq>.<file id>.cofsync`, a delta segment written by the device `device_id`.
+    DeltaFile {
+        /// The device's id, a canonical lower-case hyphenated UUID.
+        device_id: String,
+        /// The segment's place in the device's publications to this folder (decimal, from 1).
+        seq: u64,
+        /// The segment's file id: 16 lower-case hex digits, as in its header.
+        file_id: String,
+    },
+    /// A sync engine's conflict copy of a delta segment of `device_id`.
+    DeltaConflict {
+        /// The id of the device whose segment this is a copy of.
+        device_id: String,
+    },
     /// Not coffer's data: skip it, and leave it where it is.
     Ignored(IgnoreReason),
 }
 
 impl Entry {
-    /// True for a conflict copy of the header or of a device file.
+    /// True for a conflict copy of the header, of a device file or of a delta segment.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            Entry::AccountHeaderConflict { .. } | Entry::DeviceConflict { .. }
+            Entry::AccountHeaderConflict { .. }
+                | Entry::DeviceConflict { .. }
+                | Entry::DeltaConflict { .. }
         )
     }
 
-    /// The device id of a device file or of its conflict copy.
+    /// The device that owns the file: the writer of a device file or delta segment, or of the
+    /// file a conflict copy copies. Every file of device X in an account's directory is one for
+    /// which this is `Some(X)`; the header and ignored names have no owner.
     pub fn device_id(&self) -> Option<&str> {
         match self {
-            Entry::DeviceFile { device_id } | Entry::DeviceConflict { device_id } => {
-                Some(device_id)
-            }
+            Entry::DeviceFile { device_id }
+            | Entry::DeviceConflict { device_id }
+            | Entry::DeltaFile { device_id, .. }
+            | Entry::DeltaConflict { device_id } => Some(device_id),
             _ => None,
         }
     }
@@ -129,6 +154,12 @@ pub fn device_file_name(device_id: &str) -> String {
     format!("{DEVICE_PREFIX}{device_id}{DEVICE_EXT}")
 }
 
+/// The file name of a delta segment of `device_id`: `delta-<id>.<seq>.<file id>.cofsync`, with
+/// `seq` in decimal and `file_id` as 16 lower-case hex digits.
+pub fn delta_file_name(device_id: &str, seq: u64, file_id: u64) -> String {
+    format!("{DELTA_PREFIX}{device_id}.{seq}.{file_id:016x}{DEVICE_EXT}")
+}
+
 /// A name for a temporary file that will be renamed to `final_name`: `.<final>.<unique>.tmp`, in
 /// the same directory. Sync engines skip it and [`classify`] says [`IgnoreReason::CofferTemp`].
 pub fn temp_file_name(final_name: &str, unique: u64) -> String {
@@ -151,6 +182,17 @@ pub fn classify(file_name: &str) -> Entry {
             Entry::DeviceConflict { device_id }
         };
     }
+    if let Some((device_id, seq, file_id, conflict)) = parse_delta(file_name) {
+        return if conflict.is_none() {
+            Entry::DeltaFile {
+                device_id,
+                seq,
+                file_id,
+            }
+        } else {
+            Entry::DeltaConflict { device_id }
+        };
+    }
     if parse_account_conflict(file_name).is_some() {
         return Entry::AccountHeaderConflict {
             original: ACCOUNT_FILE.to_owned(),
@@ -166,6 +208,9 @@ pub fn conflict_style(file_name: &str) -> Option<ConflictStyle> {
         return None;
     }
     if let Some((_, conflict)) = parse_device(file_name) {
+        return conflict;
+    }
+    if let Some((_, _, _, conflict)) = parse_delta(file_name) {
         return conflict;
     }
     parse_account_conflict(file_name)
@@ -310,6 +355,44 @@ fn parse_device(name: &str) -> Option<(String, Option<ConflictStyle>)> {
         return None;
     };
     Some((id.to_owned(), conflict))
+}
+
+/// Parses `delta-<uuid>.<seq>.<16 hex>` followed by `.cofsync`, a conflict marker and
+/// `.cofsync`, or `.cofsync` and a recognised marker. Returns the device id, the sequence number,
+/// the file id and, for a conflict copy, its style. `seq` is canonical decimal (no leading zero,
+/// at least 1) and the file id exactly 16 lower-case hex digits, so a name has one reading even
+/// when an engine appends digits (`-1`, ` 2`).
+fn parse_delta(name: &str) -> Option<(String, u64, String, Option<ConflictStyle>)> {
+    let rest = name.strip_prefix(DELTA_PREFIX)?;
+    let id = rest.get(..36)?;
+    if !is_canonical_uuid(id) {
+        return None;
+    }
+    let rest = rest[36..].strip_prefix('.')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 20 || rest.starts_with('0') {
+        return None;
+    }
+    let seq: u64 = rest[..digits].parse().ok()?;
+    let rest = rest[digits..].strip_prefix('.')?;
+    let file_id = rest.get(..16)?;
+    if !file_id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let tail = &rest[16..];
+    let conflict = if tail == DEVICE_EXT {
+        None
+    } else if let Some(marker) = tail.strip_suffix(DEVICE_EXT) {
+        Some(marker_style(marker).unwrap_or(ConflictStyle::Other))
+    } else if let Some(marker) = tail.strip_prefix(DEVICE_EXT) {
+        Some(marker_style(marker)?)
+    } else {
+        return None;
+    };
+    Some((id.to_owned(), seq, file_id.to_owned(), conflict))
 }
 
 /// Parses a conflict copy of the account header: `account<marker>.json` where the marker starts

@@ -183,12 +183,11 @@ fn retire_every_device_file(folders: &[PathBuf], current: &AccountHeader) -> Res
             continue;
         };
         for e in rd.flatten() {
-            let retire = matches!(
-                classify(&e.file_name().to_string_lossy()),
-                Entry::DeviceFile { .. }
-                    | Entry::DeviceConflict { .. }
-                    | Entry::AccountHeaderConflict { .. }
-            );
+            // Every device's files (device files, delta segments and the
+            // copies of either) and the header's copies.
+            let entry = classify(&e.file_name().to_string_lossy());
+            let retire =
+                entry.device_id().is_some() || matches!(entry, Entry::AccountHeaderConflict { .. });
             if retire {
                 trash::move_to_trash(&e.path()).map_err(|er| {
                     Error::Io(format!(

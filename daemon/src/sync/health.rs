@@ -20,6 +20,11 @@ pub struct FolderHealth {
     pub unreachable: Option<String>,
     /// Whether it is polled (the OS cannot watch it).
     pub polled: bool,
+    /// This device's own files in it (snapshot, segments, superseded ones
+    /// not yet removed).
+    pub own_files: usize,
+    /// Bytes this daemon has written into it since it started.
+    pub written_bytes: u64,
 }
 
 impl FolderHealth {
@@ -77,6 +82,8 @@ pub fn folder_infos(folders: &BTreeMap<PathBuf, FolderHealth>) -> Vec<SyncFolder
                 last_merge_ms: h.last_merge_ms,
                 device_files: h.device_files,
                 problems,
+                own_files: h.own_files,
+                written_bytes: h.written_bytes,
                 watch: if h.polled {
                     "poll".into()
                 } else {

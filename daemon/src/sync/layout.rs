@@ -1,7 +1,7 @@
 //! The account's directory in a sync folder, `<folder>/<account_id>/`, and
 //! the files in it: reading and writing `account.json` (the one place that
 //! writes it), choosing among competing headers (the one place that
-//! weighs them), and retiring this device's own files.
+//! weighs them), listing and retiring one device's own files.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,16 @@ pub fn file_stamp(path: &Path) -> Option<FileStamp> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+/// The first `max` bytes of the file at `path` (all of it when shorter).
+pub fn read_head(path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Reads one account header file.
@@ -186,19 +196,32 @@ pub fn retire(path: &Path) {
     }
 }
 
-/// Moves this device's sync files of a retired epoch (and their conflict
-/// copies) out of every sync folder, into the trash.
+/// Every file of device `device_id` in the account directory `dir`, with
+/// what each is: its device file (snapshot, or a version-2 whole state), its
+/// delta segments, and every engine's conflict copy of either. The one
+/// place that answers "which files are device X's" (compaction, reset).
+pub fn own_files(dir: &Path, device_id: &str) -> Vec<(PathBuf, Entry)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, Entry)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let entry = classify(&e.file_name().to_string_lossy());
+            (entry.device_id() == Some(device_id)).then(|| (e.path(), entry))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Moves this device's sync files of a retired epoch (snapshot, segments
+/// and their conflict copies) out of every sync folder, into the trash.
 pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) {
     for f in folders {
-        let Ok(rd) = std::fs::read_dir(account_dir(f, account_id)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let ours = classify(&e.file_name().to_string_lossy()).device_id() == Some(device_id);
-            if ours {
-                if let Err(err) = trash::move_to_trash(&e.path()) {
-                    tracing::warn!(path = %e.path().display(), error = %err, "could not move a stale sync file to the trash");
-                }
+        for (path, _) in own_files(&account_dir(f, account_id), device_id) {
+            if let Err(err) = trash::move_to_trash(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "could not move a stale sync file to the trash");
             }
         }
     }
