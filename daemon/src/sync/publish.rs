@@ -20,7 +20,7 @@ use coffer_vault::ids::ItemId;
 use coffer_vault::replica::Replica;
 use coffer_vault::segment::{segment_bytes, FileId, SegmentHeader, SegmentKind};
 use coffer_vault::state::VaultState;
-use coffer_vault::sync_names::{delta_file_name, device_file_name};
+use coffer_vault::sync_names::{classify, delta_file_name, device_file_name};
 
 use super::compaction::{next_step, Step};
 use super::layout::{self, file_stamp};
@@ -252,6 +252,9 @@ impl Publish {
     pub fn write(self) -> Written {
         let mut outcomes = Vec::new();
         for fp in &self.folders {
+            if let Some(dir) = fp.files.first().and_then(|f| f.path.parent()) {
+                fsutil::clean_dead_writers_temps(dir);
+            }
             let mut failed = false;
             let mut per = Vec::new();
             for f in &fp.files {
@@ -349,6 +352,15 @@ fn commit_folder(account: &mut Account, fp: FolderPlan, outcomes: Vec<WriteOutco
     }
     if !carried {
         ledger.pending.extend(fp.taken);
+    }
+    if !failed {
+        // Everything owed went in: earlier failures to write this device's
+        // files (each attempt has a new name) are over.
+        let own = account.device.device_id.as_str();
+        health.problems.retain(|p, _| {
+            p.file_name()
+                .is_none_or(|n| classify(&n.to_string_lossy()).device_id() != Some(own))
+        });
     }
     ledger.retire(fp.retire);
     health.own_files = ledger.file_count();
