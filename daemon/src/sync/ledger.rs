@@ -79,6 +79,10 @@ pub struct Owner<'a> {
     pub device_id: &'a str,
     /// The replica (account, epoch, state).
     pub replica: &'a Replica,
+    /// Whether this device syncs with this folder only (then every other
+    /// device's version it has came from this folder, or will be
+    /// published here when it comes from elsewhere).
+    pub only_folder: bool,
 }
 
 impl Ledger {
@@ -118,8 +122,10 @@ impl Ledger {
         self.segments.sort_by_key(|f| f.seq);
         if let Some((_, vv)) = newest {
             // What the last publication did not cover: changes a crash (or
-            // a stop) kept from being published.
-            self.pending.extend(o.replica.items_not_covered_by(&vv));
+            // a stop) kept from being published. With one folder, other
+            // devices' versions came from it: only this device's count.
+            self.pending
+                .extend(o.replica.items_not_covered_by(&vv, o.only_folder));
             self.last_vv = vv;
         }
     }

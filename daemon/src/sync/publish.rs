@@ -75,6 +75,7 @@ pub fn load_ledgers(account: &mut Account) {
             dir: &dir,
             device_id: &dev.device_id,
             replica: &account.replica,
+            only_folder: dev.sync_folders.len() == 1,
         });
     }
 }
@@ -102,6 +103,7 @@ pub fn plan(account: &mut Account, _force: bool) -> Option<Publish> {
             dir: &dir,
             device_id: &dev.device_id,
             replica,
+            only_folder: dev.sync_folders.len() == 1,
         };
         ledger.ensure_loaded(&owner);
         ledger.check_files(&owner);

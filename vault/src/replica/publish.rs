@@ -32,13 +32,19 @@ impl Replica {
     }
 
     /// The items with a version whose dot `vv` does not cover: what this
-    /// device learned or wrote after a publication that had `vv`. One pass
-    /// over the vault (used once per folder when the daemon starts).
-    pub fn items_not_covered_by(&self, vv: &VersionVector) -> BTreeSet<ItemId> {
+    /// device learned or wrote after a publication that had `vv`; with
+    /// `own_only`, only versions this device wrote count. One pass over the
+    /// vault (used once per folder when the daemon starts).
+    pub fn items_not_covered_by(&self, vv: &VersionVector, own_only: bool) -> BTreeSet<ItemId> {
+        let counts = |d: &crate::ids::DeviceId| !own_only || *d == self.device_id;
         self.state
             .records()
             .iter()
-            .filter(|(_, versions)| versions.iter().any(|v| !vv.covers(&v.dot)))
+            .filter(|(_, versions)| {
+                versions
+                    .iter()
+                    .any(|v| counts(&v.dot.device) && !vv.covers(&v.dot))
+            })
             .map(|(id, _)| *id)
             .collect()
     }
@@ -73,7 +79,18 @@ mod tests {
         let delta = a.state_of([&two]);
         assert_eq!(delta.item_count(), 1);
         assert_eq!(delta.versions(&two), a.state().versions(&two));
-        assert_eq!(a.items_not_covered_by(&vv_then), BTreeSet::from([two]));
-        assert!(a.items_not_covered_by(a.state().vv()).is_empty());
+        assert_eq!(
+            a.items_not_covered_by(&vv_then, false),
+            BTreeSet::from([two])
+        );
+        assert!(a.items_not_covered_by(a.state().vv(), false).is_empty());
+        // b learned both from a: none of its own.
+        assert_eq!(
+            b.items_not_covered_by(&VersionVector::new(), false).len(),
+            2
+        );
+        assert!(b
+            .items_not_covered_by(&VersionVector::new(), true)
+            .is_empty());
     }
 }
