@@ -147,15 +147,21 @@ fn plan_folder(
     match next_step(ledger.snapshot.as_ref().map(|s| s.size), &sizes) {
         Step::Nothing => {}
         Step::Snapshot => {
-            let supersedes = if ledger.exact {
+            // A fresh segment as big as the snapshot (a bulk import) is not
+            // worth writing beside it: the snapshot alone, read whole.
+            let fresh_dominates = !files.is_empty()
+                && sizes.last().copied().unwrap_or(0)
+                    >= ledger.snapshot.as_ref().map_or(0, |s| s.size);
+            let supersedes = if ledger.exact && !fresh_dominates {
                 // Readers that merged every file so far (the fresh segment
                 // included) find nothing new in it.
                 let mut ids = ledger.live_ids();
                 ids.extend(files.iter().map(|f| f.header.file_id));
                 ids
             } else {
-                // Not known to hold only what the folder has: every reader
-                // reads it; the fresh segment's items are in it anyway.
+                // Not known to hold only what the folder has (or not worth
+                // it): every reader reads it; the fresh segment's items are
+                // in it anyway.
                 files.clear();
                 Vec::new()
             };
