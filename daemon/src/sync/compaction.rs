@@ -11,15 +11,19 @@
 //! folder holds at most `FAN_IN - 1` segments per level.
 //!
 //! The snapshot (the whole state) is rewritten only when the segments
-//! together outgrow it (and [`SNAPSHOT_MIN`]): so its cost, spread over the
-//! changes that made the segments grow, stays about one item's size per
-//! change, whatever the vault's size. [`MAX_SEGMENTS`] bounds the file count
-//! whatever happens.
+//! together outgrow what a new snapshot would cost (the state's size, and
+//! [`SNAPSHOT_MIN`]): so its cost, spread over the changes that made the
+//! segments grow, stays about one item's size per change, whatever the
+//! vault's size. (The old snapshot's size is no measure of that: a device
+//! that signed in before it merged anything wrote an empty one.)
+//! [`MAX_SEGMENTS`] bounds the file count whatever happens.
 
 /// How many segments of one level are merged into one.
 pub const FAN_IN: usize = 8;
-/// The size below which a segment is of level 0 is `LEVEL_BASE * FAN_IN`.
-pub const LEVEL_BASE: u64 = 1024;
+/// The size below which a segment is of level 0 is `LEVEL_BASE * FAN_IN`
+/// (4 KiB): a fresh segment of one item is level 0, and eight of them
+/// merged are level 1, so a change is not merged twice at level 0.
+pub const LEVEL_BASE: u64 = 512;
 /// Segments never cause a snapshot before they hold this many bytes.
 pub const SNAPSHOT_MIN: u64 = 64 * 1024;
 /// More segments than this and the next step is a snapshot.
@@ -39,8 +43,15 @@ pub enum Step {
     Snapshot,
 }
 
-/// A segment's level: 0 below `LEVEL_BASE * FAN_IN` bytes, 1 below
-/// `LEVEL_BASE * FAN_IN²`, and so on.
+/// Whether segments of `segments` bytes have outgrown a snapshot of
+/// `snapshot` bytes (or are too many).
+pub fn snapshot_due(snapshot: u64, segments: &[u64]) -> bool {
+    let total: u64 = segments.iter().sum();
+    segments.len() > MAX_SEGMENTS || total > snapshot.max(SNAPSHOT_MIN)
+}
+
+/// A segment's level: 0 below `LEVEL_BASE * FAN_IN` bytes (4 KiB), 1 below
+/// `LEVEL_BASE * FAN_IN²` (32 KiB), and so on.
 pub fn level(size: u64) -> u32 {
     let mut level = 0;
     let mut cap = LEVEL_BASE.saturating_mul(FAN_IN as u64);
@@ -51,15 +62,14 @@ pub fn level(size: u64) -> u32 {
     level
 }
 
-/// The next step for a folder whose snapshot has `snapshot` bytes (`None`:
-/// there is none yet, or it is a version-2 file) and whose segments, in
-/// sequence order, have `segments` bytes each.
+/// The next step for a folder where a snapshot would cost `snapshot`
+/// bytes (`None`: there is none yet, or it is a version-2 file) and whose
+/// segments, in sequence order, have `segments` bytes each.
 pub fn next_step(snapshot: Option<u64>, segments: &[u64]) -> Step {
     let Some(snapshot) = snapshot else {
         return Step::Snapshot;
     };
-    let total: u64 = segments.iter().sum();
-    if segments.len() > MAX_SEGMENTS || total > snapshot.max(SNAPSHOT_MIN) {
+    if snapshot_due(snapshot, segments) {
         return Step::Snapshot;
     }
     let levels: Vec<u32> = segments.iter().map(|s| level(*s)).collect();
@@ -80,9 +90,9 @@ mod tests {
     #[test]
     fn levels() {
         assert_eq!(level(0), 0);
-        assert_eq!(level(8 * 1024 - 1), 0);
-        assert_eq!(level(8 * 1024), 1);
-        assert_eq!(level(64 * 1024), 2);
+        assert_eq!(level(4 * 1024 - 1), 0);
+        assert_eq!(level(4 * 1024), 1);
+        assert_eq!(level(32 * 1024), 2);
         assert_eq!(level(u64::MAX), level(u64::MAX - 1));
     }
 

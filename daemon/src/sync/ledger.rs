@@ -69,6 +69,9 @@ pub struct Ledger {
     pub(super) exact: bool,
     /// Bytes this daemon wrote into the folder (files renamed into place).
     pub written_bytes: u64,
+    /// What a snapshot of the state was last found to cost (bytes): the
+    /// segments must outgrow this, not only the snapshot in the folder.
+    pub(super) state_bytes: u64,
 }
 
 /// Who is writing, and where: what a ledger needs besides itself.
@@ -175,6 +178,19 @@ impl Ledger {
             .collect()
     }
 
+    /// What a new snapshot would cost: the larger of the snapshot in the
+    /// folder and the state's size as last worked out; worked out again (one
+    /// pass over the versions' lengths) only when `segments` outgrow that,
+    /// so it costs the vault once per snapshot-sized growth.
+    pub fn snapshot_cost(&mut self, replica: &Replica, segments: &[u64]) -> Option<u64> {
+        let in_folder = self.snapshot.as_ref()?.size;
+        let known = in_folder.max(self.state_bytes);
+        if super::compaction::snapshot_due(known, segments) {
+            self.state_bytes = replica.state().json_len_hint() as u64;
+        }
+        Some(in_folder.max(self.state_bytes))
+    }
+
     /// How many files this device has in the folder.
     pub fn file_count(&self) -> usize {
         usize::from(self.snapshot.is_some()) + self.segments.len() + self.retiring.len()
@@ -199,6 +215,7 @@ impl Ledger {
             SegmentKind::Snapshot => {
                 // Every segment before a snapshot is in it.
                 gone.extend(self.segments.drain(..).map(|f| f.path));
+                self.state_bytes = file.size;
                 self.snapshot = Some(file);
                 self.exact = true;
             }

@@ -144,14 +144,14 @@ fn plan_folder(
             carries_taken: true,
         });
     }
-    match next_step(ledger.snapshot.as_ref().map(|s| s.size), &sizes) {
+    let snapshot_cost = ledger.snapshot_cost(replica, &sizes);
+    match next_step(snapshot_cost, &sizes) {
         Step::Nothing => {}
         Step::Snapshot => {
             // A fresh segment as big as the snapshot (a bulk import) is not
             // worth writing beside it: the snapshot alone, read whole.
             let fresh_dominates = !files.is_empty()
-                && sizes.last().copied().unwrap_or(0)
-                    >= ledger.snapshot.as_ref().map_or(0, |s| s.size);
+                && sizes.last().copied().unwrap_or(0) >= snapshot_cost.unwrap_or(0);
             let supersedes = if ledger.exact && !fresh_dominates {
                 // Readers that merged every file so far (the fresh segment
                 // included) find nothing new in it.
