@@ -50,6 +50,13 @@ pub fn snapshot_due(snapshot: u64, segments: &[u64]) -> bool {
     segments.len() > MAX_SEGMENTS || total > snapshot.max(SNAPSHOT_MIN)
 }
 
+/// Whether a fresh segment of `fresh` bytes is a bulk change (an import):
+/// half of what a snapshot would cost or more. It then goes into a new
+/// snapshot instead, which costs about the same and saves rewriting both.
+pub fn is_bulk(fresh: u64, snapshot: u64) -> bool {
+    fresh.saturating_mul(2) >= snapshot
+}
+
 /// A segment's level: 0 below `LEVEL_BASE * FAN_IN` bytes (4 KiB), 1 below
 /// `LEVEL_BASE * FAN_IN²` (32 KiB), and so on.
 pub fn level(size: u64) -> u32 {
@@ -94,6 +101,12 @@ mod tests {
         assert_eq!(level(4 * 1024), 1);
         assert_eq!(level(32 * 1024), 2);
         assert_eq!(level(u64::MAX), level(u64::MAX - 1));
+    }
+
+    #[test]
+    fn bulk_changes() {
+        assert!(is_bulk(5_000_000, 8_000_000));
+        assert!(!is_bulk(3000, 8_000_000));
     }
 
     #[test]

@@ -179,13 +179,21 @@ impl Ledger {
     }
 
     /// What a new snapshot would cost: the larger of the snapshot in the
-    /// folder and the state's size as last worked out; worked out again (one
-    /// pass over the versions' lengths) only when `segments` outgrow that,
-    /// so it costs the vault once per snapshot-sized growth.
-    pub fn snapshot_cost(&mut self, replica: &Replica, segments: &[u64]) -> Option<u64> {
+    /// folder and the state's size as last worked out. Worked out again (one
+    /// pass over the versions' lengths) only when the segments or the
+    /// `fresh` one might call for a snapshot by that measure, so it costs
+    /// the vault about once per snapshot.
+    pub fn snapshot_cost(
+        &mut self,
+        replica: &Replica,
+        segments: &[u64],
+        fresh: Option<u64>,
+    ) -> Option<u64> {
         let in_folder = self.snapshot.as_ref()?.size;
         let known = in_folder.max(self.state_bytes);
-        if super::compaction::snapshot_due(known, segments) {
+        let might = super::compaction::snapshot_due(known, segments)
+            || fresh.is_some_and(|f| super::compaction::is_bulk(f, known));
+        if might {
             self.state_bytes = replica.state().json_len_hint() as u64;
         }
         Some(in_folder.max(self.state_bytes))

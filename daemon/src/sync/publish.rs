@@ -22,7 +22,7 @@ use coffer_vault::segment::{segment_bytes, FileId, SegmentHeader, SegmentKind};
 use coffer_vault::state::VaultState;
 use coffer_vault::sync_names::{classify, delta_file_name, device_file_name};
 
-use super::compaction::{next_step, Step};
+use super::compaction::{is_bulk, next_step, Step};
 use super::layout::{self, file_stamp};
 use super::ledger::{Ledger, OwnFile, Owner};
 use crate::session::{Account, Session};
@@ -144,15 +144,20 @@ fn plan_folder(
             carries_taken: true,
         });
     }
-    let snapshot_cost = ledger.snapshot_cost(replica, &sizes);
-    match next_step(snapshot_cost, &sizes) {
+    let fresh = (!files.is_empty()).then(|| sizes.last().copied().unwrap_or(0));
+    let snapshot_cost = ledger.snapshot_cost(replica, &sizes, fresh);
+    let bulk = matches!((snapshot_cost, fresh), (Some(c), Some(f)) if is_bulk(f, c));
+    let step = if bulk {
+        Step::Snapshot
+    } else {
+        next_step(snapshot_cost, &sizes)
+    };
+    match step {
         Step::Nothing => {}
         Step::Snapshot => {
-            // A fresh segment as big as the snapshot (a bulk import) is not
-            // worth writing beside it: the snapshot alone, read whole.
-            let fresh_dominates = !files.is_empty()
-                && sizes.last().copied().unwrap_or(0) >= snapshot_cost.unwrap_or(0);
-            let supersedes = if ledger.exact && !fresh_dominates {
+            // A bulk change (an import) goes into the snapshot alone, read
+            // whole: writing its segment beside it would cost as much again.
+            let supersedes = if ledger.exact && !bulk {
                 // Readers that merged every file so far (the fresh segment
                 // included) find nothing new in it.
                 let mut ids = ledger.live_ids();
