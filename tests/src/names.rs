@@ -1,6 +1,7 @@
 //! The file names of a sync folder (`account.json`, `device-ID.cofsync`,
-//! the conflict copies of every engine), as the daemon reads them, and what
-//! an account's folder holds by those rules.
+//! `delta-ID.SEQ.FILEID.cofsync`, the conflict copies of every engine), as
+//! the daemon reads them, and what an account's folder holds by those rules
+//! (device files, one device's files, its newest segment, conflict copies).
 //!
 //! The rules are the vault crate's (`coffer_vault::sync_names`),
 //! re-exported here so that every test names them through this one module.

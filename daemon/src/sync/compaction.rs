@@ -51,10 +51,11 @@ pub fn snapshot_due(snapshot: u64, segments: &[u64]) -> bool {
 }
 
 /// Whether a fresh segment of `fresh` bytes is a bulk change (an import):
-/// half of what a snapshot would cost or more. It then goes into a new
-/// snapshot instead, which costs about the same and saves rewriting both.
+/// [`SNAPSHOT_MIN`] or more, and half of what a snapshot would cost or
+/// more. It then goes into a new snapshot instead, which costs about the
+/// same and saves rewriting both.
 pub fn is_bulk(fresh: u64, snapshot: u64) -> bool {
-    fresh.saturating_mul(2) >= snapshot
+    fresh >= SNAPSHOT_MIN && fresh.saturating_mul(2) >= snapshot
 }
 
 /// A segment's level: 0 below `LEVEL_BASE * FAN_IN` bytes (4 KiB), 1 below
@@ -107,6 +108,8 @@ mod tests {
     fn bulk_changes() {
         assert!(is_bulk(5_000_000, 8_000_000));
         assert!(!is_bulk(3000, 8_000_000));
+        // A small vault: one item is half of it, but no bulk change.
+        assert!(!is_bulk(1300, 2000));
     }
 
     #[test]
