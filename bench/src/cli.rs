@@ -57,6 +57,10 @@ pub struct Args {
     /// Also write the results as JSON to FILE.
     #[arg(long, global = true, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Directory holding the previous `coffer` and `cofferd` (a release build
+    /// of the commit before the change): `sync-cost` measures them too.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub baseline_bin_dir: Option<PathBuf>,
     /// What to measure.
     #[command(subcommand)]
     pub command: Cmd,
@@ -73,6 +77,8 @@ pub enum Cmd {
     Merge,
     /// Propagation between two devices through a shared folder vs Syncthing.
     Propagation,
+    /// Bytes a change writes into the sync folder, files per device, a sync round's cost.
+    SyncCost,
     /// Unlock from the keyring cache after a restart vs a full key derivation.
     Unlock,
     /// The daemon's idle CPU time and resident memory at 1k, 10k, 100k items.
@@ -108,6 +114,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let bins = Bins::locate(args.bin_dir.as_deref())?;
+    let baseline = match &args.baseline_bin_dir {
+        Some(dir) => Some(Bins::locate(Some(dir))?),
+        None => None,
+    };
     if args.command != Cmd::UnlockInner {
         println!("coffer-bench ({} mode) on {}", mode.name(), report.machine);
         let load: f64 = crate::report::load_average().parse().unwrap_or(0.0);
@@ -136,7 +146,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Cmd::Cli => crate::cli_rt::run(&bins, &tools, mode, report),
             Cmd::Merge => crate::merge::run(&bins, &tools, mode, args.max_items, report),
             Cmd::Breakdown => crate::breakdown::run(mode, report),
-            Cmd::Propagation => crate::propagation::run(&bins, &tools, mode, report),
+            Cmd::Propagation => {
+                crate::propagation::run(&bins, &tools, mode, args.max_items, report)
+            }
+            Cmd::SyncCost => {
+                crate::sync_cost::run(&bins, baseline.as_ref(), mode, args.max_items, report)
+            }
             Cmd::Unlock => crate::unlock::run(&bins, &tools, mode, report),
             Cmd::Idle => crate::idle::run(&bins, mode, args.max_items, report),
             Cmd::Coldstart => crate::coldstart::run(&bins, mode, report),
@@ -163,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     step("unlock", Cmd::Unlock, &mut report)?;
     step("merge", Cmd::Merge, &mut report)?;
     step("propagation", Cmd::Propagation, &mut report)?;
+    step("sync-cost", Cmd::SyncCost, &mut report)?;
     step("idle", Cmd::Idle, &mut report)?;
     step("search", Cmd::Search, &mut report)?;
     step("agent", Cmd::Agent, &mut report)?;

@@ -16,6 +16,8 @@
 //! - [`breakdown`]: the daemon's per-request steps, timed in process.
 //! - [`merge`], [`keepass`]: merge cost vs `keepassxc-cli merge`.
 //! - [`propagation`], [`syncthing`]: device-to-device propagation vs Syncthing.
+//! - [`sync_cost`]: bytes a change writes into the sync folder, files per
+//!   device, a sync round's cost, against the previous (version-2) format.
 //! - [`unlock`]: unlock from the keyring cache vs a full key derivation.
 //! - [`idle`]: idle CPU time and resident memory.
 //! - [`coldstart`]: daemon start to ready.
@@ -38,6 +40,7 @@ mod propagation;
 mod report;
 mod search;
 mod stats;
+mod sync_cost;
 mod syncthing;
 mod tools;
 mod unlock;

@@ -414,18 +414,24 @@ fn daemon_merge(
     let ak =
         AccountKey::parse(ak_text.trim()).map_err(|e| anyhow::anyhow!("bad Account Key: {e}"))?;
     let vault_key = header.unlock(&SecretString::from(PASSWORD), &ak)?;
-    let a_file = SyncFile::from_bytes(&std::fs::read(
-        acct_dir.join(format!("device-{a_device}.cofsync")),
-    )?)?;
-    if a_file.state.item_count() != n {
+    // A's state as its files in the folder hold it (snapshot and segments).
+    let mut a_state = coffer_vault::state::VaultState::new();
+    for e in std::fs::read_dir(&acct_dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if coffer_vault::sync_names::classify(&name).device_id() == Some(a_device.as_str()) {
+            let f = coffer_vault::segment::read_sync_file(&std::fs::read(e.path())?)?;
+            a_state.union(f.state());
+        }
+    }
+    if a_state.item_count() != n {
         bail!(
-            "A's sync file has {} items, expected {n}",
-            a_file.state.item_count()
+            "A's sync files hold {} items, expected {n}",
+            a_state.item_count()
         );
     }
     let (edited, added) = changes_at(n);
     let b = other_side(
-        &a_file.state,
+        &a_state,
         header.account_id,
         header.epoch,
         &vault_key,

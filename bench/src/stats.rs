@@ -135,7 +135,10 @@ fn sig3(x: f64) -> String {
     } else if a >= 1.0 {
         format!("{x:.2}")
     } else {
-        format!("{x:.3}")
+        // Below 1, as many decimals as three significant digits need
+        // (0.712, 0.0123, 0.000407), at most 9.
+        let decimals = (2 - a.log10().floor() as i32).clamp(3, 9) as usize;
+        format!("{x:.decimals$}")
     }
 }
 
@@ -152,6 +155,14 @@ mod tests {
         assert!((percentile(&v, 25.0) - 2.0).abs() < 1e-12);
         assert!((percentile(&[1.0, 2.0], 50.0) - 1.5).abs() < 1e-12);
         assert!((percentile(&v, 95.0) - 4.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn small_ratios_keep_three_significant_digits() {
+        assert_eq!(ratio(0.712), "0.712×");
+        assert_eq!(ratio(0.0123), "0.0123×");
+        assert_eq!(ratio(0.000407), "0.000407×");
+        assert_eq!(ratio(2.41), "2.41×");
     }
 
     #[test]

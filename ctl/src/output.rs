@@ -368,11 +368,13 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}  [{}]  {} device file(s){stale}, {merged}, watched by {}",
+            "  {}  [{}]  {} device file(s){stale}, {merged}, watched by {}; {} file(s) of this device, {} written since the daemon started",
             f.path.display(),
             f.health,
             f.device_files,
-            f.watch
+            f.watch,
+            f.own_files,
+            bytes(f.written_bytes)
         );
         for p in &f.problems {
             let _ = writeln!(
@@ -385,6 +387,21 @@ pub fn sync_folders(folders: &[SyncFolderInfo]) -> String {
         }
     }
     out
+}
+
+/// A byte count for people: `512 B`, `3.4 KiB`, `76.1 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// The item list as a table: id, title, username.
@@ -571,6 +588,8 @@ mod tests {
                 last_merge_ms: None,
                 device_files: 2,
                 stale_files: 1,
+                own_files: 3,
+                written_bytes: 3 * 1024 * 1024 + 100 * 1024,
                 problems: vec![coffer_proto::reply::FileProblem {
                     path: PathBuf::from("/sync/acc/x.dev"),
                     reason: "truncated; left in place".into(),
@@ -640,6 +659,7 @@ mod tests {
             "/sync  [problems]",
             "truncated; left in place",
             "2 device file(s), 1 stale file(s) of an earlier epoch",
+            "3 file(s) of this device, 3.1 MiB written",
             "/c",
             "pid 42",
             "Header:       generation 3, password or hint last changed 2025-01-01 00:00 UTC on device \"desktop\" (d9)",

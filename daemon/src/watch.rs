@@ -185,7 +185,12 @@ impl Burst {
                 for p in &ev.paths {
                     self.writing.remove(p);
                 }
-                self.removing |= ev.paths.iter().any(|p| !is_temp_path(p));
+                // A device retiring its superseded delta segments is routine
+                // (it happens after most publications), not a folder going away.
+                self.removing |= ev
+                    .paths
+                    .iter()
+                    .any(|p| !is_temp_path(p) && !is_delta_segment(p));
             }
             // Opens, reads, metadata: nothing written.
             _ => {}
@@ -197,6 +202,15 @@ impl Burst {
     fn settled(&self) -> bool {
         self.writing.is_empty() && !self.removing
     }
+}
+
+fn is_delta_segment(p: &Path) -> bool {
+    p.file_name().is_some_and(|n| {
+        matches!(
+            coffer_vault::sync_names::classify(&n.to_string_lossy()),
+            coffer_vault::sync_names::Entry::DeltaFile { .. }
+        )
+    })
 }
 
 fn is_temp_path(p: &Path) -> bool {
@@ -260,6 +274,7 @@ fn is_structural(ev: &notify::Event, watched: &[Watched]) -> bool {
             && !p
                 .file_name()
                 .is_some_and(|n| is_temp_name(&n.to_string_lossy()))
+            && !is_delta_segment(p)
             && (p.is_dir() || !p.exists())
     })
 }
@@ -501,6 +516,23 @@ mod tests {
         assert!(both.settled());
         // One renamed into place while the other is still written in place.
         assert!(!burst(&[create(b), modify(b), rename_to(a)]).settled());
+    }
+
+    #[test]
+    fn retired_delta_segments_do_not_hold_the_round_back() {
+        let seg = "delta-6a1f3e9c-2b4d-4f8a-b1c7-93d2e5f0a8b6.3.0000000000000abc.cofsync";
+        let new = "delta-6a1f3e9c-2b4d-4f8a-b1c7-93d2e5f0a8b6.9.0000000000000abd.cofsync";
+        assert!(burst(&[
+            rename_to(new),
+            ev(EventKind::Remove(RemoveKind::File), &[seg]),
+        ])
+        .settled());
+        // Any other removal still waits.
+        assert!(!burst(&[
+            rename_to(new),
+            ev(EventKind::Remove(RemoveKind::File), &["account.json"]),
+        ])
+        .settled());
     }
 
     #[test]

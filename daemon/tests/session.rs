@@ -246,3 +246,131 @@ async fn a_round_merges_the_other_device_and_reports_a_reset_without_moving_the_
         "the round itself moves nothing"
     );
 }
+
+/// Publishes `c`'s round (if it has anything to write).
+fn publish(d: &Daemon, session: &mut Session) -> coffer_proto::reply::SyncReport {
+    let mut out = merge_step(&d.ctx(), session, false);
+    if let Some(p) = out.publish.take() {
+        p.write().commit(session);
+    }
+    out.report
+}
+
+fn own_files(session: &Session) -> usize {
+    session
+        .sync()
+        .expect("signed in")
+        .folders
+        .values()
+        .next()
+        .map_or(0, |h| h.own_files)
+}
+
+/// A device publishing change after change (one item over and over, then
+/// many items, which outgrows the snapshot): its files stay few, every
+/// change costs the folder about a segment, and the other device reads
+/// only the fresh segments: the merged segments and snapshots that take
+/// over files it merged are skipped unread. A new device reads what is left.
+#[tokio::test]
+async fn a_reader_reads_only_what_it_has_not_merged() {
+    let root = tempfile::tempdir().expect("tempdir");
+    isolate(root.path());
+    let folder = folder(root.path());
+    let new = account();
+    let (a, b) = (daemon(root.path(), "a"), daemon(root.path(), "b"));
+    let mut ca = a.core().await;
+    let mut cb = b.core().await;
+    ca.session
+        .sign_in(&a.ctx(), sign_in_of(&a, &new, &folder))
+        .expect("a signs in");
+    cb.session
+        .sign_in(&b.ctx(), sign_in_of(&b, &new, &folder))
+        .expect("b signs in");
+    publish(&b, &mut cb.session);
+    add(&mut ca.session, "Hot");
+    publish(&a, &mut ca.session);
+    publish(&b, &mut cb.session);
+    let written = |s: &Session| {
+        s.sync()
+            .unwrap()
+            .folders
+            .values()
+            .next()
+            .unwrap()
+            .written_bytes
+    };
+    let (before, b_before) = (written(&ca.session), written(&cb.session));
+    let edits = 60;
+    for i in 0..edits {
+        let (account, key) = ca.session.unlocked().expect("unlocked");
+        let key = key.clone();
+        let id = account.replica.find_by_title(&key, "Hot").unwrap()[0].id;
+        account
+            .replica
+            .edit(
+                &key,
+                id,
+                vec![(
+                    "password".into(),
+                    Some(SecretString::from(format!("p{i}").as_str())),
+                )],
+                1_735_689_700_000 + i,
+            )
+            .expect("edit");
+        account.save().expect("save");
+        publish(&a, &mut ca.session);
+        assert!(
+            own_files(&ca.session) <= 10,
+            "{} files",
+            own_files(&ca.session)
+        );
+        let r = publish(&b, &mut cb.session);
+        assert_eq!(
+            r.merged_files, 1,
+            "b read more than the fresh segment: {r:?}"
+        );
+        assert_eq!(r.new_versions, 1);
+    }
+    let per_edit = (written(&ca.session) - before) / edits;
+    assert!(per_edit < 4096, "{per_edit} bytes per edit");
+    assert_eq!(
+        written(&cb.session),
+        b_before,
+        "b wrote a's changes back into the folder they came from"
+    );
+    // Many items: the segments outgrow the snapshot, which is rewritten.
+    for i in 0..150 {
+        add(&mut ca.session, &format!("bulk {i:03} {}", "x".repeat(400)));
+        publish(&a, &mut ca.session);
+        let r = publish(&b, &mut cb.session);
+        assert_eq!(
+            r.merged_files, 1,
+            "b read more than the fresh segment: {r:?}"
+        );
+    }
+    assert!(
+        own_files(&ca.session) <= 20,
+        "{} files",
+        own_files(&ca.session)
+    );
+    assert_eq!(titles(&mut cb.session), titles(&mut ca.session));
+    // The snapshot was rewritten meanwhile (and b skipped it, above).
+    let a_id = ca.session.device().unwrap().device_id.clone();
+    let snap = folder
+        .join(new.header.account_id.to_string())
+        .join(coffer_vault::sync_names::device_file_name(&a_id));
+    let header = coffer_vault::segment::read_segment_header(&std::fs::read(snap).unwrap())
+        .expect("a's snapshot");
+    assert!(
+        header.seq > 2 && !header.supersedes.is_empty(),
+        "{header:?}"
+    );
+    // A new device reads what the folder holds now, and has everything.
+    let c = daemon(root.path(), "c");
+    let mut cc = c.core().await;
+    cc.session
+        .sign_in(&c.ctx(), sign_in_of(&c, &new, &folder))
+        .expect("c signs in");
+    publish(&c, &mut cc.session);
+    assert_eq!(titles(&mut cc.session), titles(&mut ca.session));
+}

@@ -13,8 +13,9 @@ use coffer_vault::device_key::{DeviceKeyContext, Slot};
 use coffer_vault::format::{Container, SyncFile};
 use coffer_vault::item::Item;
 use coffer_vault::secret::SecretKey;
+use coffer_vault::segment::{read_segment_header, read_sync_file, Segment, SyncContent};
 use coffer_vault::sync_names::{
-    classify, device_file_name, header_file_name, unlock_file_name, Entry,
+    classify, delta_file_name, device_file_name, header_file_name, unlock_file_name, Entry,
 };
 use coffer_vault::unlock_key::UnlockKeyFile;
 
@@ -54,13 +55,27 @@ pub fn container(data: &[u8]) {
     }
 }
 
-/// Sync file reader.
+/// Sync file reader, either version (a whole state, or a snapshot or delta
+/// segment, whose header alone must read the same as within the whole).
 pub fn sync_file(data: &[u8]) {
     if let Ok(f) = SyncFile::from_bytes(data) {
         let bytes = f.to_bytes();
         let again = SyncFile::from_bytes(&bytes).expect("a written sync file parses");
         assert_eq!(again, f, "sync file round trip");
         assert_eq!(again.to_bytes(), bytes, "sync file bytes are stable");
+    }
+    let header = read_segment_header(data);
+    if let Ok(SyncContent::Segment(s)) = read_sync_file(data) {
+        assert_eq!(
+            header.as_ref(),
+            Ok(&s.header),
+            "the header alone reads the same"
+        );
+        let bytes = s.to_bytes();
+        let again = Segment::from_bytes(&bytes).expect("a written segment parses");
+        assert_eq!(again.header, s.header, "segment round trip");
+        assert_eq!(again.state, s.state, "segment round trip");
+        assert_eq!(again.to_bytes(), bytes, "segment bytes are stable");
     }
 }
 
@@ -123,6 +138,18 @@ pub fn sync_name(data: &[u8]) {
             name,
             "unlock key name round trip"
         ),
+        Entry::DeltaFile {
+            device_id,
+            seq,
+            file_id,
+        } => {
+            let id = u64::from_str_radix(&file_id, 16).expect("a delta's file id is hex");
+            assert_eq!(
+                delta_file_name(&device_id, seq, id),
+                name,
+                "delta segment name round trip"
+            );
+        }
         _ => {}
     }
 }

@@ -75,6 +75,13 @@ pub struct SyncFolderInfo {
     /// a time after a grace period.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stale_files: usize,
+    /// This device's own files in the folder (its snapshot and delta
+    /// segments, and superseded ones not yet removed).
+    #[serde(default)]
+    pub own_files: usize,
+    /// Bytes this daemon has written into the folder since it started.
+    #[serde(default)]
+    pub written_bytes: u64,
     /// Files that could not be merged.
     #[serde(default)]
     pub problems: Vec<FileProblem>,

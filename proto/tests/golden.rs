@@ -203,6 +203,8 @@ fn responses() {
                 last_merge_ms: Some(5),
                 device_files: 2,
                 stale_files: 0,
+                own_files: 3,
+                written_bytes: 4096,
                 problems: vec![],
                 watch: "notify".into(),
             }],
@@ -242,6 +244,8 @@ fn responses() {
                 last_merge_ms: Some(5),
                 device_files: 2,
                 stale_files: 1,
+                own_files: 2,
+                written_bytes: 0,
                 problems: vec![FileProblem {
                     path: PathBuf::from("/sync/0b8e…/device-d1.cofsync"),
                     reason: "this device's file was removed by something else 3 times".into(),

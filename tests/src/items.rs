@@ -132,6 +132,14 @@ pub fn field(item: &Value, name: &str) -> String {
     custom_fields(item).remove(name).unwrap_or_default()
 }
 
+/// Notes big enough (70 KiB) that the change adding them is a bulk one: it
+/// goes into a new snapshot, so the device file itself is rewritten (a
+/// small change only adds a delta segment: sync format 3). Tests that need
+/// an engine to see a device's file change on one side use it.
+pub fn bulk_notes() -> String {
+    "n".repeat(70 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,8 @@
 //!   printed when such a test fails.
 //! - [`folder`]: what a directory holds (names, contents, temp files).
 //! - [`names`]: the sync folder's file names (one re-export of the daemon's
-//!   rules) and the device files a folder holds.
+//!   rules) and the device files, one device's files and segments a folder
+//!   holds.
 //! - [`trash`]: the freedesktop trash in a device's HOME, where a reset puts
 //!   what it displaces.
 //! - [`tools`]: external tools (skipped or required), and re-running a test

@@ -1,6 +1,7 @@
 //! The file names of a sync folder (`account.json`, `device-ID.cofsync`,
-//! the conflict copies of every engine), as the daemon reads them, and what
-//! an account's folder holds by those rules.
+//! `delta-ID.SEQ.FILEID.cofsync`, the conflict copies of every engine), as
+//! the daemon reads them, and what an account's folder holds by those rules
+//! (device files, one device's files, its newest segment, conflict copies).
 //!
 //! The rules are the vault crate's (`coffer_vault::sync_names`),
 //! re-exported here so that every test names them through this one module.
@@ -33,12 +34,19 @@ pub fn unlock_keys(dir: &Path) -> BTreeSet<String> {
 }
 
 /// Whether `dir` holds `account.json`, the device files of exactly `ids`,
-/// the unlock keys of some of them, and nothing else.
+/// delta segments and unlock keys of some of them, and nothing else (no
+/// conflict copy, no file of another device).
 pub fn holds_only(dir: &Path, ids: &BTreeSet<String>) -> bool {
-    let keys = unlock_keys(dir);
+    let names = crate::folder::names(dir);
     device_files(dir) == *ids
-        && keys.is_subset(ids)
-        && crate::folder::names(dir).len() == 1 + ids.len() + keys.len()
+        && names.contains(ACCOUNT_FILE)
+        && names.iter().all(|n| match classify(n) {
+            Entry::AccountHeader => true,
+            Entry::DeviceFile { device_id }
+            | Entry::DeltaFile { device_id, .. }
+            | Entry::UnlockKey { device_id } => ids.contains(&device_id),
+            _ => false,
+        })
 }
 
 /// Whether every one of `dirs` holds the same `account.json` and, by
@@ -53,7 +61,28 @@ pub fn all_clean(dirs: &[std::path::PathBuf], ids: &BTreeSet<String>) -> bool {
             .all(|d| header(d) == first && holds_only(d, ids))
 }
 
-/// The conflict copies (of the header or of a device file) in `dir`, sorted.
+/// Every sync file of device `id` in `dir` (device file, delta segments, conflict copies of
+/// either).
+pub fn files_of(dir: &Path, id: &str) -> Vec<String> {
+    crate::folder::names(dir)
+        .into_iter()
+        .filter(|n| classify(n).device_id() == Some(id))
+        .collect()
+}
+
+/// The name of device `id`'s newest delta segment in `dir` (highest sequence number).
+pub fn newest_delta(dir: &Path, id: &str) -> Option<String> {
+    crate::folder::names(dir)
+        .into_iter()
+        .filter_map(|n| match classify(&n) {
+            Entry::DeltaFile { device_id, seq, .. } if device_id == id => Some((seq, n)),
+            _ => None,
+        })
+        .max()
+        .map(|(_, n)| n)
+}
+
+/// The conflict copies (of the header, a device file or a delta segment) in `dir`, sorted.
 pub fn conflict_copies(dir: &Path) -> Vec<String> {
     crate::folder::names(dir)
         .into_iter()

@@ -20,7 +20,7 @@ use coffer_blackbox::process::kill9;
 use coffer_blackbox::rng::{split, Rng, Seed};
 use coffer_blackbox::{pid_alive, shared_folder, stderr, Device};
 use coffer_vault::account_key::AccountKey;
-use coffer_vault::format::{Container, SyncFile};
+use coffer_vault::format::Container;
 use coffer_vault::secret::SecretString;
 
 const PW: &str = "crashing horse battery";
@@ -208,13 +208,13 @@ fn check_disk(
     for title in found.keys() {
         assert!(ledger.contains_key(title), "an item nobody added: {title}");
     }
-    // Our sync file, if one was published, parses too.
+    // Our sync files (snapshot and segments), if any were published, parse too.
     if let Ok(rd) = std::fs::read_dir(sync_dir) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.ends_with(".cofsync") && !name.starts_with('.') {
                 let b = std::fs::read(e.path()).unwrap();
-                SyncFile::from_bytes(&b)
+                coffer_vault::segment::read_sync_file(&b)
                     .unwrap_or_else(|err| panic!("{name} is corrupt after a crash: {err}"));
             }
         }

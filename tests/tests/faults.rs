@@ -9,12 +9,15 @@
 //! refused rename lets it through, and hits only whole writes (a password
 //! change, below).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use coffer_blackbox::folder::temp_names;
 use coffer_blackbox::items::sorted_titles;
 use coffer_blackbox::{shared_folder, stderr, Device};
-use coffer_vault::format::{Container, SyncFile};
+
+use coffer_vault::format::Container;
+use coffer_vault::segment::read_sync_file;
 
 const PW: &str = "faulty horse battery";
 const EMAIL: &str = "faults@example.org";
@@ -62,25 +65,45 @@ impl Rig {
         sorted_titles(&self.dev)
     }
 
-    /// The sync folder's file of this device.
-    fn device_file(&self) -> PathBuf {
+    /// The account directory in the sync folder, and this device's id.
+    fn account_dir(&self) -> (PathBuf, String) {
         let st = self.dev.json(&["status", "--json"]);
         let dir = self
             .dev
             .sync_folder()
             .expect("a sync folder")
             .join(st["account_id"].as_str().expect("account_id"));
-        let id = st["device_id"].as_str().expect("device_id");
-        std::fs::read_dir(&dir)
-            .expect("the account folder exists")
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n == coffer_blackbox::names::device_file_name(id)
-            })
-            .unwrap_or_else(|| panic!("no sync file of device {id} in {}", dir.display()))
+        (dir, st["device_id"].as_str().expect("device_id").to_owned())
     }
+
+    /// This device's files in the sync folder (its snapshot and delta
+    /// segments), by name, with their bytes.
+    fn device_files(&self) -> BTreeMap<String, Vec<u8>> {
+        let (dir, id) = self.account_dir();
+        let files: BTreeMap<String, Vec<u8>> = coffer_blackbox::names::files_of(&dir, &id)
+            .into_iter()
+            .map(|n| {
+                let bytes = std::fs::read(dir.join(&n)).expect("readable");
+                (n, bytes)
+            })
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "no sync file of device {id} in {}",
+            dir.display()
+        );
+        files
+    }
+}
+
+/// The record versions `files` hold together (each file parses).
+fn versions(files: &BTreeMap<String, Vec<u8>>) -> usize {
+    let mut all = coffer_vault::state::VaultState::new();
+    for (name, b) in files {
+        let f = read_sync_file(b).unwrap_or_else(|e| panic!("{name} parses: {e}"));
+        all.union(f.state());
+    }
+    all.version_count()
 }
 
 /// No coffer temp file (`.….tmp`) left in `dir`. While a fault is in
@@ -187,15 +210,8 @@ fn failed_sync_publishing_is_reported_and_retried() {
     let dev = &rig.dev;
     dev.ok(&["add", "One", "--password", "1"]);
     dev.ok(&["sync", "now"]);
-    let file = rig.device_file();
-    let dir = file.parent().unwrap().to_path_buf();
-    let mut published = std::fs::read(&file).unwrap();
-    let versions = |b: &[u8]| {
-        SyncFile::from_bytes(b)
-            .expect("the sync file parses")
-            .state
-            .version_count()
-    };
+    let (dir, _) = rig.account_dir();
+    let mut published = rig.device_files();
     assert_eq!(versions(&published), 1);
 
     for (kind, words) in FAULTS {
@@ -210,16 +226,16 @@ fn failed_sync_publishing_is_reported_and_retried() {
             "under {kind} the problem is not reported: {folders} / {report}"
         );
         assert_eq!(
-            std::fs::read(&file).unwrap(),
+            rig.device_files(),
             published,
-            "the published file changed under {kind}"
+            "the published files changed under {kind}"
         );
         assert_no_temp(&dir);
 
         // The fault goes: the next round publishes and the problem clears.
         rig.clear();
         dev.ok(&["sync", "now"]);
-        let now = std::fs::read(&file).unwrap();
+        let now = rig.device_files();
         assert!(
             versions(&now) > versions(&published),
             "the change made under {kind} was not published once it went"
@@ -229,8 +245,7 @@ fn failed_sync_publishing_is_reported_and_retried() {
         assert_eq!(folders[0]["health"], "ok", "{folders}");
         assert_no_temp(&dir);
     }
-    let last = SyncFile::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
-    assert_eq!(last.state.version_count(), 4, "every item was published");
+    assert_eq!(versions(&rig.device_files()), 4, "every item was published");
 }
 
 #[test]

@@ -231,7 +231,9 @@ fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
     let a_name = device_file_name(&text(&a.status()["device_id"]));
     let a_in_b = f.account_dir(1).join(&a_name);
     let old = std::fs::read(&a_in_b).expect("a's file in b's folder");
-    a.ok(&["add", "Conflicted", "--password", "c0"]);
+    // A bulk change: a's snapshot (its device file) is rewritten.
+    let notes = coffer_blackbox::items::bulk_notes();
+    a.ok(&["add", "Conflicted", "--password", "c0", "--notes", &notes]);
     a.ok(&["sync", "now"]);
     put(&a_in_b, &old);
     runs.push(conflict_run(&rclone, &acct, &a_name));

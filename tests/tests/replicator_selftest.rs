@@ -323,6 +323,9 @@ fn conflict_copies_have_each_engines_names_and_are_recognised() {
                 | Entry::HeaderChangeConflict { .. }
                 | Entry::UnlockKey { .. }
                 | Entry::UnlockKeyConflict { .. } => continue,
+                Entry::DeltaFile { .. } | Entry::DeltaConflict { .. } => {
+                    panic!("{engine:?}: {name:?}: no segment was written here")
+                }
                 Entry::Ignored(reason) => panic!("{engine:?}: {name:?} ignored: {reason:?}"),
             }
             assert_eq!(

@@ -293,6 +293,12 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
         ids[1]
     );
     put_atomically(&dir.join(&copy_name), &b_file[..b_file.len() / 2]);
+    // A's delta segments (its add went into one) are stale files of the epoch too.
+    let a_segments: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("delta-{}.", ids[0])))
+        .collect();
+    assert!(!a_segments.is_empty(), "A published no segment");
 
     b.ok(&["lock"]);
     let containers: Vec<(PathBuf, Vec<u8>)> =
@@ -400,6 +406,13 @@ fn three_devices_reset_and_the_one_that_was_off_follows_when_started() {
     }
     let in_trash_b = names(&trash::files_dir(b));
     assert!(in_trash_b.contains(&copy_name), "{in_trash_b:?}");
+    let in_trash_a = names(&trash::files_dir(a));
+    for seg in &a_segments {
+        assert!(
+            in_trash_a.contains(seg),
+            "A's segment {seg} is not in its trash: {in_trash_a:?}"
+        );
+    }
     assert!(trashed_a.exists());
 
     // Nothing opens in state reset, not even with the old password.
@@ -454,8 +467,22 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         rep.sync_all();
     });
     let b_id = text(&status(b)["device_id"]);
-    let b_file = fb.join(&account_id).join(format!("device-{b_id}.cofsync"));
-    let b_file_before = std::fs::read(&b_file).expect("B published its file");
+    // B's files in its folder (snapshot and delta segments), with their bytes.
+    let b_files = || {
+        let dir = fb.join(&account_id);
+        coffer_blackbox::names::files_of(&dir, &b_id)
+            .into_iter()
+            .map(|n| {
+                let bytes = std::fs::read(dir.join(&n)).ok();
+                (n, bytes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let b_files_before = b_files();
+    assert!(
+        b_files_before.iter().any(|(n, _)| n.starts_with("device-")),
+        "B published its file"
+    );
 
     // Partitioned: B's edits reach B's own folder only.
     b.ok(&["add", "Offline edit", "--password", "offline-secret"]);
@@ -463,9 +490,10 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
     wait_until(
         "B publishes its edits into its own folder",
         SETTLE,
-        || (std::fs::read(&b_file).ok()? != b_file_before).then_some(()),
+        || (b_files() != b_files_before).then_some(()),
         || b.log(),
     );
+    let b_stale: Vec<String> = b_files().into_iter().map(|(n, _)| n).collect();
     let (b_container_path, b_container) = container_of(b);
     let b_device_json = std::fs::read(b.dirs().data.join("device.json")).expect("device.json");
 
@@ -483,10 +511,22 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         "B's trashed container is the one holding its edits"
     );
     assert!(!b_container_path.exists());
+    // B's stale files went to a trash: the segments with its offline edits to
+    // its own; its snapshot, unchanged since A last saw it, either to B's or
+    // (when the engine carried A's retirement of the same copy) to A's.
     let in_trash_b = names(&trash::files_dir(b));
+    let in_trash_a = names(&trash::files_dir(a));
+    for n in &b_stale {
+        assert!(
+            in_trash_b.contains(n) || (n.starts_with("device-") && in_trash_a.contains(n)),
+            "B's stale sync file {n} is in no trash: B {in_trash_b:?}, A {in_trash_a:?}"
+        );
+    }
     assert!(
-        in_trash_b.contains(&format!("device-{b_id}.cofsync")),
-        "B's own stale sync file is not in its trash: {in_trash_b:?}"
+        b_stale
+            .iter()
+            .any(|n| n.starts_with("delta-") && in_trash_b.contains(n)),
+        "B's segments with its offline edits are not in its trash: {in_trash_b:?}"
     );
 
     // A logs in to the new epoch while B's stale file may still sit in A's folder: nothing of
@@ -505,7 +545,7 @@ fn unsynced_edits_of_a_partitioned_device_stay_out_of_the_new_epoch() {
         .map(|d| text(&status(d)["device_id"]))
         .collect();
     wait_until(
-        "both folders hold the two new device files only",
+        "both folders hold the two new devices' files only",
         SETTLE,
         || {
             rep.sync_all();
@@ -1446,16 +1486,19 @@ fn a_reset_touches_no_other_devices_file_and_status_counts_current_and_stale_fil
     b.stop_daemon();
     let b_file = dir.join(format!("device-{}.cofsync", ids[1]));
     let b_bytes = std::fs::read(&b_file).expect("B's file");
+    // B's files: its snapshot, its delta segments (sync format 3) and its unlock key (issue 16).
+    let b_files: BTreeSet<String> = names(&dir)
+        .into_iter()
+        .filter(|n| coffer_blackbox::names::classify(n).owner() == Some(ids[1].as_str()))
+        .collect();
 
     let reply = reset(a, NEW_PW, None, None);
     let key2 = text(&reply["account_key"]);
+    let mut want = b_files.clone();
+    want.insert("account.json".to_owned());
     assert_eq!(
         names(&dir),
-        BTreeSet::from([
-            "account.json".to_owned(),
-            format!("device-{}.cofsync", ids[1]),
-            format!("unlock-{}.json", ids[1]),
-        ]),
+        want,
         "the reset removed A's own files and nothing else"
     );
     assert_eq!(std::fs::read(&b_file).expect("B's file stays"), b_bytes);
@@ -1474,14 +1517,16 @@ fn a_reset_touches_no_other_devices_file_and_status_counts_current_and_stale_fil
         SETTLE,
         || {
             let f = folder_of(a);
-            // B's device file and B's unlock key (issue 16) of the earlier epoch.
-            (f["device_files"] == 0 && f["stale_files"] == 2 && f["health"] == "ok").then_some(())
+            // Every file of B's, all of the earlier epoch.
+            (f["device_files"] == 0 && f["stale_files"] == b_files.len() && f["health"] == "ok")
+                .then_some(())
         },
         || format!("{:#}", status(a)),
     );
-    assert!(a
-        .ok(&["status"])
-        .contains("2 stale file(s) of an earlier epoch"));
+    assert!(a.ok(&["status"]).contains(&format!(
+        "{} stale file(s) of an earlier epoch",
+        b_files.len()
+    )));
 
     // B starts, follows the reset and retires its own file; A's count follows.
     let (st_b, _) = wait_reset(b, Instant::now());

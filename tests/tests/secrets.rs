@@ -479,6 +479,16 @@ fn no_secret_reaches_any_file_log_or_error() {
         trash_files > 0,
         "the reset put files in the trash, which are scanned too"
     );
+    // Delta segments (in the folder, and the old epoch's in the trash) are
+    // scanned like every other file.
+    let segments = all
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("delta-"))
+        })
+        .count();
+    assert!(segments > 0, "no delta segment was scanned");
     let logs: Vec<_> = all
         .iter()
         .filter(|p| p.to_string_lossy().ends_with(".log"))
@@ -537,7 +547,7 @@ fn no_secret_reaches_any_file_log_or_error() {
         }
     }
     eprintln!(
-        "scanned {} files ({trash_files} in the trash, {log_bytes} bytes of trace logs) and {} outputs for {} secrets",
+        "scanned {} files ({trash_files} in the trash, {segments} delta segments, {log_bytes} bytes of trace logs) and {} outputs for {} secrets",
         all.len(),
         w.outputs.len(),
         w.secrets.len()

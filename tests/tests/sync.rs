@@ -62,17 +62,26 @@ fn shared_folder_propagates_within_a_fraction_of_a_second() {
     wait_for("b's edit on a", Duration::from_secs(5), || {
         item(a, "item 0").filter(|v| v["username"] == "bob")
     });
-    // One file per device, each written only by its device.
-    let names: Vec<String> = std::fs::read_dir(f.account_dir(0))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names.iter().filter(|n| n.ends_with(".cofsync")).count(),
-        2,
-        "{names:?}"
-    );
-    assert!(names.contains(&"account.json".to_owned()));
+    // Each device's files name it (each is written only by its device): one
+    // snapshot and a few delta segments per device, and nothing else.
+    let dir = f.account_dir(0);
+    let names: Vec<String> = coffer_blackbox::folder::names(&dir).into_iter().collect();
+    let ids = [
+        text(&a.status()["device_id"]),
+        text(&b.status()["device_id"]),
+    ];
+    for id in &ids {
+        let files = coffer_blackbox::names::files_of(&dir, id);
+        assert_eq!(
+            files.iter().filter(|n| n.starts_with("device-")).count(),
+            1,
+            "{files:?}"
+        );
+        assert!(files.len() <= 10, "{files:?}");
+    }
+    // Besides them, the header and (issue 16) each device's unlock key.
+    let ids: std::collections::BTreeSet<String> = ids.into_iter().collect();
+    assert!(coffer_blackbox::names::holds_only(&dir, &ids), "{names:?}");
 }
 
 /// The account folder inside the sync folder is deleted and made again
@@ -187,8 +196,20 @@ fn conflict_copy_of(engine: Engine) {
     let [a, b] = &f.devices;
     a.ok(&["add", "Copy", "--password", "c0"]);
     a.ok(&["sync", "now"]);
-    // b's folder keeps a's old file and gets a's new one as a conflict copy.
-    let stats = rep.conflict_copy(0, 1, engine);
+    // b's folder gets a's new segment (and a's snapshot) only as
+    // conflict copies: an engine may make one of any file.
+    let a_id = text(&a.status()["device_id"]);
+    let acct = &f.account_id;
+    let delta =
+        coffer_blackbox::names::newest_delta(&f.account_dir(0), &a_id).expect("a's segment");
+    let snapshot = coffer_blackbox::names::device_file_name(&a_id);
+    let mut stats = coffer_blackbox::replicator::Stats::default();
+    for rel in [delta, snapshot] {
+        let s = rep
+            .conflict_copy_of(0, 1, format!("{acct}/{rel}"), engine)
+            .unwrap();
+        stats.conflicts += s.conflicts;
+    }
     assert!(
         stats.conflicts > 0,
         "{engine:?}: the replicator made no conflict copy"
@@ -218,10 +239,13 @@ fn bad_files_are_reported_retried_and_never_lose_data() {
     let [a, b] = &f.devices;
     a.ok(&["add", "Keep", "--password", "k0"]);
     settle(&f.devices, &mut rep);
-    // A half-written delivery of a's new file: reported, nothing lost.
+    // A half-written delivery of a's new file (the segment with the new
+    // item): reported, nothing lost.
     a.ok(&["add", "Later", "--password", "l0"]);
     a.ok(&["sync", "now"]);
-    let a_file = coffer_blackbox::names::device_file_name(&text(&a.status()["device_id"]));
+    let a_file =
+        coffer_blackbox::names::newest_delta(&f.account_dir(0), &text(&a.status()["device_id"]))
+            .expect("a's newest segment");
     let rel = format!("{acct}/{a_file}");
     let half = rep
         .deliver_half_written(0, 1, &rel)
@@ -395,7 +419,9 @@ fn rclone_conflict_of_a_device_file_leaves_nothing_behind() {
     let a_rel = format!("{}/{a_file}", f.account_id);
     let a_before = std::fs::read(rep.path(1, &a_rel)).expect("a's file in b's folder");
     // a publishes a new version of its file while b's folder gets an old one back.
-    a.ok(&["add", "During", "--password", "d0"]);
+    // A bulk change: a's snapshot (its device file) is rewritten.
+    let notes = coffer_blackbox::items::bulk_notes();
+    a.ok(&["add", "During", "--password", "d0", "--notes", &notes]);
     a.ok(&["sync", "now"]);
     rep.replay_old(1, &a_rel, &a_before)
         .expect("an old version");

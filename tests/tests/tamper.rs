@@ -1,7 +1,8 @@
 //! Tampering (issue 7), at the library level where the daemon's readers
 //! live (`coffer-vault`), plus two black-box checks through the daemon.
 //!
-//! For `account.json`, the local container and a sync file: every byte
+//! For `account.json`, the local container and the sync files (a version-2
+//! whole state, a version-3 snapshot and delta segment): every byte
 //! flipped (with two masks), every truncation, old files replayed, records
 //! moved between items, devices, epochs and accounts, and huge KDF
 //! parameters. The property checked each time: the input is rejected with
@@ -22,6 +23,7 @@ use coffer_vault::item::custom_field;
 use coffer_vault::kdf::KdfParams;
 use coffer_vault::replica::{MergeOutcome, Replica};
 use coffer_vault::secret::{SecretKey, SecretString};
+use coffer_vault::segment::{read_sync_file, segment_bytes, FileId, SegmentHeader, SegmentKind};
 use serde_json::Value;
 
 const PW: &str = "tamper horse battery";
@@ -116,12 +118,45 @@ fn fixture() -> Fx {
     }
 }
 
-/// Merges the sync file `bytes` into `r` (with the vault key, or locked), which must parse and
-/// belong to `r`'s account and epoch; what the merge did.
+/// Merges the sync file `bytes` (either version) into `r` (with the vault key, or locked), which
+/// must parse and belong to `r`'s account and epoch; what the merge did.
 fn merge_bytes(r: &mut Replica, bytes: &[u8], key: Option<&SecretKey>) -> MergeOutcome {
-    let file = SyncFile::from_bytes(bytes).expect("the sync file parses");
-    r.merge_sync_file(&file, key)
+    let file = read_sync_file(bytes).expect("the sync file parses");
+    r.merge_sync_content(&file, key)
         .expect("the sync file belongs to this account and epoch")
+}
+
+/// `r`'s version-3 sync file: its snapshot (whole state), or a delta segment
+/// holding the current versions of its items titled B1 and B3 (an edited
+/// item with history and a custom field, and a plain one).
+fn segment_of(r: &Replica, key: &SecretKey, kind: SegmentKind) -> Vec<u8> {
+    let header = SegmentHeader {
+        kind,
+        account_id: r.account_id(),
+        epoch: r.epoch(),
+        device_id: r.device_id(),
+        device_name: r.device_name().to_owned(),
+        written_hlc: r.clock(),
+        file_id: FileId(0x0123_4567_89ab_cdef),
+        seq: 7,
+        supersedes: vec![FileId(5), FileId(6)],
+        extends: r.state().vv().clone(),
+        vv: r.state().vv().clone(),
+    };
+    match kind {
+        SegmentKind::Snapshot => segment_bytes(&header, r.state()),
+        SegmentKind::Delta => {
+            let ids: Vec<_> = r
+                .items(key)
+                .unwrap()
+                .into_iter()
+                .filter(|i| i.title() == "B1" || i.title() == "B3")
+                .map(|i| i.id)
+                .collect();
+            assert_eq!(ids.len(), 2);
+            segment_bytes(&header, &r.state_of(&ids))
+        }
+    }
 }
 
 /// Items as canonical JSON, for exact comparison.
@@ -160,7 +195,7 @@ fn merge_tampered(
     locked: bool,
     what: &str,
 ) -> &'static str {
-    let file = match SyncFile::from_bytes(bytes) {
+    let file = match read_sync_file(bytes) {
         Ok(f) => f,
         Err(e) => {
             assert!(!e.to_string().is_empty(), "{what}: an empty error");
@@ -169,9 +204,9 @@ fn merge_tampered(
     };
     let mut r = base.clone();
     let outcome = if locked {
-        r.merge_sync_file(&file, None)
+        r.merge_sync_content(&file, None)
     } else {
-        r.merge_sync_file(&file, Some(&fx.key))
+        r.merge_sync_content(&file, Some(&fx.key))
     };
     let mut rejected = match outcome {
         Ok(o) => o.rejected.len(),
@@ -206,31 +241,43 @@ fn count(t: &mut Tally, class: &str) {
 #[test]
 fn every_byte_of_a_sync_file_flipped() {
     let fx = fixture();
-    let bytes = fx.b.sync_file_bytes();
-    let mut clean = fx.a.clone();
-    merge_bytes(&mut clean, &bytes, Some(&fx.key));
-    let expected = item_set(&clean, &fx.key);
-    let start = Instant::now();
-    let mut tally = Tally::default();
-    for i in 0..bytes.len() {
-        for (mask, locked) in [(0x01u8, false), (0x80, false), (0x01, true)] {
-            let mut t = bytes.clone();
-            t[i] ^= mask;
-            let what = format!("sync file byte {i} ^ {mask:#04x} (locked: {locked})");
-            let class = catch_unwind(AssertUnwindSafe(|| {
-                merge_tampered(&fx, &fx.a, &t, &expected, locked, &what)
-            }))
-            .unwrap_or_else(|_| panic!("{what}: panicked"));
-            count(&mut tally, class);
+    let files = [
+        ("version-2 file", fx.b.sync_file_bytes()),
+        (
+            "snapshot",
+            segment_of(&fx.b, &fx.key, SegmentKind::Snapshot),
+        ),
+        (
+            "delta segment",
+            segment_of(&fx.b, &fx.key, SegmentKind::Delta),
+        ),
+    ];
+    for (name, bytes) in files {
+        let mut clean = fx.a.clone();
+        merge_bytes(&mut clean, &bytes, Some(&fx.key));
+        let expected = item_set(&clean, &fx.key);
+        let start = Instant::now();
+        let mut tally = Tally::default();
+        for i in 0..bytes.len() {
+            for (mask, locked) in [(0x01u8, false), (0x80, false), (0x01, true)] {
+                let mut t = bytes.clone();
+                t[i] ^= mask;
+                let what = format!("{name} byte {i} ^ {mask:#04x} (locked: {locked})");
+                let class = catch_unwind(AssertUnwindSafe(|| {
+                    merge_tampered(&fx, &fx.a, &t, &expected, locked, &what)
+                }))
+                .unwrap_or_else(|_| panic!("{what}: panicked"));
+                count(&mut tally, class);
+            }
         }
+        eprintln!(
+            "{name} of {} bytes, {} flips in {:?}: {tally}",
+            bytes.len(),
+            bytes.len() * 3,
+            start.elapsed()
+        );
+        assert!(tally.rejected > bytes.len(), "{name}: {tally}");
     }
-    eprintln!(
-        "sync file of {} bytes, {} flips in {:?}: {tally}",
-        bytes.len(),
-        bytes.len() * 3,
-        start.elapsed()
-    );
-    assert!(tally.rejected > bytes.len());
 }
 
 #[test]
@@ -387,6 +434,12 @@ fn truncated_files_are_rejected() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
+    for kind in [SegmentKind::Snapshot, SegmentKind::Delta] {
+        let seg = segment_of(&fx.b, &fx.key, kind);
+        check(&format!("{kind:?}"), &seg, &|b| {
+            read_sync_file(b).map(|_| ()).map_err(|e| e.to_string())
+        });
+    }
     let e = SyncFile::from_bytes(&sync[..sync.len() / 2])
         .unwrap_err()
         .to_string();
@@ -466,6 +519,51 @@ fn old_sync_files_replayed_change_nothing() {
         .merge_sync_file(&SyncFile::from_bytes(&new).unwrap(), Some(&reset.vault_key))
         .unwrap_err();
     assert!(e.to_string().contains("epoch"), "{e}");
+}
+
+/// An old delta segment replayed (an engine restoring an old copy, a
+/// device's segment that came back) changes nothing: no item reverts, no
+/// deleted item returns.
+#[test]
+fn old_segments_replayed_change_nothing() {
+    let mut fx = fixture();
+    let old = segment_of(&fx.b, &fx.key, SegmentKind::Delta);
+    let find = |r: &Replica, t: &str| {
+        r.items(&fx.key)
+            .unwrap()
+            .into_iter()
+            .find(|i| i.title() == t)
+            .unwrap()
+            .id
+    };
+    let (b1, b3) = (find(&fx.b, "B1"), find(&fx.b, "B3"));
+    fx.b.edit(
+        &fx.key,
+        b1,
+        vec![("password".into(), Some(s("b1-newest")))],
+        NOW + 10,
+    )
+    .unwrap();
+    fx.b.delete(&fx.key, b3, NOW + 11).unwrap();
+    let new = segment_of(&fx.b, &fx.key, SegmentKind::Snapshot);
+    for locked in [false, true] {
+        let mut a = fx.a.clone();
+        let key = (!locked).then_some(&fx.key);
+        merge_bytes(&mut a, &new, key);
+        a.verify_and_compact(&fx.key);
+        let after_new = item_set(&a, &fx.key);
+        let versions = a.state().version_count();
+        assert!(merge_bytes(&mut a, &old, key).rejected.is_empty());
+        a.verify_and_compact(&fx.key);
+        assert_eq!(item_set(&a, &fx.key), after_new, "locked: {locked}");
+        assert_eq!(a.state().version_count(), versions);
+        let b1_now = a.get(&fx.key, b1).unwrap().unwrap();
+        assert_eq!(b1_now.get("password").unwrap().expose(), "b1-newest");
+        assert!(
+            a.get(&fx.key, b3).unwrap().is_none(),
+            "a deleted item came back"
+        );
+    }
 }
 
 /// The sync file as JSON (magic line kept aside).

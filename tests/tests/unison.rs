@@ -206,7 +206,9 @@ fn unison_carries_edits_and_its_own_conflict_copies() {
     runs.extend(quiesce(engine, &unison, &f));
     let header_a = f.account_dir(0).join("account.json");
     let header = std::fs::read(&header_a).expect("the header");
-    a.ok(&["add", "Conflicted", "--password", "c0"]);
+    // A bulk change: a's snapshot (its device file) is rewritten.
+    let notes = coffer_blackbox::items::bulk_notes();
+    a.ok(&["add", "Conflicted", "--password", "c0", "--notes", &notes]);
     a.ok(&["sync", "now"]);
     put(&header_a, &[&header[..], b"\n"].concat());
     std::thread::sleep(Duration::from_millis(1100)); // b's changes are newer by the clock

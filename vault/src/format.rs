@@ -315,7 +315,7 @@ fn split_magic<'a>(
 
 /// Checks the first line against the `versions` this library reads and
 /// returns the version and the body after the line.
-fn split_magic_of<'a>(
+pub(crate) fn split_magic_of<'a>(
     bytes: &'a [u8],
     magic: &str,
     format: &'static str,
@@ -355,7 +355,21 @@ fn split_magic_of<'a>(
     }
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8], format: &str) -> Result<T, FormatError> {
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    format: &str,
+) -> Result<T, FormatError> {
+    // The JSON body starts on line 2, after the magic line.
+    parse_body_at(body, format, 2)
+}
+
+/// Parses JSON that starts on line `first_line` of its file (1-based), so
+/// that errors name the file's line.
+pub(crate) fn parse_body_at<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    format: &str,
+    first_line: usize,
+) -> Result<T, FormatError> {
     serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Eof => "truncated",
@@ -363,10 +377,9 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8], format: &str) -> Result
             serde_json::error::Category::Data => "unexpected content",
             serde_json::error::Category::Io => "unreadable",
         };
-        // Line numbers count from the JSON body, which starts on line 2.
         FormatError::Corrupt(format!(
             "{format}: {what} at line {} column {}: {e}",
-            e.line() + 1,
+            e.line() + first_line - 1,
             e.column()
         ))
     })

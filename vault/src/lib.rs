@@ -24,8 +24,10 @@
 //! - [`state`]: a vault state and its key-free merge (union, then compaction).
 //! - [`replica`]: one device's vault: add, edit, delete, locked and unlocked
 //!   merges, conflict resolution and reports.
-//! - [`format`](mod@format): the local container and per-device sync file formats
+//! - [`format`](mod@format): the local container and the version-2 sync file
 //!   (bytes and plain structs only; [`replica`] puts itself in them).
+//! - [`segment`]: version-3 sync files, a device's snapshot and its delta
+//!   segments, and the reader of either version.
 //! - [`sync_names`]: which file in an account's sync folder is what.
 //! - [`backup`]: the encrypted backup file.
 //! - [`device_key`]: the Account Key as a signed-in device keeps it, sealed.
@@ -56,6 +58,7 @@ pub mod record;
 pub mod replica;
 pub mod search;
 pub mod secret;
+pub mod segment;
 pub mod state;
 pub mod sync_names;
 pub mod unlock_key;

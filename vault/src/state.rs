@@ -276,8 +276,10 @@ impl VaultState {
     }
 
     /// An upper bound of the length of this state's JSON, so that a file
-    /// writer can allocate its buffer once instead of doubling it.
-    pub(crate) fn json_len_hint(&self) -> usize {
+    /// writer can allocate its buffer once instead of doubling it (and a
+    /// sync writer can tell what a snapshot of it would cost). One pass over
+    /// the versions, reading only their lengths.
+    pub fn json_len_hint(&self) -> usize {
         // `{"id":"…","dot":{"device":"…","counter":N},"context":{…},
         // "deleted":false,"sealed":"…"},` with 36-character ids.
         const VERSION_FIXED: usize = 160;

@@ -1,8 +1,12 @@
 //! Names of the files in `<sync folder>/<account_id>/`, and what each one is.
 //!
-//! coffer keeps two kinds of files in an account's directory of a sync folder (DESIGN §3): the
-//! account header [`ACCOUNT_FILE`] and one device file per device, `device-<uuid>.cofsync`, each
-//! written only by its own device. Everything else found there is one of:
+//! coffer keeps these files in an account's directory of a sync folder (DESIGN §3): the account
+//! header [`ACCOUNT_FILE`]; one device file per device, `device-<uuid>.cofsync` (the device's
+//! snapshot, or its whole state in format version 2); and each device's delta segments,
+//! `delta-<uuid>.<seq>.<file id>.cofsync` ([`delta_file_name`]); each device's header changes
+//! `header-<uuid>.json` and unlock key `unlock-<uuid>.json`. A device writes only its own files;
+//! [`Entry::owner`] says whose a file is, for every kind (conflict copies included). Everything
+//! else found there is one of:
 //!
 //! - a *conflict copy* that a sync engine made of one of those files. Each engine has its own
 //!   naming (Syncthing, Dropbox in any language, Nextcloud/ownCloud, iCloud/Google Drive/macOS
@@ -17,8 +21,8 @@
 //! conflict copy of that device's file. This matters for OneDrive, whose `name-HOSTNAME.ext` copies
 //! would otherwise look like a device id with more hyphens.
 //!
-//! Every coffer file has an owner that [`Entry::device_id`] names: a device file and each
-//! conflict copy of it belong to the device whose id the name carries (the header belongs to the
+//! Every coffer file but the header has an owner that [`Entry::owner`] names: a device's files
+//! and each conflict copy of them belong to the device whose id the name carries (the header belongs to the
 //! account). A device retires its own files; what belongs to others it touches one at a time.
 //!
 //! Everything here is pure: names in, values out.
@@ -37,6 +41,9 @@ const JSON_EXT: &str = ".json";
 const DEVICE_PREFIX: &str = "device-";
 /// Every device file's name ends with this.
 const DEVICE_EXT: &str = ".cofsync";
+/// Every delta segment's name starts with this. Older coffer versions take such names for
+/// [`IgnoreReason::Unknown`] and leave them alone.
+const DELTA_PREFIX: &str = "delta-";
 /// The account header's name without its extension.
 const ACCOUNT_STEM: &str = "account";
 /// The account header's extension.
@@ -83,12 +90,26 @@ pub enum Entry {
         /// The device whose file this is a copy of.
         device_id: String,
     },
+    /// `delta-<uuid>.<seq>.<file id>.cofsync`, a delta segment written by the device `device_id`.
+    DeltaFile {
+        /// The device's id, a canonical lower-case hyphenated UUID.
+        device_id: String,
+        /// The segment's place in the device's publications to this folder (decimal, from 1).
+        seq: u64,
+        /// The segment's file id: 16 lower-case hex digits, as in its header.
+        file_id: String,
+    },
+    /// A sync engine's conflict copy of a delta segment of `device_id`.
+    DeltaConflict {
+        /// The id of the device whose segment this is a copy of.
+        device_id: String,
+    },
     /// Not coffer's data: skip it, and leave it where it is.
     Ignored(IgnoreReason),
 }
 
 impl Entry {
-    /// True for a conflict copy of the header or of a device file.
+    /// True for a conflict copy of the header, of a device file or of a delta segment.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
@@ -96,17 +117,20 @@ impl Entry {
                 | Entry::DeviceConflict { .. }
                 | Entry::HeaderChangeConflict { .. }
                 | Entry::UnlockKeyConflict { .. }
+                | Entry::DeltaConflict { .. }
         )
     }
 
     /// The device that writes this file (or the original of this conflict
-    /// copy), for every kind of file a device owns: its sync file, its
-    /// header changes, its unlock key. `None` for `account.json` (written at
-    /// signup and reset) and for ignored names.
+    /// copy), for every kind of file a device owns: its sync file and delta
+    /// segments, its header changes, its unlock key. `None` for
+    /// `account.json` (written at signup and reset) and for ignored names.
     pub fn owner(&self) -> Option<&str> {
         match self {
             Entry::DeviceFile { device_id }
             | Entry::DeviceConflict { device_id }
+            | Entry::DeltaFile { device_id, .. }
+            | Entry::DeltaConflict { device_id }
             | Entry::HeaderChange { device_id }
             | Entry::HeaderChangeConflict { device_id }
             | Entry::UnlockKey { device_id }
@@ -115,12 +139,15 @@ impl Entry {
         }
     }
 
-    /// The device id of a device file or of its conflict copy.
+    /// The device whose sync data this is: the writer of a device file or
+    /// delta segment, or of the file a conflict copy of one copies. `None`
+    /// for the header, header changes, unlock keys and ignored names.
     pub fn device_id(&self) -> Option<&str> {
         match self {
-            Entry::DeviceFile { device_id } | Entry::DeviceConflict { device_id } => {
-                Some(device_id)
-            }
+            Entry::DeviceFile { device_id }
+            | Entry::DeviceConflict { device_id }
+            | Entry::DeltaFile { device_id, .. }
+            | Entry::DeltaConflict { device_id } => Some(device_id),
             _ => None,
         }
     }
@@ -202,6 +229,12 @@ pub fn unlock_file_name(device_id: &str) -> String {
     format!("{UNLOCK_PREFIX}{device_id}{JSON_EXT}")
 }
 
+/// The file name of a delta segment of `device_id`: `delta-<id>.<seq>.<file id>.cofsync`, with
+/// `seq` in decimal and `file_id` as 16 lower-case hex digits.
+pub fn delta_file_name(device_id: &str, seq: u64, file_id: u64) -> String {
+    format!("{DELTA_PREFIX}{device_id}.{seq}.{file_id:016x}{DEVICE_EXT}")
+}
+
 /// A name for a temporary file that will be renamed to `final_name`: `.<final>.<unique>.tmp`, in
 /// the same directory. Sync engines skip it and [`classify`] says [`IgnoreReason::CofferTemp`].
 pub fn temp_file_name(final_name: &str, unique: u64) -> String {
@@ -238,6 +271,17 @@ pub fn classify(file_name: &str) -> Entry {
             Entry::UnlockKeyConflict { device_id }
         };
     }
+    if let Some((device_id, seq, file_id, conflict)) = parse_delta(file_name) {
+        return if conflict.is_none() {
+            Entry::DeltaFile {
+                device_id,
+                seq,
+                file_id,
+            }
+        } else {
+            Entry::DeltaConflict { device_id }
+        };
+    }
     if parse_account_conflict(file_name).is_some() {
         return Entry::AccountHeaderConflict {
             original: ACCOUNT_FILE.to_owned(),
@@ -259,6 +303,9 @@ pub fn conflict_style(file_name: &str) -> Option<ConflictStyle> {
         if let Some((_, conflict)) = parse_owned(file_name, prefix, JSON_EXT) {
             return conflict;
         }
+    }
+    if let Some((_, _, _, conflict)) = parse_delta(file_name) {
+        return conflict;
     }
     parse_account_conflict(file_name)
 }
@@ -434,6 +481,44 @@ fn parse_owned(name: &str, prefix: &str, ext: &str) -> Option<(String, Option<Co
         return None;
     };
     Some((id.to_owned(), conflict))
+}
+
+/// Parses `delta-<uuid>.<seq>.<16 hex>` followed by `.cofsync`, a conflict marker and
+/// `.cofsync`, or `.cofsync` and a recognised marker. Returns the device id, the sequence number,
+/// the file id and, for a conflict copy, its style. `seq` is canonical decimal (no leading zero,
+/// at least 1) and the file id exactly 16 lower-case hex digits, so a name has one reading even
+/// when an engine appends digits (`-1`, ` 2`).
+fn parse_delta(name: &str) -> Option<(String, u64, String, Option<ConflictStyle>)> {
+    let rest = name.strip_prefix(DELTA_PREFIX)?;
+    let id = rest.get(..36)?;
+    if !is_canonical_uuid(id) {
+        return None;
+    }
+    let rest = rest[36..].strip_prefix('.')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 20 || rest.starts_with('0') {
+        return None;
+    }
+    let seq: u64 = rest[..digits].parse().ok()?;
+    let rest = rest[digits..].strip_prefix('.')?;
+    let file_id = rest.get(..16)?;
+    if !file_id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let tail = &rest[16..];
+    let conflict = if tail == DEVICE_EXT {
+        None
+    } else if let Some(marker) = tail.strip_suffix(DEVICE_EXT) {
+        Some(marker_style(marker).unwrap_or(ConflictStyle::Other))
+    } else if let Some(marker) = tail.strip_prefix(DEVICE_EXT) {
+        Some(marker_style(marker)?)
+    } else {
+        return None;
+    };
+    Some((id.to_owned(), seq, file_id.to_owned(), conflict))
 }
 
 /// Parses a conflict copy of the account header: `account<marker>.json` where the marker starts

@@ -1,12 +1,16 @@
 //! Test vectors of the container and sync file formats, and round trips.
 //!
-//! Each `tests/vectors/container-*.txt` and `sync-*.txt` file has header
+//! Each `tests/vectors/container-*.txt`, `sync-*.txt` (version 2) and
+//! `segment-*.txt` (version 3: snapshots and delta segments) file has header
 //! lines `name: value`, a line `---`, then the file's exact bytes. The
 //! header says what reading it must give (`expect:`):
 //!
-//! - `success`: it parses, writing it again gives the same bytes, every
-//!   record opens, and the live items have the `titles:` listed (`|`
-//!   separated, sorted); a container also has `reports:` conflict reports;
+//! - `success`: it parses, writing it again gives the same bytes (or, with
+//!   `canonical: FILE`, the bytes of that vector: the same content listed in
+//!   another order), every record opens, and the live items have the
+//!   `titles:` listed (`|` separated, sorted); a container also has
+//!   `reports:` conflict reports; a segment's header reads alone as within
+//!   the file, and it has the `kind:`, `seq:` and `supersedes:` given;
 //!   a container with `appended:` entries (and `torn:` bytes of an
 //!   interrupted append) is written again folded, so only its content is
 //!   compared; a sync vector's `trashed:` lists the titles in the trash
@@ -39,6 +43,10 @@ use coffer_vault::ids::DeviceId;
 use coffer_vault::item::{NOTES, PASSWORD, TITLE, URL, USERNAME};
 use coffer_vault::replica::{Replica, Unpersisted};
 use coffer_vault::secret::{SecretKey, SecretString};
+use coffer_vault::segment::{
+    read_segment_header, read_sync_file, segment_bytes, FileId, Segment, SegmentHeader,
+    SegmentKind, SyncContent,
+};
 use common::{hex, unhex, vectors_dir, Vector};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -82,30 +90,51 @@ fn check_error(v: &Vector, result: Result<(), FormatError>) {
 
 fn run_sync(v: &Vector) {
     let expect = v.need("expect");
-    let parsed = SyncFile::from_bytes(&v.body);
+    let parsed = read_sync_file(&v.body);
     if !matches!(expect, "success" | "open failure") {
         return check_error(v, parsed.map(|_| ()));
     }
     let file = parsed.unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    let canonical = match v.get("canonical") {
+        Some(other) => Vector::read(&vectors_dir().join(other)).body,
+        None => v.body.clone(),
+    };
+    let again = match &file {
+        SyncContent::Whole(f) => f.to_bytes(),
+        SyncContent::Segment(s) => {
+            let alone = read_segment_header(&v.body).expect("the header reads alone");
+            assert_eq!(alone, s.header, "{}", v.name);
+            if expect == "success" {
+                let kind = match s.header.kind {
+                    SegmentKind::Snapshot => "snapshot",
+                    SegmentKind::Delta => "delta",
+                };
+                assert_eq!(kind, v.need("kind"), "{}", v.name);
+                assert_eq!(s.header.seq.to_string(), v.need("seq"), "{}", v.name);
+                let sup: Vec<String> = s.header.supersedes.iter().map(|i| i.to_string()).collect();
+                assert_eq!(sup.join(" "), v.need("supersedes"), "{}", v.name);
+            }
+            s.to_bytes()
+        }
+    };
     assert_eq!(
-        file.to_bytes(),
-        v.body,
-        "{}: writing again gives the same bytes",
+        again, canonical,
+        "{}: writing again gives the canonical bytes",
         v.name
     );
     let key = SecretKey::from_slice(&unhex(v.need("vault_key"))).expect("32-byte key");
     let mut unlocked = Replica::new(
-        file.account_id,
-        file.epoch,
+        file.account_id(),
+        file.epoch(),
         DeviceId::new_random(),
         "reader".into(),
     );
     let mut locked = unlocked.clone();
     let out = unlocked
-        .merge_sync_file(&file, Some(&key))
+        .merge_sync_content(&file, Some(&key))
         .expect("same account and epoch");
     locked
-        .merge_sync_file(&file, None)
+        .merge_sync_content(&file, None)
         .expect("same account and epoch");
     let rejected_at_unlock = locked.verify_and_compact(&key);
     if expect == "success" {
@@ -200,7 +229,7 @@ fn every_vector_gives_what_it_expects() {
         if !name.ends_with(".txt") {
             continue;
         }
-        if name.starts_with("sync-") {
+        if name.starts_with("sync-") || name.starts_with("segment-") {
             run_sync(&Vector::read(&path));
             ran += 1;
         } else if name.starts_with("container-") {
@@ -208,7 +237,7 @@ fn every_vector_gives_what_it_expects() {
             ran += 1;
         }
     }
-    assert!(ran >= 12, "only {ran} container/sync vectors found");
+    assert!(ran >= 20, "only {ran} container/sync vectors found");
 }
 
 // ----- round trips -----
@@ -634,11 +663,11 @@ fn generate_vectors() {
         &sync_hdr("cut in the first line", "truncated"),
         &full[..6],
     );
-    let mut v3 = b"COFFER-SYNC 3\n".to_vec();
-    v3.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
+    let mut v4 = b"COFFER-SYNC 4\n".to_vec();
+    v4.extend_from_slice(b"{\"whatever\":\"a future format\"}\n");
     let mut h = sync_hdr("a future version", "unknown version");
-    h.push(("version", "3".into()));
-    Vector::write(&dir, "sync-unknown-version.txt", &h, &v3);
+    h.push(("version", "4".into()));
+    Vector::write(&dir, "sync-unknown-version.txt", &h, &v4);
     let mut v1 = b"COFFER-SYNC 1\n".to_vec();
     v1.extend_from_slice(&full[full.iter().position(|&b| b == b'\n').unwrap() + 1..]);
     let mut h = sync_hdr(
@@ -813,4 +842,272 @@ fn rebuild(
     out.insert(new);
     out.join_vv(state.vv());
     out
+}
+
+// ----- version-3 segments -----
+
+/// Writes the `segment-*.txt` vectors: from the laptop's version-2 file
+/// (`sync-success-resolved.txt`), its snapshot, two fresh delta segments
+/// (an add, a rename) and their merge, then damaged and reordered forms.
+#[test]
+#[ignore = "writes tests/vectors/segment-*.txt; run only for a new format version"]
+fn generate_segment_vectors() {
+    use coffer_vault::replica::ReplicaParts;
+    use coffer_vault::vv::VersionVector;
+    let dir = vectors_dir();
+    let v = Vector::read(&dir.join("sync-success-resolved.txt"));
+    let vk = v.need("vault_key").to_owned();
+    let key = SecretKey::from_slice(&unhex(&vk)).unwrap();
+    let laptop = SyncFile::from_bytes(&v.body).unwrap();
+    let mut r = Replica::from_parts(ReplicaParts {
+        account_id: laptop.account_id,
+        epoch: laptop.epoch,
+        device_id: laptop.device_id,
+        device_name: laptop.device_name.clone(),
+        state: laptop.state.clone(),
+        clock: laptop.written_hlc,
+        sealed_reports: None,
+    });
+    assert!(r.verify_and_compact(&key).is_empty());
+    let header = |r: &Replica, kind, seq, id, supersedes: Vec<FileId>, extends: &VersionVector| {
+        SegmentHeader {
+            kind,
+            account_id: r.account_id(),
+            epoch: r.epoch(),
+            device_id: r.device_id(),
+            device_name: r.device_name().to_owned(),
+            written_hlc: r.clock(),
+            file_id: FileId(id),
+            seq,
+            supersedes,
+            extends: extends.clone(),
+            vv: r.state().vv().clone(),
+        }
+    };
+    fn hdr(
+        vk: &str,
+        desc: &str,
+        expect: &str,
+        extra: &[(&'static str, &str)],
+    ) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("description", desc.to_owned()),
+            ("expect", expect.to_owned()),
+            ("vault_key", vk.to_owned()),
+        ];
+        h.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        h
+    }
+    let none = VersionVector::new();
+    let snap_h = header(
+        &r,
+        SegmentKind::Snapshot,
+        1,
+        0x51a9_5a05_0000_0001,
+        vec![],
+        &none,
+    );
+    Vector::write(
+        &dir,
+        "segment-success-snapshot.txt",
+        &hdr(
+            &vk,
+            "the laptop's snapshot: its whole state, superseding nothing",
+            "success",
+            &[
+                ("kind", "snapshot"),
+                ("seq", "1"),
+                ("supersedes", ""),
+                ("titles", "Bank|Mail|Old forum|Wifi"),
+            ],
+        ),
+        &segment_bytes(&snap_h, r.state()),
+    );
+    let vv1 = r.state().vv().clone();
+    let bike = r
+        .add(
+            &key,
+            vec![(TITLE.into(), s("Bike lock")), (PASSWORD.into(), s("4821"))],
+            T0 + 30_000,
+        )
+        .unwrap();
+    let d2 = header(
+        &r,
+        SegmentKind::Delta,
+        2,
+        0xde17_a000_0000_0002,
+        vec![],
+        &vv1,
+    );
+    let d2_bytes = segment_bytes(&d2, &r.state_of([&bike]));
+    Vector::write(
+        &dir,
+        "segment-success-delta.txt",
+        &hdr(
+            &vk,
+            "a fresh delta segment after the snapshot: one item added",
+            "success",
+            &[
+                ("kind", "delta"),
+                ("seq", "2"),
+                ("supersedes", ""),
+                ("titles", "Bike lock"),
+            ],
+        ),
+        &d2_bytes,
+    );
+    let vv2 = r.state().vv().clone();
+    let wifi = r.find_by_title(&key, "Wifi").unwrap()[0].id;
+    r.edit(
+        &key,
+        wifi,
+        vec![(TITLE.into(), Some(s("Home wifi")))],
+        T0 + 31_000,
+    )
+    .unwrap();
+    let d3 = header(
+        &r,
+        SegmentKind::Delta,
+        3,
+        0xde17_a000_0000_0003,
+        vec![],
+        &vv2,
+    );
+    let _ = segment_bytes(&d3, &r.state_of([&wifi]));
+    let vv3 = r.state().vv().clone();
+    let merged_state = r.state_of([&bike, &wifi]);
+    let m4 = header(
+        &r,
+        SegmentKind::Delta,
+        4,
+        0x3e26_ed00_0000_0004,
+        vec![d2.file_id, d3.file_id],
+        &vv3,
+    );
+    let m4_bytes = segment_bytes(&m4, &merged_state);
+    let sup = format!("{} {}", d2.file_id, d3.file_id);
+    Vector::write(
+        &dir,
+        "segment-success-merged.txt",
+        &hdr(
+            &vk,
+            "segments 2 and 3 merged: the current versions of their items",
+            "success",
+            &[
+                ("kind", "delta"),
+                ("seq", "4"),
+                ("supersedes", &sup),
+                ("titles", "Bike lock|Home wifi"),
+            ],
+        ),
+        &m4_bytes,
+    );
+
+    // The same content listed in another order: header members sorted by
+    // name, superseded ids and records reversed, record members sorted.
+    let text = String::from_utf8(m4_bytes.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut h: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    h["supersedes"].as_array_mut().unwrap().reverse();
+    let mut st: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    st["records"].as_array_mut().unwrap().reverse();
+    let reordered = format!("{}\n{}\n{}\n", lines[0], h, st);
+    assert_ne!(reordered.as_bytes(), &m4_bytes[..]);
+    Vector::write(
+        &dir,
+        "segment-reordered.txt",
+        &hdr(
+            &vk,
+            "segment-success-merged.txt with its members, superseded ids and records in other orders",
+            "success",
+            &[
+                ("canonical", "segment-success-merged.txt"),
+                ("kind", "delta"),
+                ("seq", "4"),
+                ("supersedes", &sup),
+                ("titles", "Bike lock|Home wifi"),
+            ],
+        ),
+        reordered.as_bytes(),
+    );
+
+    let mut seg = Segment::from_bytes(&m4_bytes).unwrap();
+    let victim = seg.state.iter_versions().next().unwrap().clone();
+    let mut forged = victim.clone();
+    let mut b = forged.sealed.to_vec();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x01;
+    forged.sealed = b.into();
+    seg.state = rebuild(&seg.state, &victim, forged);
+    Vector::write(
+        &dir,
+        "segment-tampered-record.txt",
+        &hdr(
+            &vk,
+            "segment-success-merged.txt with one bit of one record's ciphertext flipped",
+            "open failure",
+            &[("rejected", "1")],
+        ),
+        &seg.to_bytes(),
+    );
+    let mut moved = Segment::from_bytes(&m4_bytes).unwrap();
+    moved.header.epoch += 1;
+    let n = moved.state.version_count().to_string();
+    Vector::write(
+        &dir,
+        "segment-moved-epoch.txt",
+        &hdr(
+            &vk,
+            "segment-success-merged.txt claiming the next epoch in its header: no record opens",
+            "open failure",
+            &[("rejected", &n)],
+        ),
+        &moved.to_bytes(),
+    );
+    let header_end = m4_bytes.iter().position(|&b| b == b'\n').unwrap()
+        + 1
+        + m4_bytes[14..].iter().position(|&b| b == b'\n').unwrap();
+    Vector::write(
+        &dir,
+        "segment-truncated.txt",
+        &hdr(&vk, "cut in the middle of the state", "truncated", &[]),
+        &m4_bytes[..m4_bytes.len() * 2 / 3],
+    );
+    Vector::write(
+        &dir,
+        "segment-truncated-header.txt",
+        &hdr(&vk, "cut in the middle of the header", "truncated", &[]),
+        &m4_bytes[..header_end / 2],
+    );
+    Vector::write(
+        &dir,
+        "segment-truncated-newline.txt",
+        &hdr(
+            &vk,
+            "the state whole but its final newline lost",
+            "truncated",
+            &[],
+        ),
+        &m4_bytes[..m4_bytes.len() - 1],
+    );
+    let mut trailing = m4_bytes.clone();
+    trailing.extend_from_slice(b"{\"vv\":{},\"records\":[]}\n");
+    Vector::write(
+        &dir,
+        "segment-corrupt-trailing.txt",
+        &hdr(&vk, "a second state line after the state", "corrupt", &[]),
+        &trailing,
+    );
+    let v4 = b"COFFER-SYNC 4\n{\"kind\":\"something newer\"}\n{}\n";
+    Vector::write(
+        &dir,
+        "segment-unknown-version.txt",
+        &hdr(
+            &vk,
+            "a future version",
+            "unknown version",
+            &[("version", "4")],
+        ),
+        v4,
+    );
 }

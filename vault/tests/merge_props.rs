@@ -20,6 +20,9 @@ use coffer_vault::item::{Item, HISTORY_CAP};
 use coffer_vault::record::RecordVersion;
 use coffer_vault::replica::{Replica, Unpersisted};
 use coffer_vault::secret::{SecretKey, SecretString};
+use coffer_vault::segment::{
+    segment_bytes, FileId, Segment, SegmentHeader, SegmentKind, SyncContent,
+};
 use coffer_vault::state::VaultState;
 use coffer_vault::vv::{Dot, VersionVector};
 use proptest::prelude::*;
@@ -92,6 +95,9 @@ struct Sim {
     /// whole state, with every appended entry since unioned in (the
     /// container's reading rule).
     disk: Vec<VaultState>,
+    /// Per device, the items merges changed (what it owes its folder
+    /// besides its own writes).
+    merge_changed: Vec<BTreeSet<ItemId>>,
 }
 
 impl Sim {
@@ -115,6 +121,7 @@ impl Sim {
             purged: BTreeSet::new(),
             files: Vec::new(),
             disk: vec![VaultState::new(); devices],
+            merge_changed: vec![BTreeSet::new(); devices],
         }
     }
 
@@ -238,16 +245,16 @@ impl Sim {
             Op::Sync { from, to, locked } => {
                 let (f, t) = (from as usize % n, to as usize % n);
                 let file = self.reps[f].state().clone();
-                if locked {
+                let out = if locked {
                     self.reps[t].forget_plaintext();
                     self.locked[t] = true;
-                    let out = self.reps[t].merge_remote(&file, None);
-                    assert!(out.rejected.is_empty());
+                    self.reps[t].merge_remote(&file, None)
                 } else {
                     self.unlock(t);
-                    let out = self.reps[t].merge_remote(&file, Some(&self.key));
-                    assert!(out.rejected.is_empty());
-                }
+                    self.reps[t].merge_remote(&file, Some(&self.key))
+                };
+                assert!(out.rejected.is_empty());
+                self.merge_changed[t].extend(out.changed);
                 self.files.push(file);
             }
             Op::Resolve { dev } => {
@@ -284,6 +291,99 @@ impl Sim {
                 }
             }
         }
+    }
+}
+
+/// Device 0's publications to one folder, as the daemon's ledger makes them.
+#[derive(Default)]
+struct Writer {
+    /// Every file ever written (read back from its bytes), in order.
+    files: Vec<Segment>,
+    /// The files the writer keeps (snapshot first, then segments).
+    live: Vec<usize>,
+    /// The items whose current versions it owes the folder.
+    pending: BTreeSet<ItemId>,
+}
+
+impl Writer {
+    fn owe(&mut self, sim: &mut Sim) {
+        self.pending.extend(sim.reps[0].take_local_changes());
+        self.pending
+            .extend(std::mem::take(&mut sim.merge_changed[0]));
+    }
+
+    fn write(
+        &mut self,
+        r: &Replica,
+        kind: SegmentKind,
+        state: &VaultState,
+        supersedes: Vec<FileId>,
+    ) -> usize {
+        let header = SegmentHeader {
+            kind,
+            account_id: r.account_id(),
+            epoch: r.epoch(),
+            device_id: r.device_id(),
+            device_name: r.device_name().to_owned(),
+            written_hlc: r.clock(),
+            file_id: FileId(self.files.len() as u64 + 1),
+            seq: self.files.len() as u64 + 1,
+            supersedes,
+            extends: VersionVector::new(),
+            vv: r.state().vv().clone(),
+        };
+        let seg = Segment::from_bytes(&segment_bytes(&header, state)).expect("own output parses");
+        self.files.push(seg);
+        self.files.len() - 1
+    }
+
+    /// Publishes the pending items (0–5), then merges the newest two to
+    /// four segments (4, 5) or writes a snapshot (6); 7 waits.
+    fn step(&mut self, sim: &Sim, what: u8) {
+        let r = &sim.reps[0];
+        if what == 7 {
+            return;
+        }
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            let i = self.write(r, SegmentKind::Delta, &r.state_of(&pending), Vec::new());
+            self.live.push(i);
+        }
+        let ids = |w: &Writer, from: usize| -> Vec<FileId> {
+            w.live[from..]
+                .iter()
+                .map(|&i| w.files[i].header.file_id)
+                .collect()
+        };
+        match what {
+            4 | 5 => {
+                let segs = self.live.len() - usize::from(self.has_snapshot());
+                let take = usize::from(what - 2).min(segs);
+                if take >= 2 {
+                    let from = self.live.len() - take;
+                    let items: BTreeSet<ItemId> = self.live[from..]
+                        .iter()
+                        .flat_map(|&i| self.files[i].state.records().keys().copied())
+                        .collect();
+                    let sup = ids(self, from);
+                    let i = self.write(r, SegmentKind::Delta, &r.state_of(&items), sup);
+                    self.live.truncate(from);
+                    self.live.push(i);
+                }
+            }
+            6 => {
+                let sup = ids(self, 0);
+                let i = self.write(r, SegmentKind::Snapshot, r.state(), sup);
+                self.live = vec![i];
+            }
+            _ => {}
+        }
+    }
+
+    fn has_snapshot(&self) -> bool {
+        self.live
+            .first()
+            .is_some_and(|&i| self.files[i].header.kind == SegmentKind::Snapshot)
     }
 }
 
@@ -522,6 +622,74 @@ proptest! {
             prop_assert!(current || in_history || hist.len() == HISTORY_CAP || purged_after(id, *step),
                 "value {} of {} lost", value, field);
         }
+    }
+
+    /// Device 0 publishes what it owes as the daemon does: a fresh segment
+    /// of the items it wrote or merged since, now and then a merge of its
+    /// newest segments or a snapshot that takes over every earlier file. A
+    /// reader taking all the files ever written in any order, with
+    /// duplicates, merged locked or unlocked, skipping every file whose
+    /// superseded files it merged already, ends with the writer's state: a
+    /// segment arriving before an earlier one never makes that earlier
+    /// version be dropped when it comes (the merge is a union, compaction
+    /// goes by contexts). So does a reader of only the files the writer
+    /// keeps.
+    #[test]
+    fn segments_in_any_order_with_skips_give_the_writers_state(
+        (devices, skewed, ops) in scenario(),
+        steps in prop::collection::vec(0u8..8, 60),
+        order in prop::collection::vec(any::<u32>(), 128),
+        dups in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+        locked_reader in any::<bool>(),
+    ) {
+        let mut sim = Sim::new(devices, skewed);
+        let mut w = Writer::default();
+        for (i, op) in ops.iter().enumerate() {
+            sim.run(i, op);
+            w.owe(&mut sim);
+            w.step(&sim, steps[i % steps.len()]);
+        }
+        w.owe(&mut sim);
+        w.step(&sim, 0);
+        prop_assert!(w.pending.is_empty());
+        sim.unlock(0);
+        let writer = sim.reps[0].state().clone();
+
+        let mut delivery: Vec<usize> = (0..w.files.len()).collect();
+        delivery.sort_by_key(|&i| (order[i % order.len()], i));
+        for d in dups.iter().filter(|_| !w.files.is_empty()) {
+            let at = d.index(delivery.len() + 1);
+            delivery.insert(at, d.index(w.files.len()));
+        }
+        let key = (!locked_reader).then_some(&sim.key);
+        let mut reader = Replica::new(sim.reps[0].account_id(), 1, DeviceId::new_random(), "r".into());
+        let mut merged_ids: BTreeSet<FileId> = BTreeSet::new();
+        for &i in &delivery {
+            let seg = &w.files[i];
+            let h = &seg.header;
+            let skip = merged_ids.contains(&h.file_id)
+                || (!h.supersedes.is_empty() && h.supersedes.iter().all(|s| merged_ids.contains(s)));
+            if !skip {
+                let out = reader
+                    .merge_sync_content(&SyncContent::Segment(seg.clone()), key)
+                    .expect("same account");
+                prop_assert!(out.rejected.is_empty());
+            }
+            for s in &h.supersedes {
+                merged_ids.remove(s);
+            }
+            merged_ids.insert(h.file_id);
+        }
+        prop_assert!(reader.verify_and_compact(&sim.key).is_empty());
+        prop_assert_eq!(reader.state(), &writer, "a reader of every file, delivered as {:?}", delivery);
+
+        let mut fresh = Replica::new(sim.reps[0].account_id(), 1, DeviceId::new_random(), "n".into());
+        for &i in w.live.iter().rev() {
+            fresh
+                .merge_sync_content(&SyncContent::Segment(w.files[i].clone()), Some(&sim.key))
+                .expect("same account");
+        }
+        prop_assert_eq!(fresh.state(), &writer, "a reader of the files kept");
     }
 
     #[test]

@@ -208,6 +208,9 @@ fn each_check_accepts_its_own_seed() {
     ));
     assert!(accepts(&|s| Container::from_bytes(s).is_ok()));
     assert!(accepts(&|s| SyncFile::from_bytes(s).is_ok()));
+    assert!(accepts(
+        &|s| coffer_vault::segment::Segment::from_bytes(s).is_ok()
+    ));
     assert!(accepts(&|s| Item::from_json(s).is_ok()));
     assert!(accepts(&|s| {
         coffer_vault::unlock_key::UnlockKeyFile::from_json(s).is_ok()

@@ -6,8 +6,8 @@ use coffer_vault::sync_names;
 
 use proptest::prelude::*;
 use sync_names::{
-    classify, conflict_style, device_file_name, temp_file_name, ConflictStyle, Entry, IgnoreReason,
-    ACCOUNT_FILE,
+    classify, conflict_style, delta_file_name, device_file_name, temp_file_name, ConflictStyle,
+    Entry, IgnoreReason, ACCOUNT_FILE,
 };
 
 const ID: &str = "0f8e4c2a-9b1d-4e7f-a3c5-6d2b8e1f4a90";
@@ -106,6 +106,29 @@ fn the_files_themselves() {
     assert_eq!(conflict_style(&device_file_name(ID)), None);
     assert!(!classify(ACCOUNT_FILE).is_conflict());
     assert_eq!(classify(&device_file_name(ID)).device_id(), Some(ID));
+    assert_eq!(classify(ACCOUNT_FILE).device_id(), None);
+    let delta = delta_file_name(ID, 7, 0xabc);
+    assert_eq!(delta, format!("delta-{ID}.7.0000000000000abc.cofsync"));
+    assert_eq!(
+        classify(&delta),
+        Entry::DeltaFile {
+            device_id: ID.into(),
+            seq: 7,
+            file_id: "0000000000000abc".into()
+        }
+    );
+    assert_eq!(conflict_style(&delta), None);
+    assert!(!classify(&delta).is_conflict());
+}
+
+/// What an older coffer (which knows only `device-` names) does with a delta
+/// segment: nothing; it is not its `device-` prefix, so never a device file or
+/// a conflict copy of one (which it would try to merge and remove).
+#[test]
+fn delta_segments_are_not_device_files_or_their_copies() {
+    let delta = delta_file_name(ID, 7, 0xabc);
+    assert!(!delta.starts_with("device-"));
+    assert!(!delta.starts_with("account"));
 }
 
 #[test]
@@ -479,6 +502,22 @@ proptest! {
     }
 
     #[test]
+    fn delta_segments_of_any_device_seq_and_id(id in uuid_strategy(), seq in 1u64.., file_id in any::<u64>(), (marker, style) in marker_strategy()) {
+        let name = delta_file_name(&id, seq, file_id);
+        prop_assert_eq!(
+            classify(&name),
+            Entry::DeltaFile { device_id: id.clone(), seq, file_id: format!("{file_id:016x}") }
+        );
+        let entry = classify(&name);
+        prop_assert_eq!(entry.device_id(), Some(id.as_str()));
+        let copy = format!("{}{marker}.cofsync", name.trim_end_matches(".cofsync"));
+        prop_assert_eq!(classify(&copy), Entry::DeltaConflict { device_id: id.clone() });
+        prop_assert_eq!(conflict_style(&copy), Some(style));
+        let entry = classify(&copy);
+        prop_assert_eq!(entry.device_id(), Some(id.as_str()));
+    }
+
+    #[test]
     fn garbage_never_panics(name in any::<String>()) {
         let entry = classify(&name);
         let _ = conflict_style(&name);
@@ -487,6 +526,14 @@ proptest! {
             Entry::AccountHeader => prop_assert_eq!(name.as_str(), ACCOUNT_FILE),
             Entry::DeviceFile { device_id } => prop_assert_eq!(name, device_file_name(device_id)),
             Entry::DeviceConflict { device_id } => prop_assert!(name.contains(device_id.as_str())),
+            Entry::DeltaFile { device_id, seq, file_id } => prop_assert_eq!(
+                name,
+                delta_file_name(device_id, *seq, u64::from_str_radix(file_id, 16).unwrap())
+            ),
+            Entry::DeltaConflict { device_id } => {
+                let prefix = format!("delta-{device_id}.");
+                prop_assert!(name.starts_with(&prefix));
+            }
             Entry::AccountHeaderConflict { .. } => prop_assert!(name.starts_with("account")),
             Entry::HeaderChange { device_id } => {
                 prop_assert_eq!(name, sync_names::header_file_name(device_id))
@@ -503,7 +550,7 @@ proptest! {
 
     #[test]
     fn structured_garbage_never_panics(
-        name in "(device-|account|\\.|~)?[0-9a-f(). _-]{0,50}(\\.cofsync|\\.json|\\.tmp)?"
+        name in "(device-|delta-|account|\\.|~)?[0-9a-f(). _-]{0,50}(\\.cofsync|\\.json|\\.tmp)?"
     ) {
         let _ = classify(&name);
         let _ = conflict_style(&name);

@@ -369,6 +369,26 @@ impl Account {
         Ok(reports)
     }
 
+    /// [`resolve_and_save`](Self::resolve_and_save) for the items a merge
+    /// changed only: a round costs what it merged, not the vault.
+    pub fn resolve_and_save_items(
+        &mut self,
+        ctx: &Ctx,
+        key: &SecretKey,
+        items: &[coffer_vault::ids::ItemId],
+    ) -> Result<Vec<ConflictReport>, Error> {
+        let reports = self
+            .replica
+            .resolve_conflicts_in(key, items, now_ms())
+            .map_err(Error::internal)?;
+        for r in &reports {
+            tracing::info!(item = %r.item_id, "resolved a conflict");
+            ctx.emit(Event::Conflict(crate::handlers::status::conflict_info(r)));
+        }
+        self.save()?;
+        Ok(reports)
+    }
+
     /// Persists what changed before it is acknowledged (see [`ContainerStore::save`]).
     pub fn save(&mut self) -> Result<(), Error> {
         self.container

@@ -237,6 +237,31 @@ fn clean_stale_temps_of(target: &Path) {
     }
 }
 
+/// Removes the temp files in `dir` that a writer which is gone left for
+/// any target (`.NAME.<pid>-<n>.tmp`): a sync folder gets no start-up
+/// sweep, and a target that is never written again (a delta segment has a
+/// new name each time) would keep its stale temp forever. A live writer's
+/// temps (this process's included) are left alone. Best effort.
+pub fn clean_dead_writers_temps(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in rd.flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = n
+            .strip_prefix('.')
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .filter(|_| !n.starts_with(".syncthing."))
+        else {
+            continue;
+        };
+        let dead = matches!(temp_writer_pid(rest), Some(p) if p != std::process::id() && !process_alive(p));
+        if dead && fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(path = %entry.path().display(), "removed a temp file left by an interrupted write");
+        }
+    }
+}
+
 /// The pid in a temp name's `<pid>-<n>` part.
 fn temp_writer_pid(tail: &str) -> Option<u32> {
     let (pid, n) = tail.rsplit('.').next()?.split_once('-')?;

@@ -27,6 +27,9 @@ pub struct FolderHealth {
     pub polled: bool,
     /// When this device's own file disappeared from it.
     pub own_losses: Losses,
+    /// The stamp of this device's snapshot whose disappearance was last
+    /// counted in `own_losses` (so that it counts once).
+    pub own_loss_noted: Option<super::layout::FileStamp>,
     /// Removals of files that are not this device's own, one at a time.
     pub spacing: Spacing,
     /// Since when `account.json` is missing while copies of it are there.
@@ -36,6 +39,11 @@ pub struct FolderHealth {
     /// This device's file is not written here before this time (an engine
     /// just renamed it away and is still at work on the copies).
     pub publish_hold_until: Option<u64>,
+    /// This device's own files in it (snapshot, segments, superseded ones
+    /// not yet removed).
+    pub own_files: usize,
+    /// Bytes this daemon has written into it since it started.
+    pub written_bytes: u64,
 }
 
 impl FolderHealth {
@@ -103,6 +111,8 @@ pub fn folder_infos(folders: &BTreeMap<PathBuf, FolderHealth>) -> Vec<SyncFolder
                 device_files: h.device_files,
                 stale_files: h.stale.len(),
                 problems,
+                own_files: h.own_files,
+                written_bytes: h.written_bytes,
                 watch: if h.polled {
                     "poll".into()
                 } else {

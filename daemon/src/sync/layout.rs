@@ -36,6 +36,16 @@ pub fn file_stamp(path: &Path) -> Option<FileStamp> {
     Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
 
+/// The first `max` bytes of the file at `path` (all of it when shorter).
+pub fn read_head(path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(max as u64)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Reads one account header file.
 pub fn read_header(path: &Path) -> Result<AccountHeader, String> {
     let bytes = fsutil::read_bounded(path, 1024 * 1024).map_err(|e| e.to_string())?;
@@ -228,30 +238,34 @@ pub fn header_missing_with_copies(dir: &Path) -> bool {
     !dir.join(ACCOUNT_FILE).exists() && !header_copies(dir).is_empty()
 }
 
-/// Every file of `device_id` in the account directory `dir`: its sync file,
-/// its header changes, its unlock key, and every engine's copy of them
-/// ([`Entry::owner`]).
-pub fn own_files(dir: &Path, device_id: &str) -> Vec<PathBuf> {
+/// Every file of `device_id` in the account directory `dir`, with what each
+/// is: its device file (snapshot, or a version-2 whole state), its delta
+/// segments, its header changes, its unlock key, and every engine's copy of
+/// them ([`Entry::owner`]). The one place that answers "which files are
+/// device X's" (the ledger, compaction, retiring, the publish hold).
+pub fn own_files(dir: &Path, device_id: &str) -> Vec<(PathBuf, Entry)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<PathBuf> = rd
+    let mut out: Vec<(PathBuf, Entry)> = rd
         .flatten()
-        .filter(|e| classify(&e.file_name().to_string_lossy()).owner() == Some(device_id))
-        .map(|e| e.path())
+        .filter_map(|e| {
+            let entry = classify(&e.file_name().to_string_lossy());
+            (entry.owner() == Some(device_id)).then(|| (e.path(), entry))
+        })
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
-/// Moves this device's files of a retired epoch (sync file, header changes,
-/// unlock key, and their conflict copies) out of every sync folder, into
-/// the trash: a device removes its own files, and only those (DESIGN §2).
-/// Returns how many went.
+/// Moves this device's files of a retired epoch (snapshot, segments, header
+/// changes, unlock key, and their conflict copies) out of every sync
+/// folder, into the trash: a device removes its own files, and only those
+/// (DESIGN §2). Returns how many went.
 pub fn retire_own_files(folders: &[PathBuf], account_id: &uuid::Uuid, device_id: &str) -> usize {
     let mut retired = 0;
     for f in folders {
-        for path in own_files(&account_dir(f, account_id), device_id) {
+        for (path, _) in own_files(&account_dir(f, account_id), device_id) {
             match trash::move_to_trash(&path) {
                 Ok(_) => retired += 1,
                 Err(err) => {
@@ -280,6 +294,7 @@ mod tests {
             format!("header-{me}.sync-conflict-20250101-120000-ABCDEFG.json"),
             format!("unlock-{me} (1).json"),
             format!("device-{me} 2.cofsync"),
+            coffer_vault::sync_names::delta_file_name(me, 3, 0xabc),
         ];
         let theirs = [
             device_file_name(other),
@@ -294,7 +309,8 @@ mod tests {
         }
         let mut want: Vec<PathBuf> = mine.iter().map(|n| dir.path().join(n)).collect();
         want.sort();
-        assert_eq!(own_files(dir.path(), me), want);
+        let found: Vec<PathBuf> = own_files(dir.path(), me).into_iter().map(|f| f.0).collect();
+        assert_eq!(found, want);
         assert!(own_files(&dir.path().join("missing"), me).is_empty());
     }
 }

@@ -26,24 +26,27 @@
 //! - [`header_restore`]: one device at a time puts back an `account.json`
 //!   an engine renamed away.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use coffer_proto::reply::{Event, ResetDetails, SyncReport};
-use coffer_vault::replica::Replica;
+use coffer_vault::segment::FileId;
 
 use crate::daemon::{Ctx, Daemon};
 use crate::session::{ResetCause, Session};
 
+pub mod compaction;
 pub mod header_files;
 pub mod header_restore;
 pub mod header_watch;
 pub mod health;
 pub mod layout;
+pub mod ledger;
 pub mod own_file;
 pub mod publish;
 pub mod pull;
+pub mod read;
 pub mod removal;
 pub mod reset_watch;
 pub mod stale;
@@ -56,14 +59,17 @@ pub use layout::FileStamp;
 pub struct SyncState {
     /// Each folder's health.
     pub folders: BTreeMap<PathBuf, FolderHealth>,
-    /// What this device last published, per folder.
-    pub published: BTreeMap<PathBuf, Published>,
-    /// Remote files already merged, by inode/size/mtime.
+    /// This device's own files in each folder, and what it owes each.
+    pub ledgers: BTreeMap<PathBuf, ledger::Ledger>,
+    /// Other devices' files already taken, by inode/size/mtime.
     pub stamps: HashMap<PathBuf, FileStamp>,
     /// What the folders' headers of this epoch showed (unlocked rounds).
     pub headers: header_watch::HeaderStatus,
     /// The epoch of files read but not merged (stale ones), by stamp.
     pub epochs: stale::EpochCache,
+    /// Per folder and device, the ids of the version-3 files merged from it
+    /// (or found to hold nothing new), to skip what supersedes only them.
+    pub seen: HashMap<PathBuf, HashMap<String, HashSet<FileId>>>,
 }
 
 impl SyncState {
@@ -119,36 +125,17 @@ impl SyncState {
     /// Forgets a folder this device no longer syncs with.
     pub fn remove_folder(&mut self, folder: &PathBuf) {
         self.folders.remove(folder);
-        self.published.remove(folder);
+        self.ledgers.remove(folder);
+        self.seen.remove(folder);
     }
-}
 
-/// What this device last wrote to one sync folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// The bytes' hash ([`publish::content_hash`]).
-    pub hash: u64,
-    /// The file as written (inode, size, mtime), to notice an engine
-    /// replacing or dropping it without reading it back.
-    pub stamp: Option<FileStamp>,
-    /// The replica it was serialized from.
-    pub fingerprint: Fingerprint,
-}
-
-/// What changes whenever this device's sync file would: every write and
-/// merge moves the version vector or the clock; the name is in the file.
-pub type Fingerprint = (
-    coffer_vault::vv::VersionVector,
-    coffer_vault::hlc::Hlc,
-    String,
-);
-
-fn fingerprint(r: &Replica) -> Fingerprint {
-    (
-        r.state().vv().clone(),
-        r.clock(),
-        r.device_name().to_owned(),
-    )
+    /// Marks `items` as pending for every folder (a change that came from
+    /// no folder, such as the local container changed on disk).
+    pub fn pending_everywhere(&mut self, items: &[coffer_vault::ids::ItemId]) {
+        for l in self.ledgers.values_mut() {
+            l.pending.extend(items.iter().copied());
+        }
+    }
 }
 
 /// What the state-holding part of a round saw and left to do.
@@ -194,21 +181,25 @@ pub fn merge_step(ctx: &Ctx, session: &mut Session, publish: bool) -> RoundOutco
             if let Some(k) = &key {
                 out.adopted = header_watch::round(&ctx.dirs.data.join("device.json"), account, k);
             }
+            // Before merging: what this device published before it started
+            // (and what it still owes) is read from each folder once.
+            publish::load_ledgers(account);
             let pulled = pull::pull_all(account, key.as_ref(), stale::Policy::of(ctx.config));
             out.report.merged_files = pulled.merged_files;
             out.report.conflict_copies_removed = pulled.copies_removed;
             out.report.stale_files_retired = pulled.stale_retired;
             out.report.new_versions = pulled.changed_items;
             if pulled.changed_items > 0 {
+                let changed: Vec<_> = pulled.changed.iter().copied().collect();
                 let saved = match &key {
-                    Some(k) => account.resolve_and_save(ctx, k).map(drop),
+                    Some(k) => account.resolve_and_save_items(ctx, k, &changed).map(drop),
                     None => account.save(),
                 };
                 if let Err(e) = saved {
                     tracing::error!(error = %e, "could not save the merged container");
                 }
             }
-            out.publish = publish::plan(account, publish, pulled.changed_items > 0);
+            out.publish = publish::plan(account, publish);
             out.report.folders = folder_infos(&account.sync.folders);
             tracing::debug!(
                 merged_files = out.report.merged_files,
@@ -305,6 +296,7 @@ pub async fn container_changed(daemon: &Arc<Daemon>) {
                 && header.epoch == account.device.epoch
             {
                 let outcome = account.replica.merge_remote(other.state(), key.as_ref());
+                account.sync.pending_everywhere(&outcome.changed);
                 tracing::info!(
                     changed = outcome.changed_items,
                     "merged a container changed on disk"

@@ -8,22 +8,27 @@
 //! of an earlier epoch are never merged: they are stale (`stale`), counted
 //! apart, and the ones nobody retires go to the trash after a grace period.
 //! What is not this device's own leaves a folder one file at a time
-//! (`removal`).
+//! (`removal`). Which of a device's files need reading at all is
+//! [`super::read`]'s.
+//!
+//! What a merge from one folder changed is pending for this device's other
+//! folders (a device in two folders carries changes between them), not for
+//! the folder it came from, which has it already.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use coffer_vault::format::SyncFile;
+use coffer_vault::ids::ItemId;
 use coffer_vault::secret::SecretKey;
 use coffer_vault::sync_names::{classify, device_file_name, Entry};
 
-use super::layout::{self, file_stamp, MAX_FILE};
+use super::layout::{self, file_stamp};
+use super::read::{read_device, Candidate};
 use super::removal::{self, Removal};
 use super::stale::{self, Policy};
 use super::{header_restore, own_file};
 use crate::daemon::now_ms;
 use crate::session::Account;
-use crate::store::fsutil;
 
 /// What pulling one folder did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub struct Pulled {
     pub copies_removed: usize,
     /// Items whose versions changed.
     pub changed_items: usize,
+    /// Those items.
+    pub changed: BTreeSet<ItemId>,
     /// Stale files of an earlier epoch moved to the trash.
     pub stale_retired: usize,
 }
@@ -45,19 +52,18 @@ pub fn pull_all(account: &mut Account, key: Option<&SecretKey>, policy: Policy) 
     let folders = account.device.sync_folders.clone();
     for folder in &folders {
         let p = pull_folder(account, key, folder, policy);
+        for (other, ledger) in account.sync.ledgers.iter_mut() {
+            if other != folder {
+                ledger.pending.extend(p.changed.iter().copied());
+            }
+        }
         total.merged_files += p.merged_files;
         total.copies_removed += p.copies_removed;
-        total.changed_items += p.changed_items;
         total.stale_retired += p.stale_retired;
+        total.changed.extend(p.changed);
     }
+    total.changed_items = total.changed.len();
     total
-}
-
-/// One file of another device (or a conflict copy) and what it is.
-struct Found {
-    path: PathBuf,
-    /// A conflict copy, not the device file itself.
-    copy: bool,
 }
 
 fn pull_folder(
@@ -83,11 +89,20 @@ fn pull_folder(
         return out;
     }
     let own = dir.join(device_file_name(&device_id));
-    let mut published = account.sync.published.get(folder).and_then(|p| p.stamp);
-    own_file::check(&mut published, &mut health.own_losses, &own, now);
-    if published.is_none() {
-        if let Some(p) = account.sync.published.get_mut(folder) {
-            p.stamp = None;
+    // This device's snapshot as it published it: gone now means something
+    // else removed it (the ledger writes it again this round).
+    // Each disappearance counts once (the snapshot written again has a new
+    // stamp), however many rounds pass before it is written again.
+    let snapshot = account
+        .sync
+        .ledgers
+        .get(folder)
+        .and_then(|l| l.snapshot_stamp());
+    if snapshot.is_some() && health.own_loss_noted != snapshot {
+        let mut published = snapshot;
+        own_file::check(&mut published, &mut health.own_losses, &own, now);
+        if published.is_none() {
+            health.own_loss_noted = snapshot;
         }
     }
     let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -98,134 +113,118 @@ fn pull_folder(
         .map(|e| (e.path(), classify(&e.file_name().to_string_lossy())))
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut seen_problems = BTreeMap::new();
+    let mut problems = BTreeMap::new();
     let mut stale_seen = Vec::new();
-    let mut device_files = 0;
-    // The devices whose current files are here (for header_restore).
-    let mut current_ids = BTreeSet::from([device_id.clone()]);
-    for (path, entry) in entries {
-        let found = match &entry {
-            Entry::DeviceFile { device_id: d } if *d == device_id => {
-                device_files += 1;
-                continue; // ours: published separately
-            }
-            Entry::DeviceFile { .. } => Found { path, copy: false },
-            Entry::DeviceConflict { .. } => Found { path, copy: true },
+    let mut by_device: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    // Device files found unchanged since they were taken, or taken now.
+    let mut taken_files = BTreeSet::new();
+    // Forget files that are gone (a device retired them).
+    account
+        .sync
+        .stamps
+        .retain(|p, _| !p.starts_with(&dir) || entries.iter().any(|(q, _)| q == p));
+    for (path, entry) in &entries {
+        let Some(owner) = entry.device_id() else {
             // Another device's header changes and unlock keys (and their
             // copies) are read by `header_watch`; here they are only
             // counted when of an earlier epoch, so that they go with the
-            // rest of a device that never came back.
-            e if e.owner().is_some_and(|o| o != device_id) => {
-                if let Some(found) = stale::epoch_of(&path, e, &mut account.sync.epochs) {
+            // rest of a device that never came back. The header and its
+            // copies: see `header` below.
+            if entry.owner().is_some_and(|o| o != device_id) {
+                if let Some(found) = stale::epoch_of(path, entry, &mut account.sync.epochs) {
                     if found < epoch {
-                        stale_seen.push((path.clone(), found, stale::modified_ms(&path)));
+                        stale_seen.push((path.clone(), found, stale::modified_ms(path)));
                     }
                 }
-                continue;
             }
-            _ => continue, // the header and its copies: see `header` below
+            continue;
         };
-        // Unchanged since it was merged (same inode, size and mtime): skip.
-        let stamp = file_stamp(&found.path);
-        if stamp.is_some() && account.sync.stamps.get(&found.path) == stamp.as_ref() {
-            if found.copy {
-                out.copies_removed += remove_copy(account, folder, &found, now);
+        if owner == device_id && !entry.is_conflict() {
+            continue; // ours: published separately
+        }
+        // Unchanged since it was taken (same inode, size and mtime): skip.
+        let stamp = file_stamp(path);
+        if stamp.is_some() && account.sync.stamps.get(path) == stamp.as_ref() {
+            if entry.is_conflict() {
+                out.copies_removed += remove_copy(account, folder, path, now);
             } else {
-                device_files += 1;
-                current_ids.extend(entry.device_id().map(str::to_owned));
+                taken_files.insert(path.clone());
             }
             continue;
         }
         // A stale file already read: not again.
-        if let Some((s, e)) = account.sync.epochs.get(&found.path) {
+        if let Some((s, e)) = account.sync.epochs.get(path) {
             if Some(*s) == stamp && *e < epoch {
-                stale_seen.push((found.path.clone(), *e, stale::modified_ms(&found.path)));
+                stale_seen.push((path.clone(), *e, stale::modified_ms(path)));
                 continue;
             }
         }
-        let parsed = fsutil::read_bounded(&found.path, MAX_FILE)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|b| {
-                SyncFile::from_bytes(&b).map_err(|e| format!("cannot parse ({e}); will retry"))
+        by_device
+            .entry(owner.to_owned())
+            .or_default()
+            .push(Candidate {
+                path: path.clone(),
+                stamp,
+                is_copy: entry.is_conflict(),
             });
-        let file = match parsed {
-            Ok(f) => f,
-            Err(reason) => {
-                seen_problems.insert(found.path, reason);
-                continue;
+    }
+    let seen = account.sync.seen.entry(folder.to_owned()).or_default();
+    let mut copies_done = Vec::new();
+    for (owner, candidates) in by_device {
+        let merged = seen.entry(owner).or_default();
+        let r = read_device(&mut account.replica, key, merged, candidates);
+        out.merged_files += r.merged;
+        out.changed.extend(r.changed);
+        for (path, stamp) in r.taken {
+            if let Some(st) = stamp {
+                account.sync.stamps.insert(path.clone(), st);
             }
-        };
-        if file.account_id != account_id {
-            seen_problems.insert(
-                found.path,
-                format!(
-                    "belongs to account {}, not this one; ignored",
-                    file.account_id
-                ),
-            );
-            continue;
+            taken_files.insert(path);
         }
-        if file.epoch < epoch {
+        for (path, stamp, found) in r.stale {
             // Stale: never merged; its device retires it, or it goes later.
             if let Some(st) = stamp {
-                account
-                    .sync
-                    .epochs
-                    .insert(found.path.clone(), (st, file.epoch));
+                account.sync.epochs.insert(path.clone(), (st, found));
             }
-            stale_seen.push((
-                found.path.clone(),
-                file.epoch,
-                stale::modified_ms(&found.path),
-            ));
-            continue;
+            let modified = stale::modified_ms(&path);
+            stale_seen.push((path, found, modified));
         }
-        if file.epoch != epoch {
-            seen_problems.insert(
-                found.path,
-                format!(
-                    "is from epoch {} but this device is on epoch {epoch}; not merged",
-                    file.epoch
-                ),
-            );
-            continue;
-        }
-        match account.replica.merge_sync_file(&file, key) {
-            Ok(outcome) => {
-                if let Some(st) = stamp {
-                    account.sync.stamps.insert(found.path.clone(), st);
-                }
-                out.merged_files += 1;
-                out.changed_items += outcome.changed_items;
-                if !outcome.rejected.is_empty() {
-                    seen_problems.insert(
-                        found.path,
-                        format!(
-                            "{} record(s) do not open (tampered, or moved from elsewhere); they were not merged",
-                            outcome.rejected.len()
-                        ),
-                    );
-                } else if found.copy {
-                    // Its content is merged: the copy can go.
-                    out.copies_removed += remove_copy(account, folder, &found, now);
-                } else {
-                    device_files += 1;
-                    current_ids.extend(entry.device_id().map(str::to_owned));
-                }
-            }
-            Err(e) => {
-                seen_problems.insert(found.path, format!("not merged: {e}"));
+        copies_done.extend(r.copies_done);
+        problems.extend(r.problems);
+    }
+    for path in copies_done {
+        // Its content is merged: the copy can go.
+        out.copies_removed += remove_copy(account, folder, &path, now);
+    }
+    out.changed_items = out.changed.len();
+    // The devices whose current files are here (for header_restore), and
+    // how many device files are current.
+    let mut current_ids = BTreeSet::from([device_id.clone()]);
+    let mut device_files = usize::from(own.exists());
+    for (path, entry) in &entries {
+        if let Entry::DeviceFile { device_id: d } = entry {
+            if *d != device_id && taken_files.contains(path) && !problems.contains_key(path) {
+                device_files += 1;
+                current_ids.insert(d.clone());
             }
         }
     }
     let health = account.sync.folders.entry(folder.to_owned()).or_default();
-    // A problem writing this device's own file stands until a write
+    // A problem writing one of this device's own files stands until a write
     // succeeds (the publish step), which happens after the state lock is
     // released: a status in between must still show it.
-    let own_problem = health.problems.remove(&own);
-    health.set_problems(seen_problems);
-    if let Some(problem) = own_problem {
-        health.problems.entry(own.clone()).or_insert(problem);
+    let own_problems: Vec<(PathBuf, (String, u64))> = health
+        .problems
+        .iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .is_some_and(|n| classify(&n.to_string_lossy()).owner() == Some(device_id.as_str()))
+        })
+        .map(|(p, v)| (p.clone(), v.clone()))
+        .collect();
+    health.set_problems(problems);
+    for (path, problem) in own_problems {
+        health.problems.entry(path).or_insert(problem);
     }
     health.stale.replace(stale_seen, now);
     if let Some(path) = health.stale.due(policy, now) {
@@ -248,12 +247,8 @@ fn pull_folder(
     } else {
         layout::own_files(&dir, &device_id)
             .iter()
-            .filter(|p| {
-                p.file_name().is_some_and(|n| {
-                    matches!(classify(&n.to_string_lossy()), Entry::DeviceConflict { .. })
-                })
-            })
-            .filter_map(|c| removal::settles_at(c))
+            .filter(|(_, e)| matches!(e, Entry::DeviceConflict { .. }))
+            .filter_map(|(c, _)| removal::settles_at(c))
             .max()
             .filter(|at| *at > now)
     };
@@ -298,14 +293,14 @@ fn header(account: &mut Account, folder: &Path, dir: &Path, current: &BTreeSet<S
 
 /// Removes a merged conflict copy when the folder's spacing allows (see
 /// `removal`: a copy of this device's own file too). Returns 1 when it went.
-fn remove_copy(account: &mut Account, folder: &Path, found: &Found, now: u64) -> usize {
+fn remove_copy(account: &mut Account, folder: &Path, path: &Path, now: u64) -> usize {
     let health = account.sync.folders.entry(folder.to_owned()).or_default();
     let gone = health
         .spacing
-        .remove_with(&found.path, now, removal::unlink)
+        .remove_with(path, now, removal::unlink)
         .done();
     if gone {
-        account.sync.stamps.remove(&found.path);
+        account.sync.stamps.remove(path);
     }
     usize::from(gone)
 }

@@ -37,7 +37,9 @@ use coffer_vault::format::SyncFile;
 use coffer_vault::sync_names::{classify, Entry};
 use coffer_vault::unlock_key::UnlockKeyFile;
 
-use super::layout::{file_stamp, FileStamp, MAX_FILE};
+use coffer_vault::segment::{read_segment_header, sync_file_version, MAX_HEADER, SEGMENT_VERSION};
+
+use super::layout::{file_stamp, read_head, FileStamp, MAX_FILE};
 use crate::store::fsutil;
 
 /// The epoch each sync file was found to be of, by path, with the stamp
@@ -204,15 +206,26 @@ pub fn epoch_of(path: &Path, entry: &Entry, cache: &mut EpochCache) -> Option<u6
             return Some(*epoch);
         }
     }
-    let bytes = fsutil::read_bounded(path, MAX_FILE).ok()?;
     let epoch = match entry {
         Entry::HeaderChange { .. } | Entry::HeaderChangeConflict { .. } => {
+            let bytes = fsutil::read_bounded(path, MAX_FILE).ok()?;
             AccountHeader::from_json(&bytes).ok()?.epoch
         }
         Entry::UnlockKey { .. } | Entry::UnlockKeyConflict { .. } => {
+            let bytes = fsutil::read_bounded(path, MAX_FILE).ok()?;
             UnlockKeyFile::from_json(&bytes).ok()?.epoch
         }
-        _ => SyncFile::from_bytes(&bytes).ok()?.epoch,
+        _ => {
+            // A snapshot or segment says its epoch in its header; a
+            // version-2 file only once read whole.
+            let head = read_head(path, MAX_HEADER + 64).ok()?;
+            if sync_file_version(&head).ok()? == SEGMENT_VERSION {
+                read_segment_header(&head).ok()?.epoch
+            } else {
+                let bytes = fsutil::read_bounded(path, MAX_FILE).ok()?;
+                SyncFile::from_bytes(&bytes).ok()?.epoch
+            }
+        }
     };
     cache.insert(path.to_owned(), (stamp, epoch));
     Some(epoch)

@@ -239,6 +239,25 @@ impl Replicator {
         stats
     }
 
+    /// Puts `from`'s file `rel` into `to` under `engine`'s conflict name only, whatever `to` holds
+    /// as `rel` (left as it is): engines make conflict copies of any file, immutable ones included,
+    /// and this delivers such a copy without the original.
+    pub fn conflict_copy_of(
+        &mut self,
+        from: usize,
+        to: usize,
+        rel: impl AsRef<Path>,
+        engine: Engine,
+    ) -> io::Result<Stats> {
+        let rel = rel.as_ref();
+        let (bytes, mtime) = read_with_mtime(&self.path(from, rel))?;
+        let mut inner = self.lock();
+        let mut stats = Stats::default();
+        let version = state::version_of(&bytes, mtime);
+        inner.put_conflict_copy(from, to, rel, &bytes, version, engine, &mut stats);
+        Ok(stats)
+    }
+
     /// Plans the deliveries from `from` to `to` now, with the content as it is now, and keeps them
     /// in a queue for [`Replicator::deliver_queued`]. Returns how many were queued.
     pub fn enqueue(&mut self, from: usize, to: usize) -> usize {

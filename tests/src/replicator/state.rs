@@ -329,7 +329,7 @@ impl Inner {
 
     /// Puts `bytes` beside `rel` in `to` under `engine`'s conflict name for a copy from `from`.
     #[allow(clippy::too_many_arguments)]
-    fn put_conflict_copy(
+    pub(super) fn put_conflict_copy(
         &mut self,
         from: usize,
         to: usize,

@@ -28,6 +28,7 @@ impl Replica {
             self.note_merged(&changed, &vv_before);
             return MergeOutcome {
                 changed_items: changed.len(),
+                changed: changed.into_iter().collect(),
                 rejected: Vec::new(),
             };
         };
@@ -58,6 +59,7 @@ impl Replica {
         self.note_merged(&changed, &vv_before);
         MergeOutcome {
             changed_items: changed.len(),
+            changed: changed.into_iter().collect(),
             rejected,
         }
     }
@@ -141,6 +143,22 @@ impl Replica {
             })
             .unwrap_or_default();
         rejected
+    }
+
+    /// Joins another device's version vector, except this device's own
+    /// entry (only this device writes its dots; see
+    /// [`VaultState::union_foreign`]).
+    pub(super) fn join_foreign_vv(&mut self, vv: &VersionVector) {
+        let before = self.state.vv().clone();
+        let foreign: VersionVector = vv
+            .iter()
+            .filter(|(d, _)| **d != self.device_id)
+            .map(|(d, c)| (*d, *c))
+            .collect();
+        self.state.join_vv(&foreign);
+        if *self.state.vv() != before {
+            self.unsaved.vv = true;
+        }
     }
 
     pub(super) fn note_merged(

@@ -33,7 +33,9 @@
 //! - `merge`: taking in other devices' states, verifying at unlock;
 //! - `undo`: what is unsaved, undo points and rollback;
 //! - `reports`: sealed conflict reports;
-//! - `persist`: the replica in container and sync files.
+//! - `persist`: the replica in container and sync files;
+//! - `publish`: what this device has to publish (its local changes, the
+//!   versions of given items, what a version vector does not cover).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -47,6 +49,7 @@ use crate::state::VaultState;
 mod cache;
 mod merge;
 mod persist;
+mod publish;
 mod read;
 mod reports;
 mod search;
@@ -81,6 +84,9 @@ pub struct Replica {
     sealed_reports: Option<Vec<u8>>,
     cache: Mutex<PlainCache>,
     unsaved: Unsaved,
+    /// Items this device wrote since [`Replica::take_local_changes`] last
+    /// took them (what it has to publish, besides what it merged).
+    local_changes: std::collections::BTreeSet<crate::ids::ItemId>,
 }
 
 impl fmt::Debug for Replica {
@@ -112,6 +118,7 @@ impl Clone for Replica {
             sealed_reports: self.sealed_reports.clone(),
             cache: Mutex::default(),
             unsaved: self.unsaved.clone(),
+            local_changes: self.local_changes.clone(),
         }
     }
 }
@@ -143,6 +150,7 @@ impl Replica {
             sealed_reports: p.sealed_reports,
             cache: Mutex::default(),
             unsaved: Unsaved::default(),
+            local_changes: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use super::{MergeOutcome, Replica, VaultError};
 use crate::account::AccountHeader;
 use crate::format::{container_bytes, sync_bytes, Appended, Container, SyncFile, SyncRef};
 use crate::secret::SecretKey;
+use crate::segment::SyncContent;
 
 impl Container {
     /// Pairs a header with a replica of the same account and epoch.
@@ -70,19 +71,39 @@ impl Replica {
         file: &SyncFile,
         key: Option<&SecretKey>,
     ) -> Result<MergeOutcome, VaultError> {
-        if file.account_id != self.account_id() {
+        self.check_origin(file.account_id, file.epoch)?;
+        Ok(self.merge_remote(&file.state, key))
+    }
+
+    /// [`merge_sync_file`](Self::merge_sync_file) for a sync file of either
+    /// version (a whole version-2 state, or a snapshot or delta segment).
+    pub fn merge_sync_content(
+        &mut self,
+        file: &SyncContent,
+        key: Option<&SecretKey>,
+    ) -> Result<MergeOutcome, VaultError> {
+        self.check_origin(file.account_id(), file.epoch())?;
+        let outcome = self.merge_remote(file.state(), key);
+        if let Some(vv) = file.writer_vv() {
+            self.join_foreign_vv(vv);
+        }
+        Ok(outcome)
+    }
+
+    fn check_origin(&self, account_id: uuid::Uuid, epoch: u64) -> Result<(), VaultError> {
+        if account_id != self.account_id() {
             return Err(VaultError::WrongAccount {
                 expected: self.account_id(),
-                found: file.account_id,
+                found: account_id,
             });
         }
-        if file.epoch != self.epoch() {
+        if epoch != self.epoch() {
             return Err(VaultError::WrongEpoch {
                 expected: self.epoch(),
-                found: file.epoch,
+                found: epoch,
             });
         }
-        Ok(self.merge_remote(&file.state, key))
+        Ok(())
     }
 }
 

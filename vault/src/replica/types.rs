@@ -102,6 +102,8 @@ pub struct Rejected {
 pub struct MergeOutcome {
     /// Items whose versions changed.
     pub changed_items: usize,
+    /// Those items, in id order.
+    pub changed: Vec<ItemId>,
     /// Versions refused because they did not open (unlocked merges only).
     pub rejected: Vec<Rejected>,
 }

@@ -92,6 +92,24 @@ impl Replica {
         Ok(reports)
     }
 
+    /// [`resolve_conflicts`](Self::resolve_conflicts) for the items `ids`
+    /// only (those a merge changed): costs what they cost, not the vault.
+    pub fn resolve_conflicts_in(
+        &mut self,
+        key: &SecretKey,
+        ids: &[ItemId],
+        now_ms: u64,
+    ) -> Result<Vec<ConflictReport>, VaultError> {
+        let mut reports = Vec::new();
+        for id in ids {
+            if self.state.versions(id).len() > 1 {
+                reports.extend(self.resolve_item(key, *id, now_ms)?);
+            }
+        }
+        self.add_reports(key, &reports);
+        Ok(reports)
+    }
+
     /// The item to base an edit or delete on: siblings resolved and written
     /// first, so that the reports are made.
     pub(super) fn live_for_update(
@@ -201,6 +219,7 @@ impl Replica {
         let version = seal_record(&rk, self.account_id, self.epoch, dot, context, &plain);
         let inserted = self.state.insert(version.clone());
         self.unsaved.items.insert(id);
+        self.local_changes.insert(id);
         debug_assert_eq!(
             inserted,
             Inserted::Added,
