@@ -361,12 +361,7 @@ impl Account {
             .replica
             .resolve_conflicts(key, now_ms())
             .map_err(Error::internal)?;
-        for r in &reports {
-            tracing::info!(item = %r.item_id, "resolved a conflict");
-            ctx.emit(Event::Conflict(crate::handlers::status::conflict_info(r)));
-        }
-        self.save()?;
-        Ok(reports)
+        self.report_and_save(ctx, reports)
     }
 
     /// [`resolve_and_save`](Self::resolve_and_save) for the items a merge
@@ -381,6 +376,15 @@ impl Account {
             .replica
             .resolve_conflicts_in(key, items, now_ms())
             .map_err(Error::internal)?;
+        self.report_and_save(ctx, reports)
+    }
+
+    /// Tells every client of the conflicts just resolved, then saves.
+    fn report_and_save(
+        &mut self,
+        ctx: &Ctx,
+        reports: Vec<ConflictReport>,
+    ) -> Result<Vec<ConflictReport>, Error> {
         for r in &reports {
             tracing::info!(item = %r.item_id, "resolved a conflict");
             ctx.emit(Event::Conflict(crate::handlers::status::conflict_info(r)));

@@ -16,7 +16,7 @@ use coffer_vault::secret::SecretKey;
 use coffer_vault::sync_names::{classify, header_file_name, unlock_file_name, Entry};
 use coffer_vault::unlock_key::UnlockKeyFile;
 
-use super::layout::{account_dir, headers_in, read_header};
+use super::layout::{account_dir, headers_in, read_header, write_in_folders};
 use crate::store::device::DeviceRecord;
 use crate::store::{fsutil, trash};
 
@@ -66,23 +66,17 @@ pub fn publish_change(
     header: &AccountHeader,
     device_id: &str,
 ) -> Vec<(PathBuf, std::io::Error)> {
-    let mut failed = Vec::new();
-    for f in folders.iter().filter(|f| f.is_dir()) {
-        let dir = account_dir(f, &header.account_id);
-        if let Err(e) = coffer_proto::dirs::create_private_dir(&dir) {
-            failed.push((dir, e));
-            continue;
-        }
-        let path = dir.join(header_file_name(device_id));
-        if read_header(&path).is_ok_and(|h| h == *header) {
-            continue;
-        }
-        if let Err(e) = fsutil::write_atomic(&path, &header.to_json(), 0o644) {
-            tracing::warn!(path = %path.display(), error = %e, "could not write this device's header change");
-            failed.push((path, e));
-        }
-    }
-    failed
+    let needs = |path: &Path| !read_header(path).is_ok_and(|h| h == *header);
+    let bytes = header.to_json();
+    let name = header_file_name(device_id);
+    write_in_folders(
+        folders,
+        &header.account_id,
+        &name,
+        &bytes,
+        "this device's header change",
+        needs,
+    )
 }
 
 /// Writes this device's unlock key into every reachable folder where it is
@@ -92,9 +86,8 @@ pub fn publish_unlock_key(
     device: &DeviceRecord,
     vault_key: &SecretKey,
 ) -> Vec<(PathBuf, std::io::Error)> {
-    let mut failed = Vec::new();
     let Some(secret) = device.unlock_secret() else {
-        return failed;
+        return Vec::new();
     };
     let file = UnlockKeyFile::new(
         device.account_id,
@@ -105,20 +98,16 @@ pub fn publish_unlock_key(
         vault_key,
     );
     let bytes = file.to_json();
-    for f in folders.iter().filter(|f| f.is_dir()) {
-        let dir = account_dir(f, &device.account_id);
-        let path = dir.join(unlock_file_name(&device.device_id));
-        if fsutil::read_bounded(&path, 64 * 1024).is_ok_and(|b| b == bytes) {
-            continue;
-        }
-        if let Err(e) = coffer_proto::dirs::create_private_dir(&dir)
-            .and_then(|()| fsutil::write_atomic(&path, &bytes, 0o644))
-        {
-            tracing::warn!(path = %path.display(), error = %e, "could not publish this device's unlock key");
-            failed.push((path, e));
-        }
-    }
-    failed
+    let needs = |path: &Path| !fsutil::read_bounded(path, 64 * 1024).is_ok_and(|b| b == bytes);
+    let name = unlock_file_name(&device.device_id);
+    write_in_folders(
+        folders,
+        &device.account_id,
+        &name,
+        &bytes,
+        "this device's unlock key",
+        needs,
+    )
 }
 
 /// The other devices of this account and epoch whose unlock keys in

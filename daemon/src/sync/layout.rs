@@ -147,16 +147,9 @@ pub fn publish_header(
     header: &AccountHeader,
     when: Rewrite,
 ) -> Vec<(PathBuf, std::io::Error)> {
-    let mut failed = Vec::new();
-    for f in folders.iter().filter(|f| f.is_dir()) {
-        let dir = account_dir(f, &header.account_id);
-        if let Err(e) = coffer_proto::dirs::create_private_dir(&dir) {
-            failed.push((dir, e));
-            continue;
-        }
-        let path = dir.join(ACCOUNT_FILE);
+    let needs = |path: &Path| {
         let stale = when == Rewrite::Always
-            || match read_header(&path) {
+            || match read_header(path) {
                 Ok(h) if when == Rewrite::IfNotOurs => {
                     h.epoch < header.epoch || (h.epoch == header.epoch && h.reset != header.reset)
                 }
@@ -165,19 +158,51 @@ pub fn publish_header(
                 // (rclone does): only one that stayed empty is replaced.
                 Err(_) => {
                     !path.exists()
-                        || (std::fs::metadata(&path).is_ok_and(|m| m.len() == 0)
-                            && removal::settles_at(&path)
+                        || (std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
+                            && removal::settles_at(path)
                                 .is_none_or(|at| at <= crate::daemon::now_ms()))
                 }
             };
-        if !stale {
-            continue;
-        }
-        if when == Rewrite::IfOlder {
+        if stale && when == Rewrite::IfOlder {
             tracing::info!(path = %path.display(), epoch = header.epoch, "putting the newest account header back");
         }
-        if let Err(e) = fsutil::write_atomic(&path, &header.to_json(), 0o644) {
-            tracing::warn!(path = %path.display(), error = %e, "could not write the account header");
+        stale
+    };
+    let bytes = header.to_json();
+    write_in_folders(
+        folders,
+        &header.account_id,
+        ACCOUNT_FILE,
+        &bytes,
+        "the account header",
+        needs,
+    )
+}
+
+/// Writes `bytes` as the file `name` of the account directory of each
+/// reachable folder in `folders` where `needs` (given its path) says it
+/// must be written; the account directory is created, a missing folder
+/// never is. `what` names the file in the log. The paths that could not be
+/// written, with why.
+pub fn write_in_folders(
+    folders: &[PathBuf],
+    account_id: &uuid::Uuid,
+    name: &str,
+    bytes: &[u8],
+    what: &str,
+    mut needs: impl FnMut(&Path) -> bool,
+) -> Vec<(PathBuf, std::io::Error)> {
+    let mut failed = Vec::new();
+    for f in folders.iter().filter(|f| f.is_dir()) {
+        let dir = account_dir(f, account_id);
+        let path = dir.join(name);
+        if !needs(&path) {
+            continue;
+        }
+        if let Err(e) = coffer_proto::dirs::create_private_dir(&dir)
+            .and_then(|()| fsutil::write_atomic(&path, bytes, 0o644))
+        {
+            tracing::warn!(path = %path.display(), error = %e, what, "could not write a file of the account");
             failed.push((path, e));
         }
     }
