@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::fleet::Fleet;
 use crate::process::run_with_timeout;
-use crate::{short_tempdir, tools};
+use crate::{short_tempdir, text, tools, Device};
 
 /// The longest one engine run may take.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -264,4 +265,74 @@ pub fn failures(runs: &[Run]) -> String {
         .map(|r| format!("-- a run that failed after {:?}:\n{}", r.took, r.output))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+// Two devices, each in its own folder, with an engine between the folders.
+
+/// Both folders of `f` hold the same `account.json` and the files of the
+/// devices `ids` only ([`crate::names::all_clean`]).
+pub fn pair_clean(f: &Fleet<2>, ids: &std::collections::BTreeSet<String>) -> bool {
+    crate::names::all_clean(&[f.account_dir(0), f.account_dir(1)], ids)
+}
+
+/// The device ids of `devs`.
+pub fn device_ids(devs: &[&Device]) -> std::collections::BTreeSet<String> {
+    devs.iter()
+        .map(|d| text(&d.status()["device_id"]))
+        .collect()
+}
+
+/// What both folders of `f` hold.
+pub fn listing(f: &Fleet<2>) -> String {
+    format!(
+        "a: {:?}\nb: {:?}",
+        crate::folder::names(&f.account_dir(0)),
+        crate::folder::names(&f.account_dir(1))
+    )
+}
+
+/// What a wait that ran out reports: both folders, both devices' ids and
+/// folder health, the engine's last runs.
+pub fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
+    let devices: Vec<String> = f
+        .devices
+        .iter()
+        .map(|d| {
+            let st = d.status();
+            format!(
+                "{} = {} ({}): {}",
+                d.name(),
+                st["device_id"],
+                st["state"],
+                st["sync_folders"]
+            )
+        })
+        .collect();
+    let runs = engine.runs();
+    let last: Vec<String> = runs
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| r.output.clone())
+        .collect();
+    format!(
+        "{}\n{}\nlast runs:\n{}",
+        listing(f),
+        devices.join("\n"),
+        last.join("\n--\n")
+    )
+}
+
+/// Stops the loop once no device of `f` has anything left to publish, and
+/// runs `engine` once more, so that both folders are alike and nothing
+/// changes until the test changes something. Every run, the last included.
+pub fn quiesce<E: TwoWay>(running: EngineLoop, engine: &Arc<E>, f: &Fleet<2>) -> Vec<Run> {
+    let mut runs = running.stop();
+    for d in &f.devices {
+        d.ok(&["sync", "now"]);
+    }
+    let run = engine.run();
+    assert!(run.ok, "{}", run.output);
+    runs.push(run);
+    runs
 }

@@ -24,7 +24,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::engines::{failures, EngineLoop, Rclone, Run, TwoWay};
+use coffer_blackbox::engines::{
+    context, device_ids as ids, failures, listing, pair_clean as clean, quiesce, EngineLoop,
+    Rclone, Run, TwoWay,
+};
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::{names, put};
 use coffer_blackbox::items::{field, history_values, item, sorted_titles};
@@ -52,71 +55,6 @@ fn setup() -> Option<(Arc<Rclone>, Fleet<2>)> {
         rclone.resync();
     });
     Some((rclone, fleet))
-}
-
-/// Both folders' account directories hold `account.json` (the same) and
-/// the device files of `ids`, nothing else.
-fn clean(f: &Fleet<2>, ids: &BTreeSet<String>) -> bool {
-    coffer_blackbox::names::all_clean(&[f.account_dir(0), f.account_dir(1)], ids)
-}
-
-fn listing(f: &Fleet<2>) -> String {
-    format!(
-        "a: {:?}\nb: {:?}",
-        names(&f.account_dir(0)),
-        names(&f.account_dir(1))
-    )
-}
-
-/// What a wait that ran out reports: both folders, both devices' ids and folder health, the
-/// last rclone runs.
-fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
-    let devices: Vec<String> = f
-        .devices
-        .iter()
-        .map(|d| {
-            let st = d.status();
-            format!(
-                "{} = {} ({}): {}",
-                d.name(),
-                st["device_id"],
-                st["state"],
-                st["sync_folders"]
-            )
-        })
-        .collect();
-    let runs = engine.runs();
-    let last: Vec<String> = runs
-        .iter()
-        .rev()
-        .take(3)
-        .map(|r| r.output.clone())
-        .collect();
-    format!(
-        "{}\n{}\nlast runs:\n{}",
-        listing(f),
-        devices.join("\n"),
-        last.join("\n--\n")
-    )
-}
-
-fn ids(devs: &[&Device]) -> BTreeSet<String> {
-    devs.iter()
-        .map(|d| text(&d.status()["device_id"]))
-        .collect()
-}
-
-/// Stops the loop once no device has anything left to publish, and runs rclone once more, so
-/// that both folders are alike and nothing changes until the test changes something.
-fn quiesce(engine: EngineLoop, rclone: &Rclone, f: &Fleet<2>) -> Vec<Run> {
-    let mut runs = engine.stop();
-    for d in &f.devices {
-        d.ok(&["sync", "now"]);
-    }
-    let run = rclone.run();
-    assert!(run.ok, "{}", run.output);
-    runs.push(run);
-    runs
 }
 
 /// One rclone run that must rename both versions of `name` away.

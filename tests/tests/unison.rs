@@ -20,7 +20,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coffer_blackbox::engines::{failures, EngineLoop, Run, TwoWay, Unison};
+use coffer_blackbox::engines::{
+    context, device_ids as ids, failures, pair_clean as clean, quiesce, EngineLoop, Run, TwoWay,
+    Unison,
+};
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::{names, put};
 use coffer_blackbox::items::{field, history_values, item, sorted_titles};
@@ -49,56 +52,6 @@ fn setup(prefs: &[&str]) -> Option<(Arc<Unison>, Fleet<2>)> {
         assert!(run.ok, "unison's first run:\n{}", run.output);
     });
     Some((unison, fleet))
-}
-
-/// Both folders' account directories hold `account.json` (the same) and the device files of
-/// `ids`, nothing else.
-fn clean(f: &Fleet<2>, ids: &BTreeSet<String>) -> bool {
-    coffer_blackbox::names::all_clean(&[f.account_dir(0), f.account_dir(1)], ids)
-}
-
-/// What a wait that ran out reports: both folders, both devices' folder health, the last runs.
-fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
-    let devices: Vec<String> = f
-        .devices
-        .iter()
-        .map(|d| {
-            let st = d.status();
-            format!("{} ({}): {}", d.name(), st["state"], st["sync_folders"])
-        })
-        .collect();
-    let last: Vec<String> = engine
-        .runs()
-        .iter()
-        .rev()
-        .take(3)
-        .map(|r| r.output.clone())
-        .collect();
-    format!(
-        "a: {:?}\nb: {:?}\n{}\nlast runs:\n{}",
-        names(&f.account_dir(0)),
-        names(&f.account_dir(1)),
-        devices.join("\n"),
-        last.join("\n--\n")
-    )
-}
-
-fn ids(devs: &[&Device]) -> BTreeSet<String> {
-    devs.iter()
-        .map(|d| text(&d.status()["device_id"]))
-        .collect()
-}
-
-/// Stops the loop once no device has anything left to publish, and runs unison once more.
-fn quiesce(engine: EngineLoop, unison: &Unison, f: &Fleet<2>) -> Vec<Run> {
-    let mut runs = engine.stop();
-    for d in &f.devices {
-        d.ok(&["sync", "now"]);
-    }
-    let run = unison.run();
-    assert!(run.ok, "{}", run.output);
-    runs.push(run);
-    runs
 }
 
 fn assert_no_failed_run(runs: &[Run]) {
