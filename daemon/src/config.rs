@@ -28,8 +28,9 @@
 //! # After a reset each device removes its own sync files of the old epoch.
 //! # Those of a device that never comes back are moved to the trash by a
 //! # device signed in to the new epoch once nobody wrote them for this long,
-//! # at most one per folder per `stale_file_pace` (so that no engine sees a
-//! # mass deletion). Durations as for lock_timeout.
+//! # one device's files at a time, at most one device's per folder per
+//! # `stale_file_pace` (so that no engine sees a mass deletion). Durations
+//! # as for lock_timeout.
 //! stale_file_grace = "7d"
 //! stale_file_pace = "1h"
 //! ```
@@ -62,7 +63,8 @@ pub struct Config {
     /// How long a stale sync file (of an earlier epoch) must have gone
     /// unwritten before a device of the new epoch moves it to the trash.
     pub stale_file_grace: Duration,
-    /// At most one stale file per folder is moved to the trash per this long.
+    /// At most one device's stale files per folder are moved to the trash
+    /// per this long.
     pub stale_file_pace: Duration,
 }
 
