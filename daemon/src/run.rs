@@ -168,11 +168,16 @@ async fn start_ssh_agent(
 ) -> Option<tokio::task::JoinHandle<()>> {
     use crate::ssh_agent::{serve, AgentOptions, AgentSocket};
     let config = daemon.ssh.config();
-    {
-        // Removes a leftover public-key index, or writes it for a vault
-        // resumed unlocked, before the first client asks.
+    if crate::handlers::ssh::keeps_index(daemon) {
+        // Listing while locked: the public-key index is written for a vault
+        // resumed unlocked before the first client asks.
         let core = daemon.core().await;
         drop(crate::handlers::ssh::refresh_keys(daemon, &core.session));
+    } else {
+        // Only a leftover index is removed: the key list is built when the
+        // agent is first asked (the scan opens every item, 42 ms at 10,000
+        // items, which need not delay `ready`).
+        daemon.ssh.keys().sweep();
     }
     if !config.enabled {
         tracing::info!("the SSH agent is off (ssh_agent = false)");
