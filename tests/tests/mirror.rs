@@ -84,15 +84,21 @@ fn a_device_whose_file_keeps_disappearing_says_so_until_it_stops() {
         || b.log(),
     );
 
-    // The mistaken "sync": a -> b, then at once b -> a, every second.
+    // The mistaken "sync": a -> b, then at once b -> a, every second. b's daemon is held still
+    // while the two halves run, as a device slower than the mirror is: otherwise whether b
+    // writes its files again before the second half starts (a millisecond race) decides
+    // whether the mirror keeps deleting them.
+    let b_pid = b.daemon_pid().expect("b's daemon runs");
     let started = Instant::now();
     let mut cycles = 0;
     let warning = wait_until(
         "b warns that its file keeps disappearing",
         LIMIT,
         || {
+            assert!(coffer_blackbox::process::send_signal(b_pid, libc::SIGSTOP));
             mirror(&rsync, fa.path(), fb.path());
             mirror(&rsync, fb.path(), fa.path());
+            assert!(coffer_blackbox::process::send_signal(b_pid, libc::SIGCONT));
             cycles += 1;
             std::thread::sleep(Duration::from_secs(1));
             own_file_warning(&b)

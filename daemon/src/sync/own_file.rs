@@ -60,7 +60,7 @@ impl Losses {
             return None;
         }
         let reason = format!(
-            "this device's file was removed by something else {} times in the last {}; \
+            "this device's file was removed by something else {} times in the last {} (deleted, or replaced by an older copy); \
              coffer wrote it again each time, but its changes may not reach the other devices. \
              A one-way mirror (rsync --delete, or any copy run in one direction) or an engine \
              that does not sync this folder both ways would do that",
@@ -89,19 +89,26 @@ fn words(d: Duration) -> String {
 }
 
 /// At the start of a round: whether this device's file `own`, which it
-/// published as `published` (its stamp when written), is gone. If so, it
+/// published as `published` (its stamp when written), is gone or was
+/// replaced by another copy. If so, it
 /// is counted in `losses`, and `published` forgets the file (so it is
 /// counted once, and the round writes it again).
 pub fn check(published: &mut Option<FileStamp>, losses: &mut Losses, own: &Path, now: u64) {
-    if published.is_none() {
+    let Some(stamp) = *published else {
         return;
-    }
+    };
     match std::fs::symlink_metadata(own) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %own.display(), "this device's sync file was removed by something else; writing it again");
+        }
+        // Put back to another copy (a mirror run the other way brings an
+        // older one back): the same harm, the device's newest file is gone.
+        Ok(_) if super::layout::file_stamp(own).is_some_and(|now| now != stamp) => {
+            tracing::warn!(path = %own.display(), "this device's sync file was replaced by something else; writing it again");
+        }
         _ => return,
     }
     *published = None;
-    tracing::warn!(path = %own.display(), "this device's sync file was removed by something else; writing it again");
     losses.note(own, now, window());
 }
 
@@ -148,7 +155,7 @@ mod tests {
         check(&mut published, &mut losses, &own, 1);
         assert!(losses.times.is_empty(), "never published: nothing to lose");
         std::fs::write(&own, b"x").unwrap();
-        published = Some((1, 1, 1, 1));
+        published = super::super::layout::file_stamp(&own);
         check(&mut published, &mut losses, &own, 2);
         assert!(
             losses.times.is_empty() && published.is_some(),
@@ -158,6 +165,22 @@ mod tests {
         check(&mut published, &mut losses, &own, 3);
         check(&mut published, &mut losses, &own, 4);
         assert_eq!(losses.times, [3], "counted once until written again");
+        assert_eq!(published, None);
+    }
+
+    #[test]
+    fn a_published_file_replaced_by_another_copy_counts() {
+        let d = tempfile::tempdir().unwrap();
+        let own = d.path().join("device-x.cofsync");
+        std::fs::write(&own, b"ours").unwrap();
+        let mut published = super::super::layout::file_stamp(&own);
+        let mut losses = Losses::default();
+        // An older copy put back in its place (a new inode, as rsync writes it).
+        let older = d.path().join(".older");
+        std::fs::write(&older, b"older copy").unwrap();
+        std::fs::rename(&older, &own).unwrap();
+        check(&mut published, &mut losses, &own, 5);
+        assert_eq!(losses.times, [5]);
         assert_eq!(published, None);
     }
 
