@@ -565,8 +565,10 @@ fn concurrent_password_changes_settle_under_rclone_bisync() {
         s.spawn(|| passwd(&b, PW, "password of b", &[]));
     });
     // Settled: both devices on one header, both folders alike for 5 s on end.
-    let agreed =
-        coffer_blackbox::wait::wait_for("one header on both devices and folders", limit, || {
+    let agreed = wait_until(
+        "one header on both devices and folders",
+        limit,
+        || {
             a.ok(&["sync", "now"]);
             b.ok(&["sync", "now"]);
             let (ha, hb) = (header_info(&a), header_info(&b));
@@ -576,7 +578,18 @@ fn concurrent_password_changes_settle_under_rclone_bisync() {
                 && snapshot(&da) == snapshot(&db)
                 && ids.iter().all(|id| da.join(header_file_name(id)).is_file());
             same.then_some(ha)
-        });
+        },
+        || {
+            format!(
+                "a: {:#}\nb: {:#}\nfolders:\n{:?}\n{:?}\nrclone runs that failed:\n{}",
+                header_info(&a),
+                header_info(&b),
+                snapshot(&da).keys().collect::<Vec<_>>(),
+                snapshot(&db).keys().collect::<Vec<_>>(),
+                coffer_blackbox::engines::failures(&engine.runs())
+            )
+        },
+    );
     // Still settled after three more rclone runs.
     let before = engine.runs().len();
     let settled = snapshot(&da);
