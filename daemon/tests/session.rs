@@ -7,88 +7,16 @@
 //! `XDG_DATA_HOME` at a temporary directory keeps the trash out of the real
 //! home.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
 
-use coffer_proto::dirs::Dirs;
 use coffer_proto::reply::State;
-use coffer_vault::account::{AccountHeader, NewAccount};
-use coffer_vault::kdf::KdfParams;
 use coffer_vault::secret::SecretString;
 use cofferd::config::Config;
 use cofferd::daemon::Daemon;
-use cofferd::handlers::account::new_device_record;
-use cofferd::keycache::KeyCache;
-use cofferd::session::{ResetCause, Session, SignIn};
+use cofferd::session::{ResetCause, Session};
 use cofferd::sync::merge_step;
 
-fn isolate(root: &Path) {
-    // SAFETY-free in Rust 2021; each test is its own process under nextest,
-    // and no other thread reads the environment yet.
-    std::env::set_var("HOME", root);
-    std::env::set_var("XDG_DATA_HOME", root.join("share"));
-}
-
-fn daemon(root: &Path, name: &str) -> Arc<Daemon> {
-    let base = root.join(name);
-    let dirs = Dirs {
-        config: base.join("config"),
-        data: base.join("data"),
-        state: base.join("state"),
-        runtime: base.join("run"),
-    };
-    dirs.create().expect("private dirs");
-    let (tx, _rx) = tokio::sync::watch::channel(false);
-    let config = Config {
-        device_name: Some(name.into()),
-        ..Config::default()
-    };
-    Daemon::load(dirs, config, KeyCache::memory(), tx)
-}
-
-fn account() -> NewAccount {
-    AccountHeader::create(
-        "s@example.org",
-        "",
-        &SecretString::from("pw"),
-        KdfParams::fast_insecure_for_tests(),
-        1,
-    )
-    .expect("an account")
-}
-
-/// A sign-in of `d` to `new`'s account, syncing through `folder`.
-fn sign_in_of(d: &Daemon, new: &NewAccount, folder: &Path) -> SignIn {
-    let stretched = coffer_vault::kdf::stretch_password(
-        &SecretString::from("pw"),
-        &new.header.salt,
-        &new.header.kdf,
-    )
-    .expect("stretch");
-    let device = new_device_record(
-        d,
-        &new.header,
-        vec![folder.to_owned()],
-        &new.account_key,
-        &stretched,
-        &new.vault_key,
-    );
-    SignIn::fresh(device, new.header.clone(), new.vault_key.clone()).expect("device id")
-}
-
-fn add(session: &mut Session, title: &str) {
-    let (account, key) = session.unlocked().expect("unlocked");
-    let key = key.clone();
-    account
-        .replica
-        .add(
-            &key,
-            vec![("title".into(), SecretString::from(title))],
-            1_735_689_600_000,
-        )
-        .expect("add");
-    account.save().expect("save");
-}
+use common::*;
 
 fn titles(session: &mut Session) -> Vec<String> {
     let (account, key) = session.unlocked().expect("unlocked");
@@ -104,37 +32,17 @@ fn titles(session: &mut Session) -> Vec<String> {
     t
 }
 
-/// The header a reset elsewhere would publish.
-fn reset_of(new: &NewAccount) -> NewAccount {
-    new.header
-        .reset(
-            &SecretString::from("new"),
-            None,
-            KdfParams::fast_insecure_for_tests(),
-            9,
-            "x",
-            "other",
-        )
-        .expect("reset")
-}
-
-fn folder(root: &Path) -> PathBuf {
-    let f = root.join("sync");
-    std::fs::create_dir_all(&f).expect("folder");
-    f
-}
-
 #[tokio::test]
 async fn every_transition_moves_the_state_and_what_belongs_to_it() {
     let root = tempfile::tempdir().expect("tempdir");
     isolate(root.path());
-    let d = daemon(root.path(), "a");
+    let d = daemon(root.path(), "a", Config::default());
     let new = account();
     let folder = folder(root.path());
     let mut core = d.core().await;
     assert_eq!(core.session.state(), State::SignedOut);
     core.session
-        .sign_in(&d.ctx(), sign_in_of(&d, &new, &folder))
+        .sign_in(&d.ctx(), sign_in_of(&d, &new, "pw", &folder))
         .expect("sign in");
     assert_eq!(core.session.state(), State::Unlocked);
     let container = core
@@ -149,7 +57,7 @@ async fn every_transition_moves_the_state_and_what_belongs_to_it() {
     // A second sign-in is refused and changes nothing.
     assert!(core
         .session
-        .sign_in(&d.ctx(), sign_in_of(&d, &new, &folder))
+        .sign_in(&d.ctx(), sign_in_of(&d, &new, "pw", &folder))
         .is_err());
     add(&mut core.session, "One");
 
@@ -207,14 +115,17 @@ async fn a_round_merges_the_other_device_and_reports_a_reset_without_moving_the_
     isolate(root.path());
     let folder = folder(root.path());
     let new = account();
-    let (a, b) = (daemon(root.path(), "a"), daemon(root.path(), "b"));
+    let (a, b) = (
+        daemon(root.path(), "a", Config::default()),
+        daemon(root.path(), "b", Config::default()),
+    );
     let mut ca = a.core().await;
     let mut cb = b.core().await;
     ca.session
-        .sign_in(&a.ctx(), sign_in_of(&a, &new, &folder))
+        .sign_in(&a.ctx(), sign_in_of(&a, &new, "pw", &folder))
         .expect("a signs in");
     cb.session
-        .sign_in(&b.ctx(), sign_in_of(&b, &new, &folder))
+        .sign_in(&b.ctx(), sign_in_of(&b, &new, "pw", &folder))
         .expect("b signs in");
     add(&mut ca.session, "From A");
 
@@ -277,14 +188,17 @@ async fn a_reader_reads_only_what_it_has_not_merged() {
     isolate(root.path());
     let folder = folder(root.path());
     let new = account();
-    let (a, b) = (daemon(root.path(), "a"), daemon(root.path(), "b"));
+    let (a, b) = (
+        daemon(root.path(), "a", Config::default()),
+        daemon(root.path(), "b", Config::default()),
+    );
     let mut ca = a.core().await;
     let mut cb = b.core().await;
     ca.session
-        .sign_in(&a.ctx(), sign_in_of(&a, &new, &folder))
+        .sign_in(&a.ctx(), sign_in_of(&a, &new, "pw", &folder))
         .expect("a signs in");
     cb.session
-        .sign_in(&b.ctx(), sign_in_of(&b, &new, &folder))
+        .sign_in(&b.ctx(), sign_in_of(&b, &new, "pw", &folder))
         .expect("b signs in");
     publish(&b, &mut cb.session);
     add(&mut ca.session, "Hot");
@@ -366,10 +280,10 @@ async fn a_reader_reads_only_what_it_has_not_merged() {
         "{header:?}"
     );
     // A new device reads what the folder holds now, and has everything.
-    let c = daemon(root.path(), "c");
+    let c = daemon(root.path(), "c", Config::default());
     let mut cc = c.core().await;
     cc.session
-        .sign_in(&c.ctx(), sign_in_of(&c, &new, &folder))
+        .sign_in(&c.ctx(), sign_in_of(&c, &new, "pw", &folder))
         .expect("c signs in");
     publish(&c, &mut cc.session);
     assert_eq!(titles(&mut cc.session), titles(&mut ca.session));
