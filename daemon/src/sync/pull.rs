@@ -89,9 +89,9 @@ fn pull_folder(
         return out;
     }
     let own = dir.join(device_file_name(&device_id));
-    // This device's snapshot as it published it: gone now means something
-    // else removed it (the ledger writes it again this round).
-    // Each disappearance counts once (the snapshot written again has a new
+    // This device's snapshot as it published it: gone or replaced now means
+    // something else did it (the ledger writes it again this round). Each
+    // disappearance counts once (the snapshot written again has a new
     // stamp), however many rounds pass before it is written again.
     let snapshot = account
         .sync
@@ -200,7 +200,8 @@ fn pull_folder(
     // The devices whose current files are here (for header_restore), and
     // how many device files are current.
     let mut current_ids = BTreeSet::from([device_id.clone()]);
-    let mut device_files = usize::from(own.exists());
+    let own_here = own.exists();
+    let mut device_files = usize::from(own_here);
     for (path, entry) in &entries {
         if let Entry::DeviceFile { device_id: d } = entry {
             if *d != device_id && taken_files.contains(path) && !problems.contains_key(path) {
@@ -242,12 +243,12 @@ fn pull_folder(
     health.last_merge_ms = Some(now);
     // This device's file renamed away by an engine (its copies just made):
     // written again only once the engine is done with them.
-    health.publish_hold_until = if own.exists() {
+    health.publish_hold_until = if own_here {
         None
     } else {
-        layout::own_files(&dir, &device_id)
+        entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::DeviceConflict { .. }))
+            .filter(|(_, e)| matches!(e, Entry::DeviceConflict { device_id: d } if *d == device_id))
             .filter_map(|(c, _)| removal::settles_at(c))
             .max()
             .filter(|at| *at > now)
