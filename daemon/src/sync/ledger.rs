@@ -72,6 +72,10 @@ pub struct Ledger {
     /// What a snapshot of the state was last found to cost (bytes): the
     /// segments must outgrow this, not only the snapshot in the folder.
     pub(super) state_bytes: u64,
+    /// When the own segments found in the folder that the ledger does not
+    /// know, and that have not settled yet, will have (see
+    /// [`check_files`](Self::check_files)); `None` when there is none.
+    pub strays_settle_at: Option<u64>,
 }
 
 /// Who is writing, and where: what a ledger needs besides itself.
@@ -147,8 +151,13 @@ impl Ledger {
     /// still its own: a segment that vanished (not evicted to an iCloud
     /// placeholder) or was replaced has its items published again; a
     /// snapshot likewise is written again. Own segments that the ledger
-    /// does not know (a vanished one come back) are retired.
-    pub fn check_files(&mut self, o: &Owner<'_>) {
+    /// does not know (a superseded one an engine brought back) are retired
+    /// once they have sat still for [`SETTLE_MS`](super::removal::SETTLE_MS)
+    /// at `now`: the engine that put one back may still be at work on it
+    /// (rclone 1.60's `--resync` copies it over and then lists both sides,
+    /// and a file gone in between stops that run and every later one until
+    /// the next `--resync`, which brings it back again).
+    pub fn check_files(&mut self, o: &Owner<'_>, now: u64) {
         let mut lost: Vec<PathBuf> = Vec::new();
         for f in self.snapshot.iter_mut().chain(self.segments.iter_mut()) {
             match still_ours(f, o) {
@@ -165,11 +174,18 @@ impl Ledger {
                 self.pending.extend(f.items);
             }
         }
+        self.strays_settle_at = None;
         for (path, entry) in layout::own_files(o.dir, o.device_id) {
             let known =
                 self.segments.iter().any(|f| f.path == path) || self.retiring.contains(&path);
-            if matches!(entry, Entry::DeltaFile { .. }) && !known {
-                self.retiring.push(path);
+            if !matches!(entry, Entry::DeltaFile { .. }) || known {
+                continue;
+            }
+            match super::removal::settles_at(&path) {
+                Some(at) if at > now => {
+                    self.strays_settle_at = Some(self.strays_settle_at.map_or(at, |s| s.min(at)));
+                }
+                _ => self.retiring.push(path),
             }
         }
     }
@@ -411,14 +427,20 @@ mod tests {
         std::fs::rename(&d3_path, dir.path().join(format!(".{name3}.icloud"))).unwrap();
         let stray = dir.path().join(delta_file_name(&id, 9, 9));
         std::fs::write(&stray, segment_bytes(&d2, &r.state_of([&two]))).unwrap();
-        l.check_files(&o);
+        let now = crate::daemon::now_ms();
+        l.check_files(&o, now);
         assert_eq!(l.pending, BTreeSet::from([two, four]));
         assert_eq!(
             l.segments.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![3],
             "an evicted segment is still there"
         );
+        assert!(l.retiring.is_empty(), "the stray has not settled yet");
+        let settles = l.strays_settle_at.expect("a wake-up for the stray");
+        assert!(settles >= now && settles <= now + super::super::removal::SETTLE_MS);
+        l.check_files(&o, settles);
         assert_eq!(l.retiring, vec![stray.clone()]);
+        assert_eq!(l.strays_settle_at, None);
         l.retire(l.retiring.clone());
         assert!(!stray.exists() && l.retiring.is_empty());
     }

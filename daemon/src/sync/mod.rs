@@ -101,7 +101,8 @@ impl SyncState {
     }
 
     /// When a round should run although nothing changed (ms since the Unix
-    /// epoch): a removal that had to wait for its turn, and when signed in
+    /// epoch): a removal that had to wait for its turn, an own segment an
+    /// engine brought back that settles (`ledger`), and when signed in
     /// (`signed_in`: only such a device clears stale files and puts back a
     /// header) a stale file that comes due, or this device's turn to put
     /// back an `account.json` an engine renamed away. `None` when nothing
@@ -118,6 +119,12 @@ impl SyncState {
                 let hold = h.publish_hold_until.filter(|_| signed_in);
                 [h.spacing.next_ms(), stale, header, hold]
             })
+            // Only ahead: one due while the session cannot publish (locked)
+            // waits for the next publication, not a round after round.
+            .chain(self.ledgers.values().map(|l| {
+                l.strays_settle_at
+                    .filter(|at| *at > crate::daemon::now_ms())
+            }))
             .flatten()
             .min()
     }

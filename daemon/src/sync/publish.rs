@@ -116,7 +116,7 @@ pub fn plan(account: &mut Account, _force: bool) -> Option<Publish> {
             only_folder: dev.sync_folders.len() == 1,
         };
         ledger.ensure_loaded(&owner);
-        ledger.check_files(&owner);
+        ledger.check_files(&owner, crate::daemon::now_ms());
         if let Some(p) = plan_folder(ledger, &owner, folder, &mut snapshot) {
             folders.push(p);
         }
