@@ -3,7 +3,16 @@
 //! ([`TwoWay::run`]) or in a loop on a helper thread ([`EngineLoop`]), as a
 //! user's cron job or systemd timer would. Every run's outcome is kept, so
 //! a test can check that the engine never refused one (rclone's "too many
-//! deletes" safety abort, a run that needs `--resync`).
+//! deletes" safety abort).
+//!
+//! rclone 1.60's bisync stops with "path1 and path2 are out of sync" when
+//! a file appears or goes on either side while it runs (it compares both
+//! sides' listings once it has copied), and then refuses every later run
+//! until one is made with `--resync`: rclone's own message says so, and a
+//! wrapper script a user runs from cron does it (newer rclone does it
+//! itself with `--resilient --recover`). Any program writing into the
+//! folder causes it, so [`EngineLoop`] does what the message says
+//! ([`TwoWay::recovery`]) and [`refusals`] tells such a race from a refusal.
 //!
 //! Each engine keeps its state (rclone's listings, unison's archives) in a
 //! temporary directory of its own, never in the user's home, and reads no
@@ -41,6 +50,22 @@ pub struct Run {
     pub started: Instant,
     /// How long it took.
     pub took: Duration,
+    /// Whether it was the run the engine asked for after a failed one
+    /// ([`TwoWay::recovery`]).
+    pub recovery: bool,
+}
+
+impl Run {
+    /// Whether it failed because a file came or went on either side while
+    /// the engine ran (rclone's listing check: "out of sync"; a file it
+    /// listed and then could not open: "no such file or directory"), not
+    /// because the engine refused what it found.
+    pub fn raced(&self) -> bool {
+        !self.ok
+            && (self.output.contains("path1 and path2 are out of sync")
+                || self.output.contains("no such file or directory"))
+            && !self.output.contains("too many deletes")
+    }
 }
 
 /// An engine that brings two folders in step when run.
@@ -53,6 +78,46 @@ pub trait TwoWay: Send + Sync + 'static {
     /// One run, to completion (killed after [`RUN_TIMEOUT`]).
     fn run(&self) -> Run {
         run_command(self.command())
+    }
+
+    /// The command the engine's own message asks for after `failed`, when
+    /// it refuses to go on without it (rclone's `--resync`); `None` when a
+    /// plain run is next.
+    fn recovery(&self, _failed: &Run) -> Option<Command> {
+        None
+    }
+
+    /// Runs until a run succeeds, making the recovery the engine asks for
+    /// after a failed one, at most five plain runs, a second apart (so that
+    /// what a device does about a recovery, such as removing its own
+    /// superseded files that a `--resync` brought back, is done between
+    /// two runs). Every run.
+    fn settle(&self) -> Vec<Run> {
+        let mut runs: Vec<Run> = Vec::new();
+        for _ in 0..5 {
+            if runs.last().is_some_and(|r| !r.ok || r.recovery) {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let run = self.run();
+            let recovery = (!run.ok).then(|| self.recovery(&run)).flatten();
+            let ok = run.ok;
+            runs.push(run);
+            if ok {
+                break;
+            }
+            if let Some(cmd) = recovery {
+                runs.push(recovery_run(cmd));
+            }
+        }
+        runs
+    }
+}
+
+/// Runs `cmd` as the recovery an engine asked for.
+fn recovery_run(cmd: Command) -> Run {
+    Run {
+        recovery: true,
+        ..run_command(cmd)
     }
 }
 
@@ -71,6 +136,7 @@ fn run_command(cmd: Command) -> Run {
         output,
         started,
         took: started.elapsed(),
+        recovery: false,
     }
 }
 
@@ -144,6 +210,14 @@ impl TwoWay for Rclone {
     fn command(&self) -> Command {
         self.base()
     }
+
+    fn recovery(&self, failed: &Run) -> Option<Command> {
+        failed.output.contains("Must run --resync").then(|| {
+            let mut cmd = self.base();
+            cmd.arg("--resync");
+            cmd
+        })
+    }
 }
 
 /// `unison A B -batch -auto -ignore "Name .*.tmp"` with the preferences a
@@ -202,7 +276,9 @@ impl TwoWay for Unison {
 }
 
 /// An engine run in a loop on a helper thread, a pause between runs, until
-/// stopped (or dropped).
+/// stopped (or dropped). After a failed run, the next one is the recovery
+/// the engine asks for, if any ([`TwoWay::recovery`]); one still due when
+/// the loop is stopped is made before it ends.
 pub struct EngineLoop {
     stop: Option<mpsc::Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -215,14 +291,28 @@ impl EngineLoop {
         let (stop, stopped) = mpsc::channel::<()>();
         let runs = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&runs);
-        let handle = std::thread::spawn(move || loop {
-            let run = engine.run();
-            kept.lock().unwrap_or_else(|p| p.into_inner()).push(run);
-            if !matches!(
-                stopped.recv_timeout(pause),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            ) {
-                break;
+        let handle = std::thread::spawn(move || {
+            let mut due: Option<Command> = None;
+            loop {
+                let run = match due.take() {
+                    Some(cmd) => recovery_run(cmd),
+                    None => engine.run(),
+                };
+                if !run.ok {
+                    due = engine.recovery(&run);
+                }
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(run);
+                let go_on = matches!(
+                    stopped.recv_timeout(pause),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                );
+                if !go_on {
+                    if let Some(cmd) = due.take() {
+                        let run = recovery_run(cmd);
+                        kept.lock().unwrap_or_else(|p| p.into_inner()).push(run);
+                    }
+                    break;
+                }
             }
         });
         EngineLoop {
@@ -260,11 +350,23 @@ impl Drop for EngineLoop {
 /// The runs that failed, each with its output, for an assertion message
 /// (empty when every run succeeded).
 pub fn failures(runs: &[Run]) -> String {
-    runs.iter()
-        .filter(|r| !r.ok)
-        .map(|r| format!("-- a run that failed after {:?}:\n{}", r.took, r.output))
-        .collect::<Vec<_>>()
-        .join("\n")
+    describe(runs.iter().filter(|r| !r.ok))
+}
+
+/// The runs that failed for any reason but a race with a writer
+/// ([`Run::raced`]), each with its output (empty when there is none): a
+/// refused run ("too many deletes"), a failed recovery, any other error.
+pub fn refusals(runs: &[Run]) -> String {
+    describe(runs.iter().filter(|r| !r.ok && !r.raced()))
+}
+
+fn describe<'a>(runs: impl Iterator<Item = &'a Run>) -> String {
+    runs.map(|r| {
+        let what = if r.recovery { "recovery run" } else { "run" };
+        format!("-- a {what} that failed after {:?}:\n{}", r.took, r.output)
+    })
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 // Two devices, each in its own folder, with an engine between the folders.
@@ -324,15 +426,17 @@ pub fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
 }
 
 /// Stops the loop once no device of `f` has anything left to publish, and
-/// runs `engine` once more, so that both folders are alike and nothing
+/// runs `engine` until a run succeeds ([`TwoWay::settle`]), so that both
+/// folders are alike and nothing
 /// changes until the test changes something. Every run, the last included.
 pub fn quiesce<E: TwoWay>(running: EngineLoop, engine: &Arc<E>, f: &Fleet<2>) -> Vec<Run> {
     let mut runs = running.stop();
     for d in &f.devices {
         d.ok(&["sync", "now"]);
     }
-    let run = engine.run();
-    assert!(run.ok, "{}", run.output);
-    runs.push(run);
+    let last = engine.settle();
+    let ok = last.last().is_some_and(|r| r.ok);
+    runs.extend(last);
+    assert!(ok, "the last runs failed:\n{}", failures(&runs));
     runs
 }
