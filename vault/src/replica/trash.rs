@@ -83,20 +83,8 @@ impl Replica {
     /// supersedes the one that kept it.
     pub fn purge(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<(), VaultError> {
         let trashed = self.trashed_for_update(key, id, now_ms)?;
-        if let Some(seen) = trashed.item.max_stamp().max(Some(trashed.trashed)) {
-            self.clock.observe(seen);
-        }
-        let stamp = self.clock.tick(now_ms);
-        self.write(
-            key,
-            id,
-            RecordPlain::Tombstone(Tombstone {
-                id,
-                stamp,
-                device: self.device_id,
-                content: None,
-            }),
-        )
+        let seen = trashed.item.max_stamp().max(Some(trashed.trashed));
+        self.write_tombstone(key, id, seen, now_ms, None)
     }
 
     /// The trashed item to restore or purge, siblings resolved first.

@@ -3,6 +3,7 @@
 use super::cache::{current_flags, view_of, CachedItem, Opened};
 use super::siblings::{live_view, trash_view};
 use super::{ConflictKind, ConflictReport, Replica, VaultError};
+use crate::hlc::Hlc;
 use crate::ids::ItemId;
 use crate::item::{is_valid_field_name, Item};
 use crate::record::{seal_record, RecordKey, RecordPlain, RecordVersion, Tombstone};
@@ -52,7 +53,22 @@ impl Replica {
     /// values into its history. [`purge`](Self::purge) drops the content.
     pub fn delete(&mut self, key: &SecretKey, id: ItemId, now_ms: u64) -> Result<(), VaultError> {
         let item = self.live_for_update(key, id, now_ms)?;
-        if let Some(seen) = item.max_stamp() {
+        let seen = item.max_stamp();
+        self.write_tombstone(key, id, seen, now_ms, Some(item))
+    }
+
+    /// Writes a tombstone for `id` holding `content` (the deleted item, or
+    /// nothing once purged), stamped after `seen`, the newest stamp of what
+    /// it takes over.
+    pub(super) fn write_tombstone(
+        &mut self,
+        key: &SecretKey,
+        id: ItemId,
+        seen: Option<Hlc>,
+        now_ms: u64,
+        content: Option<Item>,
+    ) -> Result<(), VaultError> {
+        if let Some(seen) = seen {
             self.clock.observe(seen);
         }
         let stamp = self.clock.tick(now_ms);
@@ -63,7 +79,7 @@ impl Replica {
                 id,
                 stamp,
                 device: self.device_id,
-                content: Some(item),
+                content,
             }),
         )
     }

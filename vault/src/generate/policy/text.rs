@@ -98,26 +98,13 @@ impl FromStr for Policy {
             .split_once(':')
             .ok_or_else(|| PolicyError::Syntax("no `chars:` or `words:` prefix".to_owned()))?;
         let parts = split_parts(body)?;
-        let mut seen: Vec<String> = Vec::new();
-        let mut once = |key: &str| {
-            if seen.iter().any(|k| k == key) {
-                Err(PolicyError::Syntax(format!("`{key}` is given twice")))
-            } else {
-                seen.push(key.to_owned());
-                Ok(())
-            }
-        };
         match kind {
             "chars" => {
                 let mut o = CharOptions::default();
                 let mut has_len = false;
                 let mut has_classes = false;
-                for part in &parts {
-                    let (key, value) = match part.split_once('=') {
-                        Some((k, v)) => (k, Some(v)),
-                        None => (part.as_str(), None),
-                    };
-                    once(key)?;
+                for kv in keyed(&parts) {
+                    let (key, value, part) = kv?;
                     match (key, value) {
                         ("len", Some(v)) => {
                             o.length = parse_number(key, v)?;
@@ -157,12 +144,8 @@ impl FromStr for Policy {
             "words" => {
                 let mut o = WordOptions::default();
                 let mut has_n = false;
-                for part in &parts {
-                    let (key, value) = match part.split_once('=') {
-                        Some((k, v)) => (k, Some(v)),
-                        None => (part.as_str(), None),
-                    };
-                    once(key)?;
+                for kv in keyed(&parts) {
+                    let (key, value, part) = kv?;
                     match (key, value) {
                         ("n", Some(v)) => {
                             o.words = parse_number(key, v)?;
@@ -185,6 +168,25 @@ impl FromStr for Policy {
             ))),
         }
     }
+}
+
+/// The parts of a policy in order as `(key, value, part)` (`key=value`,
+/// or a bare `key`); a key given twice is an error where it comes again.
+fn keyed(
+    parts: &[String],
+) -> impl Iterator<Item = Result<(&str, Option<&str>, &str), PolicyError>> {
+    let mut seen: Vec<&str> = Vec::new();
+    parts.iter().map(move |part| {
+        let (key, value) = match part.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (part.as_str(), None),
+        };
+        if seen.contains(&key) {
+            return Err(PolicyError::Syntax(format!("`{key}` is given twice")));
+        }
+        seen.push(key);
+        Ok((key, value, part.as_str()))
+    })
 }
 
 fn unknown_part(part: &str) -> PolicyError {
