@@ -116,21 +116,13 @@ pub fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     }
     let content = read_base64(&a.file)?;
     let file_name = a.file.display().to_string();
-    let mut client = ctx.client()?;
-    let progress = ProgressLine::start(ctx.dirs()?, "import", "importing");
-    let result = client.call(Request::Import(ImportParams {
-        format: a.format,
+    let request = Request::Import(ImportParams {
+        format: a.format.clone(),
         file_name: file_name.clone(),
         content_base64: content,
         dry_run: a.dry_run,
-    }));
-    drop(progress);
-    let value = result.map_err(|e| in_file(&a.file, e))?;
-    if a.json {
-        return emit_json(&value);
-    }
-    let r: ImportReply = decode("import", value)?;
-    line(&import_summary(&r, &file_name, "imported"))
+    });
+    send_import(ctx, &a, request, &file_name)
 }
 
 /// `import coffer-container FILE`: a container from the trash (or a
@@ -141,22 +133,34 @@ fn import_container(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     let file_name = a.file.display().to_string();
     let account_key = super::account::account_key_from(ctx, secrets::OLD_ACCOUNT_KEY)?;
     let password = ctx.secrets().get(secrets::OLD_PASSWORD)?;
-    let mut client = ctx.client()?;
-    let progress = ProgressLine::start(ctx.dirs()?, "import", "importing");
-    let result = client.call(Request::ImportContainer(ImportContainerParams {
+    let request = Request::ImportContainer(ImportContainerParams {
         file_name: file_name.clone(),
         content_base64: content,
         password,
         account_key,
         dry_run: a.dry_run,
-    }));
+    });
+    send_import(ctx, &a, request, &file_name)
+}
+
+/// Sends an import `request` for `a.file` with a progress line, and prints
+/// what it did (or the reply as JSON with `--json`).
+fn send_import(
+    ctx: &mut Ctx,
+    a: &ImportArgs,
+    request: Request,
+    file_name: &str,
+) -> Result<(), CliError> {
+    let mut client = ctx.client()?;
+    let progress = ProgressLine::start(ctx.dirs()?, "import", "importing");
+    let result = client.call(request);
     drop(progress);
     let value = result.map_err(|e| in_file(&a.file, e))?;
     if a.json {
         return emit_json(&value);
     }
     let r: ImportReply = decode("import", value)?;
-    line(&import_summary(&r, &file_name, "imported"))
+    line(&import_summary(&r, file_name, "imported"))
 }
 
 pub fn export(ctx: &mut Ctx, a: ExportArgs) -> Result<(), CliError> {
