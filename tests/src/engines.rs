@@ -425,6 +425,67 @@ pub fn context(f: &Fleet<2>, engine: &EngineLoop) -> String {
     )
 }
 
+/// Concurrent edits of one item (`Mail`, on both devices of `f`) while the
+/// engine does not run: `running` is stopped, a changes the username and
+/// b the password, both the notes; then a new loop of `engine` (`pause`
+/// between runs) must bring both devices to both edits and one winner for
+/// the notes, the loser kept in each device's history (within `limit`).
+/// The stopped loop's runs and the new loop.
+pub fn concurrent_edits<E: TwoWay>(
+    running: EngineLoop,
+    engine: &Arc<E>,
+    pause: Duration,
+    f: &Fleet<2>,
+    limit: Duration,
+) -> (Vec<Run>, EngineLoop) {
+    use crate::items::{field, history_values, item};
+    let [a, b] = &f.devices;
+    let runs = running.stop();
+    a.ok(&[
+        "edit",
+        "Mail",
+        "--username",
+        "from-a",
+        "--notes",
+        "notes of a",
+    ]);
+    b.ok(&[
+        "edit",
+        "Mail",
+        "--password",
+        "from-b",
+        "--notes",
+        "notes of b",
+    ]);
+    let next = EngineLoop::start(Arc::clone(engine), pause);
+    let merged = crate::wait::wait_until(
+        "both devices show both edits and one winner for the notes",
+        limit,
+        || {
+            let (va, vb) = (item(a, "Mail")?, item(b, "Mail")?);
+            let both = [&va, &vb]
+                .iter()
+                .all(|v| field(v, "username") == "from-a" && field(v, "password") == "from-b");
+            (both && field(&va, "notes") == field(&vb, "notes")).then_some(va)
+        },
+        || context(f, &next),
+    );
+    let loser = if field(&merged, "notes") == "notes of a" {
+        "notes of b"
+    } else {
+        "notes of a"
+    };
+    for d in [a, b] {
+        let history = history_values(d, "Mail", "notes");
+        assert!(
+            history.iter().any(|h| h == loser),
+            "device {}: {loser:?} not in the history {history:?}",
+            d.name()
+        );
+    }
+    (runs, next)
+}
+
 /// Stops the loop once no device of `f` has anything left to publish, and
 /// runs `engine` until a run succeeds ([`TwoWay::settle`]), so that both
 /// folders are alike and nothing

@@ -31,12 +31,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer_blackbox::engines::{
-    context, device_ids as ids, failures, listing, pair_clean as clean, quiesce, refusals,
-    EngineLoop, Rclone, Run, TwoWay,
+    concurrent_edits, context, device_ids as ids, failures, listing, pair_clean as clean, quiesce,
+    refusals, EngineLoop, Rclone, Run, TwoWay,
 };
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::{names, put};
-use coffer_blackbox::items::{field, history_values, item, sorted_titles};
+use coffer_blackbox::items::{item, sorted_titles};
 use coffer_blackbox::names::{conflict_copies, device_file_name, device_files, unlock_file_name};
 use coffer_blackbox::wait::wait_until;
 use coffer_blackbox::{shared_folder, text, trash, Device};
@@ -134,50 +134,8 @@ fn rclone_bisync_carries_edits_and_its_own_conflict_copies() {
     eprintln!("b -> a through rclone: {:?}", t.elapsed());
 
     // Concurrent edits while rclone does not run: different fields, and the same field.
-    runs.extend(engine.stop());
-    a.ok(&[
-        "edit",
-        "Mail",
-        "--username",
-        "from-a",
-        "--notes",
-        "notes of a",
-    ]);
-    b.ok(&[
-        "edit",
-        "Mail",
-        "--password",
-        "from-b",
-        "--notes",
-        "notes of b",
-    ]);
-    let engine = EngineLoop::start(Arc::clone(&rclone), PAUSE);
-    let merged = wait_until(
-        "both devices show both edits and one winner for the notes",
-        LIMIT,
-        || {
-            let (va, vb) = (item(a, "Mail")?, item(b, "Mail")?);
-            let both = [&va, &vb]
-                .iter()
-                .all(|v| field(v, "username") == "from-a" && field(v, "password") == "from-b");
-            (both && field(&va, "notes") == field(&vb, "notes")).then_some(va)
-        },
-        || context(&f, &engine),
-    );
-    let winner = field(&merged, "notes");
-    let loser = if winner == "notes of a" {
-        "notes of b"
-    } else {
-        "notes of a"
-    };
-    for d in [a, b] {
-        let history = history_values(d, "Mail", "notes");
-        assert!(
-            history.iter().any(|h| h == loser),
-            "device {}: {loser:?} not in the history {history:?}",
-            d.name()
-        );
-    }
+    let (stopped, engine) = concurrent_edits(engine, &rclone, PAUSE, &f, LIMIT);
+    runs.extend(stopped);
 
     // rclone's own conflict copies. First a device file: between two runs, a publishes a new
     // version of its file while an old one is put back in b's folder (a restore from a backup).

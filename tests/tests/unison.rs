@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer_blackbox::engines::{
-    context, device_ids as ids, failures, pair_clean as clean, quiesce, EngineLoop, Run, TwoWay,
-    Unison,
+    concurrent_edits, context, device_ids as ids, failures, pair_clean as clean, quiesce,
+    EngineLoop, Run, TwoWay, Unison,
 };
 use coffer_blackbox::fleet::{Account, Fleet};
 use coffer_blackbox::folder::{names, put};
-use coffer_blackbox::items::{field, history_values, item, sorted_titles};
+use coffer_blackbox::items::{item, sorted_titles};
 use coffer_blackbox::names::{conflict_copies, device_file_name, device_files, unlock_file_name};
 use coffer_blackbox::wait::wait_until;
 use coffer_blackbox::{shared_folder, text, trash, Device};
@@ -109,49 +109,7 @@ fn unison_carries_edits_and_its_own_conflict_copies() {
     eprintln!("b -> a through unison: {:?}", t.elapsed());
 
     // Concurrent edits while unison does not run: different fields, and the same field.
-    let mut runs = engine.stop();
-    a.ok(&[
-        "edit",
-        "Mail",
-        "--username",
-        "from-a",
-        "--notes",
-        "notes of a",
-    ]);
-    b.ok(&[
-        "edit",
-        "Mail",
-        "--password",
-        "from-b",
-        "--notes",
-        "notes of b",
-    ]);
-    let engine = EngineLoop::start(Arc::clone(&unison), PAUSE);
-    let merged = wait_until(
-        "both devices show both edits and one winner for the notes",
-        LIMIT,
-        || {
-            let (va, vb) = (item(a, "Mail")?, item(b, "Mail")?);
-            let both = [&va, &vb]
-                .iter()
-                .all(|v| field(v, "username") == "from-a" && field(v, "password") == "from-b");
-            (both && field(&va, "notes") == field(&vb, "notes")).then_some(va)
-        },
-        || context(&f, &engine),
-    );
-    let loser = if field(&merged, "notes") == "notes of a" {
-        "notes of b"
-    } else {
-        "notes of a"
-    };
-    for d in [a, b] {
-        let history = history_values(d, "Mail", "notes");
-        assert!(
-            history.iter().any(|h| h == loser),
-            "device {}: {loser:?} not in {history:?}",
-            d.name()
-        );
-    }
+    let (mut runs, engine) = concurrent_edits(engine, &unison, PAUSE, &f, LIMIT);
 
     // unison's own conflict copies: between two runs, a publishes a new version of its file
     // while an old one is put back in b's folder, and account.json is rewritten differently on
