@@ -16,8 +16,7 @@ use common::*;
 
 #[tokio::test]
 async fn one_device_puts_back_an_account_json_renamed_away_and_the_copies_go_one_at_a_time() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let acct = account();
     let dir = folder.join(acct.header.account_id.to_string());
@@ -91,8 +90,7 @@ async fn one_device_puts_back_an_account_json_renamed_away_and_the_copies_go_one
 
 #[tokio::test]
 async fn a_folder_without_any_header_gets_it_at_once() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let acct = account();
     let dir = folder.join(acct.header.account_id.to_string());

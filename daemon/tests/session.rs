@@ -34,8 +34,7 @@ fn titles(session: &mut Session) -> Vec<String> {
 
 #[tokio::test]
 async fn every_transition_moves_the_state_and_what_belongs_to_it() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let d = daemon(root.path(), "a", Config::default());
     let new = account();
     let folder = folder(root.path());
@@ -111,8 +110,7 @@ async fn every_transition_moves_the_state_and_what_belongs_to_it() {
 
 #[tokio::test]
 async fn a_round_merges_the_other_device_and_reports_a_reset_without_moving_the_session() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let new = account();
     let (a, b) = (
@@ -184,8 +182,7 @@ fn own_files(session: &Session) -> usize {
 /// over files it merged are skipped unread. A new device reads what is left.
 #[tokio::test]
 async fn a_reader_reads_only_what_it_has_not_merged() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let new = account();
     let (a, b) = (

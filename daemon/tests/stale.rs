@@ -26,8 +26,7 @@ use common::*;
 
 #[tokio::test]
 async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the_grace() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let old = account();
     let dir = folder.join(old.header.account_id.to_string());
@@ -144,8 +143,7 @@ async fn stale_files_are_counted_never_merged_and_cleared_one_per_pace_after_the
 
 #[tokio::test]
 async fn a_device_in_reset_clears_nothing_of_others_and_counts_current_and_stale_files() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let old = account();
     let dir = folder.join(old.header.account_id.to_string());
@@ -218,8 +216,7 @@ async fn a_device_in_reset_clears_nothing_of_others_and_counts_current_and_stale
 
 #[tokio::test]
 async fn an_own_file_removed_three_times_is_a_problem_of_its_folder() {
-    let root = tempfile::tempdir().expect("tempdir");
-    isolate(root.path());
+    let root = isolated_root();
     let folder = folder(root.path());
     let acct = account();
     let (a, a_id) = device_with_item(root.path(), "a", &acct, "pw", &folder).await;

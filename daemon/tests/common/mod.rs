@@ -25,6 +25,14 @@ pub fn isolate(root: &Path) {
     std::env::set_var("XDG_DATA_HOME", root.join("share"));
 }
 
+/// A temporary directory that is this test process's home
+/// ([`isolate`]).
+pub fn isolated_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    isolate(root.path());
+    root
+}
+
 /// The trash's files directory under `root`.
 pub fn trash(root: &Path) -> PathBuf {
     root.join("share/Trash/files")
