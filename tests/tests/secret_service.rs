@@ -104,6 +104,47 @@ impl Desk {
         out.status.success().then(|| stdout(&out))
     }
 
+    /// A gnome-keyring-daemon on this bus providing the Secret Service
+    /// (`--unlock`, with `unlock_password` on its stdin, when given).
+    fn gnome_keyring(&self, unlock_password: Option<&[u8]>) -> std::process::Child {
+        let control = format!("--control-directory={}", utf8(&self.dev.home().join("gk")));
+        let mut args = vec!["--foreground"];
+        if unlock_password.is_some() {
+            args.push("--unlock");
+        }
+        args.extend(["--components=secrets", &control]);
+        let stdin = if unlock_password.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        };
+        let mut gk = self
+            .client("gnome-keyring-daemon", &args)
+            .stdin(stdin)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start gnome-keyring-daemon");
+        if let Some(password) = unlock_password {
+            use std::io::Write;
+            let mut stdin = gk.stdin.take().expect("stdin was piped");
+            stdin.write_all(password).expect("unlock gnome-keyring");
+        }
+        gk
+    }
+
+    /// Stops `gk` and waits until nobody owns the Secret Service's name.
+    fn stop_provider(&self, mut gk: std::process::Child) {
+        let _ = gk.kill();
+        let _ = gk.wait();
+        wait_for("gnome-keyring-daemon to leave the bus", SETTLE, || {
+            self.bus
+                .owner("org.freedesktop.secrets")
+                .is_none()
+                .then_some(())
+        });
+    }
+
     /// `coffer secret-service enable`, asserting it worked.
     fn enable(&self) -> String {
         self.dev.ok(&["secret-service", "enable"])
@@ -611,21 +652,7 @@ fn another_provider_owning_the_name_makes_enable_refuse_and_change_nothing() {
         return;
     }
     let desk = Desk::signed_up("refuse");
-    let control = desk.dev.home().join("gk");
-    let mut gk = desk
-        .client(
-            "gnome-keyring-daemon",
-            &[
-                "--foreground",
-                "--components=secrets",
-                &format!("--control-directory={}", utf8(&control)),
-            ],
-        )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start gnome-keyring-daemon");
+    let gk = desk.gnome_keyring(None);
     let gk_pid = gk.id();
     let owner = wait_until(
         "gnome-keyring-daemon to own org.freedesktop.secrets",
@@ -659,36 +686,14 @@ fn another_provider_owning_the_name_makes_enable_refuse_and_change_nothing() {
     assert_eq!(report["enabled"], false);
 
     // Once it is gone, enable works.
-    let _ = gk.kill();
-    let _ = gk.wait();
-    wait_for("gnome-keyring-daemon to leave the bus", SETTLE, || {
-        desk.bus
-            .owner("org.freedesktop.secrets")
-            .is_none()
-            .then_some(())
-    });
+    desk.stop_provider(gk);
     desk.enable();
     assert!(services.join("org.freedesktop.secrets.service").exists());
 
     // At start-up an enabled cofferd whose name is taken says so in
     // `status` and runs on.
     desk.dev.ok(&["stop"]);
-    let start_gk = || {
-        desk.client(
-            "gnome-keyring-daemon",
-            &[
-                "--foreground",
-                "--components=secrets",
-                &format!("--control-directory={}", utf8(&control)),
-            ],
-        )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start gnome-keyring-daemon")
-    };
-    let mut gk = start_gk();
+    let gk = desk.gnome_keyring(None);
     let gk_pid = gk.id();
     wait_for("gnome-keyring-daemon to own the name again", SETTLE, || {
         (desk.bus.owner("org.freedesktop.secrets").and_then(|o| o.1) == Some(gk_pid)).then_some(())
@@ -713,14 +718,7 @@ fn another_provider_owning_the_name_makes_enable_refuse_and_change_nothing() {
         .dev
         .ok(&["status"])
         .contains("Secret Service: enabled, not provided: gnome-keyring-daemon"));
-    let _ = gk.kill();
-    let _ = gk.wait();
-    wait_for("gnome-keyring-daemon to leave", SETTLE, || {
-        desk.bus
-            .owner("org.freedesktop.secrets")
-            .is_none()
-            .then_some(())
-    });
+    desk.stop_provider(gk);
     desk.enable();
     assert_eq!(desk.ss_status()["providing"], true);
 
@@ -752,37 +750,14 @@ fn a_key_cache_on_another_provider_moves_off_when_cofferd_takes_over() {
     let desk = Desk::on_bus(dev, None, &[]);
     // An unlocked gnome-keyring provides the Secret Service first, and the
     // daemon caches its key there.
-    let control = desk.dev.home().join("gk");
-    let mut gk = desk
-        .client(
-            "gnome-keyring-daemon",
-            &[
-                "--foreground",
-                "--unlock",
-                "--components=secrets",
-                &format!("--control-directory={}", utf8(&control)),
-            ],
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start gnome-keyring-daemon");
-    {
-        use std::io::Write;
-        let mut stdin = gk.stdin.take().expect("stdin was piped");
-        stdin
-            .write_all(b"gk-login-password")
-            .expect("unlock gnome-keyring");
-    }
+    let gk = desk.gnome_keyring(Some(b"gk-login-password"));
     wait_for("gnome-keyring-daemon to own the name", SETTLE, || {
         desk.bus.owner("org.freedesktop.secrets").map(|_| ())
     });
     desk.dev.signup(EMAIL, PASSWORD);
     let st = desk.dev.status();
     if st["key_cache"]["backend"] != "secret-service" {
-        let _ = gk.kill();
-        let _ = gk.wait();
+        desk.stop_provider(gk);
         skip(
             name,
             &format!("gnome-keyring did not take the key cache here: {st:#}"),
@@ -791,14 +766,7 @@ fn a_key_cache_on_another_provider_moves_off_when_cofferd_takes_over() {
     }
     // It goes away; cofferd takes the name, and its key cache moves off
     // the Secret Service (it would be asking itself for its own key).
-    let _ = gk.kill();
-    let _ = gk.wait();
-    wait_for("gnome-keyring-daemon to leave", SETTLE, || {
-        desk.bus
-            .owner("org.freedesktop.secrets")
-            .is_none()
-            .then_some(())
-    });
+    desk.stop_provider(gk);
     desk.enable();
     let st = desk.dev.status();
     assert_ne!(st["key_cache"]["backend"], "secret-service", "{st:#}");
