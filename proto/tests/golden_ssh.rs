@@ -3,6 +3,8 @@
 //! `list`: each file decodes to the value built here and that value encodes
 //! to exactly the file's JSON (compared as JSON values).
 
+mod common;
+
 use std::path::PathBuf;
 
 use coffer_proto::reply::{ItemSummary, KeyCacheInfo, State, StatusInfo};
@@ -11,24 +13,7 @@ use coffer_proto::ssh::{
     SshAgentInfo, SshGenerateParams, SshImportParams, SshKeyInfo, SshKeysReply,
 };
 use coffer_proto::{Request, RequestEnvelope, Secret};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-fn golden(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str, value: T) {
-    let text = golden(name);
-    let decoded: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(decoded, value, "{name} decodes differently");
-    let encoded = serde_json::to_value(&value).unwrap();
-    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(encoded, expected, "{name} encodes differently");
-}
+use common::check;
 
 #[test]
 fn ssh_requests() {

@@ -2,7 +2,7 @@
 //! trash methods (as `golden.rs` does for the rest): each file decodes to
 //! the value built here, and that value encodes to the file's JSON.
 
-use std::path::PathBuf;
+mod common;
 
 use coffer_proto::clipboard::{ClipParams, ClipReply, DisplayEnv};
 use coffer_proto::envelope::RawRequest;
@@ -13,24 +13,7 @@ use coffer_proto::request::{AddParams, EditParams, FieldInput, NoParams, QueryPa
 use coffer_proto::search::{SearchHitView, SearchParams, SearchReply};
 use coffer_proto::trash::{TrashEmptyParams, TrashEntry};
 use coffer_proto::{ErrorCode, Request, RequestEnvelope, Secret};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-fn golden(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str, value: T) {
-    let text = golden(name);
-    let decoded: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(decoded, value, "{name} decodes differently");
-    let encoded = serde_json::to_value(&value).unwrap();
-    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(encoded, expected, "{name} encodes differently");
-}
+use common::{check, golden};
 
 fn request(name: &str, id: u64, request: Request) {
     check(name, RequestEnvelope { id, request });
